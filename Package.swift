@@ -1,0 +1,104 @@
+// swift-tools-version: 6.2
+// Themis for Swift: a Byzantine-fault-tolerant state-machine-replication framework.
+// The layout follows DESIGN.md section 2: dependencies point down the target list only.
+import PackageDescription
+
+/// Settings for our own targets only: NIO's `@preconcurrency` imports would otherwise let real
+/// isolation mistakes pass as warnings.
+let strictSettings: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Themis",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ThemisCore", targets: ["ThemisCore"]),
+        .library(name: "ThemisWire", targets: ["ThemisWire"]),
+        .library(name: "ThemisCrypto", targets: ["ThemisCrypto"]),
+        .library(name: "ThemisPBFT", targets: ["ThemisPBFT"]),
+        .library(name: "ThemisClient", targets: ["ThemisClient"]),
+        .library(name: "ThemisReplica", targets: ["ThemisReplica"]),
+        .library(name: "ThemisApps", targets: ["ThemisApps"]),
+        .executable(name: "themis", targets: ["themis"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+    ],
+    targets: [
+        .target(
+            name: "ThemisCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ThemisWire",
+            dependencies: ["ThemisCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ThemisCrypto",
+            dependencies: [
+                "ThemisCore", "ThemisWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(name: "ThemisPBFT", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
+        .target(name: "ThemisApps", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
+        .target(
+            name: "ThemisClient",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ThemisReplica",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "themis",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps",
+                "ThemisClient", "ThemisReplica",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "ThemisCoreTests", dependencies: ["ThemisCore"]),
+        .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
+        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"]),
+        .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
+        .testTarget(
+            name: "ThemisReplicaTests",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisReplica", "ThemisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["themis", "ThemisCore", "ThemisCrypto", "ThemisClient", "ThemisApps"]
+        ),
+    ]
+)

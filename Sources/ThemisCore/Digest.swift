@@ -1,0 +1,112 @@
+import Crypto
+
+/// A SHA-256 digest, stored as four words so that comparing and hashing it allocates nothing.
+public struct Digest: Hashable, Sendable, CustomStringConvertible {
+    public static let byteCount = 32
+    public let word0: UInt64
+    public let word1: UInt64
+    public let word2: UInt64
+    public let word3: UInt64
+
+    public static let zero = Digest(word0: 0, word1: 0, word2: 0, word3: 0)
+
+    public init(word0: UInt64, word1: UInt64, word2: UInt64, word3: UInt64) {
+        self.word0 = word0
+        self.word1 = word1
+        self.word2 = word2
+        self.word3 = word3
+    }
+
+    /// Reads 32 big-endian bytes; returns nil for any other length.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == Digest.byteCount else { return nil }
+        var words: [UInt64] = [0, 0, 0, 0]
+        for (index, byte) in bytes.enumerated() {
+            words[index / 8] = (words[index / 8] << 8) | UInt64(byte)
+        }
+        self.init(word0: words[0], word1: words[1], word2: words[2], word3: words[3])
+    }
+
+    /// The 32 bytes, big-endian.
+    public var bytes: [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(Digest.byteCount)
+        for word in [word0, word1, word2, word3] {
+            for shift in stride(from: 56, through: 0, by: -8) {
+                result.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+            }
+        }
+        return result
+    }
+
+    /// SHA-256 of the given bytes.
+    public static func of(_ bytes: some Sequence<UInt8>) -> Digest {
+        var builder = DigestBuilder(domain: nil)
+        builder.append(contentsOf: bytes)
+        return builder.finish()
+    }
+
+    public var description: String {
+        let hex = bytes.prefix(6).map { byte -> String in
+            let text = String(byte, radix: 16)
+            return text.count == 1 ? "0" + text : text
+        }
+        return hex.joined()
+    }
+
+    /// Full lowercase hex of the 32 bytes.
+    public var hex: String {
+        bytes.map { byte -> String in
+            let text = String(byte, radix: 16)
+            return text.count == 1 ? "0" + text : text
+        }.joined()
+    }
+}
+
+/// Incremental SHA-256 over a canonical, unambiguous encoding: fixed-width big-endian integers and
+/// length-prefixed byte strings. A domain string separates digests of different kinds of things.
+public struct DigestBuilder {
+    private var hasher = SHA256()
+
+    public init(domain: String?) {
+        if let domain {
+            append(bytes: Array(domain.utf8))
+        }
+    }
+
+    public mutating func append(_ value: UInt64) {
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(8)
+        for shift in stride(from: 56, through: 0, by: -8) {
+            scratch.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+        }
+        hasher.update(data: scratch)
+    }
+
+    public mutating func append(_ value: UInt32) { append(UInt64(value)) }
+
+    public mutating func append(_ digest: Digest) {
+        append(digest.word0)
+        append(digest.word1)
+        append(digest.word2)
+        append(digest.word3)
+    }
+
+    /// Appends a length-prefixed byte string.
+    public mutating func append(bytes: [UInt8]) {
+        append(UInt64(bytes.count))
+        hasher.update(data: bytes)
+    }
+
+    /// Appends raw bytes without a length prefix (for `Digest.of`).
+    public mutating func append(contentsOf bytes: some Sequence<UInt8>) {
+        hasher.update(data: Array(bytes))
+    }
+
+    public func finish() -> Digest {
+        let result = Array(hasher.finalize())
+        // SHA-256 always yields 32 bytes.
+        guard let digest = Digest(bytes: result) else { preconditionFailure("SHA-256 did not yield 32 bytes") }
+        return digest
+    }
+}

@@ -1,0 +1,67 @@
+/// Every bound of the system in one place ("put a limit on everything").
+/// Names carry their unit last.
+public struct Limits: Hashable, Sendable, Codable {
+    /// Largest frame accepted on any connection; a larger length prefix closes the connection.
+    public var frameBytesMax: Int = 4 * 1024 * 1024
+    /// Largest client operation.
+    public var operationBytesMax: Int = 64 * 1024
+    /// Largest application result.
+    public var resultBytesMax: Int = 64 * 1024
+    /// Largest authenticator (RSA-2048 signature is 256 B; a MAC vector is 32 B per replica).
+    public var authenticatorBytesMax: Int = 32 * 1024
+    /// Most requests in one batch (one PRE-PREPARE).
+    public var batchRequestsMax: Int = 128
+    /// Most batches the primary has in flight (proposed, not yet executed). A new batch closes as soon
+    /// as the pipeline has room, so batches grow with load (adaptive batching).
+    public var pipelineDepthMax: Int = 4
+    /// Most requests the primary queues before it rejects new ones (backpressure).
+    public var pendingRequestsMax: Int = 16_384
+    /// Most clients a replica keeps in its client table.
+    public var clientsMax: Int = 65_536
+
+    public init() {}
+
+    public init(
+        frameBytesMax: Int = 4 * 1024 * 1024, operationBytesMax: Int = 64 * 1024, resultBytesMax: Int = 64 * 1024,
+        authenticatorBytesMax: Int = 32 * 1024, batchRequestsMax: Int = 128, pipelineDepthMax: Int = 4,
+        pendingRequestsMax: Int = 16_384, clientsMax: Int = 65_536
+    ) {
+        self.frameBytesMax = frameBytesMax
+        self.operationBytesMax = operationBytesMax
+        self.resultBytesMax = resultBytesMax
+        self.authenticatorBytesMax = authenticatorBytesMax
+        self.batchRequestsMax = batchRequestsMax
+        self.pipelineDepthMax = pipelineDepthMax
+        self.pendingRequestsMax = pendingRequestsMax
+        self.clientsMax = clientsMax
+    }
+}
+
+/// Protocol parameters that every replica of a cluster must agree on.
+public struct ProtocolSettings: Hashable, Sendable, Codable {
+    /// K: a checkpoint is taken every K sequence numbers.
+    public var checkpointInterval: UInt64 = 1000
+    /// L: a replica accepts sequence numbers h < s <= h + L, h being the last stable checkpoint.
+    /// Must be at least K so ordering never waits for a checkpoint that cannot be reached.
+    public var watermarkWindow: UInt64 = 2000
+    /// Ticks a backup waits for a pending request to execute before suspecting the primary.
+    public var requestTimeoutTicks: UInt64 = 200
+
+    public init() {}
+
+    public init(checkpointInterval: UInt64, watermarkWindow: UInt64, requestTimeoutTicks: UInt64 = 200) {
+        self.checkpointInterval = checkpointInterval
+        self.watermarkWindow = watermarkWindow
+        self.requestTimeoutTicks = requestTimeoutTicks
+    }
+
+    /// A typed description of what is wrong, or nil.
+    public var problem: String? {
+        if checkpointInterval == 0 { return "checkpointInterval must be at least 1" }
+        if watermarkWindow < checkpointInterval {
+            return "watermarkWindow (\(watermarkWindow)) must be at least checkpointInterval (\(checkpointInterval))"
+        }
+        if requestTimeoutTicks == 0 { return "requestTimeoutTicks must be at least 1" }
+        return nil
+    }
+}

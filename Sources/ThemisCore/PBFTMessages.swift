@@ -1,0 +1,104 @@
+/// PBFT's replica-to-replica messages (Castro & Liskov, OSDI'99, section 4).
+///
+/// They live in the vocabulary module so that the codec (ThemisWire) and the protocol core (ThemisPBFT)
+/// share them without depending on each other. Every message names its sender; the shell checks that
+/// the authenticated sender is the named one before the core sees it.
+public enum PBFTMessage: Hashable, Sendable {
+    /// A client request relayed by a backup to the primary.
+    case request(Request, relayedBy: ReplicaID)
+    case prePrepare(PrePrepare)
+    case prepare(Prepare)
+    case commit(Commit)
+    case checkpoint(Checkpoint)
+
+    /// The replica that sent (and authenticated) this message.
+    public var sender: ReplicaID {
+        switch self {
+        case .request(_, let relayedBy): return relayedBy
+        case .prePrepare(let message): return message.sender
+        case .prepare(let message): return message.sender
+        case .commit(let message): return message.sender
+        case .checkpoint(let message): return message.sender
+        }
+    }
+
+    /// Client requests inside this message; each carries its own client authenticator that the shell
+    /// verifies before the message reaches the core.
+    public var embeddedRequests: [Request] {
+        switch self {
+        case .request(let request, _): return [request]
+        case .prePrepare(let message): return message.requests
+        case .prepare, .commit, .checkpoint: return []
+        }
+    }
+}
+
+/// PRE-PREPARE(v, s, d) with the batch whose digest is d, sent by the primary of v.
+public struct PrePrepare: Hashable, Sendable {
+    public let view: View
+    public let sequence: SequenceNumber
+    public let digest: Digest
+    public let requests: [Request]
+    public let sender: ReplicaID
+
+    public init(view: View, sequence: SequenceNumber, requests: [Request], sender: ReplicaID) {
+        self.view = view
+        self.sequence = sequence
+        self.requests = requests
+        self.digest = Request.batchDigest(requests)
+        self.sender = sender
+    }
+
+    /// For the codec: a pre-prepare as received, whose digest field may not match its batch.
+    /// The core recomputes the batch digest and rejects a mismatch.
+    public init(view: View, sequence: SequenceNumber, digest: Digest, requests: [Request], sender: ReplicaID) {
+        self.view = view
+        self.sequence = sequence
+        self.digest = digest
+        self.requests = requests
+        self.sender = sender
+    }
+}
+
+/// PREPARE(v, s, d, i): backup i accepted the primary's pre-prepare for (v, s) with digest d.
+public struct Prepare: Hashable, Sendable {
+    public let view: View
+    public let sequence: SequenceNumber
+    public let digest: Digest
+    public let sender: ReplicaID
+
+    public init(view: View, sequence: SequenceNumber, digest: Digest, sender: ReplicaID) {
+        self.view = view
+        self.sequence = sequence
+        self.digest = digest
+        self.sender = sender
+    }
+}
+
+/// COMMIT(v, s, d, i): replica i has prepared (v, s, d).
+public struct Commit: Hashable, Sendable {
+    public let view: View
+    public let sequence: SequenceNumber
+    public let digest: Digest
+    public let sender: ReplicaID
+
+    public init(view: View, sequence: SequenceNumber, digest: Digest, sender: ReplicaID) {
+        self.view = view
+        self.sequence = sequence
+        self.digest = digest
+        self.sender = sender
+    }
+}
+
+/// CHECKPOINT(s, d, i): replica i's state after executing s has digest d.
+public struct Checkpoint: Hashable, Sendable {
+    public let sequence: SequenceNumber
+    public let stateDigest: Digest
+    public let sender: ReplicaID
+
+    public init(sequence: SequenceNumber, stateDigest: Digest, sender: ReplicaID) {
+        self.sequence = sequence
+        self.stateDigest = stateDigest
+        self.sender = sender
+    }
+}

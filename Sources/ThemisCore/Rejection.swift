@@ -1,0 +1,57 @@
+/// Why a protocol core refused an input. Peer input that is malformed or out of place is rejected,
+/// never asserted: the shell counts rejections (metric) and logs them at debug level.
+public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The message names a replica outside the configuration.
+    case unknownReplica(ReplicaID)
+    /// A replica sent us a message claiming to be from ourselves.
+    case fromSelf
+    /// The message is for another view than the one this replica is in.
+    case wrongView(message: View, current: View)
+    /// The sequence number is outside the watermarks h < s <= h + L.
+    case outsideWatermarks(SequenceNumber, low: SequenceNumber, high: SequenceNumber)
+    /// A normal-case message that only the primary may send came from a backup.
+    case notFromPrimary(ReplicaID, primary: ReplicaID)
+    /// The primary sent a PREPARE (it sends the PRE-PREPARE instead).
+    case prepareFromPrimary(ReplicaID)
+    /// The pre-prepare's digest does not match its batch.
+    case batchDigestMismatch(SequenceNumber)
+    /// The batch is empty where it must not be, or larger than `Limits.batchRequestsMax`.
+    case invalidBatchSize(Int)
+    /// A second, different message for the same slot from the same sender: the sender equivocates.
+    case equivocation(ReplicaID, SequenceNumber)
+    /// The same message again; harmless, counted.
+    case duplicate
+    /// A request whose timestamp is older than the last one executed for its client.
+    case staleTimestamp(ClientID, Timestamp, lastExecuted: Timestamp)
+    /// The primary's request queue is full (backpressure).
+    case overloaded
+    /// The client table is full.
+    case tooManyClients
+    /// A checkpoint for a sequence number that is not a multiple of the checkpoint interval.
+    case notACheckpointSequence(SequenceNumber)
+    /// A checkpoint at or below the last stable one.
+    case staleCheckpoint(SequenceNumber)
+    /// An operation larger than `Limits.operationBytesMax`.
+    case operationTooLarge(Int)
+
+    public var description: String {
+        switch self {
+        case .unknownReplica(let id): return "unknown \(id)"
+        case .fromSelf: return "message claims to come from this replica"
+        case .wrongView(let message, let current): return "message for \(message), replica is in \(current)"
+        case .outsideWatermarks(let seq, let low, let high): return "\(seq) outside watermarks (\(low.rawValue), \(high.rawValue)]"
+        case .notFromPrimary(let id, let primary): return "\(id) is not the primary (\(primary))"
+        case .prepareFromPrimary(let id): return "PREPARE from the primary \(id)"
+        case .batchDigestMismatch(let seq): return "batch digest mismatch at \(seq)"
+        case .invalidBatchSize(let size): return "invalid batch size \(size)"
+        case .equivocation(let id, let seq): return "\(id) sent conflicting messages for \(seq)"
+        case .duplicate: return "duplicate message"
+        case .staleTimestamp(let client, let ts, let last): return "\(client) request \(ts) older than last executed \(last)"
+        case .overloaded: return "request queue full"
+        case .tooManyClients: return "client table full"
+        case .notACheckpointSequence(let seq): return "\(seq) is not a checkpoint sequence number"
+        case .staleCheckpoint(let seq): return "checkpoint \(seq) at or below the stable checkpoint"
+        case .operationTooLarge(let size): return "operation of \(size) bytes is too large"
+        }
+    }
+}
