@@ -27,6 +27,8 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case overloaded
     /// The client table is full.
     case tooManyClients
+    /// A relayed request reached a replica that is not the primary of its view.
+    case notPrimary(primary: ReplicaID)
     /// A checkpoint for a sequence number that is not a multiple of the checkpoint interval.
     case notACheckpointSequence(SequenceNumber)
     /// A checkpoint at or below the last stable one.
@@ -49,6 +51,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .staleTimestamp(let client, let ts, let last): return "\(client) request \(ts) older than last executed \(last)"
         case .overloaded: return "request queue full"
         case .tooManyClients: return "client table full"
+        case .notPrimary(let primary): return "not the primary (\(primary) is)"
         case .notACheckpointSequence(let seq): return "\(seq) is not a checkpoint sequence number"
         case .staleCheckpoint(let seq): return "checkpoint \(seq) at or below the stable checkpoint"
         case .operationTooLarge(let size): return "operation of \(size) bytes is too large"

@@ -1,0 +1,44 @@
+import ThemisCore
+
+/// Executing committed batches strictly in sequence order, the reply cache, and replies
+/// (PBFT section 4.2, step 5).
+extension PBFTReplica {
+    /// Hands every committed batch that follows the last scheduled one to the application, in order.
+    /// Requests already executed (same client, timestamp not newer) are left out: exactly-once.
+    mutating func scheduleExecution(into actions: inout [Action<PBFTMessage>]) {
+        while let slot = log[lastScheduled.next], slot.isCommitted, let prePrepare = slot.prePrepare {
+            let sequence = lastScheduled.next
+            var fresh: [Request] = []
+            fresh.reserveCapacity(prePrepare.requests.count)
+            for request in prePrepare.requests where clientTable.schedule(request) {
+                fresh.append(request)
+            }
+            let isCheckpoint = sequence.rawValue % settings.checkpointInterval == 0
+            let batch = ExecutionBatch(sequence: sequence, view: view, requests: fresh, checkpoint: isCheckpoint)
+            lastScheduled = sequence
+            executing.append(batch)
+            actions.append(.execute(batch))
+        }
+    }
+
+    public mutating func executed(
+        _ sequence: SequenceNumber, results: [[UInt8]], applicationDigest: Digest?,
+        into actions: inout [Action<PBFTMessage>]
+    ) {
+        precondition(!executing.isEmpty && executing[0].sequence == sequence,
+                     "executed(\(sequence)) out of order; expected \(executing.first?.sequence.description ?? "nothing")")
+        let batch = executing.removeFirst()
+        precondition(results.count == batch.requests.count, "\(results.count) results for \(batch.requests.count) requests")
+        lastExecuted = sequence
+        for (request, result) in zip(batch.requests, results) {
+            let reply = Reply(view: view, timestamp: request.timestamp, client: request.client, replica: id, result: result)
+            clientTable.recordExecution(reply)
+            actions.append(.reply(reply))
+        }
+        actions.append(.observe(.executed(sequence, requests: batch.requests.count)))
+        if batch.checkpoint {
+            precondition(applicationDigest != nil, "checkpoint batch \(sequence) executed without an application digest")
+            takeCheckpoint(sequence, applicationDigest: applicationDigest ?? .zero, into: &actions)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ThemisCore
+
+/// Client requests: the reply cache, relaying to the primary, and batching at the primary
+/// (PBFT section 4.2, steps 1-2).
+extension PBFTReplica {
+    public mutating func submit(_ request: Verified<Request>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let request = request.message
+        guard try admit(request, into: &actions) else { return }
+        if isPrimary {
+            try enqueue(request)
+        } else {
+            relay(request, into: &actions)
+        }
+    }
+
+    /// A backup relayed a client's request to us because it believes we are the primary.
+    mutating func receiveRelayedRequest(_ request: Request, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        guard isPrimary else { throw .notPrimary(primary: primary) }
+        guard try admit(request, into: &actions) else { return }
+        try enqueue(request)
+    }
+
+    /// The checks every replica applies to a request: size, and exactly-once against the client table.
+    /// - Returns: false if the request needs no further handling (already executed or being executed).
+    mutating func admit(_ request: Request, into actions: inout [Action<PBFTMessage>]) throws(Rejection) -> Bool {
+        guard request.operation.count <= limits.operationBytesMax else {
+            throw .operationTooLarge(request.operation.count)
+        }
+        let lastExecuted = clientTable.lastExecuted(request.client)
+        if request.timestamp < lastExecuted {
+            throw .staleTimestamp(request.client, request.timestamp, lastExecuted: lastExecuted)
+        }
+        if let reply = clientTable.cachedReply(request.client, request.timestamp) {
+            // A retransmission of the last executed request: the client lost our reply.
+            actions.append(.reply(reply))
+            actions.append(.observe(.cachedReplyResent(request.client, request.timestamp)))
+            return false
+        }
+        if request.timestamp <= clientTable.lastScheduled(request.client) {
+            return false  // ordered already; the reply follows when the application is done
+        }
+        if clientTable.lastExecuted(request.client) == .zero && clientTable.count >= limits.clientsMax {
+            throw .tooManyClients
+        }
+        return true
+    }
+
+    /// Queues a request at the primary unless it is already queued or proposed.
+    mutating func enqueue(_ request: Request) throws(Rejection) {
+        if let proposed = proposedTimestamps[request.client], request.timestamp <= proposed {
+            return  // a retransmission of a request that is already on its way
+        }
+        guard pendingRequests.count < limits.pendingRequestsMax else { throw .overloaded }
+        proposedTimestamps[request.client] = request.timestamp
+        pendingRequests.append(request)
+    }
+
+    /// A backup sends the request to the primary, once per client timestamp.
+    mutating func relay(_ request: Request, into actions: inout [Action<PBFTMessage>]) {
+        if let relayed = relayedTimestamps[request.client], request.timestamp <= relayed {
+            return
+        }
+        relayedTimestamps[request.client] = request.timestamp
+        actions.append(.send(.request(request, relayedBy: id), to: primary))
+        actions.append(.observe(.requestRelayed(request.client, request.timestamp, to: primary)))
+    }
+
+    /// Batches that are proposed but not yet handed to the application.
+    var batchesInFlight: UInt64 { lastProposed.rawValue - min(lastProposed.rawValue, lastScheduled.rawValue) }
+
+    /// The primary closes batches while requests wait, the pipeline has room and the window allows:
+    /// under light load a batch holds one request, under heavy load up to `batchRequestsMax`.
+    mutating func proposeBatches(into actions: inout [Action<PBFTMessage>]) {
+        guard isPrimary, status == .normal else { return }
+        while !pendingRequests.isEmpty,
+            batchesInFlight < UInt64(limits.pipelineDepthMax),
+            lastProposed.next <= highWatermark
+        {
+            let requests = pendingRequests.popFirst(limits.batchRequestsMax)
+            let sequence = lastProposed.next
+            lastProposed = sequence
+            let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
+            log[sequence, default: Slot()].prePrepare = prePrepare
+            actions.append(.broadcast(.prePrepare(prePrepare)))
+            actions.append(.observe(.batchProposed(sequence, requests: requests.count)))
+        }
+    }
+}

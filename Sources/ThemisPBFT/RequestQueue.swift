@@ -1,0 +1,27 @@
+import ThemisCore
+
+/// A FIFO of requests with amortised O(1) removal from the front (no Deque in the core's dependencies).
+struct RequestQueue: Sendable {
+    private var storage: [Request] = []
+    private var head = 0
+
+    var count: Int { storage.count - head }
+    var isEmpty: Bool { count == 0 }
+
+    mutating func append(_ request: Request) {
+        storage.append(request)
+    }
+
+    /// Removes and returns up to `maximum` requests from the front.
+    mutating func popFirst(_ maximum: Int) -> [Request] {
+        let end = min(storage.count, head + maximum)
+        let batch = Array(storage[head..<end])
+        head = end
+        // Compact once the consumed prefix dominates, so memory stays bounded by the live count.
+        if head > 1024 && head * 2 > storage.count {
+            storage.removeFirst(head)
+            head = 0
+        }
+        return batch
+    }
+}

@@ -1,0 +1,89 @@
+// Proves PBFT's checkpoint rules (section 4.3): a checkpoint every K sequence numbers becomes stable with
+// 2f+1 matching digests, advances the low watermark and truncates the log; a lying replica cannot make
+// a wrong digest stable. Uses the in-memory TestCluster with K = 4, L = 8.
+import Testing
+import ThemisCore
+@testable import ThemisPBFT
+
+@Suite("PBFT checkpoints")
+struct CheckpointTests {
+    @Test("A checkpoint with 2f+1 matching digests becomes stable, advances h and truncates the log")
+    func checkpointBecomesStable() throws {
+        var cluster = try TestCluster()
+        for timestamp: UInt64 in 1...4 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        for replica in cluster.replicas {
+            #expect(replica.lowWatermark == SequenceNumber(4))
+            #expect(replica.log.isEmpty)
+            #expect(replica.stableCheckpointDigest != nil)
+        }
+        #expect(Set(cluster.replicas.map(\.stableCheckpointDigest)).count == 1)
+    }
+
+    @Test("Ordering continues past the first window once checkpoints become stable")
+    func orderingContinuesAcrossWindows() throws {
+        var cluster = try TestCluster()
+        for timestamp: UInt64 in 1...30 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        for replica in cluster.replicas {
+            #expect(cluster.executedSequences(replica.id) == Array(1...30))
+            #expect(replica.lowWatermark == SequenceNumber(28))
+        }
+    }
+
+    @Test("The primary stops at the high watermark until a checkpoint is stable")
+    func primaryWaitsAtHighWatermark() throws {
+        var cluster = try TestCluster()
+        // Checkpoint messages are lost: nothing becomes stable.
+        cluster.drop = { envelope in if case .checkpoint = envelope.message { return true } else { return false } }
+        for timestamp: UInt64 in 1...12 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        #expect(cluster.replicas[0].lastProposed == SequenceNumber(8), "L = 8 bounds the primary")
+        #expect(cluster.executedSequences(replica1) == Array(1...8))
+    }
+
+    @Test("A checkpoint for a sequence number that is not a multiple of K is rejected")
+    func checkpointSequenceMustBeMultipleOfInterval() throws {
+        var cluster = try TestCluster()
+        let checkpoint = Checkpoint(sequence: SequenceNumber(3), stateDigest: .zero, sender: replica2)
+        #expect(cluster.deliver(.checkpoint(checkpoint), to: replica1) == .notACheckpointSequence(SequenceNumber(3)))
+    }
+
+    @Test("A forged checkpoint digest from f replicas never becomes stable, and a second vote is equivocation")
+    func forgedCheckpointNotStable() throws {
+        var cluster = try TestCluster()
+        cluster.silenced = [replica3]
+        let forged = Checkpoint(sequence: SequenceNumber(4), stateDigest: Digest.of([6, 6, 6]), sender: replica3)
+        for replica in [replica0, replica1, replica2] { cluster.deliver(.checkpoint(forged), to: replica) }
+        #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(4), stateDigest: .zero, sender: replica3)), to: replica1)
+            == .equivocation(replica3, SequenceNumber(4)))
+        for timestamp: UInt64 in 1...4 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        // Replicas 0-2 agree among themselves (3 = 2f+1 matching) and ignore replica 3's digest.
+        for replica in cluster.replicas.prefix(3) {
+            #expect(replica.lowWatermark == SequenceNumber(4))
+            #expect(replica.stableCheckpointDigest != Digest.of([6, 6, 6]))
+        }
+    }
+
+    @Test("Checkpoints at or below the stable one, or beyond the window, are rejected")
+    func staleAndFarCheckpointsRejected() throws {
+        var cluster = try TestCluster()
+        for timestamp: UInt64 in 1...4 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(4), stateDigest: .zero, sender: replica2)), to: replica1)
+            == .staleCheckpoint(SequenceNumber(4)))
+        #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(400), stateDigest: .zero, sender: replica2)), to: replica1)
+            == .outsideWatermarks(SequenceNumber(400), low: SequenceNumber(4), high: SequenceNumber(12)))
+    }
+}
