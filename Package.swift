@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "ThemisWire", targets: ["ThemisWire"]),
         .library(name: "ThemisCrypto", targets: ["ThemisCrypto"]),
         .library(name: "ThemisPBFT", targets: ["ThemisPBFT"]),
+        .library(name: "ThemisTransport", targets: ["ThemisTransport"]),
         .library(name: "ThemisClient", targets: ["ThemisClient"]),
         .library(name: "ThemisReplica", targets: ["ThemisReplica"]),
         .library(name: "ThemisApps", targets: ["ThemisApps"]),
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         .target(
@@ -54,7 +56,7 @@ let package = Package(
         .target(name: "ThemisPBFT", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
         .target(name: "ThemisApps", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
         .target(
-            name: "ThemisClient",
+            name: "ThemisTransport",
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,10 +65,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ThemisClient",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ThemisReplica",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,6 +92,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -91,14 +107,18 @@ let package = Package(
         .testTarget(
             name: "ThemisReplicaTests",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisReplica", "ThemisClient",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisReplica", "ThemisClient", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["themis", "ThemisCore", "ThemisCrypto", "ThemisClient", "ThemisApps"]
+            dependencies: [
+                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisClient", "ThemisApps", "ThemisTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
     ]
 )

@@ -1,0 +1,47 @@
+import ThemisCore
+
+/// A no-op application for throughput measurements: every operation returns `replyBytes` bytes and only
+/// a counter of executed operations changes.
+public struct BenchmarkApplication: Application, Equatable {
+    /// Size of every result.
+    public let replyBytes: Int
+    /// Operations executed so far.
+    public private(set) var executedCount: UInt64 = 0
+
+    /// - Parameter replyBytes: the result size; MUST NOT be negative (and should respect
+    ///   `Limits.resultBytesMax`).
+    public init(replyBytes: Int) {
+        precondition(replyBytes >= 0, "replyBytes must not be negative, got \(replyBytes)")
+        self.replyBytes = replyBytes
+    }
+
+    public mutating func execute(_ operation: [UInt8], from client: ClientID) async -> [UInt8] {
+        executeNow()
+    }
+
+    /// Counts one operation and returns its result: the new count (8 bytes, big-endian) followed by the
+    /// byte pattern 8, 9, 10, ..., cut or padded to `replyBytes`. Deterministic from the count alone.
+    public mutating func executeNow() -> [UInt8] {
+        executedCount &+= 1
+        var result = UInt64Bytes.encode(executedCount)
+        if replyBytes <= result.count {
+            return Array(result.prefix(replyBytes))
+        }
+        result.reserveCapacity(replyBytes)
+        for index in result.count..<replyBytes {
+            result.append(UInt8(truncatingIfNeeded: index))
+        }
+        return result
+    }
+
+    /// The counter, 8 bytes big-endian.
+    public func snapshot() async -> [UInt8] {
+        UInt64Bytes.encode(executedCount)
+    }
+
+    /// - Throws: `SnapshotError.wrongLength` unless the snapshot is 8 bytes.
+    public mutating func restore(from snapshot: [UInt8]) async throws(SnapshotError) {
+        guard let count = UInt64Bytes.decode(snapshot) else { throw .wrongLength(expected: 8, got: snapshot.count) }
+        executedCount = count
+    }
+}

@@ -1,0 +1,28 @@
+import NIOCore
+import ThemisCore
+import ThemisWire
+
+/// Everything the client mutates, confined to its event loop.
+struct ClientState {
+    var core: ClientCore
+    var channels: [ReplicaID: any Channel] = [:]
+    var queue: [(operation: [UInt8], promise: EventLoopPromise<[UInt8]>)] = []
+    var current: EventLoopPromise<[UInt8]>?
+    var statusQueries: [UInt64: EventLoopPromise<StatusReport>] = [:]
+    var nextStatusNonce: UInt64 = 1
+    var ticker: RepeatedTask?
+    var closed = false
+
+    init(core: ClientCore) {
+        self.core = core
+    }
+
+    mutating func failAll(_ error: any Error) {
+        current?.fail(error)
+        current = nil
+        for entry in queue { entry.promise.fail(error) }
+        queue = []
+        for (_, promise) in statusQueries { promise.fail(error) }
+        statusQueries = [:]
+    }
+}

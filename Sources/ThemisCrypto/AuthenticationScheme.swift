@@ -1,0 +1,23 @@
+/// How principals authenticate messages, chosen once per cluster in `cluster.json`.
+///
+/// The signature schemes produce transferable authenticators (any principal can check them, so they can
+/// be forwarded inside certificates); `hmac` produces pairwise MACs that only the addressee can check,
+/// which is much cheaper but not transferable.
+public enum AuthenticationScheme: String, Codable, Sendable, CaseIterable {
+    /// HMAC-SHA256 with pairwise link keys; no signing key pair.
+    case hmac
+    /// Ed25519 signatures (64 bytes).
+    case ed25519
+    /// ECDSA over P-256 with SHA-256, raw `r || s` signatures (64 bytes).
+    case ecdsa
+    /// RSA-2048, PSS padding with SHA-256 and a 32-byte salt (256-byte signatures).
+    case rsa
+
+    /// True if the scheme signs with a key pair (everything but `hmac`).
+    public var usesSignatures: Bool {
+        switch self {
+        case .hmac: return false
+        case .ed25519, .ecdsa, .rsa: return true
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Crypto
+import FoundationEssentials
+import ThemisCore
+
+/// The model of `cluster.json`: everything every process of a cluster must agree on.
+///
+/// ```json
+/// { "version": 1, "protocol": "pbft", "authentication": "ed25519",
+///   "settings": { "checkpointInterval": 1000, "watermarkWindow": 2000, "requestTimeoutTicks": 200 },
+///   "limits": { ... },
+///   "replicas": [ { "id": 0, "host": "127.0.0.1", "port": 7000, "signingKey": "...", "agreementKey": "..." } ],
+///   "clients":  [ { "id": 0, "signingKey": "...", "agreementKey": "..." } ] }
+/// ```
+/// `settings`, `limits` and `clients` may be omitted (defaults, no clients). `signingKey` is absent for
+/// `hmac`. A value of this type is not necessarily valid: `load` validates, `validated()` checks a value
+/// built in memory.
+public struct ClusterFile: Codable, Sendable, Hashable {
+    /// The protocols this build can run.
+    public static let knownProtocols = ["pbft"]
+
+    /// One replica: where it listens and its public keys (base64).
+    public struct Replica: Codable, Sendable, Hashable {
+        public var id: UInt32
+        public var host: String
+        public var port: Int
+        public var signingKey: String?
+        public var agreementKey: String
+
+        public init(id: UInt32, host: String, port: Int, signingKey: String?, agreementKey: String) {
+            self.id = id
+            self.host = host
+            self.port = port
+            self.signingKey = signingKey
+            self.agreementKey = agreementKey
+        }
+    }
+
+    /// One client: its public keys (base64).
+    public struct Client: Codable, Sendable, Hashable {
+        public var id: UInt32
+        public var signingKey: String?
+        public var agreementKey: String
+
+        public init(id: UInt32, signingKey: String?, agreementKey: String) {
+            self.id = id
+            self.signingKey = signingKey
+            self.agreementKey = agreementKey
+        }
+    }
+
+    public var version: Int
+    /// The replication protocol, one of `knownProtocols`. (JSON key `protocol`.)
+    public var protocolName: String
+    public var authentication: AuthenticationScheme
+    public var settings: ProtocolSettings
+    public var limits: Limits
+    public var replicas: [Replica]
+    public var clients: [Client]
+
+    public init(
+        version: Int = 1, protocolName: String = "pbft", authentication: AuthenticationScheme,
+        settings: ProtocolSettings = .init(), limits: Limits = .init(), replicas: [Replica], clients: [Client]
+    ) {
+        self.version = version
+        self.protocolName = protocolName
+        self.authentication = authentication
+        self.settings = settings
+        self.limits = limits
+        self.replicas = replicas
+        self.clients = clients
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version
+        case protocolName = "protocol"
+        case authentication, settings, limits, replicas, clients
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decode(Int.self, forKey: .version)
+        protocolName = try container.decode(String.self, forKey: .protocolName)
+        authentication = try container.decode(AuthenticationScheme.self, forKey: .authentication)
+        settings = try container.decodeIfPresent(ProtocolSettings.self, forKey: .settings) ?? ProtocolSettings()
+        limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
+        replicas = try container.decode([Replica].self, forKey: .replicas)
+        clients = try container.decodeIfPresent([Client].self, forKey: .clients) ?? []
+    }
+
+    /// Identifies the cluster: the first 8 bytes (big-endian) of SHA-256 over the canonical JSON
+    /// encoding (sorted keys, no whitespace). Any change to the file, keys included, changes the tag.
+    /// It costs an encoding and a hash of the whole file: read `ValidatedCluster.clusterTag` or
+    /// `Keyring.clusterTag` (computed once) on hot paths such as accepting connections.
+    public var clusterTag: UInt64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Only strings, integers and arrays: encoding cannot fail.
+        guard let data = try? encoder.encode(self) else { preconditionFailure("JSON encoding failed") }
+        var tag: UInt64 = 0
+        for byte in SHA256.hash(data: data).prefix(8) {
+            tag = (tag << 8) | UInt64(byte)
+        }
+        return tag
+    }
+
+    /// The quorum arithmetic for this cluster's replica count.
+    ///
+    /// The file MUST have been validated (`load(path:)`, `validated(source:)` and `Keyring.init` do):
+    /// reading this on a file with fewer than 4 replicas is a programming error and traps.
+    public var configuration: ClusterConfiguration {
+        do {
+            return try ClusterConfiguration(replicaCount: replicas.count)
+        } catch {
+            preconditionFailure("configuration of an unvalidated cluster file: \(error)")
+        }
+    }
+
+    static func configuration(replicaCount: Int, source: String) throws(ConfigurationError) -> ClusterConfiguration {
+        do {
+            return try ClusterConfiguration(replicaCount: replicaCount)
+        } catch {
+            switch error {
+            case .tooFewReplicas(let count, let minimum) where count < minimum:
+                throw .invalidField(file: source, field: "replicas", problem: .tooFewReplicas(count: count, minimum: minimum))
+            case .tooFewReplicas(let count, _):
+                // ClusterConfiguration also refuses more than 1024 replicas, under the same error case.
+                throw .invalidField(file: source, field: "replicas", problem: .tooMany(count: count, maximum: 1024))
+            }
+        }
+    }
+}

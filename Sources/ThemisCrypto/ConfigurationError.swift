@@ -1,0 +1,82 @@
+import ThemisCore
+
+/// Why a cluster file or a key file cannot be used. Every case names the file, and where it applies the
+/// field, so that `description` is one line an operator can act on
+/// (e.g. `cluster.json: replicas[2].port: 0 is not a valid port (1...65535)`).
+public enum ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The file does not exist.
+    case fileNotFound(file: String)
+    /// The file exists but could not be read.
+    case unreadable(file: String, reason: String)
+    /// The file or directory could not be written.
+    case unwritable(file: String, reason: String)
+    /// Not JSON, or JSON without the expected shape; `field` is the JSON path if known.
+    case malformedJSON(file: String, field: String?, reason: String)
+    /// A field holds a value that is not allowed.
+    case invalidField(file: String, field: String, problem: FieldProblem)
+    /// The principal is not listed in the cluster file.
+    case unknownPrincipal(Principal, file: String)
+    /// The private keys are of another scheme than the cluster's.
+    case schemeMismatch(keys: AuthenticationScheme, cluster: AuthenticationScheme, file: String)
+    /// The private keys do not belong to the public keys listed for the principal in the cluster file.
+    case keyMismatch(Principal, file: String)
+
+    public var description: String {
+        switch self {
+        case .fileNotFound(let file):
+            return "\(file): file not found"
+        case .unreadable(let file, let reason):
+            return "\(file): cannot read: \(reason)"
+        case .unwritable(let file, let reason):
+            return "\(file): cannot write: \(reason)"
+        case .malformedJSON(let file, let field, let reason):
+            if let field { return "\(file): \(field): \(reason)" }
+            return "\(file): \(reason)"
+        case .invalidField(let file, let field, let problem):
+            return "\(file): \(field): \(problem)"
+        case .unknownPrincipal(let principal, let file):
+            return "\(file): \(principal) is not listed"
+        case .schemeMismatch(let keys, let cluster, let file):
+            return "key file is for \(keys.rawValue) but \(file) uses \(cluster.rawValue)"
+        case .keyMismatch(let principal, let file):
+            return "key file does not match \(principal) in \(file)"
+        }
+    }
+}
+
+/// What is wrong with one field of a configuration file.
+public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
+    case unsupportedVersion(Int)
+    case unknownProtocol(String)
+    case invalidSettings(String)
+    case tooFewReplicas(count: Int, minimum: Int)
+    case tooMany(count: Int, maximum: Int)
+    case negativeCount(Int)
+    case duplicateID(UInt32)
+    case idOutOfRange(UInt32, count: Int)
+    case invalidPort(Int)
+    case emptyHost
+    case hostCountMismatch(hosts: Int, replicas: Int)
+    case missingKey
+    case invalidBase64
+    case invalidKey(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedVersion(let version): return "version \(version) is not supported (expected 1)"
+        case .unknownProtocol(let name): return "unknown protocol \"\(name)\" (known: \(ClusterFile.knownProtocols.joined(separator: ", ")))"
+        case .invalidSettings(let problem): return problem
+        case .tooFewReplicas(let count, let minimum): return "\(count) replicas, at least \(minimum) are needed"
+        case .tooMany(let count, let maximum): return "\(count) entries, at most \(maximum) are allowed"
+        case .negativeCount(let count): return "\(count) is negative"
+        case .duplicateID(let id): return "id \(id) appears more than once"
+        case .idOutOfRange(let id, let count): return "id \(id) is out of range: replica ids must be 0..<\(count)"
+        case .invalidPort(let port): return "\(port) is not a valid port (1...65535)"
+        case .emptyHost: return "host is empty"
+        case .hostCountMismatch(let hosts, let replicas): return "\(hosts) hosts for \(replicas) replicas: give one host for all or one per replica"
+        case .missingKey: return "key is missing"
+        case .invalidBase64: return "not valid base64"
+        case .invalidKey(let reason): return "not a valid key: \(reason)"
+        }
+    }
+}

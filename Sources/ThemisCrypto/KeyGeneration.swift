@@ -1,0 +1,74 @@
+import FoundationEssentials
+import ThemisCore
+
+/// Creates a cluster: fresh keys for every principal, `cluster.json` and one key file per principal.
+public enum KeyGeneration {
+    /// Generates keys and writes `<directory>/cluster.json`, `replica-<i>.key` and `client-<i>.key`.
+    ///
+    /// Key files are created with mode 0600. RSA key generation takes up to a second per principal.
+    /// - Parameters:
+    ///   - directory: created (with intermediate directories) if missing; existing files are replaced.
+    ///   - replicas: n, at least 4.
+    ///   - clients: how many client identities to create.
+    ///   - hosts: one host for every replica, or one per replica.
+    ///   - basePort: replica i listens on `basePort + i`.
+    ///   - scheme: the authentication scheme.
+    ///   - settings: the protocol settings written to the file.
+    ///   - limits: the limits written to the file.
+    /// - Returns: the cluster file written.
+    /// - Throws: `ConfigurationError.invalidField` (field named as in cluster.json) if the arguments cannot
+    ///   make a valid cluster, `.unwritable` if the directory or a file cannot be written.
+    public static func writeCluster(
+        directory: String, replicas: Int, clients: Int, hosts: [String], basePort: Int,
+        scheme: AuthenticationScheme, settings: ProtocolSettings = .init(), limits: Limits = .init()
+    ) throws(ConfigurationError) -> ClusterFile {
+        let clusterPath = directory + "/cluster.json"
+        // Also refuses a negative count, before it could make an invalid range below.
+        _ = try ClusterFile.configuration(replicaCount: replicas, source: clusterPath)
+        guard clients >= 0 else {
+            throw .invalidField(file: clusterPath, field: "clients", problem: .negativeCount(clients))
+        }
+        guard hosts.count == 1 || hosts.count == replicas else {
+            throw .invalidField(file: clusterPath, field: "replicas", problem: .hostCountMismatch(hosts: hosts.count, replicas: replicas))
+        }
+        var cluster = ClusterFile(authentication: scheme, settings: settings, limits: limits, replicas: [], clients: [])
+        var keyFiles: [PrivateKeyFile] = []
+        for index in 0..<replicas {
+            let keys = PrivateKeys.generate(scheme: scheme)
+            cluster.replicas.append(ClusterFile.Replica(
+                id: UInt32(index), host: hosts.count == 1 ? hosts[0] : hosts[index], port: basePort + index,
+                signingKey: keys.publicSigningKey, agreementKey: keys.publicAgreementKey))
+            keyFiles.append(PrivateKeyFile(principal: .replica(ReplicaID(UInt32(index))), keys: keys))
+        }
+        for index in 0..<clients {
+            let keys = PrivateKeys.generate(scheme: scheme)
+            cluster.clients.append(ClusterFile.Client(
+                id: UInt32(index), signingKey: keys.publicSigningKey, agreementKey: keys.publicAgreementKey))
+            keyFiles.append(PrivateKeyFile(principal: .client(ClientID(UInt32(index))), keys: keys))
+        }
+        // Check everything before the first byte is written, so a bad argument leaves no half cluster.
+        _ = try cluster.validated(source: clusterPath)
+        try createDirectory(directory)
+        try cluster.write(to: clusterPath)
+        for keyFile in keyFiles {
+            try keyFile.write(to: keyPath(directory: directory, principal: keyFile.principal))
+        }
+        return cluster
+    }
+
+    /// Where `writeCluster` puts a principal's key file: `<directory>/replica-<i>.key` or `client-<i>.key`.
+    public static func keyPath(directory: String, principal: Principal) -> String {
+        switch principal {
+        case .replica(let id): return "\(directory)/replica-\(id.rawValue).key"
+        case .client(let id): return "\(directory)/client-\(id.rawValue).key"
+        }
+    }
+
+    private static func createDirectory(_ directory: String) throws(ConfigurationError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: nil)
+        } catch {
+            throw .unwritable(file: directory, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ThemisCore
+import ThemisCrypto
+import ThemisPBFT
+import ThemisTransport
+import ThemisWire
+
+/// Input to the protocol core, verified on a connection's event loop.
+enum DriverInput: Sendable {
+    case message(Verified<PBFTMessage>)
+    case request(Verified<Request>)
+}
+
+/// The driver of the PBFT core: it owns the core on one event loop (the protocol loop), feeds it verified
+/// inputs in groups, and carries out the actions it returns:
+/// 1. feed every input of the group (`receive` / `submit`), then `flush` (the primary closes batches);
+/// 2. authenticate and encode outgoing messages, one frame per message, all frames for one peer in one
+///    buffer, and write each buffer with one flush (one syscall per peer per group);
+/// 3. hand `execute` batches to the application executor, which reports back through `executed`.
+final class ProtocolDriver: Sendable {
+    struct State {
+        var core: PBFTReplica
+        var replicas: [ReplicaID: any Channel] = [:]
+        var clients: [ClientID: any Channel] = [:]
+        var actions: [Action<PBFTMessage>] = []
+        var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
+    }
+
+    let loop: any EventLoop
+    let keyring: Keyring
+    let executor: ApplicationExecutor
+    let logger: Logger
+    let counters: NIOLockedValueBox<ReplicaCounters>
+    private let state: NIOLoopBoundBox<State>
+    private let allocator = ByteBufferAllocator()
+
+    init(core: PBFTReplica, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
+         counters: NIOLockedValueBox<ReplicaCounters>) {
+        self.loop = loop
+        self.keyring = keyring
+        self.executor = executor
+        self.logger = logger
+        self.counters = counters
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(core: core), eventLoop: loop)
+    }
+
+    var id: ReplicaID { keyring.me.replicaID ?? ReplicaID(0) }
+
+    // MARK: Inputs (callable from any event loop)
+
+    func deliver(_ inputs: [DriverInput]) {
+        loop.execute { self.step { core, actions in
+            for input in inputs { self.feed(input, core: &core, actions: &actions) }
+        } }
+    }
+
+    func tick() {
+        loop.execute { self.step { core, actions in core.tick(into: &actions) } }
+    }
+
+    func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationDigest: Digest?) {
+        counters.withLockedValue {
+            $0.batchesExecuted += 1
+            $0.requestsExecuted += results.count
+        }
+        loop.execute { self.step { core, actions in
+            core.executed(sequence, results: results, applicationDigest: applicationDigest, into: &actions)
+        } }
+    }
+
+    func register(_ peer: Principal, channel: any Channel) {
+        loop.execute {
+            switch peer {
+            case .replica(let replica):
+                if let old = self.state.value.replicas[replica], old !== channel { old.close(promise: nil) }
+                self.state.value.replicas[replica] = channel
+            case .client(let client):
+                if let old = self.state.value.clients[client], old !== channel { old.close(promise: nil) }
+                self.state.value.clients[client] = channel
+            }
+            self.logger.debug("link up", metadata: ["peer": "\(peer)"])
+        }
+    }
+
+    func unregister(_ peer: Principal, channel: any Channel) {
+        loop.execute {
+            switch peer {
+            case .replica(let replica):
+                if self.state.value.replicas[replica] === channel { self.state.value.replicas[replica] = nil }
+            case .client(let client):
+                if self.state.value.clients[client] === channel { self.state.value.clients[client] = nil }
+            }
+        }
+    }
+
+    /// Answers a status query after every batch handed to the application so far has executed.
+    func status(nonce: UInt64, channel: any Channel) {
+        loop.execute {
+            let core = self.state.value.core
+            let replica = core.id
+            let view = core.view
+            let stable = core.lowWatermark
+            let links = UInt32(self.state.value.replicas.count)
+            self.executor.submit(.status { lastExecuted, digest in
+                let report = StatusReport(nonce: nonce, replica: replica, view: view, lastExecuted: lastExecuted,
+                                          lastStableCheckpoint: stable, applicationDigest: digest, connectedReplicas: links)
+                channel.writeAndFlush(ByteBufferAllocator().frame(.statusReport(report)), promise: nil)
+            })
+        }
+    }
+
+    /// Closes every registered link and completes when all are closed.
+    func closeAllLinks() -> EventLoopFuture<Void> {
+        loop.flatSubmit {
+            let channels: [any Channel] = Array(self.state.value.replicas.values) + Array(self.state.value.clients.values)
+            let closed = channels.map { channel in
+                channel.close().recover { _ in }
+            }
+            return EventLoopFuture.andAllComplete(closed, on: self.loop)
+        }
+    }
+
+    /// Number of replicas with an authenticated link right now.
+    func connectedReplicaCount() -> EventLoopFuture<Int> {
+        loop.submit { self.state.value.replicas.count }
+    }
+
+    // MARK: One step on the protocol loop
+
+    private func step(_ body: (inout PBFTReplica, inout [Action<PBFTMessage>]) -> Void) {
+        state.withValue { state in
+            state.actions.removeAll(keepingCapacity: true)
+            body(&state.core, &state.actions)
+            state.core.flush(into: &state.actions)
+            for action in state.actions {
+                perform(action, state: &state)
+            }
+            for (_, entry) in state.outbox {
+                entry.channel.writeAndFlush(entry.buffer, promise: nil)
+            }
+            state.outbox.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func feed(_ input: DriverInput, core: inout PBFTReplica, actions: inout [Action<PBFTMessage>]) {
+        do {
+            switch input {
+            case .message(let message): try core.receive(message, into: &actions)
+            case .request(let request): try core.submit(request, into: &actions)
+            }
+        } catch {
+            let kind = "\(error)".prefix(while: { $0 != "(" && $0 != " " })
+            counters.withLockedValue { $0.rejections[String(kind), default: 0] += 1 }
+            logger.debug("rejected input", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    private func perform(_ action: Action<PBFTMessage>, state: inout State) {
+        switch action {
+        case .send(let message, let replica):
+            let frame = encode(message, audience: .principal(.replica(replica)))
+            if let channel = state.replicas[replica] { append(frame, to: channel, state: &state) }
+        case .broadcast(let message):
+            let frame = encode(message, audience: .allReplicas)
+            for (_, channel) in state.replicas { append(frame, to: channel, state: &state) }
+        case .reply(let reply):
+            guard let channel = state.clients[reply.client] else { return }
+            let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: reply), audience: .principal(.client(reply.client)))
+            append(allocator.frame(.reply(reply.withAuthenticator(tag))), to: channel, state: &state)
+        case .execute(let batch):
+            executor.submit(.batch(batch))
+        case .observe(let event):
+            observe(event)
+        }
+    }
+
+    private func encode(_ message: PBFTMessage, audience: Keyring.Audience) -> ByteBuffer {
+        let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: audience)
+        return allocator.frame(.pbft(message, authenticator: tag))
+    }
+
+    private func append(_ frame: ByteBuffer, to channel: any Channel, state: inout State) {
+        let key = ObjectIdentifier(channel)
+        if state.outbox[key] == nil {
+            state.outbox[key] = (channel, frame)
+        } else {
+            var frame = frame
+            state.outbox[key]?.buffer.writeBuffer(&frame)
+        }
+    }
+
+    private func observe(_ event: Event) {
+        switch event {
+        case .checkpointStable(let sequence, let digest):
+            logger.info("checkpoint stable", metadata: ["sequence": "\(sequence.rawValue)", "digest": "\(digest)"])
+        case .checkpointMismatch(let sequence, _):
+            logger.warning("own checkpoint differs from the quorum's", metadata: ["sequence": "\(sequence.rawValue)"])
+        case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent:
+            logger.trace("\(event)")
+        }
+    }
+}
+
+extension Principal {
+    var replicaID: ReplicaID? {
+        if case .replica(let id) = self { return id }
+        return nil
+    }
+}

@@ -1,0 +1,18 @@
+import NIOConcurrencyHelpers
+import ThemisCore
+
+/// Counters of what a replica saw, readable from any thread (for the status endpoint and logs).
+public struct ReplicaCounters: Sendable, Hashable {
+    public var messagesReceived = 0
+    public var requestsReceived = 0
+    /// Messages whose authenticator (or an embedded request's) did not verify.
+    public var authenticationFailures = 0
+    /// Messages naming a sender other than the authenticated peer of the link.
+    public var forgedSenders = 0
+    /// Connections closed for a protocol violation (malformed frame, failed handshake, ...).
+    public var connectionsRejected = 0
+    /// Inputs the protocol core rejected, by kind.
+    public var rejections: [String: Int] = [:]
+    public var batchesExecuted = 0
+    public var requestsExecuted = 0
+}

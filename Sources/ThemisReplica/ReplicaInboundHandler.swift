@@ -1,0 +1,97 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import ThemisCore
+import ThemisCrypto
+import ThemisTransport
+import ThemisWire
+
+/// The replica's per-connection handler, after the handshake: checks that every message names the
+/// authenticated peer as its sender, verifies authenticators (the message's and every embedded client
+/// request's) here on the connection's event loop, in parallel with other connections, and hands the
+/// verified inputs of one read burst to the protocol driver together.
+final class ReplicaInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = PeerMessage
+
+    private let driver: ProtocolDriver
+    private let keyring: Keyring
+    private var pending: [DriverInput] = []
+    private var peer: Principal?
+
+    init(driver: ProtocolDriver, keyring: Keyring) {
+        self.driver = driver
+        self.keyring = keyring
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let completed = event as? HandshakeCompleted {
+            peer = completed.peer
+            driver.register(completed.peer, channel: context.channel)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let peer { driver.unregister(peer, channel: context.channel) }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let input = unwrapInboundIn(data)
+        switch (input.peer, input.message) {
+        case (.replica(let replica), .pbft(let message, let tag)):
+            receive(message, authenticator: tag, from: replica)
+        case (.client(let client), .request(let request)):
+            receive(request, from: client)
+        case (.client, .statusQuery(let query)):
+            driver.status(nonce: query.nonce, channel: context.channel)
+        case (.replica, .statusQuery(let query)):
+            driver.status(nonce: query.nonce, channel: context.channel)
+        default:
+            driver.counters.withLockedValue { $0.connectionsRejected += 1 }
+            let reason = "unexpected message from \(input.peer)"
+            context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: reason))), promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !pending.isEmpty {
+            driver.deliver(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func receive(_ message: PBFTMessage, authenticator: [UInt8], from replica: ReplicaID) {
+        driver.counters.withLockedValue { $0.messagesReceived += 1 }
+        guard message.sender == replica else {
+            driver.counters.withLockedValue { $0.forgedSenders += 1 }
+            return
+        }
+        guard keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(replica)),
+            message.embeddedRequests.allSatisfy(isAuthentic)
+        else {
+            driver.counters.withLockedValue { $0.authenticationFailures += 1 }
+            return
+        }
+        pending.append(.message(Verified(checked: message)))
+    }
+
+    private func receive(_ request: Request, from client: ClientID) {
+        driver.counters.withLockedValue { $0.requestsReceived += 1 }
+        // The link proved the client's id: a request naming another client is forged.
+        guard request.client == client else {
+            driver.counters.withLockedValue { $0.forgedSenders += 1 }
+            return
+        }
+        guard isAuthentic(request) else {
+            driver.counters.withLockedValue { $0.authenticationFailures += 1 }
+            return
+        }
+        pending.append(.request(Verified(checked: request)))
+    }
+
+    private func isAuthentic(_ request: Request) -> Bool {
+        keyring.verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
+    }
+}

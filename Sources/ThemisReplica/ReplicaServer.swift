@@ -1,0 +1,183 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ThemisCore
+import ThemisCrypto
+import ThemisPBFT
+import ThemisTransport
+import ThemisWire
+
+/// One replica process: listener, links to the other replicas, the protocol driver, the application executor.
+///
+/// Replica i connects to every replica with a smaller id (and reconnects when a link drops); replicas with
+/// larger ids and clients connect to it. Every connection starts with the identity handshake.
+public final class ReplicaServer: Sendable {
+    public struct Options: Sendable {
+        public var cluster: ClusterFile
+        public var id: ReplicaID
+        public var keys: PrivateKeys
+        /// Length of one protocol tick.
+        public var tickMilliseconds: Int64 = 10
+        /// Address to listen on; defaults to the replica's host in the cluster file.
+        public var bindHost: String?
+        public var logger: Logger
+
+        public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
+            self.cluster = cluster
+            self.id = id
+            self.keys = keys
+            self.logger = logger ?? Logger(label: "themis.replica.\(id.rawValue)")
+        }
+    }
+
+    let options: Options
+    let group: MultiThreadedEventLoopGroup
+    let keyring: Keyring
+    let driver: ProtocolDriver
+    let executor: ApplicationExecutor
+    let serverChannel: any Channel
+    let running: NIOLockedValueBox<Bool>
+    let executorTask: Task<Void, Never>
+    /// What the replica counted so far.
+    public let counters: NIOLockedValueBox<ReplicaCounters>
+
+    /// Starts listening, connecting to peers and running the application.
+    /// - Throws: `ConfigurationError` for keys that do not match the cluster file, or a bind error.
+    public static func start(options: Options, application: some Application) async throws -> ReplicaServer {
+        let cluster = options.cluster
+        guard let endpoint = cluster.replicas.first(where: { $0.id == options.id.rawValue }) else {
+            throw ConfigurationError.unknownPrincipal(.replica(options.id), file: "cluster.json")
+        }
+        let keyring = try Keyring(cluster: cluster, me: .replica(options.id), keys: options.keys)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let core = PBFTReplica(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
+        let executor = ApplicationExecutor()
+        let counters = NIOLockedValueBox(ReplicaCounters())
+        let driver = ProtocolDriver(core: core, loop: group.next(), keyring: keyring, executor: executor,
+                                    logger: options.logger, counters: counters)
+        let executorTask = Task {
+            await executor.run(application) { sequence, results, digest in
+                driver.executed(sequence, results: results, applicationDigest: digest)
+            }
+        }
+        let server: any Channel
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try ReplicaServer.configure(channel, keyring: keyring, cluster: cluster, driver: driver) { peer in
+                            switch peer {
+                            case .replica(let other): return cluster.configuration.contains(other) && other > options.id
+                            case .client(let client): return cluster.clients.contains { $0.id == client.rawValue }
+                            }
+                        }
+                    }
+                }
+                .bind(host: options.bindHost ?? endpoint.host, port: endpoint.port)
+                .get()
+        } catch {
+            executor.finish()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let replica = ReplicaServer(options: options, group: group, keyring: keyring, driver: driver, executor: executor,
+                                    serverChannel: server, executorTask: executorTask, counters: counters)
+        replica.startTicking()
+        for other in cluster.configuration.replicas where other < options.id {
+            replica.connect(to: other, delayMilliseconds: 0)
+        }
+        options.logger.info("replica listening", metadata: ["id": "\(options.id.rawValue)", "port": "\(endpoint.port)"])
+        return replica
+    }
+
+    private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: ProtocolDriver,
+                 executor: ApplicationExecutor, serverChannel: any Channel, executorTask: Task<Void, Never>,
+                 counters: NIOLockedValueBox<ReplicaCounters>) {
+        self.options = options
+        self.group = group
+        self.keyring = keyring
+        self.driver = driver
+        self.executor = executor
+        self.serverChannel = serverChannel
+        self.executorTask = executorTask
+        self.counters = counters
+        self.running = NIOLockedValueBox(true)
+    }
+
+    /// The port the listener is bound to.
+    public var port: Int { serverChannel.localAddress?.port ?? 0 }
+
+    static func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, driver: ProtocolDriver,
+                          admit: @escaping @Sendable (Principal) -> Bool) throws {
+        let counters = driver.counters
+        let logger = driver.logger
+        try channel.pipeline.syncOperations.addThemisFront(
+            keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits, admit: admit,
+            onRejection: { rejection in
+                counters.withLockedValue { $0.connectionsRejected += 1 }
+                logger.info("connection rejected", metadata: ["reason": "\(rejection.reason)"])
+            })
+        try channel.pipeline.syncOperations.addHandler(ReplicaInboundHandler(driver: driver, keyring: keyring))
+    }
+
+    private func startTicking() {
+        let driver = self.driver
+        let milliseconds = options.tickMilliseconds
+        driver.loop.scheduleRepeatedTask(initialDelay: .milliseconds(milliseconds), delay: .milliseconds(milliseconds)) { task in
+            guard self.running.withLockedValue({ $0 }) else { return task.cancel() }
+            driver.tick()
+        }
+    }
+
+    /// Connects to a replica with a smaller id, and again whenever the link drops.
+    private func connect(to replica: ReplicaID, delayMilliseconds: Int64) {
+        guard running.withLockedValue({ $0 }),
+            let endpoint = options.cluster.replicas.first(where: { $0.id == replica.rawValue })
+        else { return }
+        let loop = group.next()
+        loop.scheduleTask(in: .milliseconds(delayMilliseconds)) {
+            guard self.running.withLockedValue({ $0 }) else { return }
+            let keyring = self.keyring
+            let cluster = self.options.cluster
+            let driver = self.driver
+            ClientBootstrap(group: loop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(2))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try ReplicaServer.configure(channel, keyring: keyring, cluster: cluster, driver: driver) { $0 == .replica(replica) }
+                    }
+                }
+                .connect(host: endpoint.host, port: endpoint.port)
+                .whenComplete { result in
+                    switch result {
+                    case .success(let channel):
+                        channel.closeFuture.whenComplete { _ in self.connect(to: replica, delayMilliseconds: 200) }
+                    case .failure:
+                        self.connect(to: replica, delayMilliseconds: 200)
+                    }
+                }
+        }
+    }
+
+    /// Stops accepting, closes every link and stops the application executor.
+    public func shutdown() async {
+        running.withLockedValue { $0 = false }
+        try? await serverChannel.close()
+        try? await driver.closeAllLinks().get()
+        executor.finish()
+        await executorTask.value
+        // Let close callbacks that hop between loops run before the loops stop.
+        try? await Task.sleep(for: .milliseconds(50))
+        try? await group.shutdownGracefully()
+    }
+
+    /// Waits until the listener closes.
+    public func waitUntilClosed() async {
+        try? await serverChannel.closeFuture.get()
+    }
+}

@@ -1,0 +1,147 @@
+import NIOCore
+import ThemisCore
+import ThemisCrypto
+import ThemisWire
+
+/// Decodes frames and runs the identity handshake; afterwards forwards every message as a `PeerMessage`.
+///
+/// Handshake: each side sends `Hello(principal, fresh nonce, cluster tag)`; on receiving the other's
+/// Hello it sends a `HelloProof`, a MAC with the pairwise link key (derived from both sides' X25519
+/// keys in cluster.json) over both Hellos. A peer that names a principal it may not be, belongs to another
+/// cluster or cannot prove its identity gets a `goodbye` with the reason and is disconnected.
+/// Malformed frames also close the connection; every rejection is reported to `onRejection`.
+public final class HandshakeHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = PeerMessage
+
+    enum State {
+        case awaitingHello
+        case awaitingProof(peerHello: Hello)
+        case established(peer: Principal)
+        case closed
+    }
+
+    private let keyring: Keyring
+    private let limits: Limits
+    private let ownHello: Hello
+    private let admit: @Sendable (Principal) -> Bool
+    private let onRejection: @Sendable (ConnectionRejected) -> Void
+    private var state = State.awaitingHello
+
+    /// - Parameters:
+    ///   - admit: which principals this side accepts on this connection.
+    ///   - onRejection: called for every connection closed because of a protocol violation (for counting).
+    public init(
+        keyring: Keyring, clusterTag: UInt64, limits: Limits,
+        admit: @escaping @Sendable (Principal) -> Bool,
+        onRejection: @escaping @Sendable (ConnectionRejected) -> Void = { _ in }
+    ) {
+        self.keyring = keyring
+        self.limits = limits
+        self.admit = admit
+        self.onRejection = onRejection
+        var generator = SystemRandomNumberGenerator()
+        let nonce = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        self.ownHello = Hello(principal: keyring.me, nonce: nonce, clusterTag: clusterTag)
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(context.channel.allocator.frame(.hello(ownHello))), promise: nil)
+        context.fireChannelActive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        let message: WireMessage
+        do {
+            message = try WireCodec.decode(&frame, limits: limits)
+        } catch {
+            reject(context: context, reason: "malformed message: \(error)")
+            return
+        }
+        switch state {
+        case .awaitingHello:
+            receiveHello(message, context: context)
+        case .awaitingProof(let peerHello):
+            receiveProof(message, peerHello: peerHello, context: context)
+        case .established(let peer):
+            receiveEstablished(message, peer: peer, context: context)
+        case .closed:
+            return
+        }
+    }
+
+    private func receiveHello(_ message: WireMessage, context: ChannelHandlerContext) {
+        guard case .hello(let hello) = message else {
+            if case .goodbye(let reason) = message { return peerSaidGoodbye(reason, context: context) }
+            return reject(context: context, reason: "expected Hello")
+        }
+        guard hello.clusterTag == ownHello.clusterTag else {
+            return reject(context: context, reason: "\(hello.principal) belongs to another cluster configuration")
+        }
+        guard hello.principal != keyring.me, admit(hello.principal) else {
+            return reject(context: context, reason: "\(hello.principal) is not accepted on this connection")
+        }
+        let transcript = WireCodec.handshakeTranscript(prover: ownHello, verifier: hello)
+        let proof = keyring.handshakeProof(transcript: transcript, peer: hello.principal)
+        context.writeAndFlush(NIOAny(context.channel.allocator.frame(.helloProof(HelloProof(proof: proof)))), promise: nil)
+        state = .awaitingProof(peerHello: hello)
+    }
+
+    private func receiveProof(_ message: WireMessage, peerHello: Hello, context: ChannelHandlerContext) {
+        guard case .helloProof(let proof) = message else {
+            if case .goodbye(let reason) = message { return peerSaidGoodbye(reason, context: context) }
+            return reject(context: context, reason: "expected HelloProof")
+        }
+        let transcript = WireCodec.handshakeTranscript(prover: peerHello, verifier: ownHello)
+        guard keyring.verifyHandshakeProof(proof.proof, transcript: transcript, from: peerHello.principal) else {
+            return reject(context: context, reason: "\(peerHello.principal) could not prove its identity")
+        }
+        state = .established(peer: peerHello.principal)
+        context.fireUserInboundEventTriggered(HandshakeCompleted(peer: peerHello.principal))
+    }
+
+    private func receiveEstablished(_ message: WireMessage, peer: Principal, context: ChannelHandlerContext) {
+        switch message {
+        case .hello, .helloProof:
+            reject(context: context, reason: "handshake message after the handshake")
+        case .goodbye(let reason):
+            peerSaidGoodbye(reason, context: context)
+        case .pbft, .request, .reply, .statusQuery, .statusReport:
+            context.fireChannelRead(wrapInboundOut(PeerMessage(peer: peer, message: message)))
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is WireError {
+            // Frame decoder errors (oversize or empty frames) are the peer's fault.
+            reject(context: context, reason: "\(error)")
+        } else {
+            // I/O errors (connection reset, ...) end the connection without blaming the peer.
+            state = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    /// Sends the reason to the peer, closes, and reports the rejection.
+    private func reject(context: ChannelHandlerContext, reason: String) {
+        guard !isClosed else { return }
+        state = .closed
+        let rejection = ConnectionRejected(reason: reason, byPeer: false)
+        onRejection(rejection)
+        context.fireUserInboundEventTriggered(rejection)
+        context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: reason))), promise: nil)
+        context.close(promise: nil)
+    }
+
+    private func peerSaidGoodbye(_ reason: String, context: ChannelHandlerContext) {
+        state = .closed
+        context.fireUserInboundEventTriggered(ConnectionRejected(reason: reason, byPeer: true))
+        context.close(promise: nil)
+    }
+
+    private var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+}

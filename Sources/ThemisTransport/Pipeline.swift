@@ -1,0 +1,16 @@
+import NIOCore
+import ThemisCore
+import ThemisCrypto
+import ThemisWire
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Adds the frame decoder and the handshake handler, the common front of every Themis connection.
+    public func addThemisFront(
+        keyring: Keyring, clusterTag: UInt64, limits: Limits,
+        admit: @escaping @Sendable (Principal) -> Bool,
+        onRejection: @escaping @Sendable (ConnectionRejected) -> Void
+    ) throws {
+        try addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.frameBytesMax)))
+        try addHandler(HandshakeHandler(keyring: keyring, clusterTag: clusterTag, limits: limits, admit: admit, onRejection: onRejection))
+    }
+}

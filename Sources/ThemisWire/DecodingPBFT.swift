@@ -1,0 +1,51 @@
+import NIOCore
+import ThemisCore
+
+/// The replica-to-replica messages (their authenticator is read by the caller).
+extension PayloadReader {
+    /// - Parameter kind: one of the PBFT kinds; `readMessage` dispatches only those here.
+    mutating func readPBFTFields(_ kind: MessageKind) throws(WireError) -> PBFTMessage {
+        switch kind {
+        case .relayedRequest:
+            let relayedBy = try readReplicaID()
+            return .request(try readRequest(), relayedBy: relayedBy)
+        case .prePrepare:
+            return .prePrepare(try readPrePrepare())
+        case .prepare:
+            let slot = try readSlot()
+            return .prepare(Prepare(view: slot.view, sequence: slot.sequence, digest: slot.digest, sender: slot.sender))
+        case .commit:
+            let slot = try readSlot()
+            return .commit(Commit(view: slot.view, sequence: slot.sequence, digest: slot.digest, sender: slot.sender))
+        case .checkpoint:
+            let sequence = try readSequence()
+            let stateDigest = try readDigest()
+            let sender = try readReplicaID()
+            return .checkpoint(Checkpoint(sequence: sequence, stateDigest: stateDigest, sender: sender))
+        case .hello, .helloProof, .goodbye, .request, .reply, .statusQuery, .statusReport:
+            // Not reachable from input: the caller dispatches by kind. Reported, not trapped.
+            throw .unknownMessageKind(kind.rawValue)
+        }
+    }
+
+    /// The (view, sequence, digest, sender) fields shared by the three normal-case messages.
+    private mutating func readSlot() throws(WireError) -> (view: View, sequence: SequenceNumber, digest: Digest, sender: ReplicaID) {
+        let view = try readView()
+        let sequence = try readSequence()
+        let digest = try readDigest()
+        let sender = try readReplicaID()
+        return (view, sequence, digest, sender)
+    }
+
+    private mutating func readPrePrepare() throws(WireError) -> PrePrepare {
+        let slot = try readSlot()
+        let count = try readLength(field: "batch", max: limits.batchRequestsMax)
+        var requests: [Request] = []
+        // Reserve no more than the remaining bytes can hold, so a lying count allocates little.
+        requests.reserveCapacity(Swift.min(count, buffer.readableBytes / WireCodec.requestBytesMin))
+        for _ in 0..<count {
+            requests.append(try readRequest())
+        }
+        return PrePrepare(view: slot.view, sequence: slot.sequence, digest: slot.digest, requests: requests, sender: slot.sender)
+    }
+}

@@ -1,0 +1,55 @@
+import NIOCore
+
+/// Splits an inbound byte stream into frames: a 4-byte big-endian payload length, then the payload.
+///
+/// Use it as `ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.frameBytesMax))`; each frame's
+/// payload goes on as a `ByteBuffer` for `WireCodec.decode(_:limits:)`. A length prefix of 0 or
+/// above `maxFrameBytes` throws a `WireError` as soon as the 4 prefix bytes arrive (nothing more is
+/// buffered); `ByteToMessageHandler` then fires `errorCaught`, and a later handler MUST close the
+/// connection (after sending a `goodbye` if it wants). At end of stream, an incomplete frame is left
+/// over, which `ByteToMessageHandler` reports as `ByteToMessageDecoderError.leftoverDataWhenDone`.
+public struct FrameDecoder: ByteToMessageDecoder, Sendable {
+    public typealias InboundOut = ByteBuffer
+
+    /// The largest payload accepted.
+    public let maxFrameBytes: Int
+
+    public init(maxFrameBytes: Int) {
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try Self.nextFrame(from: &buffer, maxFrameBytes: maxFrameBytes) else {
+            return .needMoreData
+        }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+
+    public mutating func decodeLast(
+        context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
+    ) throws -> DecodingState {
+        try decode(context: context, buffer: &buffer)
+    }
+
+    /// Takes the next whole frame's payload off the front of `buffer`, if it has fully arrived.
+    /// - Parameters:
+    ///   - buffer: the bytes received so far; on success the reader index moves past the frame,
+    ///     otherwise it is unchanged.
+    ///   - maxFrameBytes: the largest payload accepted.
+    /// - Returns: the payload (a slice of `buffer`, no copy), or nil if more bytes are needed.
+    /// - Throws: `WireError.emptyFrame` for a length of 0, `WireError.frameTooLarge` for a length
+    ///   above `maxFrameBytes`; both as soon as the length prefix is readable.
+    public static func nextFrame(from buffer: inout ByteBuffer, maxFrameBytes: Int) throws(WireError) -> ByteBuffer? {
+        guard let rawLength = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        let length = Int(clamping: rawLength)
+        guard length != 0 else { throw .emptyFrame }
+        guard length <= maxFrameBytes else { throw .frameTooLarge(length: length, max: maxFrameBytes) }
+        // The prefix is readable, so readerIndex + 4 is inside the buffer; getSlice checks the rest.
+        guard let frame = buffer.getSlice(at: buffer.readerIndex + WireCodec.frameHeaderBytes, length: length) else {
+            return nil
+        }
+        buffer.moveReaderIndex(forwardBy: WireCodec.frameHeaderBytes + length)
+        return frame
+    }
+}

@@ -1,0 +1,65 @@
+import ThemisCore
+
+/// The kind byte of a payload, and of the bytes that authenticate a message of that kind.
+///
+/// Payload layout (all integers big-endian, fixed width; a byte string is a UInt32 length then the bytes):
+///
+/// | kind | fields after `version, kind` |
+/// |------|------------------------------|
+/// | hello 0x01 | principal (kind byte 0 replica / 1 client, UInt32 id), nonce (byte string of exactly 32), clusterTag UInt64 |
+/// | helloProof 0x02 | proof (byte string) |
+/// | goodbye 0x03 | reason (byte string, UTF-8, at most 512) |
+/// | relayedRequest 0x10 | relayedBy UInt32, request, authenticator |
+/// | prePrepare 0x11 | view, sequence, digest (32 bytes), sender, count UInt32, count × request, authenticator |
+/// | prepare 0x12, commit 0x13 | view, sequence, digest, sender, authenticator |
+/// | checkpoint 0x14 | sequence, stateDigest, sender, authenticator |
+/// | request 0x20 | client UInt32, timestamp UInt64, operation, authenticator |
+/// | reply 0x21 | view, timestamp, client, replica, result, authenticator |
+/// | statusQuery 0x30 | nonce UInt64 |
+/// | statusReport 0x31 | nonce, replica, view, lastExecuted, lastStableCheckpoint, applicationDigest |
+///
+/// Values are grouped by family so a new kind finds a free number in its group. A number, once
+/// used, MUST NOT be reused for another kind: old signatures would then verify as the new kind.
+enum MessageKind: UInt8, CaseIterable {
+    case hello = 0x01
+    case helloProof = 0x02
+    case goodbye = 0x03
+    case relayedRequest = 0x10
+    case prePrepare = 0x11
+    case prepare = 0x12
+    case commit = 0x13
+    case checkpoint = 0x14
+    case request = 0x20
+    case reply = 0x21
+    case statusQuery = 0x30
+    case statusReport = 0x31
+
+    init(of message: WireMessage) {
+        switch message {
+        case .hello: self = .hello
+        case .helloProof: self = .helloProof
+        case .goodbye: self = .goodbye
+        case .pbft(let message, _): self.init(of: message)
+        case .request: self = .request
+        case .reply: self = .reply
+        case .statusQuery: self = .statusQuery
+        case .statusReport: self = .statusReport
+        }
+    }
+
+    init(of message: PBFTMessage) {
+        switch message {
+        case .request: self = .relayedRequest
+        case .prePrepare: self = .prePrepare
+        case .prepare: self = .prepare
+        case .commit: self = .commit
+        case .checkpoint: self = .checkpoint
+        }
+    }
+}
+
+/// The kind byte of a principal.
+enum PrincipalKind: UInt8 {
+    case replica = 0
+    case client = 1
+}

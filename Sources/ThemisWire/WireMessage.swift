@@ -1,0 +1,27 @@
+import ThemisCore
+
+/// Every message that crosses a connection, replica to replica or client to replica.
+///
+/// A connection opens with a handshake: each side sends a `hello`, then a `helloProof` over the
+/// handshake transcript (see `WireCodec.handshakeTranscript(prover:verifier:)`). After that, replicas
+/// exchange `pbft` messages and clients send `request` and `statusQuery`. A side that closes the
+/// connection because of an error first sends `goodbye` so that the peer can log a clear reason.
+public enum WireMessage: Hashable, Sendable {
+    /// First message of each side of a connection.
+    case hello(Hello)
+    /// Second message of each side: proof of identity over the handshake transcript.
+    case helloProof(HelloProof)
+    /// Sent before closing on an error. The reason is at most `WireCodec.goodbyeReasonBytesMax` UTF-8
+    /// bytes: a longer one is truncated (at a scalar boundary) on encode and rejected on decode.
+    case goodbye(reason: String)
+    /// Replica to replica, with the sender's authenticator over `WireCodec.authenticatedBytes(of:)`.
+    case pbft(PBFTMessage, authenticator: [UInt8])
+    /// Client to replica; the client's authenticator is inside the request.
+    case request(Request)
+    /// Replica to client; the replica's authenticator is inside the reply.
+    case reply(Reply)
+    /// Client to replica, answered directly (not ordered).
+    case statusQuery(StatusQuery)
+    /// Replica to client, the answer to a `statusQuery`.
+    case statusReport(StatusReport)
+}

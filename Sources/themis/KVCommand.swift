@@ -1,0 +1,54 @@
+import ArgumentParser
+import ThemisApps
+import ThemisClient
+import ThemisCore
+import ThemisCrypto
+
+struct KVCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kv", abstract: "Key-value client: put KEY VALUE | get KEY | del KEY.")
+
+    @Option(help: "Path of cluster.json.") var config: String
+    @Option(help: "Client id.") var client: UInt32
+    @Option(help: "Private key file (default: client-<id>.key next to cluster.json).") var key: String?
+    @Option(help: "Seconds to wait for f+1 matching replies.") var timeout = 10.0
+    @Argument(help: "put KEY VALUE, get KEY or del KEY.") var words: [String]
+
+    func run() async throws {
+        try await reportingErrors {
+            let operation = try parseOperation()
+            let cluster = try ClusterFile.load(path: config)
+            _ = try cluster.validated(source: config)
+            let keyPath = key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: .client(ClientID(client)))
+            let (principal, keys) = try ClusterFile.loadKeys(path: keyPath)
+            guard principal == .client(ClientID(client)) else {
+                throw ValidationError("\(keyPath) holds the keys of \(principal), not client \(client)")
+            }
+            var options = ThemisClient.Options()
+            options.deadlineMilliseconds = Int64(timeout * 1000)
+            let themis = try ThemisClient(cluster: cluster, id: ClientID(client), keys: keys, options: options)
+            let result: KeyValueResult
+            do {
+                result = try KeyValueResult(decoding: try await themis.invoke(operation.encoded()))
+            } catch {
+                await themis.close()
+                throw error
+            }
+            await themis.close()
+            switch result {
+            case .ok: print("OK")
+            case .value(let value): print(value.map { String(decoding: $0, as: UTF8.self) } ?? "(nil)")
+            case .error(let message): throw ValidationError("the store refused the operation: \(message)")
+            }
+        }
+    }
+
+    func parseOperation() throws -> KeyValueOperation {
+        switch (words.first, words.count) {
+        case ("put", 3): return .put(key: words[1], value: Array(words[2].utf8))
+        case ("get", 2): return .get(key: words[1])
+        case ("del", 2): return .delete(key: words[1])
+        default: throw ValidationError("expected put KEY VALUE, get KEY or del KEY")
+        }
+    }
+}

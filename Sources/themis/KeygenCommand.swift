@@ -1,0 +1,34 @@
+import ArgumentParser
+import ThemisCore
+import ThemisCrypto
+
+struct KeygenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Write a cluster configuration and one private key file per replica and client.")
+
+    @Option(help: "Number of replicas (n >= 3f + 1).") var replicas = 4
+    @Option(help: "Number of clients.") var clients = 8
+    @Option(help: "Output directory.") var out: String
+    @Option(help: "Port of replica 0; replica i listens on base-port + i.") var basePort = 7000
+    @Option(help: "Comma-separated hosts: one for all replicas or one per replica.") var hosts = "127.0.0.1"
+    @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
+    @Option(help: "K: sequence numbers between checkpoints.") var checkpointInterval: UInt64 = 1000
+    @Option(help: "L: the watermark window (at least K).") var watermarkWindow: UInt64?
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let scheme = AuthenticationScheme(rawValue: auth) else {
+                throw ValidationError("--auth must be one of hmac, ed25519, ecdsa, rsa (got \(auth))")
+            }
+            let settings = ProtocolSettings(checkpointInterval: checkpointInterval,
+                                            watermarkWindow: watermarkWindow ?? 2 * checkpointInterval)
+            if let problem = settings.problem { throw ValidationError(problem) }
+            let hostList = hosts.split(separator: ",").map(String.init)
+            _ = try KeyGeneration.writeCluster(
+                directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
+                scheme: scheme, settings: settings)
+            print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(scheme.rawValue))")
+        }
+    }
+}

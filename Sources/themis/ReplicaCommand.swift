@@ -1,0 +1,46 @@
+import ArgumentParser
+import Logging
+import ThemisApps
+import ThemisCore
+import ThemisCrypto
+import ThemisReplica
+
+struct ReplicaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replica", abstract: "Run one replica until SIGTERM or SIGINT.")
+
+    @Option(help: "Path of cluster.json.") var config: String
+    @Option(help: "This replica's id.") var id: UInt32
+    @Option(help: "Private key file (default: replica-<id>.key next to cluster.json).") var key: String?
+    @Option(help: "Application: kv or bench.") var app = "kv"
+    @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let cluster = try ClusterFile.load(path: config)
+            _ = try cluster.validated(source: config)
+            let keyPath = key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: .replica(ReplicaID(id)))
+            let (principal, keys) = try ClusterFile.loadKeys(path: keyPath)
+            guard principal == .replica(ReplicaID(id)) else {
+                throw ValidationError("\(keyPath) holds the keys of \(principal), not replica \(id)")
+            }
+            let options = ReplicaServer.Options(cluster: cluster, id: ReplicaID(id), keys: keys)
+            let server: ReplicaServer
+            switch app {
+            case "kv": server = try await ReplicaServer.start(options: options, application: KeyValueStore())
+            case "bench": server = try await ReplicaServer.start(options: options, application: BenchmarkApplication(replyBytes: replySize))
+            default: throw ValidationError("--app must be kv or bench (got \(app))")
+            }
+            await waitForTerminationSignal()
+            options.logger.info("stopping")
+            await server.shutdown()
+        }
+    }
+}

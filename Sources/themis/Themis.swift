@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `themis` command-line tool: key generation, replicas, a key-value client and the demo.
+@main
+struct Themis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "themis",
+        abstract: "Themis: Byzantine-fault-tolerant state-machine replication (PBFT).",
+        subcommands: [DemoCommand.self, KeygenCommand.self, ReplicaCommand.self, KVCommand.self],
+        defaultSubcommand: DemoCommand.self
+    )
+}

@@ -1,0 +1,131 @@
+// Support for the integration tests: a real cluster of `themis replica` processes on loopback
+// (free ports, generated keys in a temporary directory), started from the binary SwiftPM built.
+import Foundation
+import NIOCore
+import NIOPosix
+import ThemisClient
+import ThemisCore
+import ThemisCrypto
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+final class ReplicaProcesses {
+    let directory: String
+    let cluster: ClusterFile
+    var processes: [Int: Process] = [:]
+    let binary: String
+
+    /// Generates keys with `themis keygen` and starts `replicas` replica processes.
+    init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519") throws {
+        binary = try ReplicaProcesses.themisBinary()
+        directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
+        let basePort = try ReplicaProcesses.freePortRange(count: replicas)
+        try ReplicaProcesses.runToCompletion(binary, ["keygen", "--replicas", "\(replicas)", "--clients", "\(clients)",
+            "--out", directory, "--base-port", "\(basePort)", "--auth", auth,
+            "--checkpoint-interval", "\(checkpointInterval)"])
+        cluster = try ClusterFile.load(path: directory + "/cluster.json")
+        for id in 0..<replicas { try start(id) }
+    }
+
+    func start(_ id: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)", "--app", "kv"]
+        let log = directory + "/replica-\(id).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        processes[id] = process
+    }
+
+    /// kill -9.
+    func kill(_ id: Int) {
+        guard let process = processes[id] else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func isRunning(_ id: Int) -> Bool { processes[id]?.isRunning ?? false }
+
+    func stopAll() {
+        for (_, process) in processes where process.isRunning {
+            process.terminate()
+        }
+        for (_, process) in processes { process.waitUntilExit() }
+        if ProcessInfo.processInfo.environment["THEMIS_KEEP_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    func keys(client: Int) throws -> PrivateKeys {
+        try ClusterFile.loadKeys(path: KeyGeneration.keyPath(directory: directory, principal: .client(ClientID(UInt32(client))))).keys
+    }
+
+    func client(_ id: Int, group: any EventLoopGroup, deadlineMilliseconds: Int64 = 20_000) throws -> ThemisClient {
+        var options = ThemisClient.Options()
+        options.deadlineMilliseconds = deadlineMilliseconds
+        return try ThemisClient(cluster: cluster, id: ClientID(UInt32(id)), keys: keys(client: id), options: options,
+                                eventLoopGroup: group)
+    }
+
+    /// Waits until every running replica answers a status query.
+    func waitUntilReady(_ client: ThemisClient, timeoutSeconds: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        for id in processes.keys.sorted() {
+            while (try? await client.status(of: ReplicaID(UInt32(id)), timeoutMilliseconds: 500))?.connectedReplicas
+                != UInt32(processes.count - 1) {
+                if Date() > deadline { throw TestFailure(description: "replica \(id) did not come up; log: \(log(of: id))") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    func log(of id: Int) -> String {
+        (try? String(contentsOfFile: directory + "/replica-\(id).log", encoding: .utf8)) ?? "(no log)"
+    }
+
+    /// The `themis` executable next to the test bundle.
+    static func themisBinary() throws -> String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("themis").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/themis"
+        if FileManager.default.isExecutableFile(atPath: fallback) { return fallback }
+        throw TestFailure(description: "themis binary not found near \(CommandLine.arguments[0])")
+    }
+
+    static func runToCompletion(_ binary: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestFailure(description: "themis \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+        }
+    }
+
+    /// `count` consecutive ports that are free now.
+    static func freePortRange(count: Int) throws -> Int {
+        for _ in 0..<100 {
+            let base = Int.random(in: 20_000...60_000)
+            let free = (0..<count).allSatisfy { offset in
+                guard let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .bind(host: "127.0.0.1", port: base + offset).wait() else { return false }
+                try? channel.close().wait()
+                return true
+            }
+            if free { return base }
+        }
+        throw TestFailure(description: "no free port range")
+    }
+}

@@ -1,0 +1,73 @@
+// Proves that each signature scheme authenticates exactly the signed bytes from exactly the signer:
+// signatures round-trip, and another key, a flipped bit or any garbage authenticator is rejected without
+// trapping. Clusters come from derived keys (two shared RSA keys, since RSA generation is slow).
+import Testing
+import ThemisCore
+import ThemisCrypto
+
+@Suite struct SignatureTests {
+    static let signatureSchemes: [AuthenticationScheme] = [.ed25519, .ecdsa, .rsa]
+    let message: [UInt8] = Array("PREPARE view 3 seq 17".utf8)
+
+    @Test(arguments: signatureSchemes)
+    func aSignatureVerifiesForEveryPrincipal(scheme: AuthenticationScheme) {
+        let cluster = TestCluster(scheme: scheme)
+        let signature = cluster.keyring(replica(1)).authenticator(for: message, audience: .allReplicas)
+        #expect(!signature.isEmpty)
+        for verifier in [replica(0), replica(1), replica(2), replica(3), client(0)] {
+            #expect(cluster.keyring(verifier).verify(message, authenticator: signature, from: replica(1)))
+        }
+        // The audience does not matter for signatures.
+        let direct = cluster.keyring(client(1)).authenticator(for: message, audience: .principal(replica(2)))
+        #expect(cluster.keyring(replica(2)).verify(message, authenticator: direct, from: client(1)))
+    }
+
+    @Test(arguments: signatureSchemes)
+    func aSignatureByAnotherKeyFails(scheme: AuthenticationScheme) {
+        let cluster = TestCluster(scheme: scheme)
+        let signature = cluster.keyring(replica(1)).authenticator(for: message, audience: .allReplicas)
+        #expect(!cluster.keyring(replica(2)).verify(message, authenticator: signature, from: replica(0)))
+    }
+
+    @Test(arguments: signatureSchemes)
+    func aFlippedBitFails(scheme: AuthenticationScheme) {
+        let cluster = TestCluster(scheme: scheme)
+        let signature = cluster.keyring(replica(1)).authenticator(for: message, audience: .allReplicas)
+        let verifier = cluster.keyring(replica(2))
+        for index in [0, signature.count / 2, signature.count - 1] {
+            var tampered = signature
+            tampered[index] ^= 0x01
+            #expect(!verifier.verify(message, authenticator: tampered, from: replica(1)))
+        }
+        var tamperedMessage = message
+        tamperedMessage[3] ^= 0x80
+        #expect(!verifier.verify(tamperedMessage, authenticator: signature, from: replica(1)))
+    }
+
+    @Test(arguments: signatureSchemes)
+    func garbageAuthenticatorsAreRejectedWithoutTrapping(scheme: AuthenticationScheme) {
+        let cluster = TestCluster(scheme: scheme)
+        let signature = cluster.keyring(replica(1)).authenticator(for: message, audience: .allReplicas)
+        let verifier = cluster.keyring(replica(2))
+        var generator = SystemRandomNumberGenerator()
+        let candidates: [[UInt8]] = [
+            [], [0], Array(signature.dropLast()), signature + [0], [UInt8](repeating: 0, count: signature.count),
+            [UInt8](repeating: 0xFF, count: signature.count),
+            (0..<100_000).map { _ in UInt8.random(in: 0...255, using: &generator) },
+        ]
+        for candidate in candidates {
+            #expect(!verifier.verify(message, authenticator: candidate, from: replica(1)))
+        }
+    }
+
+    @Test(arguments: signatureSchemes)
+    func unknownSendersAndClientToClientAreRejected(scheme: AuthenticationScheme) {
+        let cluster = TestCluster(scheme: scheme)
+        let signature = cluster.keyring(client(1)).authenticator(for: message, audience: .allReplicas)
+        #expect(!cluster.keyring(replica(0)).verify(message, authenticator: signature, from: client(99)))
+        #expect(!cluster.keyring(replica(0)).verify(message, authenticator: signature, from: replica(99)))
+        // A client only listens to replicas.
+        #expect(!cluster.keyring(client(0)).verify(message, authenticator: signature, from: client(1)))
+        #expect(cluster.keyring(replica(0)).verify(message, authenticator: signature, from: client(1)))
+    }
+}

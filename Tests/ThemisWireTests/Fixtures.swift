@@ -1,0 +1,100 @@
+// Shared fixtures: one sample of every message kind, byte helpers, and a seeded generator.
+import NIOCore
+import ThemisCore
+import ThemisWire
+
+enum Fixtures {
+    static let limits = Limits()
+
+    static func digest(_ seed: UInt64) -> Digest {
+        Digest(word0: seed, word1: seed &* 3, word2: seed &* 5, word3: seed &* 7)
+    }
+
+    static func nonce(_ seed: UInt8) -> [UInt8] {
+        (0..<UInt8(Hello.nonceByteCount)).map { $0 &+ seed }
+    }
+
+    static func request(_ index: UInt32, operation: [UInt8] = [1, 2, 3], authenticator: [UInt8] = [9, 9]) -> Request {
+        Request(client: ClientID(100 + index), timestamp: Timestamp(UInt64(index) + 7), operation: operation, authenticator: authenticator)
+    }
+
+    static let hello = Hello(principal: .replica(ReplicaID(2)), nonce: nonce(1), clusterTag: 0xC0FFEE)
+    static let clientHello = Hello(principal: .client(ClientID(77)), nonce: nonce(2), clusterTag: 0xC0FFEE)
+    static let prepare = Prepare(view: View(3), sequence: SequenceNumber(41), digest: digest(1), sender: ReplicaID(1))
+    static let commit = Commit(view: View(3), sequence: SequenceNumber(41), digest: digest(1), sender: ReplicaID(1))
+    static let checkpoint = Checkpoint(sequence: SequenceNumber(1000), stateDigest: digest(2), sender: ReplicaID(3))
+    static let prePrepare = PrePrepare(
+        view: View(3), sequence: SequenceNumber(41), requests: [request(1), request(2, operation: []), request(3, authenticator: [])],
+        sender: ReplicaID(3)
+    )
+    static let reply = Reply(
+        view: View(3), timestamp: Timestamp(8), client: ClientID(101), replica: ReplicaID(2), result: [4, 5, 6], authenticator: [7]
+    )
+    static let statusReport = StatusReport(
+        nonce: 99, replica: ReplicaID(1), view: View(3), lastExecuted: SequenceNumber(40),
+        lastStableCheckpoint: SequenceNumber(0), applicationDigest: digest(3), connectedReplicas: 3
+    )
+
+    /// Small samples of every message kind (small enough to try every prefix).
+    static let samples: [WireMessage] = [
+        .hello(hello),
+        .hello(clientHello),
+        .helloProof(HelloProof(proof: [1, 2, 3, 4])),
+        .helloProof(HelloProof(proof: [])),
+        .goodbye(reason: "bad proof"),
+        .goodbye(reason: ""),
+        .goodbye(reason: "naïve €"),
+        .pbft(.request(request(1), relayedBy: ReplicaID(2)), authenticator: [5, 5]),
+        .pbft(.prePrepare(prePrepare), authenticator: [1]),
+        .pbft(.prePrepare(PrePrepare(view: View(0), sequence: SequenceNumber(1), requests: [], sender: ReplicaID(0))), authenticator: []),
+        .pbft(.prepare(prepare), authenticator: [2, 2, 2]),
+        .pbft(.commit(commit), authenticator: []),
+        .pbft(.checkpoint(checkpoint), authenticator: [3]),
+        .request(request(5)),
+        .request(request(6, operation: [], authenticator: [])),
+        .reply(reply),
+        .reply(Reply(view: View(0), timestamp: Timestamp(0), client: ClientID(0), replica: ReplicaID(0), result: [])),
+        .statusQuery(StatusQuery(nonce: 12)),
+        .statusReport(statusReport),
+    ]
+
+    static func payload(_ message: WireMessage) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        WireCodec.encode(message, into: &buffer)
+        return buffer
+    }
+
+    static func bytes(_ message: WireMessage) -> [UInt8] {
+        Array(payload(message).readableBytesView)
+    }
+
+    static func decode(_ bytes: [UInt8], limits: Limits = Fixtures.limits) throws(WireError) -> WireMessage {
+        var buffer = ByteBuffer(bytes: bytes)
+        return try WireCodec.decode(&buffer, limits: limits)
+    }
+
+    static func bigEndian<Integer: FixedWidthInteger>(_ value: Integer) -> [UInt8] {
+        stride(from: Integer.bitWidth - 8, through: 0, by: -8).map { UInt8(truncatingIfNeeded: value >> $0) }
+    }
+}
+
+/// SplitMix64: a tiny seeded generator, so every random test is reproducible from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func bytes(count: Int) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
+    }
+}
