@@ -104,10 +104,11 @@ let package = Package(
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
         .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
+        .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClient"]),
         .testTarget(
-            name: "ThemisReplicaTests",
+            name: "ThemisTransportTests",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisReplica", "ThemisClient", "ThemisTransport",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

@@ -81,8 +81,11 @@ public struct ClientCore: Sendable {
             outstanding = current
             return nil
         }
-        // f+1 matching replies include one from a correct replica, so their view is real.
-        if let confirmedView = matching.map(\.view).max(), confirmedView > view { view = confirmedView }
+        // Only a view that f+1 replicas vouch for (so one correct replica) moves the client: a faulty
+        // replica claiming a huge view cannot steer requests to a primary of its choice.
+        let views = matching.map(\.view).sorted(by: >)
+        let confirmedView = views[configuration.replyQuorumSize - 1]
+        if confirmedView > view { view = confirmedView }
         outstanding = nil
         return .completed(reply.timestamp, result: reply.result)
     }

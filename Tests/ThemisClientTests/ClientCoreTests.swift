@@ -1,0 +1,107 @@
+// Proves the client's rules on the pure ClientCore: a result needs f+1 matching replies from distinct
+// replicas, f lying replicas cannot complete a request, retransmission goes to every replica with backoff,
+// the deadline fails the request, and timestamps only grow even if the wall clock goes back.
+import Testing
+import ThemisClient
+import ThemisCore
+
+@Suite("Client core")
+struct ClientCoreTests {
+    func makeCore(retransmitTicks: UInt64 = 5, deadlineTicks: UInt64 = 100) throws -> ClientCore {
+        ClientCore(id: ClientID(7), configuration: try ClusterConfiguration(replicaCount: 4),
+                   options: ClientCore.Options(retransmitTicks: retransmitTicks, deadlineTicks: deadlineTicks))
+    }
+
+    func reply(_ core: ClientCore, from replica: UInt32, result: [UInt8], view: UInt64 = 0) -> Reply {
+        Reply(view: View(view), timestamp: core.lastTimestamp, client: ClientID(7), replica: ReplicaID(replica), result: result)
+    }
+
+    @Test("A new request goes to the primary of the last known view")
+    func firstSendGoesToPrimary() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        let output = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(output == .send(Request(client: ClientID(7), timestamp: timestamp, operation: [1]), to: [ReplicaID(0)]))
+    }
+
+    @Test("f + 1 matching replies from distinct replicas complete the request; a repeated reply counts once")
+    func replyQuorum() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(core.receive(reply(core, from: 1, result: [42])) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [42])) == nil, "the same replica twice is one vote")
+        #expect(core.receive(reply(core, from: 2, result: [42])) == .completed(timestamp, result: [42]))
+        #expect(!core.isBusy)
+    }
+
+    @Test("f replicas agreeing on a wrong result cannot complete the request")
+    func faultyRepliesDoNotComplete() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(core.receive(reply(core, from: 3, result: [6, 6, 6])) == nil)
+        #expect(core.receive(reply(core, from: 0, result: [42])) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [42])) == .completed(timestamp, result: [42]))
+    }
+
+    @Test("Replies for another timestamp or another client are ignored")
+    func unrelatedRepliesIgnored() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        let old = Reply(view: View(0), timestamp: Timestamp(1), client: ClientID(7), replica: ReplicaID(1), result: [1])
+        let other = Reply(view: View(0), timestamp: timestamp, client: ClientID(8), replica: ReplicaID(2), result: [1])
+        let unknown = Reply(view: View(0), timestamp: timestamp, client: ClientID(7), replica: ReplicaID(9), result: [1])
+        #expect(core.receive(old) == nil)
+        #expect(core.receive(other) == nil)
+        #expect(core.receive(unknown) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [1])) == nil, "only one valid vote so far")
+    }
+
+    @Test("Without replies the request is retransmitted to every replica with doubling intervals, then fails at the deadline")
+    func retransmissionAndDeadline() throws {
+        var core = try makeCore(retransmitTicks: 5, deadlineTicks: 40)
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        let request = Request(client: ClientID(7), timestamp: timestamp, operation: [1])
+        _ = core.start(request)
+        var sends: [UInt64] = []
+        var failure: UInt64?
+        for tick in 1...60 {
+            switch core.tick() {
+            case .send(let sent, let replicas)?:
+                #expect(sent == request)
+                #expect(replicas.count == 4)
+                sends.append(UInt64(tick))
+            case .deadlineExceeded(let failed)?:
+                #expect(failed == timestamp)
+                failure = UInt64(tick)
+            case .completed?, nil:
+                break
+            }
+        }
+        #expect(sends == [5, 15, 35])
+        #expect(failure == 40)
+        #expect(!core.isBusy)
+    }
+
+    @Test("Timestamps grow even when the wall clock goes back (a later process reusing the id is also ahead)")
+    func timestampsOnlyGrow() throws {
+        var core = try makeCore()
+        #expect(core.nextTimestamp(wallClockMicroseconds: 5000) == Timestamp(5000))
+        #expect(core.nextTimestamp(wallClockMicroseconds: 4000) == Timestamp(5001))
+        #expect(core.nextTimestamp(wallClockMicroseconds: 9000) == Timestamp(9000))
+    }
+
+    @Test("A quorum-confirmed reply from a later view moves new requests to that view's primary")
+    func followsTheView() throws {
+        var core = try makeCore()
+        var timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        _ = core.receive(reply(core, from: 1, result: [1], view: 2))
+        _ = core.receive(reply(core, from: 3, result: [1], view: 2))
+        timestamp = core.nextTimestamp(wallClockMicroseconds: 2000)
+        let output = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [2]))
+        #expect(output == .send(Request(client: ClientID(7), timestamp: timestamp, operation: [2]), to: [ReplicaID(2)]))
+    }
+}

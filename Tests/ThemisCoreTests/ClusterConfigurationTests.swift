@@ -1,0 +1,71 @@
+// Proves the vocabulary's arithmetic: quorum sizes for every n (any two quorums intersect in f+1
+// replicas, so in a correct one), primary rotation, digest encoding and settings validation.
+import Testing
+import ThemisCore
+
+@Suite("Cluster configuration and vocabulary")
+struct ClusterConfigurationTests {
+    @Test("n = 3f + 1 gives f and a quorum of 2f + 1", arguments: [(4, 1, 3), (7, 2, 5), (10, 3, 7)])
+    func byzantineQuorums(replicas: Int, faults: Int, quorum: Int) throws {
+        let configuration = try ClusterConfiguration(replicaCount: replicas)
+        #expect(configuration.faultsTolerated == faults)
+        #expect(configuration.quorumSize == quorum)
+        #expect(configuration.replyQuorumSize == faults + 1)
+    }
+
+    @Test("For every n from 4 to 40, two quorums intersect in at least f + 1 replicas and a quorum needs no faulty replica")
+    func quorumIntersection() throws {
+        for replicas in 4...40 {
+            let configuration = try ClusterConfiguration(replicaCount: replicas)
+            let f = configuration.faultsTolerated
+            let q = configuration.quorumSize
+            #expect(2 * q - replicas >= f + 1, "n = \(replicas)")
+            #expect(q <= replicas - f, "n = \(replicas): a quorum must be reachable with f replicas silent")
+        }
+    }
+
+    @Test("Hybrid clusters (n = 2f + 1) need f + 1 matching messages")
+    func hybridQuorums() throws {
+        let configuration = try ClusterConfiguration(replicaCount: 5, faultModel: .hybrid)
+        #expect(configuration.faultsTolerated == 2)
+        #expect(configuration.quorumSize == 3)
+    }
+
+    @Test("Fewer than 4 replicas cannot tolerate a Byzantine fault")
+    func tooFewReplicas() {
+        #expect(throws: ClusterConfiguration.Error.tooFewReplicas(count: 3, minimum: 4)) {
+            try ClusterConfiguration(replicaCount: 3)
+        }
+    }
+
+    @Test("The primary of view v is v mod n")
+    func primaryRotation() throws {
+        let configuration = try ClusterConfiguration(replicaCount: 4)
+        #expect((0..<9).map { configuration.primary(of: View($0)).rawValue } == [0, 1, 2, 3, 0, 1, 2, 3, 0])
+    }
+
+    @Test("A digest survives its byte encoding; other lengths are refused")
+    func digestBytes() {
+        let digest = Digest.of(Array("themis".utf8))
+        #expect(Digest(bytes: digest.bytes) == digest)
+        #expect(digest.hex.count == 64)
+        #expect(Digest(bytes: [1, 2, 3]) == nil)
+    }
+
+    @Test("A request's digest covers client, timestamp and operation but not the authenticator")
+    func requestDigest() {
+        let request = Request(client: ClientID(1), timestamp: Timestamp(2), operation: [3])
+        #expect(request.withAuthenticator([9, 9]).digest == request.digest)
+        #expect(Request(client: ClientID(2), timestamp: Timestamp(2), operation: [3]).digest != request.digest)
+        #expect(Request(client: ClientID(1), timestamp: Timestamp(3), operation: [3]).digest != request.digest)
+        #expect(Request(client: ClientID(1), timestamp: Timestamp(2), operation: [4]).digest != request.digest)
+        #expect(Request.batchDigest([request]) != request.digest)
+    }
+
+    @Test("Settings with L < K or K = 0 are refused with a reason")
+    func settingsValidation() {
+        #expect(ProtocolSettings().problem == nil)
+        #expect(ProtocolSettings(checkpointInterval: 100, watermarkWindow: 50).problem != nil)
+        #expect(ProtocolSettings(checkpointInterval: 0, watermarkWindow: 50).problem != nil)
+    }
+}
