@@ -150,7 +150,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
         case .reply(let reply):
             // The reply must come from the replica at the other end of this link and carry its MAC.
             guard reply.replica == replica, reply.client == client.id,
-                client.keyring.verify(WireCodec.authenticatedBytes(of: reply), authenticator: reply.authenticator, from: .replica(replica))
+                client.keyring.verifyLinkAuthenticator(WireCodec.authenticatedBytes(of: reply), authenticator: reply.authenticator, from: .replica(replica))
             else { return }
             client.received(reply)
         case .statusReport(let report):

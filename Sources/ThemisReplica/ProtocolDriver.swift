@@ -167,7 +167,8 @@ final class ProtocolDriver: Sendable {
             for (_, channel) in state.replicas { append(frame, to: channel, state: &state) }
         case .reply(let reply):
             guard let channel = state.clients[reply.client] else { return }
-            let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: reply), audience: .principal(.client(reply.client)))
+            // Replies are MACed with the link key in every scheme: only the client must believe them.
+            let tag = keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
             append(allocator.frame(.reply(reply.withAuthenticator(tag))), to: channel, state: &state)
         case .execute(let batch):
             executor.submit(.batch(batch))

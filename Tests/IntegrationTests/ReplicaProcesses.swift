@@ -129,3 +129,8 @@ final class ReplicaProcesses {
         throw TestFailure(description: "no free port range")
     }
 }
+
+/// One event loop shared by the tests' clients.
+enum NIOSingleThreaded {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+}

@@ -1,0 +1,56 @@
+// Proves the command-line contract scripts rely on: `themis kv` prints OK / the value / (nil) with exit
+// status 0, reusing one client id across separate processes still orders every request exactly once, and
+// wrong input (bad config path, unknown command) gives a one-line error and a non-zero status.
+import Foundation
+import Testing
+
+/// Runs the themis binary and returns (status, stdout, stderr).
+func themis(_ arguments: [String]) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try ReplicaProcesses.themisBinary())
+    process.arguments = arguments
+    let output = Pipe()
+    let error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+@Suite("Command line", .serialized)
+struct CommandLineTests {
+    @Test("themis kv put/get/del from separate processes reusing one client id")
+    func kvAcrossProcesses() async throws {
+        let processes = try ReplicaProcesses()
+        defer { processes.stopAll() }
+        let group = NIOSingleThreaded.group
+        let probe = try processes.client(5, group: group)
+        try await processes.waitUntilReady(probe)
+        await probe.close()
+        let config = processes.directory + "/cluster.json"
+        func kv(_ words: String...) throws -> (Int32, String) {
+            let (status, out, err) = try themis(["kv", "--config", config, "--client", "3"] + words)
+            return (status, status == 0 ? out : err)
+        }
+        #expect(try kv("get", "color") == (0, "(nil)\n"))
+        #expect(try kv("put", "color", "blue") == (0, "OK\n"))
+        #expect(try kv("get", "color") == (0, "blue\n"))
+        #expect(try kv("put", "color", "green") == (0, "OK\n"))
+        #expect(try kv("get", "color") == (0, "green\n"))
+        #expect(try kv("del", "color") == (0, "OK\n"))
+        #expect(try kv("get", "color") == (0, "(nil)\n"))
+    }
+
+    @Test("Wrong input gives a one-line error and a non-zero exit status")
+    func errorsAreOneLine() throws {
+        let (status, _, err) = try themis(["kv", "--config", "/nonexistent/cluster.json", "--client", "0", "get", "x"])
+        #expect(status != 0)
+        #expect(err.contains("/nonexistent/cluster.json"))
+        #expect(err.split(separator: "\n").count == 1, "stderr was: \(err)")
+        let (badStatus, _, _) = try themis(["kv", "--config", "/nonexistent/cluster.json", "--client", "0", "frobnicate"])
+        #expect(badStatus != 0)
+    }
+}
