@@ -102,7 +102,11 @@ extension ThemisClient {
 
     func send(_ request: Request, to replicas: [ReplicaID]) {
         let frame = ByteBufferAllocator().frame(.request(request))
-        for replica in replicas {
+        // If the link to a target is down (a crashed primary), tell every replica right away instead of
+        // waiting for the retransmission timeout: the backups relay it and start their request timers.
+        let reachable = replicas.allSatisfy { state.value.channels[$0] != nil }
+        let targets = reachable ? replicas : cluster.configuration.replicas
+        for replica in targets {
             state.value.channels[replica]?.writeAndFlush(frame, promise: nil)
         }
     }

@@ -53,4 +53,12 @@ public enum Event: Hashable, Sendable {
     case checkpointMismatch(SequenceNumber, replica: ReplicaID)
     case requestRelayed(ClientID, Timestamp, to: ReplicaID)
     case cachedReplyResent(ClientID, Timestamp)
+    /// This replica suspects the primary (or joined f+1 others) and moves to `View`.
+    case viewChangeStarted(View)
+    /// As the new primary, this replica sent NEW-VIEW for `View`.
+    case newViewSent(View)
+    /// This replica entered `View` in normal operation; `primary` leads it.
+    case viewChanged(View, primary: ReplicaID)
+    /// A quorum proves a stable checkpoint this replica has not reached: it needs state transfer.
+    case stateTransferNeeded(SequenceNumber, Digest)
 }

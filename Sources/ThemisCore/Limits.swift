@@ -45,11 +45,11 @@ public struct ProtocolSettings: Hashable, Sendable, Codable {
     /// Must be at least K so ordering never waits for a checkpoint that cannot be reached.
     public var watermarkWindow: UInt64 = 2000
     /// Ticks a backup waits for a pending request to execute before suspecting the primary.
-    public var requestTimeoutTicks: UInt64 = 200
+    public var requestTimeoutTicks: UInt64 = 100
 
     public init() {}
 
-    public init(checkpointInterval: UInt64, watermarkWindow: UInt64, requestTimeoutTicks: UInt64 = 200) {
+    public init(checkpointInterval: UInt64, watermarkWindow: UInt64, requestTimeoutTicks: UInt64 = 100) {
         self.checkpointInterval = checkpointInterval
         self.watermarkWindow = watermarkWindow
         self.requestTimeoutTicks = requestTimeoutTicks

@@ -10,6 +10,8 @@ public enum PBFTMessage: Hashable, Sendable {
     case prepare(Prepare)
     case commit(Commit)
     case checkpoint(Checkpoint)
+    case viewChange(ViewChange)
+    case newView(NewView)
 
     /// The replica that sent (and authenticated) this message.
     public var sender: ReplicaID {
@@ -19,16 +21,36 @@ public enum PBFTMessage: Hashable, Sendable {
         case .prepare(let message): return message.sender
         case .commit(let message): return message.sender
         case .checkpoint(let message): return message.sender
+        case .viewChange(let message): return message.sender
+        case .newView(let message): return message.sender
+        }
+    }
+
+    /// The message kind, for logs.
+    public var kindName: String {
+        switch self {
+        case .request: return "request"
+        case .prePrepare: return "pre-prepare"
+        case .prepare: return "prepare"
+        case .commit: return "commit"
+        case .checkpoint: return "checkpoint"
+        case .viewChange: return "view-change"
+        case .newView: return "new-view"
         }
     }
 
     /// Client requests inside this message; each carries its own client authenticator that the shell
     /// verifies before the message reaches the core.
+    /// (Requests in a NEW-VIEW appear twice: in O and in the certificates of V; the shell may skip repeats.)
     public var embeddedRequests: [Request] {
         switch self {
         case .request(let request, _): return [request]
         case .prePrepare(let message): return message.requests
         case .prepare, .commit, .checkpoint: return []
+        case .viewChange(let message): return message.prepared.flatMap(\.prePrepare.message.requests)
+        case .newView(let message):
+            return message.prePrepares.flatMap(\.message.requests)
+                + message.viewChanges.flatMap { $0.message.prepared.flatMap(\.prePrepare.message.requests) }
         }
     }
 }

@@ -35,6 +35,14 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case staleCheckpoint(SequenceNumber)
     /// An operation larger than `Limits.operationBytesMax`.
     case operationTooLarge(Int)
+    /// A normal-case message while this replica is changing views.
+    case viewChanging(to: View)
+    /// A VIEW-CHANGE or NEW-VIEW for a view this replica has already left or passed.
+    case staleView(View, current: View)
+    /// A certificate inside a VIEW-CHANGE or NEW-VIEW is malformed (quorum size, matching contents, ...).
+    case invalidCertificate(String)
+    /// The NEW-VIEW's re-proposals (O) differ from what its VIEW-CHANGEs (V) determine.
+    case newViewMismatch(String)
 
     public var description: String {
         switch self {
@@ -55,6 +63,10 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .notACheckpointSequence(let seq): return "\(seq) is not a checkpoint sequence number"
         case .staleCheckpoint(let seq): return "checkpoint \(seq) at or below the stable checkpoint"
         case .operationTooLarge(let size): return "operation of \(size) bytes is too large"
+        case .viewChanging(let target): return "changing to \(target)"
+        case .staleView(let message, let current): return "\(message) is stale (replica is at \(current))"
+        case .invalidCertificate(let reason): return "invalid certificate: \(reason)"
+        case .newViewMismatch(let reason): return "NEW-VIEW does not match its VIEW-CHANGEs: \(reason)"
         }
     }
 }

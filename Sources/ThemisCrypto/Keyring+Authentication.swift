@@ -6,7 +6,8 @@ extension Keyring {
     ///
     /// Signature schemes: a signature with my signing key (the audience is ignored). `hmac`:
     /// `.allReplicas` gives n MACs of 32 bytes, entry i for replica i (my own entry, if I am a replica, is
-    /// zeros); `.principal(p)` gives one 32-byte MAC for p.
+    /// made with my key with myself, so I can recognise my message when it is forwarded back to me);
+    /// `.principal(p)` gives one 32-byte MAC for p.
     /// - Parameters:
     ///   - bytes: the canonical bytes of the message (they MUST name the sender and the message kind).
     ///   - audience: who will check the authenticator.
@@ -32,7 +33,9 @@ extension Keyring {
         var vector: [UInt8] = []
         vector.reserveCapacity(replicaCount * LinkKey.macByteCount)
         for index in 0..<replicaCount {
-            if let link = link(with: .replica(ReplicaID(UInt32(index)))) {
+            if index == myReplicaIndex, let selfLink {
+                vector.append(contentsOf: selfLink.messageMAC(bytes))
+            } else if let link = link(with: .replica(ReplicaID(UInt32(index)))) {
                 vector.append(contentsOf: link.messageMAC(bytes))
             } else {
                 vector.append(contentsOf: repeatElement(0, count: LinkKey.macByteCount))
@@ -56,7 +59,7 @@ extension Keyring {
             guard isPeerOrMe(sender), let key = cluster.publicKeys(of: sender)?.signing else { return false }
             return key.isValidSignature(authenticator, for: bytes)
         case .hmac:
-            guard let link = link(with: sender) else { return false }
+            guard let link = sender == me ? selfLink : link(with: sender) else { return false }
             if authenticator.count == LinkKey.macByteCount {
                 return link.messageMAC(bytes) == authenticator
             }

@@ -15,6 +15,9 @@ public struct Keyring: Sendable {
     private let replicaLinks: [LinkKey?]
     /// Empty for a client.
     private let clientLinks: [ClientID: LinkKey]
+    /// A replica's key with itself (X25519 of its own key pair): the own entry of its MAC vectors, so that
+    /// it can recognise its own message when another replica forwards it as proof (VIEW-CHANGE).
+    let selfLink: LinkKey?
 
     /// Validates the cluster, checks that the keys are mine and derives the link keys.
     /// - Parameters:
@@ -64,6 +67,11 @@ public struct Keyring: Sendable {
         self.signer = keys.signing
         self.replicaLinks = replicaLinks
         self.clientLinks = clientLinks
+        if case .replica = me {
+            self.selfLink = LinkKey(me: me, myKey: keys.agreement, peer: me, peerKey: keys.agreement.publicKey)
+        } else {
+            self.selfLink = nil
+        }
     }
 
     private static func link(me: Principal, keys: PrivateKeys, peer: Principal, cluster: ValidatedCluster) throws(ConfigurationError) -> LinkKey {

@@ -4,14 +4,16 @@ import ThemisCore
 ///
 /// The replica is a value; the driver feeds it verified inputs and carries out the actions it appends
 /// (see `ReplicaCore` for the driver procedure and `Action` for the ordering contract). Normal case,
-/// checkpointing and (next) view change live in their own files as extensions.
+/// checkpointing and view change live in their own folders as extensions.
 public struct PBFTReplica: ReplicaCore {
     public typealias Message = PBFTMessage
 
-    /// Where the replica is in the protocol. View change adds a `viewChanging` case.
+    /// Where the replica is in the protocol.
     public enum Status: Hashable, Sendable {
         /// Accepting normal-case messages of `view`.
         case normal
+        /// Sent VIEW-CHANGE for the target view; waiting for its NEW-VIEW. Normal-case messages are refused.
+        case viewChanging(to: View)
     }
 
     public let id: ReplicaID
@@ -29,19 +31,23 @@ public struct PBFTReplica: ReplicaCore {
     public internal(set) var lastExecuted = SequenceNumber.zero
     /// The last sequence number this replica assigned as primary.
     public internal(set) var lastProposed = SequenceNumber.zero
+    /// Ticks seen so far.
+    public internal(set) var now: UInt64 = 0
 
-    /// Protocol state per sequence number in the window (h, h + L].
+    /// Protocol state per sequence number in the window (h, h + L], for the current view.
     var log: [SequenceNumber: Slot] = [:]
     /// Requests waiting at the primary for a batch, in arrival order.
     var pendingRequests = RequestQueue()
-    /// The highest timestamp per client queued or proposed by this primary (de-duplicates retransmissions).
+    /// The highest timestamp per client queued or proposed by this primary in this view.
     var proposedTimestamps: [ClientID: Timestamp] = [:]
-    /// The highest timestamp per client that this backup relayed to the primary.
+    /// The highest timestamp per client that this backup relayed to the primary of this view.
     var relayedTimestamps: [ClientID: Timestamp] = [:]
     /// Batches handed to the application and not yet reported back, oldest first.
     var executing: [ExecutionBatch] = []
     var clientTable = ClientTable()
     var checkpoints = CheckpointTracker()
+    /// View-change state: request timers, certificates, VIEW-CHANGEs received.
+    var viewChange = ViewChangeState()
 
     /// - Precondition: `id` is a replica of `configuration` and `settings` are valid.
     public init(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits) {
@@ -60,26 +66,27 @@ public struct PBFTReplica: ReplicaCore {
     /// The digest of the last stable checkpoint's state, if any was reached.
     public var stableCheckpointDigest: Digest? { checkpoints.stableDigest }
 
-    public mutating func receive(_ message: Verified<PBFTMessage>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
-        let sender = message.message.sender
+    public mutating func receive(_ verified: Verified<PBFTMessage>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let sender = verified.message.sender
         guard configuration.contains(sender) else { throw .unknownReplica(sender) }
         guard sender != id else { throw .fromSelf }
-        switch message.message {
+        let authenticator = verified.authenticator
+        switch verified.message {
         case .request(let request, _):
             try receiveRelayedRequest(request, into: &actions)
         case .prePrepare(let prePrepare):
-            try receivePrePrepare(prePrepare, into: &actions)
+            try receivePrePrepare(Authenticated(prePrepare, authenticator: authenticator), into: &actions)
         case .prepare(let prepare):
-            try receivePrepare(prepare, into: &actions)
+            try receivePrepare(Authenticated(prepare, authenticator: authenticator), into: &actions)
         case .commit(let commit):
             try receiveCommit(commit, into: &actions)
         case .checkpoint(let checkpoint):
-            try receiveCheckpoint(checkpoint, into: &actions)
+            try receiveCheckpoint(Authenticated(checkpoint, authenticator: authenticator), into: &actions)
+        case .viewChange(let message):
+            try receiveViewChange(Authenticated(message, authenticator: authenticator), into: &actions)
+        case .newView(let message):
+            try receiveNewView(message, into: &actions)
         }
-    }
-
-    public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
-        // Request timers and view change arrive with the view-change sub-protocol.
     }
 
     public mutating func flush(into actions: inout [Action<PBFTMessage>]) {
@@ -93,11 +100,22 @@ public struct PBFTReplica: ReplicaCore {
         }
     }
 
-    /// Checks that a normal-case message belongs to the current view and that we are not changing views.
-    func checkView(_ messageView: View) throws(Rejection) {
+    /// Normal-case messages must belong to the current view, and none is accepted while changing views.
+    /// Messages for a later view are kept (bounded) and replayed when this replica enters that view.
+    /// - Returns: false if the message was buffered for a later view.
+    mutating func checkView(_ messageView: View, _ message: PBFTMessage, authenticator: [UInt8]) throws(Rejection) -> Bool {
+        let current: View
         switch status {
-        case .normal:
-            guard messageView == view else { throw .wrongView(message: messageView, current: view) }
+        case .normal: current = view
+        case .viewChanging(let target): current = target
         }
+        if messageView > current || (messageView == current && status != .normal) {
+            viewChange.buffer(Authenticated(message, authenticator: authenticator),
+                              limit: Int(settings.watermarkWindow) * configuration.replicaCount)
+            return false
+        }
+        guard messageView == view else { throw .wrongView(message: messageView, current: view) }
+        guard status == .normal else { throw .viewChanging(to: current) }
+        return true
     }
 }

@@ -163,6 +163,10 @@ final class ProtocolDriver: Sendable {
             let frame = encode(message, audience: .principal(.replica(replica)))
             if let channel = state.replicas[replica] { append(frame, to: channel, state: &state) }
         case .broadcast(let message):
+            var message = message
+            if case .newView(let newView) = message {
+                message = .newView(MessageVerifier(keyring: keyring).authenticateReproposals(newView))
+            }
             let frame = encode(message, audience: .allReplicas)
             for (_, channel) in state.replicas { append(frame, to: channel, state: &state) }
         case .reply(let reply):
@@ -198,6 +202,14 @@ final class ProtocolDriver: Sendable {
             logger.info("checkpoint stable", metadata: ["sequence": "\(sequence.rawValue)", "digest": "\(digest)"])
         case .checkpointMismatch(let sequence, _):
             logger.warning("own checkpoint differs from the quorum's", metadata: ["sequence": "\(sequence.rawValue)"])
+        case .viewChangeStarted(let target):
+            logger.notice("view change started", metadata: ["to": "\(target.rawValue)"])
+        case .newViewSent(let target):
+            logger.notice("sent NEW-VIEW as the new primary", metadata: ["view": "\(target.rawValue)"])
+        case .viewChanged(let newView, let primary):
+            logger.notice("entered new view", metadata: ["view": "\(newView.rawValue)", "primary": "\(primary.rawValue)"])
+        case .stateTransferNeeded(let sequence, _):
+            logger.warning("behind the stable checkpoint; state transfer needed", metadata: ["sequence": "\(sequence.rawValue)"])
         case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent:
             logger.trace("\(event)")
         }

@@ -1,3 +1,4 @@
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import ThemisCore
@@ -68,13 +69,12 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
             driver.counters.withLockedValue { $0.forgedSenders += 1 }
             return
         }
-        guard keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(replica)),
-            message.embeddedRequests.allSatisfy(isAuthentic)
-        else {
+        guard MessageVerifier(keyring: keyring).isAuthentic(message, authenticator: authenticator) else {
             driver.counters.withLockedValue { $0.authenticationFailures += 1 }
+            driver.logger.debug("authentication failed", metadata: ["from": "\(replica)", "kind": "\(message.kindName)"])
             return
         }
-        pending.append(.message(Verified(checked: message)))
+        pending.append(.message(Verified(checked: message, authenticator: authenticator)))
     }
 
     private func receive(_ request: Request, from client: ClientID) {
@@ -84,14 +84,10 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
             driver.counters.withLockedValue { $0.forgedSenders += 1 }
             return
         }
-        guard isAuthentic(request) else {
+        guard MessageVerifier(keyring: keyring).isAuthentic(request) else {
             driver.counters.withLockedValue { $0.authenticationFailures += 1 }
             return
         }
         pending.append(.request(Verified(checked: request)))
-    }
-
-    private func isAuthentic(_ request: Request) -> Bool {
-        keyring.verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
     }
 }

@@ -15,7 +15,13 @@ extension WireCodec {
     /// - PRE-PREPARE: view, sequence, digest, sender, request count (not the requests: the digest
     ///   binds them and the protocol core recomputes it);
     /// - PREPARE and COMMIT: view, sequence, digest, sender;
-    /// - CHECKPOINT: sequence, state digest, sender.
+    /// - CHECKPOINT: sequence, state digest, sender;
+    /// - VIEW-CHANGE: sender, newView, stableCheckpoint, stableDigest, body digest;
+    /// - NEW-VIEW: sender, view, body digest (the body includes O's pre-prepares and their authenticators).
+    ///
+    /// A body digest is the SHA-256 of the message's complete encoded fields (everything the codec
+    /// writes between the kind byte and the outer authenticator, nested authenticators and batches
+    /// included), so the outer authenticator binds every certificate and re-proposed batch inside.
     public static func authenticatedBytes(of message: PBFTMessage) -> [UInt8] {
         let kind = MessageKind(of: message)
         switch message {
@@ -43,6 +49,10 @@ extension WireCodec {
             bytes.appendDigest(checkpoint.stateDigest)
             bytes.appendBigEndian(checkpoint.sender.rawValue)
             return bytes
+        case .viewChange(let viewChange):
+            return viewChangeAuthenticatedBytes(viewChange, bodyDigest: bodyDigest(of: message))
+        case .newView(let newView):
+            return newViewAuthenticatedBytes(newView, bodyDigest: bodyDigest(of: message))
         }
     }
 
@@ -78,7 +88,7 @@ extension WireCodec {
     }
 
     /// The domain and kind byte, in an array with room for `fieldBytes` more.
-    private static func authenticationPrefix(_ kind: MessageKind, fieldBytes: Int) -> [UInt8] {
+    static func authenticationPrefix(_ kind: MessageKind, fieldBytes: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(authenticationDomain.count + 1 + fieldBytes)
         bytes.append(contentsOf: authenticationDomain)

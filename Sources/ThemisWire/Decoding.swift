@@ -19,7 +19,7 @@ struct PayloadReader {
             return .helloProof(HelloProof(proof: try readByteString(field: "hello proof", max: limits.authenticatorBytesMax)))
         case .goodbye:
             return .goodbye(reason: try readGoodbyeReason())
-        case .relayedRequest, .prePrepare, .prepare, .commit, .checkpoint:
+        case .relayedRequest, .prePrepare, .prepare, .commit, .checkpoint, .viewChange, .newView:
             let message = try readPBFTFields(kind)
             let authenticator = try readByteString(field: "authenticator", max: limits.authenticatorBytesMax)
             return .pbft(message, authenticator: authenticator)

@@ -22,6 +22,10 @@ extension PayloadReader {
             let stateDigest = try readDigest()
             let sender = try readReplicaID()
             return .checkpoint(Checkpoint(sequence: sequence, stateDigest: stateDigest, sender: sender))
+        case .viewChange:
+            return .viewChange(try readViewChange())
+        case .newView:
+            return .newView(try readNewView())
         case .hello, .helloProof, .goodbye, .request, .reply, .statusQuery, .statusReport:
             // Not reachable from input: the caller dispatches by kind. Reported, not trapped.
             throw .unknownMessageKind(kind.rawValue)
@@ -29,7 +33,7 @@ extension PayloadReader {
     }
 
     /// The (view, sequence, digest, sender) fields shared by the three normal-case messages.
-    private mutating func readSlot() throws(WireError) -> (view: View, sequence: SequenceNumber, digest: Digest, sender: ReplicaID) {
+    mutating func readSlot() throws(WireError) -> (view: View, sequence: SequenceNumber, digest: Digest, sender: ReplicaID) {
         let view = try readView()
         let sequence = try readSequence()
         let digest = try readDigest()
@@ -37,7 +41,9 @@ extension PayloadReader {
         return (view, sequence, digest, sender)
     }
 
-    private mutating func readPrePrepare() throws(WireError) -> PrePrepare {
+    /// A pre-prepare's fields: slot, request count (at most `limits.batchRequestsMax`; 0 is allowed,
+    /// the core decides whether an empty batch is acceptable), requests.
+    mutating func readPrePrepare() throws(WireError) -> PrePrepare {
         let slot = try readSlot()
         let count = try readLength(field: "batch", max: limits.batchRequestsMax)
         var requests: [Request] = []

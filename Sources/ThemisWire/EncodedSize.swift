@@ -44,15 +44,24 @@ extension WireCodec {
         case .request(let request, _):
             return 4 + requestByteCount(request)
         case .prePrepare(let prePrepare):
-            var total = slotBytes + 4
-            for request in prePrepare.requests {
-                total += requestByteCount(request)
-            }
-            return total
+            return prePrepareByteCount(prePrepare)
         case .prepare, .commit:
             return slotBytes
         case .checkpoint:
             return checkpointBytes
+        case .viewChange(let viewChange):
+            return viewChangeByteCount(viewChange)
+        case .newView(let newView):
+            return newViewByteCount(newView)
         }
+    }
+
+    /// Slot, request count, requests.
+    static func prePrepareByteCount(_ prePrepare: PrePrepare) -> Int {
+        var total = slotBytes + 4
+        for request in prePrepare.requests {
+            total += requestByteCount(request)
+        }
+        return total
     }
 }

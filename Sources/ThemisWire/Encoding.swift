@@ -101,11 +101,7 @@ extension ByteBuffer {
             writeInteger(relayedBy.rawValue)
             writeRequest(request)
         case .prePrepare(let prePrepare):
-            writeSlot(prePrepare.view, prePrepare.sequence, prePrepare.digest, prePrepare.sender)
-            writeInteger(WireCodec.wireLength(prePrepare.requests.count))
-            for request in prePrepare.requests {
-                writeRequest(request)
-            }
+            writePrePrepare(prePrepare)
         case .prepare(let prepare):
             writeSlot(prepare.view, prepare.sequence, prepare.digest, prepare.sender)
         case .commit(let commit):
@@ -114,11 +110,24 @@ extension ByteBuffer {
             writeInteger(checkpoint.sequence.rawValue)
             writeDigest(checkpoint.stateDigest)
             writeInteger(checkpoint.sender.rawValue)
+        case .viewChange(let viewChange):
+            writeViewChange(viewChange)
+        case .newView(let newView):
+            writeNewView(newView)
+        }
+    }
+
+    /// A pre-prepare's fields: slot, request count, requests (also inside certificates and NEW-VIEWs).
+    mutating func writePrePrepare(_ prePrepare: PrePrepare) {
+        writeSlot(prePrepare.view, prePrepare.sequence, prePrepare.digest, prePrepare.sender)
+        writeInteger(WireCodec.wireLength(prePrepare.requests.count))
+        for request in prePrepare.requests {
+            writeRequest(request)
         }
     }
 
     /// The (view, sequence, digest, sender) fields shared by the three normal-case messages.
-    private mutating func writeSlot(_ view: View, _ sequence: SequenceNumber, _ digest: Digest, _ sender: ReplicaID) {
+    mutating func writeSlot(_ view: View, _ sequence: SequenceNumber, _ digest: Digest, _ sender: ReplicaID) {
         writeInteger(view.rawValue)
         writeInteger(sequence.rawValue)
         writeDigest(digest)

@@ -13,10 +13,21 @@ import ThemisCore
 /// | prePrepare 0x11 | view, sequence, digest (32 bytes), sender, count UInt32, count × request, authenticator |
 /// | prepare 0x12, commit 0x13 | view, sequence, digest, sender, authenticator |
 /// | checkpoint 0x14 | sequence, stateDigest, sender, authenticator |
+/// | viewChange 0x15 | view-change body (below), authenticator |
+/// | newView 0x16 | view, sender, count UInt32, count × (view-change body, authenticator), count UInt32, count × (pre-prepare fields, authenticator), authenticator |
 /// | request 0x20 | client UInt32, timestamp UInt64, operation, authenticator |
 /// | reply 0x21 | view, timestamp, client, replica, result, authenticator |
 /// | statusQuery 0x30 | nonce UInt64 |
 /// | statusReport 0x31 | nonce, replica, view, lastExecuted, lastStableCheckpoint, applicationDigest |
+///
+/// A view-change body is newView, stableCheckpoint, stableDigest, sender, then the checkpoint proof
+/// (count UInt32, count × (checkpoint fields, authenticator)), then the prepared certificates (count
+/// UInt32, count × (pre-prepare fields with its batch, authenticator, count UInt32, count × (prepare
+/// fields, authenticator))). "Pre-prepare fields" are view, sequence, digest, sender, request count,
+/// requests, as in a prePrepare payload. Each pre-prepare of a NEW-VIEW's O is followed by the new
+/// primary's own authenticator over it (a byte string, possibly empty), so a backup can later forward
+/// it inside a prepared certificate. Counts are bounded before use: see
+/// `WireCodec.certificateEntriesMax` and `WireCodec.preparedCertificatesMax`.
 ///
 /// Values are grouped by family so a new kind finds a free number in its group. A number, once
 /// used, MUST NOT be reused for another kind: old signatures would then verify as the new kind.
@@ -29,6 +40,8 @@ enum MessageKind: UInt8, CaseIterable {
     case prepare = 0x12
     case commit = 0x13
     case checkpoint = 0x14
+    case viewChange = 0x15
+    case newView = 0x16
     case request = 0x20
     case reply = 0x21
     case statusQuery = 0x30
@@ -54,6 +67,8 @@ enum MessageKind: UInt8, CaseIterable {
         case .prepare: self = .prepare
         case .commit: self = .commit
         case .checkpoint: self = .checkpoint
+        case .viewChange: self = .viewChange
+        case .newView: self = .newView
         }
     }
 }

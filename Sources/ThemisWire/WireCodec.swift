@@ -13,6 +13,15 @@ public enum WireCodec {
     public static let frameHeaderBytes = 4
     /// Longest goodbye reason, in UTF-8 bytes.
     public static let goodbyeReasonBytesMax = 512
+    /// Most entries in one quorum certificate on the wire: the CHECKPOINT messages proving a
+    /// VIEW-CHANGE's stable checkpoint, the PREPAREs of one prepared certificate, the VIEW-CHANGEs of
+    /// a NEW-VIEW. Each comes from a distinct replica and `ClusterConfiguration` caps the replica
+    /// count at 1024, so a longer list is malformed.
+    public static let certificateEntriesMax = 1024
+    /// Most prepared certificates in one VIEW-CHANGE, and most PRE-PREPAREs in one NEW-VIEW: one per
+    /// sequence number above the stable checkpoint. A transport bound only, twice the default
+    /// watermark window (2000); the protocol core checks the sequence numbers against its own window.
+    public static let preparedCertificatesMax = 4096
 
     /// Encodes one message as a frame: 4-byte big-endian length of the payload, then the payload.
     /// - Parameters:

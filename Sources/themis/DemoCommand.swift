@@ -16,12 +16,13 @@ import Glibc
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Start a local 4-replica PBFT cluster, run a key-value workload, check consistency.")
+        abstract: "Start a local 4-replica PBFT cluster, run a key-value workload, kill the primary midway, check consistency.")
 
     @Option(help: "Concurrent clients.") var clients = 8
     @Option(help: "Total key-value operations.") var operations = 4000
     @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
     @Flag(help: "Keep the cluster directory (keys, logs) after the demo.") var keep = false
+    @Flag(help: "Do not kill the primary midway.") var noKill = false
 
     func run() async throws {
         try await reportingErrors {
@@ -37,7 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
             let replicas = try LocalCluster(directory: directory, count: 4, app: "kv")
             let verdict: Bool
             do {
-                verdict = try await runDemo(cluster: cluster, directory: directory)
+                verdict = try await runDemo(cluster: cluster, directory: directory, replicas: replicas)
             } catch {
                 await replicas.stop()
                 throw error
@@ -49,7 +50,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    private func runDemo(cluster: ClusterFile, directory: String) async throws -> Bool {
+    private func runDemo(cluster: ClusterFile, directory: String, replicas: LocalCluster) async throws -> Bool {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var handles: [ThemisClient] = []
         for index in 0..<clients {
@@ -58,9 +59,25 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
         let workload = DemoWorkload(clients: handles, operations: operations)
-        let outcome = try await workload.run()
+        let crash = noKill ? nil : DemoWorkload.Crash(atOperation: operations / 2) { @Sendable in
+            // The primary of view 0 is replica 0.
+            replicas.kill(ReplicaID(0))
+        }
+        let outcome = try await workload.run(crash: crash)
+        var survivors = cluster.configuration.replicas
+        if let killedAt = outcome.killedAt {
+            survivors.removeAll { $0 == ReplicaID(0) }
+            let report = try await handles[0].status(of: survivors[0])
+            let primary = cluster.configuration.primary(of: report.view)
+            print("view change: primary replica 0 was killed (kill -9) after \(outcome.operationsBeforeKill) operations; "
+                + "the cluster moved to view \(report.view.rawValue) with primary replica \(primary.rawValue)")
+            if let resumed = outcome.resumedAfterKill {
+                print("progress resumed \(formatted(Double(resumed) / 1e9)) s after the kill (first operation started after the kill that completed)")
+            }
+            _ = killedAt
+        }
         let readBack = try await workload.readBack(outcome.models)
-        let consistent = try await compareReplicas(handles[0], replicas: cluster.configuration.replicas)
+        let consistent = try await compareReplicas(handles[0], replicas: survivors)
         let latency = LatencySummary(nanoseconds: outcome.latencies)
         print("throughput: \(Int(Double(outcome.latencies.count) / outcome.seconds)) ops/s "
             + "(\(outcome.latencies.count) ops in \(formatted(outcome.seconds)) s)")

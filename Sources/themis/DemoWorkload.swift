@@ -15,30 +15,61 @@ struct DemoWorkload {
         var wrongResults = 0
         var seconds = 0.0
         var models: [[String: [UInt8]]] = []
+        /// Monotonic time of the kill, if one happened.
+        var killedAt: UInt64?
+        var operationsBeforeKill = 0
+        /// Nanoseconds from the kill until the first operation started after it completed.
+        var resumedAfterKill: UInt64?
     }
+
+    /// Kill a replica once `atOperation` operations completed.
+    struct Crash: Sendable {
+        let atOperation: Int
+        let action: @Sendable () -> Void
+    }
+
+    /// Per operation: when it started and ended.
+    typealias Span = (start: UInt64, end: UInt64)
 
     let clients: [ThemisClient]
     let operations: Int
 
-    func run() async throws -> Outcome {
+    func run(crash: Crash?) async throws -> Outcome {
         let done = NIOLockedValueBox(0)
+        let killedAt = NIOLockedValueBox<(UInt64, Int)?>(nil)
         let total = operations
         let start = monotonicNanoseconds()
         let progress = Task { await Self.showProgress(done: done, total: total, start: start) }
+        let killer = Task {
+            guard let crash else { return }
+            while done.withLockedValue({ $0 }) < crash.atOperation, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            killedAt.withLockedValue { $0 = (monotonicNanoseconds(), done.withLockedValue { $0 }) }
+            crash.action()
+        }
         var outcome = Outcome()
         outcome.models = Array(repeating: [:], count: clients.count)
-        try await withThrowingTaskGroup(of: (Int, [UInt64], Int, [String: [UInt8]]).self) { group in
+        var spans: [Span] = []
+        try await withThrowingTaskGroup(of: (Int, [Span], Int, [String: [UInt8]]).self) { group in
             for (index, client) in clients.enumerated() {
                 let count = operations / clients.count + (index < operations % clients.count ? 1 : 0)
                 group.addTask { try await Self.runClient(client, index: index, count: count, done: done) }
             }
-            for try await (index, latencies, wrong, model) in group {
-                outcome.latencies += latencies
+            for try await (index, clientSpans, wrong, model) in group {
+                spans += clientSpans
                 outcome.wrongResults += wrong
                 outcome.models[index] = model
             }
         }
+        outcome.latencies = spans.map { $0.end - $0.start }
         outcome.seconds = Double(monotonicNanoseconds() - start) / 1e9
+        killer.cancel()
+        if let (time, count) = killedAt.withLockedValue({ $0 }) {
+            outcome.killedAt = time
+            outcome.operationsBeforeKill = count
+            outcome.resumedAfterKill = spans.filter { $0.start > time }.map(\.end).min().map { $0 - time }
+        }
         progress.cancel()
         _ = await progress.value
         print("")
@@ -46,10 +77,10 @@ struct DemoWorkload {
     }
 
     static func runClient(_ client: ThemisClient, index: Int, count: Int, done: NIOLockedValueBox<Int>)
-        async throws -> (Int, [UInt64], Int, [String: [UInt8]])
+        async throws -> (Int, [Span], Int, [String: [UInt8]])
     {
         var model: [String: [UInt8]] = [:]
-        var latencies: [UInt64] = []
+        var spans: [Span] = []
         var wrong = 0
         for step in 0..<count {
             let key = "c\(index)-k\(step % 25)"
@@ -71,11 +102,11 @@ struct DemoWorkload {
             }
             let began = monotonicNanoseconds()
             let result = try KeyValueResult(decoding: try await client.invoke(operation.encoded()))
-            latencies.append(monotonicNanoseconds() - began)
+            spans.append((began, monotonicNanoseconds()))
             if result != expected { wrong += 1 }
             done.withLockedValue { $0 += 1 }
         }
-        return (index, latencies, wrong, model)
+        return (index, spans, wrong, model)
     }
 
     /// Reads every key of every model back through the cluster; returns the number of mismatches.

@@ -53,6 +53,11 @@ final class LocalCluster: Sendable {
         self.processes = processes
     }
 
+    /// kill -9 one replica (it stays dead).
+    func kill(_ id: ReplicaID) {
+        processes.first { $0.id == id }?.commands.yield(.kill)
+    }
+
     /// Sends SIGTERM to every replica and waits for all to exit.
     func stop() async {
         for process in processes { process.commands.yield(.terminate) }

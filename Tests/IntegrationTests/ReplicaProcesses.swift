@@ -3,6 +3,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 import ThemisClient
 import ThemisCore
 import ThemisCrypto
@@ -11,11 +12,13 @@ struct TestFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-final class ReplicaProcesses {
+final class ReplicaProcesses: Sendable {
     let directory: String
     let cluster: ClusterFile
-    var processes: [Int: Process] = [:]
+    private let running = Mutex<[Int: Process]>([:])
     let binary: String
+
+    var processes: [Int: Process] { running.withLock { $0 } }
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519") throws {
@@ -40,7 +43,7 @@ final class ReplicaProcesses {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        processes[id] = process
+        running.withLock { $0[id] = process }
     }
 
     /// kill -9.

@@ -28,11 +28,14 @@ struct NormalCaseTests {
         #expect(cluster.executedSequences(replica2) == [1])
     }
 
-    @Test("A backup accepts a pre-prepare only if it is in view v")
-    func prePrepareForOtherViewRejected() throws {
+    @Test("A backup accepts a pre-prepare only if it is in view v; one for a later view waits until it enters that view")
+    func prePrepareForOtherViewNotAccepted() throws {
         var cluster = try TestCluster()
         let prePrepare = PrePrepare(view: View(1), sequence: SequenceNumber(1), requests: [TestCluster.request(1, 1)], sender: replica1)
-        #expect(cluster.deliver(.prePrepare(prePrepare), to: replica2) == .wrongView(message: View(1), current: View(0)))
+        #expect(cluster.deliver(.prePrepare(prePrepare), to: replica2) == nil)
+        #expect(cluster.network.isEmpty, "no PREPARE for a view the backup is not in")
+        #expect(cluster.replicas[2].viewChange.future.count == 1)
+        #expect(cluster.replicas[2].log.isEmpty)
     }
 
     @Test("Only the primary of the view may send a pre-prepare")
@@ -115,7 +118,7 @@ struct NormalCaseTests {
         var cluster = try TestCluster()
         cluster.silenced = [replica0, replica1, replica2, replica3]  // observe the primary in isolation
         cluster.submit(TestCluster.request(1, 1), to: replica0)
-        let digest = try #require(cluster.replicas[0].log[SequenceNumber(1)]?.prePrepare?.digest)
+        let digest = try #require(cluster.replicas[0].log[SequenceNumber(1)]?.prePrepare?.message.digest)
         let prepare = Prepare(view: View(0), sequence: SequenceNumber(1), digest: digest, sender: replica2)
         #expect(cluster.deliver(.prepare(prepare), to: replica0) == nil)
         #expect(cluster.deliver(.prepare(prepare), to: replica0) == .duplicate)

@@ -8,6 +8,44 @@ struct Envelope {
     var from: ReplicaID
     var to: ReplicaID
     var message: PBFTMessage
+    var authenticator: [UInt8] = []
+}
+
+/// A stand-in authenticator: the sender's id. Real verification is the shell's job; the harness only
+/// checks that every forwarded proof carries one unless the enclosing sender vouches for it.
+func fakeAuthenticator(_ sender: ReplicaID) -> [UInt8] { [0xA0, UInt8(sender.rawValue)] }
+
+/// Entries inside VIEW-CHANGE / NEW-VIEW that could not be verified by a third party.
+func unverifiableEntries(_ message: PBFTMessage) -> [String] {
+    func check(_ viewChange: ViewChange) -> [String] {
+        var problems: [String] = []
+        let owner = viewChange.sender
+        for entry in viewChange.checkpointProof where entry.authenticator.isEmpty && entry.message.sender != owner {
+            problems.append("checkpoint of \(entry.message.sender) in VIEW-CHANGE of \(owner)")
+        }
+        for certificate in viewChange.prepared {
+            if certificate.prePrepare.authenticator.isEmpty && certificate.prePrepare.message.sender != owner {
+                problems.append("pre-prepare \(certificate.sequence) in VIEW-CHANGE of \(owner)")
+            }
+            for prepare in certificate.prepares where prepare.authenticator.isEmpty && prepare.message.sender != owner {
+                problems.append("prepare of \(prepare.message.sender) in VIEW-CHANGE of \(owner)")
+            }
+        }
+        return problems
+    }
+    switch message {
+    case .viewChange(let viewChange): return check(viewChange)
+    case .newView(let newView):
+        var problems = newView.prePrepares.filter { $0.authenticator.isEmpty }.map { "O entry \($0.message.sequence)" }
+        for entry in newView.viewChanges {
+            if entry.authenticator.isEmpty && entry.message.sender != newView.sender {
+                problems.append("VIEW-CHANGE of \(entry.message.sender) in NEW-VIEW")
+            }
+            problems += check(entry.message)
+        }
+        return problems
+    default: return []
+    }
 }
 
 struct TestCluster {
@@ -22,6 +60,8 @@ struct TestCluster {
     var events: [(ReplicaID, Event)] = []
     /// Replicas whose outgoing messages are dropped (crashed or silent).
     var silenced: Set<ReplicaID> = []
+    /// Forwarded proofs a third party could not verify (must stay empty).
+    var unverifiable: [String] = []
     /// Drop filter applied to each delivered envelope.
     var drop: (Envelope) -> Bool = { _ in false }
 
@@ -53,11 +93,11 @@ struct TestCluster {
 
     /// Delivers one message directly (used to inject Byzantine messages).
     @discardableResult
-    mutating func deliver(_ message: PBFTMessage, to replica: ReplicaID) -> Rejection? {
+    mutating func deliver(_ message: PBFTMessage, to replica: ReplicaID, authenticator: [UInt8] = []) -> Rejection? {
         var actions: [Action<PBFTMessage>] = []
         var rejection: Rejection?
         do {
-            try replicas[index(replica)].receive(Verified(checked: message), into: &actions)
+            try replicas[index(replica)].receive(Verified(checked: message, authenticator: authenticator), into: &actions)
         } catch {
             rejection = error
             rejections.append((replica, error))
@@ -67,6 +107,26 @@ struct TestCluster {
         return rejection
     }
 
+    /// Ticks every replica that is not silenced `count` times, delivering messages after each tick.
+    mutating func tick(_ count: Int, replicas only: [ReplicaID]? = nil) {
+        for _ in 0..<count {
+            for replica in only ?? replicas.map(\.id) {
+                var actions: [Action<PBFTMessage>] = []
+                replicas[index(replica)].tick(into: &actions)
+                replicas[index(replica)].flush(into: &actions)
+                perform(actions, at: replica)
+            }
+            run()
+        }
+    }
+
+    /// Submits a request at every replica in `to` (a client that broadcasts after its retransmission timeout).
+    mutating func broadcast(_ request: Request, to targets: [ReplicaID]) {
+        for replica in targets { submit(request, to: replica) }
+    }
+
+    func views() -> [UInt64] { replicas.map(\.view.rawValue) }
+
     /// Delivers queued messages until the network is empty (or `limit` deliveries).
     mutating func run(limit: Int = 100_000) {
         var delivered = 0
@@ -74,7 +134,8 @@ struct TestCluster {
             let envelope = network.removeFirst()
             delivered += 1
             if drop(envelope) { continue }
-            deliver(envelope.message, to: envelope.to)
+            unverifiable += unverifiableEntries(envelope.message)
+            deliver(envelope.message, to: envelope.to, authenticator: envelope.authenticator)
         }
     }
 
@@ -82,11 +143,19 @@ struct TestCluster {
         for action in actions {
             switch action {
             case .send(let message, let to):
-                if !silenced.contains(replica) { network.append(Envelope(from: replica, to: to, message: message)) }
-            case .broadcast(let message):
+                if !silenced.contains(replica) {
+                    network.append(Envelope(from: replica, to: to, message: message, authenticator: fakeAuthenticator(replica)))
+                }
+            case .broadcast(var message):
                 guard !silenced.contains(replica) else { continue }
+                if case .newView(let newView) = message {
+                    // What the shell does: the new primary authenticates each re-proposal of O.
+                    message = .newView(NewView(view: newView.view, viewChanges: newView.viewChanges,
+                                               prePrepares: newView.prePrepares.map { Authenticated($0.message, authenticator: fakeAuthenticator(replica)) },
+                                               sender: newView.sender))
+                }
                 for other in replicas.map(\.id) where other != replica {
-                    network.append(Envelope(from: replica, to: other, message: message))
+                    network.append(Envelope(from: replica, to: other, message: message, authenticator: fakeAuthenticator(replica)))
                 }
             case .reply(let reply):
                 replies.append(reply)

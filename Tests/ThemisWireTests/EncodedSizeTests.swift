@@ -6,7 +6,12 @@ import ThemisCore
 @testable import ThemisWire
 
 @Suite struct EncodedSizeTests {
-    @Test(arguments: Fixtures.samples + [.goodbye(reason: String(repeating: "€", count: 200))])
+    @Test(arguments: Fixtures.samples + [
+        .goodbye(reason: String(repeating: "€", count: 200)),
+        .pbft(.viewChange(Fixtures.viewChange(proof: 5, certificates: 7, prepares: 3)), authenticator: [UInt8](repeating: 1, count: 300)),
+        .pbft(.newView(Fixtures.newView(viewChanges: 4, prePrepares: 6)), authenticator: [UInt8](repeating: 2, count: 65)),
+        .pbft(.newView(Fixtures.newView(viewChanges: 2, prePrepares: 5, prePrepareAuthenticator: [UInt8](repeating: 3, count: 64))), authenticator: []),
+    ])
     func predictedSizeIsExact(message: WireMessage) {
         #expect(WireCodec.payloadByteCount(of: message) == Fixtures.bytes(message).count)
         var frame = ByteBuffer()

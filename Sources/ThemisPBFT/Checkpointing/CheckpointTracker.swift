@@ -1,29 +1,34 @@
 import ThemisCore
 
-/// CHECKPOINT messages per sequence number, our own digests, and the last stable checkpoint.
+/// CHECKPOINT messages per sequence number, our own digests, and the last stable checkpoint with its proof.
 struct CheckpointTracker: Sendable {
-    /// Votes per checkpoint sequence number, by sender (our own included).
-    var votes: [SequenceNumber: [ReplicaID: Digest]] = [:]
+    /// Votes per checkpoint sequence number, by sender (our own included, with an empty authenticator).
+    var votes: [SequenceNumber: [ReplicaID: Authenticated<Checkpoint>]] = [:]
     /// Our own state digest per checkpoint sequence number that we have taken but is not yet stable.
     var own: [SequenceNumber: Digest] = [:]
     private(set) var stableSequence = SequenceNumber.zero
     private(set) var stableDigest: Digest?
+    /// A quorum of matching CHECKPOINT messages for the stable checkpoint (empty for sequence 0).
+    private(set) var stableProof: [Authenticated<Checkpoint>] = []
 
-    /// The digest with at least `quorum` matching votes at `sequence`, if any.
-    func certifiedDigest(at sequence: SequenceNumber, quorum: Int) -> Digest? {
+    /// The digest with at least `quorum` matching votes at `sequence`, and those votes, if any.
+    func certified(at sequence: SequenceNumber, quorum: Int) -> (Digest, [Authenticated<Checkpoint>])? {
         guard let byReplica = votes[sequence] else { return nil }
-        var tally: [Digest: Int] = [:]
-        for digest in byReplica.values {
-            tally[digest, default: 0] += 1
-            if tally[digest, default: 0] >= quorum { return digest }
+        var tally: [Digest: [Authenticated<Checkpoint>]] = [:]
+        for vote in byReplica.values {
+            tally[vote.message.stateDigest, default: []].append(vote)
+        }
+        for (digest, matching) in tally where matching.count >= quorum {
+            return (digest, matching.sorted { $0.message.sender < $1.message.sender })
         }
         return nil
     }
 
     /// Makes `sequence` the stable checkpoint and forgets everything at or below it.
-    mutating func markStable(_ sequence: SequenceNumber, digest: Digest) {
+    mutating func markStable(_ sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>]) {
         stableSequence = sequence
         stableDigest = digest
+        stableProof = proof
         votes = votes.filter { $0.key > sequence }
         own = own.filter { $0.key > sequence }
     }

@@ -16,14 +16,16 @@ extension PBFTReplica {
     /// Called after the application executed checkpoint batch `sequence`.
     mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationDigest: Digest, into actions: inout [Action<PBFTMessage>]) {
         let digest = stateDigest(sequence, applicationDigest: applicationDigest)
+        let checkpoint = Checkpoint(sequence: sequence, stateDigest: digest, sender: id)
         checkpoints.own[sequence] = digest
-        checkpoints.votes[sequence, default: [:]][id] = digest
+        checkpoints.votes[sequence, default: [:]][id] = Authenticated(checkpoint, authenticator: [])
         actions.append(.observe(.checkpointTaken(sequence, digest)))
-        actions.append(.broadcast(.checkpoint(Checkpoint(sequence: sequence, stateDigest: digest, sender: id))))
+        actions.append(.broadcast(.checkpoint(checkpoint)))
         checkStability(sequence, into: &actions)
     }
 
-    mutating func receiveCheckpoint(_ checkpoint: Checkpoint, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveCheckpoint(_ authenticated: Authenticated<Checkpoint>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let checkpoint = authenticated.message
         let sequence = checkpoint.sequence
         guard sequence.rawValue % settings.checkpointInterval == 0, sequence > .zero else {
             throw .notACheckpointSequence(sequence)
@@ -32,25 +34,32 @@ extension PBFTReplica {
         // Bound memory: votes are kept for the window only (state transfer handles replicas further behind).
         guard sequence <= highWatermark else { throw .outsideWatermarks(sequence, low: lowWatermark, high: highWatermark) }
         if let earlier = checkpoints.votes[sequence]?[checkpoint.sender] {
-            throw earlier == checkpoint.stateDigest ? .duplicate : .equivocation(checkpoint.sender, sequence)
+            throw earlier.message.stateDigest == checkpoint.stateDigest ? .duplicate : .equivocation(checkpoint.sender, sequence)
         }
-        checkpoints.votes[sequence, default: [:]][checkpoint.sender] = checkpoint.stateDigest
+        checkpoints.votes[sequence, default: [:]][checkpoint.sender] = authenticated
         checkStability(sequence, into: &actions)
     }
 
     /// A checkpoint becomes stable once a quorum agrees on a digest and our own state matches it.
     mutating func checkStability(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
         guard sequence > lowWatermark,
-            let certified = checkpoints.certifiedDigest(at: sequence, quorum: configuration.quorumSize),
+            let (certified, proof) = checkpoints.certified(at: sequence, quorum: configuration.quorumSize),
             let own = checkpoints.own[sequence]
         else { return }
         guard own == certified else {
             actions.append(.observe(.checkpointMismatch(sequence, replica: id)))
             return
         }
-        checkpoints.markStable(sequence, digest: certified)
+        makeStable(sequence, digest: certified, proof: proof, into: &actions)
+    }
+
+    /// Advances h to a stable checkpoint and discards everything at or below it.
+    mutating func makeStable(_ sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>],
+                             into actions: inout [Action<PBFTMessage>]) {
+        checkpoints.markStable(sequence, digest: digest, proof: proof)
         lowWatermark = sequence
         log = log.filter { $0.key > sequence }
-        actions.append(.observe(.checkpointStable(sequence, certified)))
+        viewChange.preparedCertificates = viewChange.preparedCertificates.filter { $0.key > sequence }
+        actions.append(.observe(.checkpointStable(sequence, digest)))
     }
 }

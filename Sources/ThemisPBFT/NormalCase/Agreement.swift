@@ -4,8 +4,9 @@ import ThemisCore
 extension PBFTReplica {
     /// A backup accepts a pre-prepare only if it is in view v and not changing view, s is within the
     /// watermarks, the batch matches the digest, and it has not accepted a different pre-prepare for (v, s).
-    mutating func receivePrePrepare(_ prePrepare: PrePrepare, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
-        try checkView(prePrepare.view)
+    mutating func receivePrePrepare(_ authenticated: Authenticated<PrePrepare>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let prePrepare = authenticated.message
+        guard try checkView(prePrepare.view, .prePrepare(prePrepare), authenticator: authenticated.authenticator) else { return }
         guard prePrepare.sender == primary else { throw .notFromPrimary(prePrepare.sender, primary: primary) }
         try checkWatermarks(prePrepare.sequence)
         guard !prePrepare.requests.isEmpty, prePrepare.requests.count <= limits.batchRequestsMax else {
@@ -17,33 +18,46 @@ extension PBFTReplica {
         guard Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
             throw .batchDigestMismatch(prePrepare.sequence)
         }
-        let sequence = prePrepare.sequence
-        if let accepted = log[sequence]?.prePrepare {
+        if let accepted = log[prePrepare.sequence]?.prePrepare {
             // A primary that sends two different pre-prepares for (v, s) equivocates.
-            throw accepted.digest == prePrepare.digest ? .duplicate : .equivocation(prePrepare.sender, sequence)
+            throw accepted.message.digest == prePrepare.digest ? .duplicate : .equivocation(prePrepare.sender, prePrepare.sequence)
         }
-        log[sequence, default: Slot()].prePrepare = prePrepare
-        let prepare = Prepare(view: view, sequence: sequence, digest: prePrepare.digest, sender: id)
-        log[sequence, default: Slot()].prepares[id] = prePrepare.digest
-        actions.append(.broadcast(.prepare(prepare)))
+        acceptPrePrepare(authenticated, into: &actions)
+    }
+
+    /// Logs a pre-prepare (from the primary, or from O in a NEW-VIEW) and, as a backup, prepares it.
+    mutating func acceptPrePrepare(_ authenticated: Authenticated<PrePrepare>, into actions: inout [Action<PBFTMessage>]) {
+        let prePrepare = authenticated.message
+        let sequence = prePrepare.sequence
+        log[sequence, default: Slot()].prePrepare = authenticated
+        // The backup now waits for these requests to execute: its timer watches the primary.
+        for request in prePrepare.requests {
+            noteWaiting(request)
+        }
+        if prePrepare.sender != id {
+            let prepare = Prepare(view: view, sequence: sequence, digest: prePrepare.digest, sender: id)
+            log[sequence, default: Slot()].prepares[id] = Authenticated(prepare, authenticator: [])
+            actions.append(.broadcast(.prepare(prepare)))
+        }
         advance(sequence, into: &actions)
     }
 
     /// PREPAREs come from backups only; the first one per sender and slot counts.
-    mutating func receivePrepare(_ prepare: Prepare, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
-        try checkView(prepare.view)
+    mutating func receivePrepare(_ authenticated: Authenticated<Prepare>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let prepare = authenticated.message
+        guard try checkView(prepare.view, .prepare(prepare), authenticator: authenticated.authenticator) else { return }
         guard prepare.sender != primary else { throw .prepareFromPrimary(prepare.sender) }
         try checkWatermarks(prepare.sequence)
         if let earlier = log[prepare.sequence]?.prepares[prepare.sender] {
-            throw earlier == prepare.digest ? .duplicate : .equivocation(prepare.sender, prepare.sequence)
+            throw earlier.message.digest == prepare.digest ? .duplicate : .equivocation(prepare.sender, prepare.sequence)
         }
-        log[prepare.sequence, default: Slot()].prepares[prepare.sender] = prepare.digest
+        log[prepare.sequence, default: Slot()].prepares[prepare.sender] = authenticated
         advance(prepare.sequence, into: &actions)
     }
 
     /// COMMITs come from any replica; the first one per sender and slot counts.
     mutating func receiveCommit(_ commit: Commit, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
-        try checkView(commit.view)
+        guard try checkView(commit.view, .commit(commit), authenticator: []) else { return }
         try checkWatermarks(commit.sequence)
         if let earlier = log[commit.sequence]?.commits[commit.sender] {
             throw earlier == commit.digest ? .duplicate : .equivocation(commit.sender, commit.sequence)
@@ -57,10 +71,13 @@ extension PBFTReplica {
     /// committed-local = prepared + a quorum (2f+1) of matching commits, our own included.
     mutating func advance(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
         guard var slot = log[sequence], let prePrepare = slot.prePrepare else { return }
-        let digest = prePrepare.digest
-        if !slot.isPrepared, Slot.count(slot.prepares, matching: digest) >= configuration.quorumSize - 1 {
+        let digest = prePrepare.message.digest
+        let matchingPrepares = slot.preparesMatching(digest)
+        if !slot.isPrepared, matchingPrepares.count >= configuration.quorumSize - 1 {
             slot.isPrepared = true
             slot.commits[id] = digest
+            // Keep the proof: a later VIEW-CHANGE must carry it.
+            viewChange.preparedCertificates[sequence] = PreparedCertificate(prePrepare: prePrepare, prepares: matchingPrepares)
             actions.append(.observe(.prepared(sequence)))
             actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
         }

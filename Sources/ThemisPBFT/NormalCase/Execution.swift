@@ -6,7 +6,7 @@ extension PBFTReplica {
     /// Hands every committed batch that follows the last scheduled one to the application, in order.
     /// Requests already executed (same client, timestamp not newer) are left out: exactly-once.
     mutating func scheduleExecution(into actions: inout [Action<PBFTMessage>]) {
-        while let slot = log[lastScheduled.next], slot.isCommitted, let prePrepare = slot.prePrepare {
+        while let slot = log[lastScheduled.next], slot.isCommitted, let prePrepare = slot.prePrepare?.message {
             let sequence = lastScheduled.next
             var fresh: [Request] = []
             fresh.reserveCapacity(prePrepare.requests.count)
@@ -35,6 +35,7 @@ extension PBFTReplica {
             clientTable.recordExecution(reply)
             actions.append(.reply(reply))
         }
+        noteExecuted(batch.requests)
         actions.append(.observe(.executed(sequence, requests: batch.requests.count)))
         if batch.checkpoint {
             precondition(applicationDigest != nil, "checkpoint batch \(sequence) executed without an application digest")

@@ -6,6 +6,8 @@ extension PBFTReplica {
     public mutating func submit(_ request: Verified<Request>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
         let request = request.message
         guard try admit(request, into: &actions) else { return }
+        noteWaiting(request)
+        guard status == .normal else { return }  // re-proposed or relayed when the new view starts
         if isPrimary {
             try enqueue(request)
         } else {
@@ -15,8 +17,9 @@ extension PBFTReplica {
 
     /// A backup relayed a client's request to us because it believes we are the primary.
     mutating func receiveRelayedRequest(_ request: Request, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
-        guard isPrimary else { throw .notPrimary(primary: primary) }
+        guard isPrimary, status == .normal else { throw .notPrimary(primary: primary) }
         guard try admit(request, into: &actions) else { return }
+        noteWaiting(request)
         try enqueue(request)
     }
 
@@ -80,7 +83,7 @@ extension PBFTReplica {
             let sequence = lastProposed.next
             lastProposed = sequence
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
-            log[sequence, default: Slot()].prePrepare = prePrepare
+            log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare, authenticator: [])
             actions.append(.broadcast(.prePrepare(prePrepare)))
             actions.append(.observe(.batchProposed(sequence, requests: requests.count)))
         }

@@ -1,0 +1,82 @@
+import ThemisCore
+
+/// Content checks of the certificates inside a VIEW-CHANGE: quorum sizes, distinct senders, matching
+/// contents. (The shell has verified every authenticator before the core sees the message.)
+/// The Rust original missed several of these; each one is a separate test.
+extension PBFTReplica {
+    func validate(_ message: ViewChange) throws(Rejection) {
+        try validateCheckpointProof(message)
+        guard message.prepared.count <= Int(settings.watermarkWindow) else {
+            throw .invalidCertificate("\(message.prepared.count) prepared certificates exceed the window")
+        }
+        var sequences = Set<SequenceNumber>()
+        for certificate in message.prepared {
+            let sequence = certificate.sequence
+            guard sequence > message.stableCheckpoint, sequence <= message.stableCheckpoint + settings.watermarkWindow else {
+                throw .invalidCertificate("prepared \(sequence) outside the window of checkpoint \(message.stableCheckpoint.rawValue)")
+            }
+            guard sequences.insert(sequence).inserted else {
+                throw .invalidCertificate("two prepared certificates for \(sequence)")
+            }
+            try validate(certificate, before: message.newView)
+        }
+    }
+
+    /// A quorum of CHECKPOINT messages from distinct replicas, all for the claimed sequence number and digest.
+    func validateCheckpointProof(_ message: ViewChange) throws(Rejection) {
+        let stable = message.stableCheckpoint
+        guard stable.rawValue % settings.checkpointInterval == 0 else {
+            throw .invalidCertificate("stable checkpoint \(stable.rawValue) is not a multiple of K")
+        }
+        if stable == .zero {
+            guard message.checkpointProof.isEmpty, message.stableDigest == .zero else {
+                throw .invalidCertificate("checkpoint proof for sequence 0")
+            }
+            return
+        }
+        var senders = Set<ReplicaID>()
+        for entry in message.checkpointProof {
+            let checkpoint = entry.message
+            guard checkpoint.sequence == stable, checkpoint.stateDigest == message.stableDigest else {
+                throw .invalidCertificate("checkpoint proof entry does not match \(stable) / \(message.stableDigest)")
+            }
+            guard configuration.contains(checkpoint.sender), senders.insert(checkpoint.sender).inserted else {
+                throw .invalidCertificate("checkpoint proof repeats or names an unknown \(checkpoint.sender)")
+            }
+        }
+        guard senders.count >= configuration.quorumSize else {
+            throw .invalidCertificate("checkpoint proof has \(senders.count) of \(configuration.quorumSize) messages")
+        }
+    }
+
+    /// A PRE-PREPARE from the primary of its view whose batch matches its digest, and PREPAREs from
+    /// 2f distinct backups (quorum - 1) matching view, sequence number and digest.
+    func validate(_ certificate: PreparedCertificate, before newView: View) throws(Rejection) {
+        let prePrepare = certificate.prePrepare.message
+        guard prePrepare.view < newView else {
+            throw .invalidCertificate("certificate of \(prePrepare.view) in a VIEW-CHANGE to \(newView)")
+        }
+        let primaryOfView = configuration.primary(of: prePrepare.view)
+        guard prePrepare.sender == primaryOfView else {
+            throw .invalidCertificate("pre-prepare for \(prePrepare.sequence) not from the primary of \(prePrepare.view)")
+        }
+        guard prePrepare.requests.count <= limits.batchRequestsMax, Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
+            throw .invalidCertificate("batch of \(prePrepare.sequence) does not match its digest")
+        }
+        var backups = Set<ReplicaID>()
+        for entry in certificate.prepares {
+            let prepare = entry.message
+            guard prepare.view == prePrepare.view, prepare.sequence == prePrepare.sequence, prepare.digest == prePrepare.digest else {
+                throw .invalidCertificate("prepare for \(prepare.sequence) does not match its pre-prepare")
+            }
+            guard prepare.sender != primaryOfView, configuration.contains(prepare.sender),
+                backups.insert(prepare.sender).inserted
+            else {
+                throw .invalidCertificate("prepare for \(prepare.sequence) repeats a sender or comes from the primary")
+            }
+        }
+        guard backups.count >= configuration.quorumSize - 1 else {
+            throw .invalidCertificate("\(backups.count) prepares for \(prePrepare.sequence); \(configuration.quorumSize - 1) needed")
+        }
+    }
+}

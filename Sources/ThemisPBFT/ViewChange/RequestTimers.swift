@@ -1,0 +1,49 @@
+import ThemisCore
+
+/// Request timers at the backups and the escalation of a stalled view change (PBFT section 4.4):
+/// a backup that waits too long for a request to execute suspects the primary.
+extension PBFTReplica {
+    /// The current timeout: the configured one, doubled for every view change without progress.
+    var timeoutTicks: UInt64 {
+        settings.requestTimeoutTicks << UInt64(min(viewChange.attempts, 16))
+    }
+
+    public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
+        now += 1
+        switch status {
+        case .normal:
+            if let deadline = viewChange.requestDeadline, now >= deadline, !isPrimary {
+                startViewChange(to: view.next, into: &actions)
+            }
+        case .viewChanging(let target):
+            if let deadline = viewChange.viewChangeDeadline, now >= deadline {
+                // The new primary did not deliver a NEW-VIEW in time: try the next one.
+                startViewChange(to: target.next, into: &actions)
+            }
+        }
+    }
+
+    /// Remembers a request this replica expects to execute and starts the timer if it was idle.
+    mutating func noteWaiting(_ request: Request) {
+        guard request.timestamp > clientTable.lastExecuted(request.client) else { return }
+        if let known = viewChange.waiting[request.client], known.timestamp >= request.timestamp { return }
+        viewChange.waiting[request.client] = request
+        if viewChange.requestDeadline == nil {
+            viewChange.requestDeadline = now + timeoutTicks
+        }
+    }
+
+    /// Executed requests stop waiting; progress resets the backoff and restarts the timer for the rest.
+    mutating func noteExecuted(_ requests: [Request]) {
+        var progressed = false
+        for request in requests {
+            if let known = viewChange.waiting[request.client], known.timestamp <= request.timestamp {
+                viewChange.waiting[request.client] = nil
+                progressed = true
+            }
+        }
+        guard progressed else { return }
+        viewChange.attempts = 0
+        viewChange.requestDeadline = viewChange.waiting.isEmpty ? nil : now + timeoutTicks
+    }
+}

@@ -1,0 +1,137 @@
+import ThemisCore
+
+/// Receiving VIEW-CHANGE and NEW-VIEW, and entering the new view (PBFT section 4.4).
+extension PBFTReplica {
+    mutating func receiveViewChange(_ authenticated: Authenticated<ViewChange>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let message = authenticated.message
+        guard message.newView > view else { throw .staleView(message.newView, current: view) }
+        if let earlier = viewChange.received[message.sender] {
+            // One VIEW-CHANGE per sender and view counts; a sender only moves forward.
+            if earlier.message.newView == message.newView {
+                throw earlier.message == message ? .duplicate : .equivocation(message.sender, SequenceNumber(message.newView.rawValue))
+            }
+            guard earlier.message.newView < message.newView else { throw .staleView(message.newView, current: earlier.message.newView) }
+        }
+        try validate(message)
+        viewChange.received[message.sender] = authenticated
+        // f+1 replicas want a later view: at least one is correct, so join the smallest of those views
+        // even if our own timer has not expired.
+        let current = targetView
+        let later = viewChange.received.filter { $0.key != id && $0.value.message.newView > current }
+        if later.count >= configuration.weakQuorumSize, let smallest = later.values.map(\.message.newView).min() {
+            startViewChange(to: smallest, into: &actions)
+        } else {
+            sendNewViewIfReady(into: &actions)
+        }
+    }
+
+    /// As the primary of the target view, with a quorum of VIEW-CHANGEs for it: send NEW-VIEW and enter.
+    mutating func sendNewViewIfReady(into actions: inout [Action<PBFTMessage>]) {
+        guard case .viewChanging(let target) = status, configuration.primary(of: target) == id else { return }
+        let forTarget = viewChange.received.values
+            .filter { $0.message.newView == target }
+            .sorted { $0.message.sender < $1.message.sender }
+        guard forTarget.count >= configuration.quorumSize else { return }
+        let chosen = Array(forTarget.prefix(configuration.quorumSize))
+        let (stable, prePrepares) = Self.reproposals(from: chosen.map(\.message), view: target, primary: id)
+        let message = NewView(view: target, viewChanges: chosen,
+                              prePrepares: prePrepares.map { Authenticated($0, authenticator: []) }, sender: id)
+        actions.append(.broadcast(.newView(message)))
+        actions.append(.observe(.newViewSent(target)))
+        enterView(target, reproposals: message.prePrepares, stable: stable, into: &actions)
+    }
+
+    /// Backups check V (a quorum of valid VIEW-CHANGEs for the view, distinct senders), recompute O from
+    /// it and reject a NEW-VIEW whose O differs.
+    mutating func receiveNewView(_ message: NewView, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        let floor = status == .normal ? view.next : targetView
+        guard message.view >= floor else { throw .staleView(message.view, current: targetView) }
+        let newPrimary = configuration.primary(of: message.view)
+        guard message.sender == newPrimary else { throw .notFromPrimary(message.sender, primary: newPrimary) }
+        var senders = Set<ReplicaID>()
+        for entry in message.viewChanges {
+            guard entry.message.newView == message.view else {
+                throw .invalidCertificate("VIEW-CHANGE to \(entry.message.newView) in a NEW-VIEW for \(message.view)")
+            }
+            guard configuration.contains(entry.message.sender), senders.insert(entry.message.sender).inserted else {
+                throw .invalidCertificate("NEW-VIEW repeats the VIEW-CHANGE of \(entry.message.sender)")
+            }
+            try validate(entry.message)
+        }
+        guard senders.count >= configuration.quorumSize else {
+            throw .invalidCertificate("NEW-VIEW has \(senders.count) of \(configuration.quorumSize) VIEW-CHANGEs")
+        }
+        let (stable, expected) = Self.reproposals(from: message.viewChanges.map(\.message), view: message.view, primary: newPrimary)
+        guard expected == message.prePrepares.map(\.message) else {
+            throw .newViewMismatch("expected \(expected.count) re-proposals from \(expected.first?.sequence.rawValue ?? 0), got \(message.prePrepares.count)")
+        }
+        enterView(message.view, reproposals: message.prePrepares, stable: stable, into: &actions)
+    }
+
+    /// Enters `newView`: adopts the stable checkpoint proven in V, installs O, re-proposes (primary) or
+    /// relays (backups) the requests still waiting, and replays messages that arrived early.
+    mutating func enterView(_ newView: View, reproposals: [Authenticated<PrePrepare>], stable: ViewChange,
+                            into actions: inout [Action<PBFTMessage>]) {
+        view = newView
+        status = .normal
+        viewChange.viewChangeDeadline = nil
+        viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }
+        adoptStableCheckpoint(stable, into: &actions)
+        log = [:]
+        lastProposed = max(reproposals.last?.message.sequence ?? lowWatermark, lowWatermark)
+        proposedTimestamps = [:]
+        relayedTimestamps = [:]
+        pendingRequests = RequestQueue()
+        actions.append(.observe(.viewChanged(newView, primary: primary)))
+        for prePrepare in reproposals {
+            acceptPrePrepare(prePrepare, into: &actions)
+        }
+        let reproposed = Set(reproposals.flatMap { $0.message.requests.map(\.digest) })
+        for request in viewChange.waiting.values.sorted(by: { $0.client < $1.client }) where !reproposed.contains(request.digest) {
+            if isPrimary {
+                try? enqueue(request)
+            } else {
+                relay(request, into: &actions)
+            }
+        }
+        viewChange.requestDeadline = viewChange.waiting.isEmpty ? nil : now + timeoutTicks
+        replayBufferedMessages(into: &actions)
+    }
+
+    /// Moves h to the latest stable checkpoint proven in V; if this replica's state is not there, it
+    /// needs state transfer.
+    mutating func adoptStableCheckpoint(_ stable: ViewChange, into actions: inout [Action<PBFTMessage>]) {
+        let sequence = stable.stableCheckpoint
+        guard sequence > lowWatermark else { return }
+        let own = checkpoints.own[sequence]
+        let reached = lastScheduled >= sequence && (own == nil || own == stable.stableDigest)
+        makeStable(sequence, digest: stable.stableDigest, proof: forwardableProof(stable), into: &actions)
+        if !reached {
+            actions.append(.observe(.stateTransferNeeded(sequence, stable.stableDigest)))
+        }
+    }
+
+    /// A checkpoint proof this replica can show in its own VIEW-CHANGE later: entries another replica's
+    /// VIEW-CHANGE only implied (its own, with an empty authenticator) do not convince anyone when we
+    /// forward them, so they are replaced by the matching CHECKPOINT messages we received ourselves.
+    func forwardableProof(_ stable: ViewChange) -> [Authenticated<Checkpoint>] {
+        var bySender: [ReplicaID: Authenticated<Checkpoint>] = [:]
+        for entry in stable.checkpointProof where !entry.authenticator.isEmpty || entry.message.sender == id {
+            bySender[entry.message.sender] = entry
+        }
+        for (sender, entry) in checkpoints.votes[stable.stableCheckpoint] ?? [:]
+        where entry.message.stateDigest == stable.stableDigest && bySender[sender] == nil {
+            bySender[sender] = entry
+        }
+        return bySender.values.sorted { $0.message.sender < $1.message.sender }
+    }
+
+    /// Feeds messages that arrived for this view before we entered it; later views stay buffered.
+    mutating func replayBufferedMessages(into actions: inout [Action<PBFTMessage>]) {
+        let buffered = viewChange.future
+        viewChange.future = []
+        for entry in buffered {
+            _ = try? receive(Verified(checked: entry.message, authenticator: entry.authenticator), into: &actions)
+        }
+    }
+}

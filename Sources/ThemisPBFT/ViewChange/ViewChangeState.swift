@@ -1,0 +1,26 @@
+import ThemisCore
+
+/// What the view-change sub-protocol keeps between events.
+struct ViewChangeState: Sendable {
+    /// Requests this replica knows of and has not executed, the newest per client. While any waits, the
+    /// request timer runs; it restarts whenever one executes (PBFT section 4.5.2).
+    var waiting: [ClientID: Request] = [:]
+    /// Tick at which the request timer expires, if it runs.
+    var requestDeadline: UInt64?
+    /// Tick at which, while changing views, this replica gives up on the target view and moves on.
+    var viewChangeDeadline: UInt64?
+    /// Consecutive view changes without progress: the timeout doubles with each (exponential backoff).
+    var attempts = 0
+    /// For every sequence number above the stable checkpoint, the certificate of the highest view in
+    /// which the batch prepared here.
+    var preparedCertificates: [SequenceNumber: PreparedCertificate] = [:]
+    /// The VIEW-CHANGE of the highest view per sender (ours included, with an empty authenticator).
+    var received: [ReplicaID: Authenticated<ViewChange>] = [:]
+    /// Normal-case messages for a view this replica has not entered yet, replayed when it does.
+    var future: [Authenticated<PBFTMessage>] = []
+
+    mutating func buffer(_ message: Authenticated<PBFTMessage>, limit: Int) {
+        guard future.count < limit else { return }
+        future.append(message)
+    }
+}

@@ -1,0 +1,94 @@
+import ThemisCore
+import ThemisCrypto
+import ThemisWire
+
+/// Checks every authenticator a replica message carries, before the protocol core sees it: the message's
+/// own, those of the client requests inside it, and those of the messages a VIEW-CHANGE or NEW-VIEW
+/// forwards as proof. Runs on the connection's event loop, in parallel with other connections.
+///
+/// Inside a VIEW-CHANGE (or NEW-VIEW), an entry sent by the enclosing message's own sender may carry an
+/// empty authenticator: the enclosing authenticator vouches for it (a replica cannot authenticate its
+/// own messages to itself, and its VIEW-CHANGE asserts them).
+struct MessageVerifier {
+    let keyring: Keyring
+
+    func isAuthentic(_ message: PBFTMessage, authenticator: [UInt8]) -> Bool {
+        guard verify(.pbft(message), authenticator, from: message.sender) else { return false }
+        switch message {
+        case .request, .prePrepare, .prepare, .commit, .checkpoint:
+            break
+        case .viewChange(let viewChange):
+            guard isAuthentic(viewChange) else { return false }
+        case .newView(let newView):
+            // Every re-proposal in O carries the new primary's own authenticator (it may be forwarded later).
+            for entry in newView.prePrepares {
+                guard entry.message.sender == newView.sender,
+                    verify(.pbft(.prePrepare(entry.message)), entry.authenticator, from: newView.sender)
+                else { return false }
+            }
+            for entry in newView.viewChanges {
+                let viewChange = entry.message
+                let implied = viewChange.sender == newView.sender && entry.authenticator.isEmpty
+                guard implied || verify(.pbft(.viewChange(viewChange)), entry.authenticator, from: viewChange.sender),
+                    isAuthentic(viewChange)
+                else { return false }
+            }
+        }
+        return areAuthentic(message.embeddedRequests)
+    }
+
+    /// The proofs inside one VIEW-CHANGE, relative to its sender.
+    private func isAuthentic(_ viewChange: ViewChange) -> Bool {
+        let owner = viewChange.sender
+        for entry in viewChange.checkpointProof {
+            guard isAuthentic(.checkpoint(entry.message), entry.authenticator, owner: owner) else { return false }
+        }
+        for certificate in viewChange.prepared {
+            guard isAuthentic(.prePrepare(certificate.prePrepare.message), certificate.prePrepare.authenticator, owner: owner)
+            else { return false }
+            for prepare in certificate.prepares {
+                guard isAuthentic(.prepare(prepare.message), prepare.authenticator, owner: owner) else { return false }
+            }
+        }
+        return true
+    }
+
+    private func isAuthentic(_ message: PBFTMessage, _ authenticator: [UInt8], owner: ReplicaID) -> Bool {
+        if message.sender == owner && authenticator.isEmpty { return true }
+        return verify(.pbft(message), authenticator, from: message.sender)
+    }
+
+    /// Client requests, each checked once even if a NEW-VIEW repeats it (a copy with another
+    /// authenticator is a different request here and is checked too).
+    func areAuthentic(_ requests: [Request]) -> Bool {
+        var checked = Set<Request>()
+        for request in requests where checked.insert(request).inserted {
+            guard isAuthentic(request) else { return false }
+        }
+        return true
+    }
+
+    func isAuthentic(_ request: Request) -> Bool {
+        keyring.verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
+    }
+
+    private enum Subject {
+        case pbft(PBFTMessage)
+    }
+
+    private func verify(_ subject: Subject, _ authenticator: [UInt8], from sender: ReplicaID) -> Bool {
+        switch subject {
+        case .pbft(let message):
+            return keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(sender))
+        }
+    }
+
+    /// The new primary authenticates each re-proposal of O on its own before sending the NEW-VIEW.
+    func authenticateReproposals(_ newView: NewView) -> NewView {
+        let prePrepares = newView.prePrepares.map { entry in
+            Authenticated(entry.message, authenticator: keyring.authenticator(
+                for: WireCodec.authenticatedBytes(of: .prePrepare(entry.message)), audience: .allReplicas))
+        }
+        return NewView(view: newView.view, viewChanges: newView.viewChanges, prePrepares: prePrepares, sender: newView.sender)
+    }
+}
