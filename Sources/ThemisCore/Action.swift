@@ -19,6 +19,9 @@ public enum Action<Message: Sendable>: Sendable {
     case reply(Reply)
     /// Apply a committed batch to the application (after every earlier one).
     case execute(ExecutionBatch)
+    /// Replace the application's state with a snapshot fetched by state transfer, in order with
+    /// `execute` (every later `execute` applies on top of it). The snapshot matches a quorum-agreed digest.
+    case installState(SequenceNumber, applicationSnapshot: [UInt8])
     /// Something happened that logs and metrics may want to know.
     case observe(Event)
 }
@@ -61,4 +64,12 @@ public enum Event: Hashable, Sendable {
     case viewChanged(View, primary: ReplicaID)
     /// A quorum proves a stable checkpoint this replica has not reached: it needs state transfer.
     case stateTransferNeeded(SequenceNumber, Digest)
+    /// Fetching the state of checkpoint `SequenceNumber` from `from`.
+    case stateTransferStarted(SequenceNumber, from: ReplicaID)
+    /// The state a peer served does not match the agreed digest (a Byzantine or stale peer); another is asked.
+    case stateTransferRejected(SequenceNumber, from: ReplicaID)
+    /// The state of checkpoint `SequenceNumber` is installed.
+    case stateTransferFinished(SequenceNumber)
+    /// A committed batch was taken from f+1 matching COMMITTED-BATCHES.
+    case batchFetched(SequenceNumber)
 }

@@ -18,6 +18,12 @@ public struct Limits: Hashable, Sendable, Codable {
     public var pendingRequestsMax: Int = 16_384
     /// Most clients a replica keeps in its client table.
     public var clientsMax: Int = 65_536
+    /// Bytes of state per STATE-CHUNK message.
+    public var stateChunkBytes: Int = 1024 * 1024
+    /// Largest state (application snapshot plus client table) a replica accepts in a state transfer.
+    public var stateBytesMax: Int = 1 << 30
+    /// Most batches in one COMMITTED-BATCHES message.
+    public var committedBatchesPerMessageMax: Int = 32
 
     public init() {}
 

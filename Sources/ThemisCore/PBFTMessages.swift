@@ -12,6 +12,10 @@ public enum PBFTMessage: Hashable, Sendable {
     case checkpoint(Checkpoint)
     case viewChange(ViewChange)
     case newView(NewView)
+    case fetchState(FetchState)
+    case stateChunk(StateChunk)
+    case fetchBatches(FetchBatches)
+    case committedBatches(CommittedBatches)
 
     /// The replica that sent (and authenticated) this message.
     public var sender: ReplicaID {
@@ -23,6 +27,21 @@ public enum PBFTMessage: Hashable, Sendable {
         case .checkpoint(let message): return message.sender
         case .viewChange(let message): return message.sender
         case .newView(let message): return message.sender
+        case .fetchState(let message): return message.sender
+        case .stateChunk(let message): return message.sender
+        case .fetchBatches(let message): return message.sender
+        case .committedBatches(let message): return message.sender
+        }
+    }
+
+    /// The view of a normal-case message (PRE-PREPARE, PREPARE, COMMIT); nil for the others.
+    public var normalCaseView: View? {
+        switch self {
+        case .prePrepare(let message): return message.view
+        case .prepare(let message): return message.view
+        case .commit(let message): return message.view
+        case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
+            return nil
         }
     }
 
@@ -36,6 +55,10 @@ public enum PBFTMessage: Hashable, Sendable {
         case .checkpoint: return "checkpoint"
         case .viewChange: return "view-change"
         case .newView: return "new-view"
+        case .fetchState: return "fetch-state"
+        case .stateChunk: return "state-chunk"
+        case .fetchBatches: return "fetch-batches"
+        case .committedBatches: return "committed-batches"
         }
     }
 
@@ -46,7 +69,8 @@ public enum PBFTMessage: Hashable, Sendable {
         switch self {
         case .request(let request, _): return [request]
         case .prePrepare(let message): return message.requests
-        case .prepare, .commit, .checkpoint: return []
+        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches: return []
+        case .committedBatches(let message): return message.batches.flatMap(\.requests)
         case .viewChange(let message): return message.prepared.flatMap(\.prePrepare.message.requests)
         case .newView(let message):
             return message.prePrepares.flatMap(\.message.requests)

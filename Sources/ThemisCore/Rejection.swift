@@ -43,6 +43,10 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidCertificate(String)
     /// The NEW-VIEW's re-proposals (O) differ from what its VIEW-CHANGEs (V) determine.
     case newViewMismatch(String)
+    /// A STATE-CHUNK nobody asked for, or one that does not continue the transfer in progress.
+    case unexpectedStateChunk
+    /// A FETCH-STATE for a checkpoint state this replica does not hold.
+    case stateUnavailable(SequenceNumber)
 
     public var description: String {
         switch self {
@@ -67,6 +71,8 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .staleView(let message, let current): return "\(message) is stale (replica is at \(current))"
         case .invalidCertificate(let reason): return "invalid certificate: \(reason)"
         case .newViewMismatch(let reason): return "NEW-VIEW does not match its VIEW-CHANGEs: \(reason)"
+        case .unexpectedStateChunk: return "unexpected state chunk"
+        case .stateUnavailable(let sequence): return "no state for checkpoint \(sequence)"
         }
     }
 }

@@ -30,9 +30,10 @@ public protocol ReplicaCore: Sendable {
     mutating func flush(into actions: inout [Action<Message>])
 
     /// The application finished the batch `sequence`; `results[i]` answers `batch.requests[i]`.
-    /// - Parameter applicationDigest: the application's snapshot digest if the batch was a checkpoint.
+    /// - Parameter applicationSnapshot: the application's snapshot if the batch was a checkpoint (the core
+    ///   keeps it to serve state transfers).
     mutating func executed(
-        _ sequence: SequenceNumber, results: [[UInt8]], applicationDigest: Digest?,
+        _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?,
         into actions: inout [Action<Message>]
     )
 }

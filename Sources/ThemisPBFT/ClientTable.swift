@@ -15,6 +15,18 @@ struct ClientTable: Sendable {
 
     var count: Int { records.count }
 
+    init() {}
+
+    /// A table installed by state transfer: nothing is scheduled beyond what it executed.
+    init(records: [ClientID: Record]) {
+        self.records = records
+    }
+
+    /// Forgets scheduled-but-unexecuted timestamps (after installing a state, which replaces execution).
+    mutating func resetScheduled() {
+        scheduled = [:]
+    }
+
     func lastExecuted(_ client: ClientID) -> Timestamp { records[client]?.lastExecuted ?? .zero }
 
     func lastScheduled(_ client: ClientID) -> Timestamp { scheduled[client] ?? lastExecuted(client) }

@@ -48,6 +48,8 @@ public struct PBFTReplica: ReplicaCore {
     var checkpoints = CheckpointTracker()
     /// View-change state: request timers, certificates, VIEW-CHANGEs received.
     var viewChange = ViewChangeState()
+    /// State-transfer state: own checkpoint states, a fetch in progress, fetched batches.
+    var stateTransfer = StateTransferState()
 
     /// - Precondition: `id` is a replica of `configuration` and `settings` are valid.
     public init(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits) {
@@ -71,6 +73,10 @@ public struct PBFTReplica: ReplicaCore {
         guard configuration.contains(sender) else { throw .unknownReplica(sender) }
         guard sender != id else { throw .fromSelf }
         let authenticator = verified.authenticator
+        let bufferedBefore = viewChange.future.count
+        defer {
+            if viewChange.future.count > bufferedBefore { followLaterViewIfNeeded(into: &actions) }
+        }
         switch verified.message {
         case .request(let request, _):
             try receiveRelayedRequest(request, into: &actions)
@@ -86,6 +92,14 @@ public struct PBFTReplica: ReplicaCore {
             try receiveViewChange(Authenticated(message, authenticator: authenticator), into: &actions)
         case .newView(let message):
             try receiveNewView(message, into: &actions)
+        case .fetchState(let message):
+            try serveState(message, into: &actions)
+        case .stateChunk(let message):
+            try receiveStateChunk(message, into: &actions)
+        case .fetchBatches(let message):
+            serveBatches(message, into: &actions)
+        case .committedBatches(let message):
+            try receiveCommittedBatches(message, into: &actions)
         }
     }
 

@@ -7,6 +7,8 @@ import ThemisCore
 final class ApplicationExecutor: Sendable {
     enum Job: Sendable {
         case batch(ExecutionBatch)
+        /// Replace the application's state with a snapshot fetched by state transfer.
+        case install(SequenceNumber, [UInt8])
         /// Report the last executed sequence number and the application's state digest after every
         /// batch queued so far.
         case status(@Sendable (SequenceNumber, Digest) -> Void)
@@ -31,7 +33,8 @@ final class ApplicationExecutor: Sendable {
     /// - Parameter onExecuted: called with each batch's results (and snapshot digest for checkpoints).
     func run<App: Application>(
         _ application: App,
-        onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], Digest?) -> Void
+        onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
+        onFailure: @escaping @Sendable (String) -> Void
     ) async {
         var application = application
         var lastExecuted = SequenceNumber.zero
@@ -43,12 +46,21 @@ final class ApplicationExecutor: Sendable {
                 for request in batch.requests {
                     results.append(await application.execute(request.operation, from: request.client))
                 }
-                var digest: Digest?
+                var snapshot: [UInt8]?
                 if batch.checkpoint {
-                    digest = Digest.of(await application.snapshot())
+                    snapshot = await application.snapshot()
                 }
                 lastExecuted = batch.sequence
-                onExecuted(batch.sequence, results, digest)
+                onExecuted(batch.sequence, results, snapshot)
+            case .install(let sequence, let snapshot):
+                do {
+                    try await application.restore(from: snapshot)
+                    lastExecuted = sequence
+                } catch {
+                    // The snapshot matched the digest a quorum agreed on, so the application rejecting it
+                    // means its snapshot and restore disagree: report it loudly.
+                    onFailure("application refused the snapshot of checkpoint \(sequence.rawValue): \(error)")
+                }
             case .status(let report):
                 report(lastExecuted, Digest.of(await application.snapshot()))
             }

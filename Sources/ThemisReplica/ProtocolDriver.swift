@@ -60,13 +60,13 @@ final class ProtocolDriver: Sendable {
         loop.execute { self.step { core, actions in core.tick(into: &actions) } }
     }
 
-    func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationDigest: Digest?) {
+    func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?) {
         counters.withLockedValue {
             $0.batchesExecuted += 1
             $0.requestsExecuted += results.count
         }
         loop.execute { self.step { core, actions in
-            core.executed(sequence, results: results, applicationDigest: applicationDigest, into: &actions)
+            core.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, into: &actions)
         } }
     }
 
@@ -176,6 +176,8 @@ final class ProtocolDriver: Sendable {
             append(allocator.frame(.reply(reply.withAuthenticator(tag))), to: channel, state: &state)
         case .execute(let batch):
             executor.submit(.batch(batch))
+        case .installState(let sequence, let snapshot):
+            executor.submit(.install(sequence, snapshot))
         case .observe(let event):
             observe(event)
         }
@@ -210,6 +212,15 @@ final class ProtocolDriver: Sendable {
             logger.notice("entered new view", metadata: ["view": "\(newView.rawValue)", "primary": "\(primary.rawValue)"])
         case .stateTransferNeeded(let sequence, _):
             logger.warning("behind the stable checkpoint; state transfer needed", metadata: ["sequence": "\(sequence.rawValue)"])
+        case .stateTransferStarted(let sequence, let peer):
+            logger.notice("state transfer started", metadata: ["checkpoint": "\(sequence.rawValue)", "from": "\(peer.rawValue)"])
+        case .stateTransferRejected(let sequence, let peer):
+            logger.warning("state from peer does not match the agreed digest; asking another",
+                           metadata: ["checkpoint": "\(sequence.rawValue)", "from": "\(peer.rawValue)"])
+        case .stateTransferFinished(let sequence):
+            logger.notice("state transfer finished", metadata: ["checkpoint": "\(sequence.rawValue)"])
+        case .batchFetched(let sequence):
+            logger.debug("committed batch fetched", metadata: ["sequence": "\(sequence.rawValue)"])
         case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent:
             logger.trace("\(event)")
         }

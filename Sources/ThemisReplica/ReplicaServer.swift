@@ -57,8 +57,10 @@ public final class ReplicaServer: Sendable {
         let driver = ProtocolDriver(core: core, loop: group.next(), keyring: keyring, executor: executor,
                                     logger: options.logger, counters: counters)
         let executorTask = Task {
-            await executor.run(application) { sequence, results, digest in
-                driver.executed(sequence, results: results, applicationDigest: digest)
+            await executor.run(application) { sequence, results, snapshot in
+                driver.executed(sequence, results: results, applicationSnapshot: snapshot)
+            } onFailure: { message in
+                options.logger.critical("\(message)")
             }
         }
         let server: any Channel

@@ -17,7 +17,11 @@ extension WireCodec {
     /// - PREPARE and COMMIT: view, sequence, digest, sender;
     /// - CHECKPOINT: sequence, state digest, sender;
     /// - VIEW-CHANGE: sender, newView, stableCheckpoint, stableDigest, body digest;
-    /// - NEW-VIEW: sender, view, body digest (the body includes O's pre-prepares and their authenticators).
+    /// - NEW-VIEW: sender, view, body digest (the body includes O's pre-prepares and their authenticators);
+    /// - FETCH-STATE: sender, sequence, state digest, offset;
+    /// - STATE-CHUNK: sender, sequence, state digest, totalBytes, offset, SHA-256 of the chunk's bytes;
+    /// - FETCH-BATCHES: sender, from;
+    /// - COMMITTED-BATCHES: sender, body digest (every pre-prepare with its whole batch).
     ///
     /// A body digest is the SHA-256 of the message's complete encoded fields (everything the codec
     /// writes between the kind byte and the outer authenticator, nested authenticators and batches
@@ -53,6 +57,14 @@ extension WireCodec {
             return viewChangeAuthenticatedBytes(viewChange, bodyDigest: bodyDigest(of: message))
         case .newView(let newView):
             return newViewAuthenticatedBytes(newView, bodyDigest: bodyDigest(of: message))
+        case .fetchState(let fetchState):
+            return fetchStateAuthenticatedBytes(fetchState)
+        case .stateChunk(let stateChunk):
+            return stateChunkAuthenticatedBytes(stateChunk)
+        case .fetchBatches(let fetchBatches):
+            return fetchBatchesAuthenticatedBytes(fetchBatches)
+        case .committedBatches(let committedBatches):
+            return committedBatchesAuthenticatedBytes(committedBatches, bodyDigest: bodyDigest(of: message))
         }
     }
 

@@ -19,7 +19,8 @@ struct PayloadReader {
             return .helloProof(HelloProof(proof: try readByteString(field: "hello proof", max: limits.authenticatorBytesMax)))
         case .goodbye:
             return .goodbye(reason: try readGoodbyeReason())
-        case .relayedRequest, .prePrepare, .prepare, .commit, .checkpoint, .viewChange, .newView:
+        case .relayedRequest, .prePrepare, .prepare, .commit, .checkpoint, .viewChange, .newView,
+             .fetchState, .stateChunk, .fetchBatches, .committedBatches:
             let message = try readPBFTFields(kind)
             let authenticator = try readByteString(field: "authenticator", max: limits.authenticatorBytesMax)
             return .pbft(message, authenticator: authenticator)
@@ -78,6 +79,12 @@ struct PayloadReader {
         let length = Int(clamping: try readUInt32())
         guard length <= max else { throw .lengthTooLarge(field: field, length: length, max: max) }
         return length
+    }
+
+    /// How many entries to reserve for a list of `count`: no more than the remaining bytes can hold
+    /// at `entryBytesMin` each, so a lying count allocates little.
+    func reservation(_ count: Int, entryBytesMin: Int) -> Int {
+        Swift.min(count, buffer.readableBytes / entryBytesMin)
     }
 
     mutating func readGoodbyeReason() throws(WireError) -> String {

@@ -26,6 +26,15 @@ extension PayloadReader {
             return .viewChange(try readViewChange())
         case .newView:
             return .newView(try readNewView())
+        case .fetchState:
+            return .fetchState(try readFetchState())
+        case .stateChunk:
+            return .stateChunk(try readStateChunk())
+        case .fetchBatches:
+            let from = try readSequence()
+            return .fetchBatches(FetchBatches(from: from, sender: try readReplicaID()))
+        case .committedBatches:
+            return .committedBatches(try readCommittedBatches())
         case .hello, .helloProof, .goodbye, .request, .reply, .statusQuery, .statusReport:
             // Not reachable from input: the caller dispatches by kind. Reported, not trapped.
             throw .unknownMessageKind(kind.rawValue)

@@ -80,9 +80,4 @@ extension PayloadReader {
         }
         return PreparedCertificate(prePrepare: Authenticated(prePrepare, authenticator: prePrepareAuthenticator), prepares: prepares)
     }
-
-    /// How many entries to reserve for a list of `count`: no more than the remaining bytes can hold.
-    private func reservation(_ count: Int, entryBytesMin: Int) -> Int {
-        Swift.min(count, buffer.readableBytes / entryBytesMin)
-    }
 }

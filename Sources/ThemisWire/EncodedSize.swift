@@ -53,6 +53,14 @@ extension WireCodec {
             return viewChangeByteCount(viewChange)
         case .newView(let newView):
             return newViewByteCount(newView)
+        case .fetchState:
+            return fetchStateBytes
+        case .stateChunk(let stateChunk):
+            return stateChunkFixedBytes + stateChunk.bytes.count
+        case .fetchBatches:
+            return fetchBatchesBytes
+        case .committedBatches(let committedBatches):
+            return committedBatchesByteCount(committedBatches)
         }
     }
 

@@ -114,6 +114,15 @@ extension ByteBuffer {
             writeViewChange(viewChange)
         case .newView(let newView):
             writeNewView(newView)
+        case .fetchState(let fetchState):
+            writeFetchState(fetchState)
+        case .stateChunk(let stateChunk):
+            writeStateChunk(stateChunk)
+        case .fetchBatches(let fetchBatches):
+            writeInteger(fetchBatches.from.rawValue)
+            writeInteger(fetchBatches.sender.rawValue)
+        case .committedBatches(let committedBatches):
+            writeCommittedBatches(committedBatches)
         }
     }
 

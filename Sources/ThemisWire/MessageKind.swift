@@ -15,6 +15,10 @@ import ThemisCore
 /// | checkpoint 0x14 | sequence, stateDigest, sender, authenticator |
 /// | viewChange 0x15 | view-change body (below), authenticator |
 /// | newView 0x16 | view, sender, count UInt32, count × (view-change body, authenticator), count UInt32, count × (pre-prepare fields, authenticator), authenticator |
+/// | fetchState 0x17 | sequence, stateDigest, offset UInt64, sender, authenticator |
+/// | stateChunk 0x18 | sequence, stateDigest, totalBytes UInt64, offset UInt64, bytes (byte string, at most `Limits.stateChunkBytes`), sender, authenticator |
+/// | fetchBatches 0x19 | from (sequence), sender, authenticator |
+/// | committedBatches 0x1A | sender, count UInt32 (at most `Limits.committedBatchesPerMessageMax`), count × pre-prepare fields, authenticator |
 /// | request 0x20 | client UInt32, timestamp UInt64, operation, authenticator |
 /// | reply 0x21 | view, timestamp, client, replica, result, authenticator |
 /// | statusQuery 0x30 | nonce UInt64 |
@@ -27,7 +31,8 @@ import ThemisCore
 /// requests, as in a prePrepare payload. Each pre-prepare of a NEW-VIEW's O is followed by the new
 /// primary's own authenticator over it (a byte string, possibly empty), so a backup can later forward
 /// it inside a prepared certificate. Counts are bounded before use: see
-/// `WireCodec.certificateEntriesMax` and `WireCodec.preparedCertificatesMax`.
+/// `WireCodec.certificateEntriesMax` and `WireCodec.preparedCertificatesMax`. The pre-prepares of a
+/// COMMITTED-BATCHES carry no authenticator of their own: the outer one covers them all.
 ///
 /// Values are grouped by family so a new kind finds a free number in its group. A number, once
 /// used, MUST NOT be reused for another kind: old signatures would then verify as the new kind.
@@ -42,6 +47,10 @@ enum MessageKind: UInt8, CaseIterable {
     case checkpoint = 0x14
     case viewChange = 0x15
     case newView = 0x16
+    case fetchState = 0x17
+    case stateChunk = 0x18
+    case fetchBatches = 0x19
+    case committedBatches = 0x1A
     case request = 0x20
     case reply = 0x21
     case statusQuery = 0x30
@@ -69,6 +78,10 @@ enum MessageKind: UInt8, CaseIterable {
         case .checkpoint: self = .checkpoint
         case .viewChange: self = .viewChange
         case .newView: self = .newView
+        case .fetchState: self = .fetchState
+        case .stateChunk: self = .stateChunk
+        case .fetchBatches: self = .fetchBatches
+        case .committedBatches: self = .committedBatches
         }
     }
 }

@@ -37,7 +37,8 @@ final class Recorder: ChannelInboundHandler {
     }
 }
 
-@Suite("Byzantine input against real replicas", .serialized)
+extension IntegrationSuite {
+@Suite("Byzantine input against real replicas")
 struct ByzantineInputTests {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
@@ -142,6 +143,7 @@ struct ByzantineInputTests {
         defer { channel.close(promise: nil) }
         return try await reason.futureResult.get()
     }
+}
 }
 
 /// Speaks the handshake with a claimed identity and records the goodbye.

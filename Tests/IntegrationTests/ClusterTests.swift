@@ -41,7 +41,8 @@ func runModelledWorkload(_ client: ThemisClient, tag: String, count: Int) async 
     return wrong
 }
 
-@Suite("Real replica processes", .serialized)
+extension IntegrationSuite {
+@Suite("Real replica processes")
 struct ClusterTests {
     @Test("4 replicas serve 2,000 operations from 8 concurrent clients; every read matches the model")
     func twoThousandOperations() async throws {
@@ -92,4 +93,5 @@ struct ClusterTests {
         for client in clients { await client.close() }
         try await group.shutdownGracefully()
     }
+}
 }

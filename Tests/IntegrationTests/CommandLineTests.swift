@@ -20,7 +20,8 @@ func themis(_ arguments: [String]) throws -> (Int32, String, String) {
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
-@Suite("Command line", .serialized)
+extension IntegrationSuite {
+@Suite("Command line")
 struct CommandLineTests {
     @Test("themis kv put/get/del from separate processes reusing one client id")
     func kvAcrossProcesses() async throws {
@@ -53,4 +54,5 @@ struct CommandLineTests {
         let (badStatus, _, _) = try themis(["kv", "--config", "/nonexistent/cluster.json", "--client", "0", "frobnicate"])
         #expect(badStatus != 0)
     }
+}
 }

@@ -4,9 +4,15 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+import Testing
 import ThemisClient
 import ThemisCore
 import ThemisCrypto
+
+/// Every integration suite runs inside this one, one test at a time: each starts a cluster of real
+/// processes, and two at once on 2 cores would only slow both (and stretch their timeouts).
+@Suite("Integration: real replica processes", .serialized)
+struct IntegrationSuite {}
 
 struct TestFailure: Error, CustomStringConvertible {
     let description: String

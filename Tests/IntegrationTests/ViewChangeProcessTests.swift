@@ -54,7 +54,8 @@ func outage(after kill: Date, _ writes: [(String, [UInt8], Date, Date)]) -> Doub
     writes.filter { $0.2 > kill }.map(\.3).min().map { $0.timeIntervalSince(kill) }
 }
 
-@Suite("View change with real processes", .serialized)
+extension IntegrationSuite {
+@Suite("View change with real processes")
 struct ViewChangeProcessTests {
     @Test("kill -9 the primary during writes: a new view takes over and every acknowledged write is readable")
     func primaryCrashDuringWrites() async throws {
@@ -103,6 +104,7 @@ struct ViewChangeProcessTests {
         for client in clients { await client.close() }
         try await group.shutdownGracefully()
     }
+}
 }
 
 /// A tiny lock-protected box for test bookkeeping across tasks.

@@ -74,7 +74,7 @@ struct CheckpointTests {
         }
     }
 
-    @Test("Checkpoints at or below the stable one, or beyond the window, are rejected")
+    @Test("Checkpoints at or below the stable one are rejected; beyond the window one per sender is kept as evidence")
     func staleAndFarCheckpointsRejected() throws {
         var cluster = try TestCluster()
         for timestamp: UInt64 in 1...4 {
@@ -83,7 +83,10 @@ struct CheckpointTests {
         }
         #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(4), stateDigest: .zero, sender: replica2)), to: replica1)
             == .staleCheckpoint(SequenceNumber(4)))
-        #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(400), stateDigest: .zero, sender: replica2)), to: replica1)
-            == .outsideWatermarks(SequenceNumber(400), low: SequenceNumber(4), high: SequenceNumber(12)))
+        #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(400), stateDigest: .zero, sender: replica2)), to: replica1) == nil)
+        #expect(cluster.deliver(.checkpoint(Checkpoint(sequence: SequenceNumber(200), stateDigest: .zero, sender: replica2)), to: replica1)
+            == .staleCheckpoint(SequenceNumber(200)), "only the latest far checkpoint per sender is kept")
+        #expect(cluster.replicas[1].stateTransfer.farVotes.count == 1)
+        #expect(cluster.replicas[1].stateTransfer.fetch == nil, "one replica (f) is no evidence")
     }
 }

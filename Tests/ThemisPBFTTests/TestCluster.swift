@@ -60,10 +60,14 @@ struct TestCluster {
     var events: [(ReplicaID, Event)] = []
     /// Replicas whose outgoing messages are dropped (crashed or silent).
     var silenced: Set<ReplicaID> = []
+    /// States installed by state transfer.
+    var installed: [(ReplicaID, SequenceNumber)] = []
     /// Forwarded proofs a third party could not verify (must stay empty).
     var unverifiable: [String] = []
     /// Drop filter applied to each delivered envelope.
     var drop: (Envelope) -> Bool = { _ in false }
+    /// Rewrites an envelope before delivery (a Byzantine sender).
+    var tamper: (Envelope) -> Envelope = { $0 }
 
     init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
          limits: Limits = Limits()) throws {
@@ -131,9 +135,10 @@ struct TestCluster {
     mutating func run(limit: Int = 100_000) {
         var delivered = 0
         while !network.isEmpty && delivered < limit {
-            let envelope = network.removeFirst()
+            let queued = network.removeFirst()
             delivered += 1
-            if drop(envelope) { continue }
+            if drop(queued) { continue }
+            let envelope = tamper(queued)
             unverifiable += unverifiableEntries(envelope.message)
             deliver(envelope.message, to: envelope.to, authenticator: envelope.authenticator)
         }
@@ -161,6 +166,9 @@ struct TestCluster {
                 replies.append(reply)
             case .execute(let batch):
                 execute(batch, at: replica)
+            case .installState(let sequence, let snapshot):
+                applicationState[index(replica)] = snapshot
+                installed.append((replica, sequence))
             case .observe(let event):
                 events.append((replica, event))
             }
@@ -174,13 +182,21 @@ struct TestCluster {
         for request in batch.requests {
             applicationState[index].append(contentsOf: request.operation)
         }
-        let digest: Digest? = batch.checkpoint ? Digest.of(applicationState[index]) : nil
+        let snapshot: [UInt8]? = batch.checkpoint ? applicationState[index] : nil
         var actions: [Action<PBFTMessage>] = []
-        replicas[index].executed(batch.sequence, results: batch.requests.map(\.operation), applicationDigest: digest, into: &actions)
+        replicas[index].executed(batch.sequence, results: batch.requests.map(\.operation), applicationSnapshot: snapshot, into: &actions)
         perform(actions, at: replica)
     }
 
     func index(_ replica: ReplicaID) -> Int { Int(replica.rawValue) }
+
+    /// Replaces a replica by a fresh one with empty state (an in-memory restart).
+    mutating func restart(_ replica: ReplicaID) {
+        let old = replicas[index(replica)]
+        replicas[index(replica)] = PBFTReplica(id: replica, configuration: old.configuration, settings: old.settings, limits: old.limits)
+        applicationState[index(replica)] = []
+        executedHistory[index(replica)] = []
+    }
 
     func replies(for client: UInt32, _ timestamp: UInt64) -> [Reply] {
         replies.filter { $0.client == ClientID(client) && $0.timestamp == Timestamp(timestamp) }

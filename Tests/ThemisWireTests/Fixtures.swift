@@ -56,7 +56,7 @@ enum Fixtures {
         .reply(Reply(view: View(0), timestamp: Timestamp(0), client: ClientID(0), replica: ReplicaID(0), result: [])),
         .statusQuery(StatusQuery(nonce: 12)),
         .statusReport(statusReport),
-    ] + viewChangeSamples
+    ] + viewChangeSamples + stateTransferSamples
 
     static func payload(_ message: WireMessage) -> ByteBuffer {
         var buffer = ByteBuffer()

@@ -6,16 +6,22 @@ extension PBFTReplica {
     /// The state digest binds the sequence number, the application's snapshot digest and the client
     /// table (last timestamps and cached replies), which the framework keeps on the application's behalf.
     func stateDigest(_ sequence: SequenceNumber, applicationDigest: Digest) -> Digest {
+        Self.stateDigest(sequence, applicationDigest: applicationDigest, clientTableDigest: clientTable.digest())
+    }
+
+    static func stateDigest(_ sequence: SequenceNumber, applicationDigest: Digest, clientTableDigest: Digest) -> Digest {
         var builder = DigestBuilder(domain: "themis.checkpoint.v1")
         builder.append(sequence.rawValue)
         builder.append(applicationDigest)
-        builder.append(clientTable.digest())
+        builder.append(clientTableDigest)
         return builder.finish()
     }
 
-    /// Called after the application executed checkpoint batch `sequence`.
-    mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationDigest: Digest, into actions: inout [Action<PBFTMessage>]) {
-        let digest = stateDigest(sequence, applicationDigest: applicationDigest)
+    /// Called after the application executed checkpoint batch `sequence`. The state (application
+    /// snapshot and client table) is kept to serve state transfers until a later checkpoint is stable.
+    mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationSnapshot: [UInt8], into actions: inout [Action<PBFTMessage>]) {
+        let digest = stateDigest(sequence, applicationDigest: Digest.of(applicationSnapshot))
+        stateTransfer.snapshots[sequence] = CheckpointState(applicationSnapshot: applicationSnapshot, clientTable: clientTable).encoded()
         let checkpoint = Checkpoint(sequence: sequence, stateDigest: digest, sender: id)
         checkpoints.own[sequence] = digest
         checkpoints.votes[sequence, default: [:]][id] = Authenticated(checkpoint, authenticator: [])
@@ -31,13 +37,22 @@ extension PBFTReplica {
             throw .notACheckpointSequence(sequence)
         }
         guard sequence > lowWatermark else { throw .staleCheckpoint(sequence) }
-        // Bound memory: votes are kept for the window only (state transfer handles replicas further behind).
-        guard sequence <= highWatermark else { throw .outsideWatermarks(sequence, low: lowWatermark, high: highWatermark) }
+        guard sequence <= highWatermark else {
+            // Beyond our window: the others are far ahead. Keep the latest per sender (bounded) as
+            // evidence for a state transfer.
+            if let earlier = stateTransfer.farVotes[checkpoint.sender], earlier.message.sequence >= sequence {
+                throw .staleCheckpoint(sequence)
+            }
+            stateTransfer.farVotes[checkpoint.sender] = authenticated
+            considerStateTransfer(into: &actions)
+            return
+        }
         if let earlier = checkpoints.votes[sequence]?[checkpoint.sender] {
             throw earlier.message.stateDigest == checkpoint.stateDigest ? .duplicate : .equivocation(checkpoint.sender, sequence)
         }
         checkpoints.votes[sequence, default: [:]][checkpoint.sender] = authenticated
         checkStability(sequence, into: &actions)
+        considerStateTransfer(into: &actions)
     }
 
     /// A checkpoint becomes stable once a quorum agrees on a digest and our own state matches it.
@@ -59,6 +74,8 @@ extension PBFTReplica {
         checkpoints.markStable(sequence, digest: digest, proof: proof)
         lowWatermark = sequence
         log = log.filter { $0.key > sequence }
+        // Keep the stable state (to serve others) and later ones; older states are of no use any more.
+        stateTransfer.snapshots = stateTransfer.snapshots.filter { $0.key >= sequence }
         viewChange.preparedCertificates = viewChange.preparedCertificates.filter { $0.key > sequence }
         actions.append(.observe(.checkpointStable(sequence, digest)))
     }

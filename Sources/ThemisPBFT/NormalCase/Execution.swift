@@ -6,6 +6,8 @@ extension PBFTReplica {
     /// Hands every committed batch that follows the last scheduled one to the application, in order.
     /// Requests already executed (same client, timestamp not newer) are left out: exactly-once.
     mutating func scheduleExecution(into actions: inout [Action<PBFTMessage>]) {
+        // While a state transfer runs, execution waits: the installed state replaces it.
+        guard stateTransfer.fetch == nil else { return }
         while let slot = log[lastScheduled.next], slot.isCommitted, let prePrepare = slot.prePrepare?.message {
             let sequence = lastScheduled.next
             var fresh: [Request] = []
@@ -22,7 +24,7 @@ extension PBFTReplica {
     }
 
     public mutating func executed(
-        _ sequence: SequenceNumber, results: [[UInt8]], applicationDigest: Digest?,
+        _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?,
         into actions: inout [Action<PBFTMessage>]
     ) {
         precondition(!executing.isEmpty && executing[0].sequence == sequence,
@@ -38,8 +40,8 @@ extension PBFTReplica {
         noteExecuted(batch.requests)
         actions.append(.observe(.executed(sequence, requests: batch.requests.count)))
         if batch.checkpoint {
-            precondition(applicationDigest != nil, "checkpoint batch \(sequence) executed without an application digest")
-            takeCheckpoint(sequence, applicationDigest: applicationDigest ?? .zero, into: &actions)
+            precondition(applicationSnapshot != nil, "checkpoint batch \(sequence) executed without an application snapshot")
+            takeCheckpoint(sequence, applicationSnapshot: applicationSnapshot ?? [], into: &actions)
         }
     }
 }

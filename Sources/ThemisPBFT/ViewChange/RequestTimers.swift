@@ -10,6 +10,7 @@ extension PBFTReplica {
 
     public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
         now += 1
+        stateTransferTick(into: &actions)
         switch status {
         case .normal:
             if let deadline = viewChange.requestDeadline, now >= deadline, !isPrimary {

@@ -108,6 +108,7 @@ extension PBFTReplica {
         makeStable(sequence, digest: stable.stableDigest, proof: forwardableProof(stable), into: &actions)
         if !reached {
             actions.append(.observe(.stateTransferNeeded(sequence, stable.stableDigest)))
+            stateTransfer.pending = (sequence, stable.stableDigest, stable.checkpointProof)
         }
     }
 

@@ -1,0 +1,47 @@
+/// Decoding with defaults: a configuration file may name only the limits and settings it changes.
+extension Limits {
+    enum CodingKeys: String, CodingKey {
+        case frameBytesMax, operationBytesMax, resultBytesMax, authenticatorBytesMax, batchRequestsMax
+        case pipelineDepthMax, pendingRequestsMax, clientsMax, stateChunkBytes, stateBytesMax
+        case committedBatchesPerMessageMax
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var limits = Limits()
+        func read(_ key: CodingKeys, _ value: inout Int) throws {
+            if let decoded = try container.decodeIfPresent(Int.self, forKey: key) { value = decoded }
+        }
+        try read(.frameBytesMax, &limits.frameBytesMax)
+        try read(.operationBytesMax, &limits.operationBytesMax)
+        try read(.resultBytesMax, &limits.resultBytesMax)
+        try read(.authenticatorBytesMax, &limits.authenticatorBytesMax)
+        try read(.batchRequestsMax, &limits.batchRequestsMax)
+        try read(.pipelineDepthMax, &limits.pipelineDepthMax)
+        try read(.pendingRequestsMax, &limits.pendingRequestsMax)
+        try read(.clientsMax, &limits.clientsMax)
+        try read(.stateChunkBytes, &limits.stateChunkBytes)
+        try read(.stateBytesMax, &limits.stateBytesMax)
+        try read(.committedBatchesPerMessageMax, &limits.committedBatchesPerMessageMax)
+        self = limits
+    }
+}
+
+extension ProtocolSettings {
+    enum CodingKeys: String, CodingKey {
+        case checkpointInterval, watermarkWindow, requestTimeoutTicks
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var settings = ProtocolSettings()
+        if let value = try container.decodeIfPresent(UInt64.self, forKey: .checkpointInterval) { settings.checkpointInterval = value }
+        if let value = try container.decodeIfPresent(UInt64.self, forKey: .watermarkWindow) {
+            settings.watermarkWindow = value
+        } else {
+            settings.watermarkWindow = 2 * settings.checkpointInterval
+        }
+        if let value = try container.decodeIfPresent(UInt64.self, forKey: .requestTimeoutTicks) { settings.requestTimeoutTicks = value }
+        self = settings
+    }
+}

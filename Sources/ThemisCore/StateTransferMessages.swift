@@ -1,0 +1,60 @@
+/// Messages of state transfer: a replica that is behind fetches the snapshot of a stable checkpoint in
+/// chunks, then the committed batches after it (PBFT TOCS 2002, section 6.2, simplified).
+
+/// FETCH-STATE(s, d, offset): asks for the state of checkpoint s (digest d) from byte `offset` on.
+public struct FetchState: Hashable, Sendable {
+    public let sequence: SequenceNumber
+    public let stateDigest: Digest
+    public let offset: UInt64
+    public let sender: ReplicaID
+
+    public init(sequence: SequenceNumber, stateDigest: Digest, offset: UInt64, sender: ReplicaID) {
+        self.sequence = sequence
+        self.stateDigest = stateDigest
+        self.offset = offset
+        self.sender = sender
+    }
+}
+
+/// STATE-CHUNK: bytes [offset, offset + bytes.count) of the `totalBytes`-long state of checkpoint s.
+/// The receiver checks the assembled state against the digest a quorum agreed on, never the sender's word.
+public struct StateChunk: Hashable, Sendable {
+    public let sequence: SequenceNumber
+    public let stateDigest: Digest
+    public let totalBytes: UInt64
+    public let offset: UInt64
+    public let bytes: [UInt8]
+    public let sender: ReplicaID
+
+    public init(sequence: SequenceNumber, stateDigest: Digest, totalBytes: UInt64, offset: UInt64, bytes: [UInt8], sender: ReplicaID) {
+        self.sequence = sequence
+        self.stateDigest = stateDigest
+        self.totalBytes = totalBytes
+        self.offset = offset
+        self.bytes = bytes
+        self.sender = sender
+    }
+}
+
+/// FETCH-BATCHES(from): asks for the committed batches from sequence number `from` on.
+public struct FetchBatches: Hashable, Sendable {
+    public let from: SequenceNumber
+    public let sender: ReplicaID
+
+    public init(from: SequenceNumber, sender: ReplicaID) {
+        self.from = from
+        self.sender = sender
+    }
+}
+
+/// COMMITTED-BATCHES: batches the sender has committed, as their pre-prepares. A batch is taken once
+/// f+1 replicas (so at least one correct) sent the same one for a sequence number.
+public struct CommittedBatches: Hashable, Sendable {
+    public let batches: [PrePrepare]
+    public let sender: ReplicaID
+
+    public init(batches: [PrePrepare], sender: ReplicaID) {
+        self.batches = batches
+        self.sender = sender
+    }
+}

@@ -1,0 +1,83 @@
+import ThemisCore
+
+/// The state of a checkpoint as it travels in a state transfer: the application's snapshot and the
+/// client table (last timestamp and reply per client), in one canonical byte string.
+///
+/// Layout (big-endian): application length u64, application bytes, client count u32, then per client in
+/// id order: client u32, timestamp u64, reply view u64, result length u32, result bytes.
+struct CheckpointState {
+    let applicationSnapshot: [UInt8]
+    let clientTable: ClientTable
+
+    func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(applicationSnapshot.count + 16 + clientTable.count * 32)
+        append(UInt64(applicationSnapshot.count), to: &bytes)
+        bytes.append(contentsOf: applicationSnapshot)
+        append(UInt64(clientTable.count), to: &bytes, width: 4)
+        for client in clientTable.records.keys.sorted() {
+            guard let record = clientTable.records[client] else { continue }
+            append(UInt64(client.rawValue), to: &bytes, width: 4)
+            append(record.lastExecuted.rawValue, to: &bytes)
+            append(record.lastReply.view.rawValue, to: &bytes)
+            append(UInt64(record.lastReply.result.count), to: &bytes, width: 4)
+            bytes.append(contentsOf: record.lastReply.result)
+        }
+        return bytes
+    }
+
+    /// Parses bytes a peer sent; nil if they are malformed in any way (never traps).
+    /// - Parameters:
+    ///   - replica: this replica, named as the sender of the cached replies.
+    ///   - limits: bounds on results and clients.
+    static func decode(_ bytes: [UInt8], replica: ReplicaID, limits: Limits) -> CheckpointState? {
+        var reader = ByteReader(bytes)
+        guard let applicationLength = reader.integer(8), let application = reader.bytes(applicationLength),
+            let count = reader.integer(4), count <= UInt64(limits.clientsMax)
+        else { return nil }
+        var records: [ClientID: ClientTable.Record] = [:]
+        for _ in 0..<count {
+            guard let client = reader.integer(4), let timestamp = reader.integer(8), let view = reader.integer(8),
+                let resultLength = reader.integer(4), resultLength <= UInt64(limits.resultBytesMax),
+                let result = reader.bytes(resultLength)
+            else { return nil }
+            let id = ClientID(UInt32(client))
+            guard records[id] == nil else { return nil }
+            let reply = Reply(view: View(view), timestamp: Timestamp(timestamp), client: id, replica: replica, result: result)
+            records[id] = ClientTable.Record(lastExecuted: Timestamp(timestamp), lastReply: reply)
+        }
+        guard reader.isAtEnd else { return nil }
+        return CheckpointState(applicationSnapshot: application, clientTable: ClientTable(records: records))
+    }
+
+    private func append(_ value: UInt64, to bytes: inout [UInt8], width: Int = 8) {
+        for shift in stride(from: (width - 1) * 8, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+        }
+    }
+}
+
+/// Reads big-endian integers and byte strings from untrusted bytes; every read is bounds-checked.
+struct ByteReader {
+    private let bytes: [UInt8]
+    private var index = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { index == bytes.count }
+
+    mutating func integer(_ width: Int) -> UInt64? {
+        guard bytes.count - index >= width else { return nil }
+        var value: UInt64 = 0
+        for offset in 0..<width { value = value << 8 | UInt64(bytes[index + offset]) }
+        index += width
+        return value
+    }
+
+    mutating func bytes(_ count: UInt64) -> [UInt8]? {
+        guard count <= UInt64(bytes.count - index) else { return nil }
+        let end = index + Int(count)
+        defer { index = end }
+        return Array(bytes[index..<end])
+    }
+}

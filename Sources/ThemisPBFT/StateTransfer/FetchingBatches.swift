@@ -1,0 +1,67 @@
+import ThemisCore
+
+/// After a state transfer (or when a gap stops execution), the committed batches after our state are
+/// fetched: a batch is taken once f+1 replicas, so at least one correct, sent the same one.
+extension PBFTReplica {
+    /// Asks every replica for committed batches after the last one scheduled, if there is evidence that
+    /// we are behind (a committed slot beyond a gap, or f+1 checkpoints ahead of us). Rate limited.
+    mutating func fetchBatchesIfBehind(force: Bool, into actions: inout [Action<PBFTMessage>]) {
+        let next = lastScheduled.next
+        let gap = log[next]?.isCommitted != true && log.contains { $0.key > next && $0.value.isCommitted }
+        let checkpointsAhead = checkpoints.votes.contains { sequence, votes in
+            sequence > lastScheduled && votes.keys.filter { $0 != id }.count >= configuration.weakQuorumSize
+        }
+        if stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20 {
+            // A round without progress ends the catching up: we have what the others have.
+            if lastScheduled == stateTransfer.scheduledAtLastFetch { stateTransfer.catchingUp = false }
+        }
+        let again = stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20
+        guard force || again || ((gap || checkpointsAhead) && now >= stateTransfer.lastBatchFetch + 10) else { return }
+        stateTransfer.lastBatchFetch = now
+        stateTransfer.scheduledAtLastFetch = lastScheduled
+        actions.append(.broadcast(.fetchBatches(FetchBatches(from: next, sender: id))))
+    }
+
+    /// Sends the committed batches we hold from `from` on (in order, as many as one message allows).
+    func serveBatches(_ request: FetchBatches, into actions: inout [Action<PBFTMessage>]) {
+        var batches: [PrePrepare] = []
+        var sequence = max(request.from, lowWatermark.next)
+        // Stay well inside one frame: a reply is cut by size as well as by count.
+        var bytes = 0
+        while batches.count < limits.committedBatchesPerMessageMax, sequence <= lastScheduled,
+            let slot = log[sequence], slot.isCommitted, let prePrepare = slot.prePrepare?.message
+        {
+            bytes += prePrepare.requests.reduce(96) { $0 + $1.operation.count + $1.authenticator.count + 64 }
+            if !batches.isEmpty && bytes > limits.frameBytesMax / 2 { break }
+            batches.append(prePrepare)
+            sequence = sequence.next
+        }
+        guard !batches.isEmpty else { return }
+        actions.append(.send(.committedBatches(CommittedBatches(batches: batches, sender: id)), to: request.sender))
+    }
+
+    mutating func receiveCommittedBatches(_ message: CommittedBatches, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        guard message.batches.count <= limits.committedBatchesPerMessageMax else { throw .invalidBatchSize(message.batches.count) }
+        for prePrepare in message.batches {
+            let sequence = prePrepare.sequence
+            guard sequence > lastScheduled, sequence <= highWatermark, log[sequence]?.isCommitted != true else { continue }
+            guard prePrepare.requests.count <= limits.batchRequestsMax, Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
+                throw .batchDigestMismatch(sequence)
+            }
+            stateTransfer.batchVotes[sequence, default: [:]][message.sender] = prePrepare
+            let matching = stateTransfer.batchVotes[sequence, default: [:]].values.filter { $0.digest == prePrepare.digest }
+            guard matching.count >= configuration.weakQuorumSize else { continue }
+            // Committed at a correct replica: execute it. It is marked prepared too, so that no prepared
+            // certificate is ever built from this unauthenticated copy.
+            var slot = log[sequence] ?? Slot()
+            slot.prePrepare = Authenticated(prePrepare, authenticator: [])
+            slot.isPrepared = true
+            slot.isCommitted = true
+            log[sequence] = slot
+            actions.append(.observe(.batchFetched(sequence)))
+        }
+        scheduleExecution(into: &actions)
+        stateTransfer.batchVotes = stateTransfer.batchVotes.filter { $0.key > lastScheduled }
+        fetchBatchesIfBehind(force: false, into: &actions)
+    }
+}

@@ -1,0 +1,142 @@
+import ThemisCore
+
+/// Fetching a checkpoint's state in chunks from one peer at a time, checking it against the digest
+/// f+1 replicas (or a NEW-VIEW's quorum proof) vouch for, and installing it.
+extension PBFTReplica {
+    /// Starts a transfer when f+1 replicas agree on a checkpoint at least one interval beyond what this
+    /// replica executed (so a replica that lags a little just keeps ordering).
+    mutating func considerStateTransfer(into actions: inout [Action<PBFTMessage>]) {
+        guard stateTransfer.fetch == nil, executing.isEmpty else { return }
+        var tally: [SequenceNumber: [Digest: [Authenticated<Checkpoint>]]] = [:]
+        let votes = Array(stateTransfer.farVotes.values) + checkpoints.votes.values.flatMap(\.values)
+        for vote in votes where vote.message.sender != id {
+            tally[vote.message.sequence, default: [:]][vote.message.stateDigest, default: []].append(vote)
+        }
+        let threshold = lastScheduled + settings.checkpointInterval
+        var best: (SequenceNumber, Digest, [Authenticated<Checkpoint>])?
+        for (sequence, byDigest) in tally where sequence >= threshold && sequence > lastScheduled {
+            for (digest, matching) in byDigest where matching.count >= configuration.weakQuorumSize {
+                if best == nil || sequence > best!.0 { best = (sequence, digest, matching) }
+            }
+        }
+        if let (sequence, digest, proof) = best {
+            startStateTransfer(sequence, digest: digest, proof: proof, into: &actions)
+        }
+    }
+
+    mutating func startStateTransfer(_ sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>],
+                                     into actions: inout [Action<PBFTMessage>]) {
+        let peers = Set(proof.map(\.message.sender)).subtracting([id]).sorted()
+        guard !peers.isEmpty else { return }
+        stateTransfer.fetch = StateTransferState.Fetch(sequence: sequence, stateDigest: digest, proof: proof, peers: peers,
+                                                       deadline: now + settings.requestTimeoutTicks)
+        actions.append(.observe(.stateTransferStarted(sequence, from: peers[0])))
+        requestChunk(into: &actions)
+    }
+
+    mutating func requestChunk(into actions: inout [Action<PBFTMessage>]) {
+        guard let fetch = stateTransfer.fetch else { return }
+        let request = FetchState(sequence: fetch.sequence, stateDigest: fetch.stateDigest,
+                                 offset: UInt64(fetch.received.count), sender: id)
+        actions.append(.send(.fetchState(request), to: fetch.peer))
+        stateTransfer.fetch?.deadline = now + settings.requestTimeoutTicks
+    }
+
+    /// A silent or lying peer: start over with the next one.
+    mutating func switchPeer(into actions: inout [Action<PBFTMessage>]) {
+        guard var fetch = stateTransfer.fetch else { return }
+        fetch.peerIndex += 1
+        fetch.received = []
+        fetch.totalBytes = nil
+        stateTransfer.fetch = fetch
+        requestChunk(into: &actions)
+    }
+
+    mutating func stateTransferTick(into actions: inout [Action<PBFTMessage>]) {
+        // Now and then, repeat our stable CHECKPOINT: a replica that restarted after it was sent learns
+        // from it how far behind it is, even if no new checkpoint is reached for a while.
+        if now % (settings.requestTimeoutTicks * 5) == 0, let digest = checkpoints.stableDigest, lowWatermark > .zero {
+            actions.append(.broadcast(.checkpoint(Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id))))
+        }
+        if let fetch = stateTransfer.fetch {
+            if now >= fetch.deadline { switchPeer(into: &actions) }
+            return
+        }
+        if let pending = stateTransfer.pending, executing.isEmpty {
+            stateTransfer.pending = nil
+            if pending.sequence > lastScheduled {
+                startStateTransfer(pending.sequence, digest: pending.digest, proof: pending.proof, into: &actions)
+                return
+            }
+        }
+        considerStateTransfer(into: &actions)
+        fetchBatchesIfBehind(force: false, into: &actions)
+    }
+
+    mutating func receiveStateChunk(_ chunk: StateChunk, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        guard var fetch = stateTransfer.fetch, chunk.sequence == fetch.sequence, chunk.stateDigest == fetch.stateDigest,
+            chunk.sender == fetch.peer, chunk.offset == UInt64(fetch.received.count)
+        else { throw .unexpectedStateChunk }
+        let end = chunk.offset + UInt64(chunk.bytes.count)
+        guard chunk.totalBytes <= UInt64(limits.stateBytesMax), chunk.bytes.count <= limits.stateChunkBytes,
+            fetch.totalBytes == nil || fetch.totalBytes == chunk.totalBytes, end <= chunk.totalBytes,
+            !chunk.bytes.isEmpty || end == chunk.totalBytes
+        else {
+            actions.append(.observe(.stateTransferRejected(fetch.sequence, from: chunk.sender)))
+            switchPeer(into: &actions)
+            return
+        }
+        fetch.totalBytes = chunk.totalBytes
+        fetch.received += chunk.bytes
+        stateTransfer.fetch = fetch
+        guard end == chunk.totalBytes else { return requestChunk(into: &actions) }
+        guard let state = CheckpointState.decode(fetch.received, replica: id, limits: limits),
+            Self.stateDigest(fetch.sequence, applicationDigest: Digest.of(state.applicationSnapshot),
+                             clientTableDigest: state.clientTable.digest()) == fetch.stateDigest
+        else {
+            // A Byzantine (or confused) peer served a state that does not match the agreed digest.
+            actions.append(.observe(.stateTransferRejected(fetch.sequence, from: chunk.sender)))
+            return switchPeer(into: &actions)
+        }
+        install(state, from: fetch, into: &actions)
+    }
+
+    /// Replaces our state with the fetched one; execution continues on top of it.
+    mutating func install(_ state: CheckpointState, from fetch: StateTransferState.Fetch, into actions: inout [Action<PBFTMessage>]) {
+        let sequence = fetch.sequence
+        precondition(executing.isEmpty && sequence > lastScheduled, "state installed over pending execution")
+        clientTable = state.clientTable
+        actions.append(.installState(sequence, applicationSnapshot: state.applicationSnapshot))
+        lastScheduled = sequence
+        lastExecuted = sequence
+        lastProposed = max(lastProposed, sequence)
+        stateTransfer.fetch = nil
+        stateTransfer.snapshots[sequence] = fetch.received
+        stateTransfer.farVotes = stateTransfer.farVotes.filter { $0.value.message.sequence > sequence }
+        if sequence > lowWatermark {
+            makeStable(sequence, digest: fetch.stateDigest, proof: fetch.proof, into: &actions)
+        } else {
+            log = log.filter { $0.key > sequence }
+        }
+        let executed = viewChange.waiting.values.filter { $0.timestamp <= clientTable.lastExecuted($0.client) }
+        noteExecuted(executed)
+        actions.append(.observe(.stateTransferFinished(sequence)))
+        stateTransfer.catchingUp = true
+        fetchBatchesIfBehind(force: true, into: &actions)
+        scheduleExecution(into: &actions)
+    }
+
+    /// Serves a chunk of one of our checkpoint states.
+    mutating func serveState(_ request: FetchState, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        guard let state = stateTransfer.snapshots[request.sequence],
+            checkpoints.own[request.sequence] == request.stateDigest
+                || (checkpoints.stableSequence == request.sequence && checkpoints.stableDigest == request.stateDigest),
+            request.offset <= UInt64(state.count)
+        else { throw .stateUnavailable(request.sequence) }
+        let start = Int(request.offset)
+        let end = min(state.count, start + limits.stateChunkBytes)
+        let chunk = StateChunk(sequence: request.sequence, stateDigest: request.stateDigest, totalBytes: UInt64(state.count),
+                               offset: request.offset, bytes: Array(state[start..<end]), sender: id)
+        actions.append(.send(.stateChunk(chunk), to: request.sender))
+    }
+}

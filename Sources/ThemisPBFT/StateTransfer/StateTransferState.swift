@@ -1,0 +1,35 @@
+import ThemisCore
+
+/// What state transfer keeps between events.
+struct StateTransferState: Sendable {
+    /// Encoded `CheckpointState` of our own checkpoints: the stable one (served to others) and later ones.
+    var snapshots: [SequenceNumber: [UInt8]] = [:]
+    /// The highest CHECKPOINT per sender beyond our window (bounded: one per replica).
+    var farVotes: [ReplicaID: Authenticated<Checkpoint>] = [:]
+    /// A fetch in progress.
+    var fetch: Fetch?
+    /// A checkpoint a NEW-VIEW proved that we have not reached, to fetch once execution is idle.
+    var pending: (sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>])?
+    /// COMMITTED-BATCHES votes per sequence number above what we executed, by sender.
+    var batchVotes: [SequenceNumber: [ReplicaID: PrePrepare]] = [:]
+    /// Tick of the last FETCH-BATCHES broadcast (rate limit).
+    var lastBatchFetch: UInt64 = 0
+    /// After a state transfer, batches are fetched round after round while rounds bring progress.
+    var catchingUp = false
+    /// `lastScheduled` when the last round was sent.
+    var scheduledAtLastFetch = SequenceNumber.zero
+
+    struct Fetch: Sendable {
+        let sequence: SequenceNumber
+        let stateDigest: Digest
+        let proof: [Authenticated<Checkpoint>]
+        /// Replicas that vouched for the digest, asked in turn.
+        let peers: [ReplicaID]
+        var peerIndex = 0
+        var received: [UInt8] = []
+        var totalBytes: UInt64?
+        var deadline: UInt64
+
+        var peer: ReplicaID { peers[peerIndex % peers.count] }
+    }
+}

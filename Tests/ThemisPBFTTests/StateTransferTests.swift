@@ -1,0 +1,125 @@
+// Proves state transfer on pure cores (TestCluster, n = 4, K = 4, L = 8): a replica restarted empty far
+// behind the others (beyond its window) fetches the latest stable checkpoint's state in chunks, checks it
+// against the digest f+1 replicas vouch for, installs it, fetches the committed batches after it and ends
+// with the same state; a peer serving a wrong state is detected and another peer is asked.
+import Testing
+import ThemisCore
+@testable import ThemisPBFT
+
+@Suite("PBFT state transfer")
+struct StateTransferTests {
+    /// Runs `count` requests of client 1 through the primary, one at a time.
+    func order(_ cluster: inout TestCluster, from first: UInt64, count: UInt64) {
+        for timestamp in first..<(first + count) {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(truncatingIfNeeded: timestamp)]), to: replica0)
+            cluster.run()
+        }
+    }
+
+    @Test("A replica restarted empty beyond the window fetches the stable state, then the batches after it, and converges")
+    func restartedReplicaCatchesUp() throws {
+        var limits = Limits()
+        limits.stateChunkBytes = 7  // several chunks even for a small state
+        var cluster = try TestCluster(limits: limits)
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }  // replica 3 is down
+        order(&cluster, from: 1, count: 30)
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+        order(&cluster, from: 31, count: 6)
+        cluster.tick(30)
+        #expect(cluster.installed.contains { $0.0 == replica3 }, "replica 3 installed a fetched state")
+        #expect(cluster.events.contains { if case .stateTransferFinished = $0.1, $0.0 == replica3 { return true } else { return false } })
+        #expect(cluster.replicas[3].lastExecuted == cluster.replicas[0].lastExecuted)
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+        // It orders new requests like everybody else.
+        order(&cluster, from: 37, count: 5)
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+        #expect(cluster.replicas[3].lowWatermark == cluster.replicas[0].lowWatermark)
+    }
+
+    @Test("A peer serving a state that does not match the agreed digest is detected and another peer is asked")
+    func wrongStateDetected() throws {
+        var cluster = try TestCluster()
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
+        order(&cluster, from: 1, count: 30)
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+        // Every state chunk replica 0 serves is corrupted.
+        cluster.tamper = { envelope in
+            guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0 else { return envelope }
+            var bytes = chunk.bytes
+            if !bytes.isEmpty { bytes[bytes.count - 1] ^= 0xFF }
+            var forged = envelope
+            forged.message = .stateChunk(StateChunk(sequence: chunk.sequence, stateDigest: chunk.stateDigest, totalBytes: chunk.totalBytes,
+                                                    offset: chunk.offset, bytes: bytes, sender: chunk.sender))
+            return forged
+        }
+        order(&cluster, from: 31, count: 6)
+        cluster.tick(300)
+        let rejected = cluster.events.filter { if case .stateTransferRejected = $0.1, $0.0 == replica3 { return true } else { return false } }
+        #expect(!rejected.isEmpty, "replica 0 is asked first and lies")
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+        #expect(cluster.replicas[3].lastExecuted == cluster.replicas[0].lastExecuted)
+    }
+
+    @Test("A state chunk nobody asked for is rejected")
+    func unexpectedChunkRejected() throws {
+        var cluster = try TestCluster()
+        let chunk = StateChunk(sequence: SequenceNumber(4), stateDigest: .zero, totalBytes: 3, offset: 0, bytes: [1, 2, 3], sender: replica2)
+        #expect(cluster.deliver(.stateChunk(chunk), to: replica1) == .unexpectedStateChunk)
+    }
+
+    @Test("Malformed state bytes never trap: they are rejected")
+    func malformedStateRejected() {
+        var generator = SplitMix(seed: 42)
+        for length in 0..<400 {
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            _ = CheckpointState.decode(bytes, replica: replica1, limits: Limits())
+        }
+        #expect(CheckpointState.decode([0, 0, 0, 0, 0, 0, 0, 9], replica: replica1, limits: Limits()) == nil)
+        let state = CheckpointState(applicationSnapshot: [1, 2, 3], clientTable: ClientTable())
+        #expect(CheckpointState.decode(state.encoded(), replica: replica1, limits: Limits())?.applicationSnapshot == [1, 2, 3])
+        #expect(CheckpointState.decode(state.encoded() + [0], replica: replica1, limits: Limits()) == nil)
+    }
+}
+
+/// A seeded generator for test inputs (no global randomness).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("PBFT following a missed view change")
+struct FollowingTests {
+    @Test("A replica that missed a view change follows once f+1 replicas speak in the later view, and fetches what it missed")
+    func followsLaterView() throws {
+        var cluster = try TestCluster()
+        // Replica 3 is cut off while primary 0 stops ordering (it still takes part in the view change)
+        // and view 1 takes over among replicas 0, 1 and 2.
+        cluster.drop = { envelope in
+            if envelope.to == replica3 || envelope.from == replica3 { return true }
+            return envelope.from == replica0 && envelope.message.normalCaseView == View(0)
+        }
+        cluster.broadcast(TestCluster.request(1, 1, [1]), to: [replica1, replica2])
+        cluster.tick(150, replicas: [replica0, replica1, replica2, replica3])
+        #expect(cluster.views() == [1, 1, 1, 0])
+        #expect(cluster.executedRequests(replica1).map(\.operation) == [[1]])
+        // Replica 3 is reachable again; new requests are ordered in view 1.
+        cluster.drop = { _ in false }
+        for timestamp: UInt64 in 2...3 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica1)
+            cluster.run()
+        }
+        cluster.tick(30, replicas: [replica1, replica2, replica3])
+        #expect(cluster.replicas[3].view == View(1))
+        #expect(cluster.applicationState[3] == cluster.applicationState[1])
+        #expect(cluster.executedRequests(replica3).map(\.operation) == [[1], [2], [3]])
+    }
+}
