@@ -20,7 +20,9 @@ let package = Package(
         .library(name: "ThemisCrypto", targets: ["ThemisCrypto"]),
         .library(name: "ThemisPBFT", targets: ["ThemisPBFT"]),
         .library(name: "ThemisTransport", targets: ["ThemisTransport"]),
+        .library(name: "ThemisClientCore", targets: ["ThemisClientCore"]),
         .library(name: "ThemisClient", targets: ["ThemisClient"]),
+        .library(name: "ThemisSimulator", targets: ["ThemisSimulator"]),
         .library(name: "ThemisReplica", targets: ["ThemisReplica"]),
         .library(name: "ThemisApps", targets: ["ThemisApps"]),
         .executable(name: "themis", targets: ["themis"]),
@@ -64,10 +66,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(name: "ThemisClientCore", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
+        .target(
+            name: "ThemisSimulator",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps", "ThemisClientCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ThemisClient",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisTransport",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisTransport", "ThemisClientCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -88,7 +99,7 @@ let package = Package(
             name: "themis",
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps",
-                "ThemisClient", "ThemisReplica",
+                "ThemisClient", "ThemisReplica", "ThemisSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -104,7 +115,8 @@ let package = Package(
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
         .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
-        .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClient"]),
+        .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
+        .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisPBFT", "ThemisSimulator"]),
         .testTarget(
             name: "ThemisTransportTests",
             dependencies: [

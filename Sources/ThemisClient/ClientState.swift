@@ -1,4 +1,5 @@
 import NIOCore
+import ThemisClientCore
 import ThemisCore
 import ThemisWire
 

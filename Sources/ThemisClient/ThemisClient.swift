@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import ThemisClientCore
 import ThemisCore
 import ThemisCrypto
 import ThemisTransport

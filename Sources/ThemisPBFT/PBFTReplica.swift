@@ -50,6 +50,9 @@ public struct PBFTReplica: ReplicaCore {
     var viewChange = ViewChangeState()
     /// State-transfer state: own checkpoint states, a fetch in progress, fetched batches.
     var stateTransfer = StateTransferState()
+    /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards
+    /// a quorum whatever its digest, i.e. disable one acceptance check. Never set outside tests.
+    package var testingIgnoreDigestsInQuorums = false
 
     /// - Precondition: `id` is a replica of `configuration` and `settings` are valid.
     public init(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits) {
@@ -59,6 +62,15 @@ public struct PBFTReplica: ReplicaCore {
         self.configuration = configuration
         self.settings = settings
         self.limits = limits
+    }
+
+    /// A one-line summary of the internal state, for investigating a simulation.
+    public var debugDescription: String {
+        "now \(now) waiting \(viewChange.waiting.count) requestDeadline \(viewChange.requestDeadline.map(String.init) ?? "-") "
+            + "attempts \(viewChange.attempts) vcDeadline \(viewChange.viewChangeDeadline.map(String.init) ?? "-") "
+            + "viewChanges \(viewChange.received.values.map { "\($0.message.sender.rawValue)->\($0.message.newView.rawValue)" }.sorted()) "
+            + "future \(viewChange.future.count) log \(log.count) pending \(pendingRequests.count) executing \(executing.count) "
+            + "fetch \(stateTransfer.fetch.map { "\($0.sequence.rawValue)@\($0.peer.rawValue)" } ?? "-")"
     }
 
     public var primary: ReplicaID { configuration.primary(of: view) }
@@ -73,10 +85,6 @@ public struct PBFTReplica: ReplicaCore {
         guard configuration.contains(sender) else { throw .unknownReplica(sender) }
         guard sender != id else { throw .fromSelf }
         let authenticator = verified.authenticator
-        let bufferedBefore = viewChange.future.count
-        defer {
-            if viewChange.future.count > bufferedBefore { followLaterViewIfNeeded(into: &actions) }
-        }
         switch verified.message {
         case .request(let request, _):
             try receiveRelayedRequest(request, into: &actions)
@@ -124,8 +132,10 @@ public struct PBFTReplica: ReplicaCore {
         case .viewChanging(let target): current = target
         }
         if messageView > current || (messageView == current && status != .normal) {
-            viewChange.buffer(Authenticated(message, authenticator: authenticator),
-                              limit: Int(settings.watermarkWindow) * configuration.replicaCount)
+            // Only the next views are worth keeping; the limit is per sender, so no replica can crowd
+            // out the others' early messages.
+            guard messageView.rawValue <= current.rawValue + 1 else { throw .wrongView(message: messageView, current: view) }
+            viewChange.buffer(Authenticated(message, authenticator: authenticator), limitPerSender: Int(settings.watermarkWindow))
             return false
         }
         guard messageView == view else { throw .wrongView(message: messageView, current: view) }

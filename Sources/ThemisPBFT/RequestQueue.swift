@@ -12,9 +12,16 @@ struct RequestQueue: Sendable {
         storage.append(request)
     }
 
-    /// Removes and returns up to `maximum` requests from the front.
-    mutating func popFirst(_ maximum: Int) -> [Request] {
-        let end = min(storage.count, head + maximum)
+    /// Removes and returns up to `maximum` requests from the front, and no more than `bytesMax` bytes
+    /// of operations and authenticators (at least one request), so a batch always fits in a frame.
+    mutating func popFirst(_ maximum: Int, bytesMax: Int = .max) -> [Request] {
+        var end = head
+        var bytes = 0
+        while end < storage.count, end - head < maximum {
+            bytes += storage[end].operation.count + storage[end].authenticator.count + 64
+            if end > head && bytes > bytesMax { break }
+            end += 1
+        }
         let batch = Array(storage[head..<end])
         head = end
         // Compact once the consumed prefix dominates, so memory stays bounded by the live count.

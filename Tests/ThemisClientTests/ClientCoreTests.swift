@@ -2,7 +2,7 @@
 // replicas, f lying replicas cannot complete a request, retransmission goes to every replica with backoff,
 // the deadline fails the request, and timestamps only grow even if the wall clock goes back.
 import Testing
-import ThemisClient
+import ThemisClientCore
 import ThemisCore
 
 @Suite("Client core")

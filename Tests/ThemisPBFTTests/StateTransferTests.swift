@@ -96,10 +96,10 @@ struct SplitMix {
     }
 }
 
-@Suite("PBFT following a missed view change")
-struct FollowingTests {
-    @Test("A replica that missed a view change follows once f+1 replicas speak in the later view, and fetches what it missed")
-    func followsLaterView() throws {
+@Suite("PBFT after a missed view change")
+struct MissedViewChangeTests {
+    @Test("A replica that missed a view change does not enter the later view without its NEW-VIEW, yet its state converges")
+    func catchesUpWithoutFollowing() throws {
         var cluster = try TestCluster()
         // Replica 3 is cut off while primary 0 stops ordering (it still takes part in the view change)
         // and view 1 takes over among replicas 0, 1 and 2.
@@ -111,15 +111,15 @@ struct FollowingTests {
         cluster.tick(150, replicas: [replica0, replica1, replica2, replica3])
         #expect(cluster.views() == [1, 1, 1, 0])
         #expect(cluster.executedRequests(replica1).map(\.operation) == [[1]])
-        // Replica 3 is reachable again; new requests are ordered in view 1.
+        // Replica 3 is reachable again; new requests are ordered in view 1 and cross checkpoints.
         cluster.drop = { _ in false }
-        for timestamp: UInt64 in 2...3 {
+        for timestamp: UInt64 in 2...13 {
             cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica1)
             cluster.run()
         }
-        cluster.tick(30, replicas: [replica1, replica2, replica3])
-        #expect(cluster.replicas[3].view == View(1))
+        cluster.tick(700, replicas: [replica0, replica1, replica2, replica3])
+        #expect(cluster.replicas[3].view == View(0), "seeing f+1 replicas in view 1 is no NEW-VIEW")
         #expect(cluster.applicationState[3] == cluster.applicationState[1])
-        #expect(cluster.executedRequests(replica3).map(\.operation) == [[1], [2], [3]])
+        #expect(cluster.replicas[3].lastExecuted == cluster.replicas[1].lastExecuted)
     }
 }

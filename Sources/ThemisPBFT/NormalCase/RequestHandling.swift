@@ -79,7 +79,7 @@ extension PBFTReplica {
             batchesInFlight < UInt64(limits.pipelineDepthMax),
             lastProposed.next <= highWatermark
         {
-            let requests = pendingRequests.popFirst(limits.batchRequestsMax)
+            let requests = pendingRequests.popFirst(limits.batchRequestsMax, bytesMax: limits.frameBytesMax / 4)
             let sequence = lastProposed.next
             lastProposed = sequence
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)

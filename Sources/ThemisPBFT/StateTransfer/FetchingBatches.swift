@@ -11,12 +11,14 @@ extension PBFTReplica {
         let checkpointsAhead = checkpoints.votes.contains { sequence, votes in
             sequence > lastScheduled && votes.keys.filter { $0 != id }.count >= configuration.weakQuorumSize
         }
+        // Messages of a later view we are not in: the others moved on without us (we missed a NEW-VIEW).
+        let laterView = !viewChange.future.isEmpty && now >= stateTransfer.lastBatchFetch + settings.requestTimeoutTicks
         if stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20 {
             // A round without progress ends the catching up: we have what the others have.
             if lastScheduled == stateTransfer.scheduledAtLastFetch { stateTransfer.catchingUp = false }
         }
         let again = stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20
-        guard force || again || ((gap || checkpointsAhead) && now >= stateTransfer.lastBatchFetch + 10) else { return }
+        guard force || again || laterView || ((gap || checkpointsAhead) && now >= stateTransfer.lastBatchFetch + 10) else { return }
         stateTransfer.lastBatchFetch = now
         stateTransfer.scheduledAtLastFetch = lastScheduled
         actions.append(.broadcast(.fetchBatches(FetchBatches(from: next, sender: id))))
@@ -44,7 +46,9 @@ extension PBFTReplica {
         guard message.batches.count <= limits.committedBatchesPerMessageMax else { throw .invalidBatchSize(message.batches.count) }
         for prePrepare in message.batches {
             let sequence = prePrepare.sequence
-            guard sequence > lastScheduled, sequence <= highWatermark, log[sequence]?.isCommitted != true else { continue }
+            // Only the next batches are of use; this also bounds what a Byzantine sender can make us keep.
+            let horizon = lastScheduled + UInt64(2 * limits.committedBatchesPerMessageMax)
+            guard sequence > lastScheduled, sequence <= highWatermark, sequence <= horizon, log[sequence]?.isCommitted != true else { continue }
             guard prePrepare.requests.count <= limits.batchRequestsMax, Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
                 throw .batchDigestMismatch(sequence)
             }

@@ -3,8 +3,9 @@ import ThemisCore
 /// Fetching a checkpoint's state in chunks from one peer at a time, checking it against the digest
 /// f+1 replicas (or a NEW-VIEW's quorum proof) vouch for, and installing it.
 extension PBFTReplica {
-    /// Starts a transfer when f+1 replicas agree on a checkpoint at least one interval beyond what this
-    /// replica executed (so a replica that lags a little just keeps ordering).
+    /// Starts a transfer when a quorum agrees on a checkpoint at least one interval beyond what this
+    /// replica executed (so a replica that lags a little just keeps ordering). A quorum, not f+1: the
+    /// votes become this replica's stable checkpoint proof, which its VIEW-CHANGEs must be able to show.
     mutating func considerStateTransfer(into actions: inout [Action<PBFTMessage>]) {
         guard stateTransfer.fetch == nil, executing.isEmpty else { return }
         var tally: [SequenceNumber: [Digest: [Authenticated<Checkpoint>]]] = [:]
@@ -15,7 +16,7 @@ extension PBFTReplica {
         let threshold = lastScheduled + settings.checkpointInterval
         var best: (SequenceNumber, Digest, [Authenticated<Checkpoint>])?
         for (sequence, byDigest) in tally where sequence >= threshold && sequence > lastScheduled {
-            for (digest, matching) in byDigest where matching.count >= configuration.weakQuorumSize {
+            for (digest, matching) in byDigest where matching.count >= configuration.quorumSize {
                 if best == nil || sequence > best!.0 { best = (sequence, digest, matching) }
             }
         }
@@ -78,9 +79,10 @@ extension PBFTReplica {
             chunk.sender == fetch.peer, chunk.offset == UInt64(fetch.received.count)
         else { throw .unexpectedStateChunk }
         let end = chunk.offset + UInt64(chunk.bytes.count)
+        // Chunks are full except the last, so a Byzantine peer cannot trickle bytes to stall us.
         guard chunk.totalBytes <= UInt64(limits.stateBytesMax), chunk.bytes.count <= limits.stateChunkBytes,
             fetch.totalBytes == nil || fetch.totalBytes == chunk.totalBytes, end <= chunk.totalBytes,
-            !chunk.bytes.isEmpty || end == chunk.totalBytes
+            chunk.bytes.count == limits.stateChunkBytes || end == chunk.totalBytes
         else {
             actions.append(.observe(.stateTransferRejected(fetch.sequence, from: chunk.sender)))
             switchPeer(into: &actions)
@@ -113,9 +115,14 @@ extension PBFTReplica {
         stateTransfer.fetch = nil
         stateTransfer.snapshots[sequence] = fetch.received
         stateTransfer.farVotes = stateTransfer.farVotes.filter { $0.value.message.sequence > sequence }
+        // We now hold this state: our own (implied) vote joins the proof, which a NEW-VIEW may have
+        // handed us one entry short (the sender's own entry cannot be forwarded).
+        let own = Authenticated(Checkpoint(sequence: sequence, stateDigest: fetch.stateDigest, sender: id), authenticator: [])
+        let proof = fetch.proof.filter { $0.message.sender != id } + [own]
         if sequence > lowWatermark {
-            makeStable(sequence, digest: fetch.stateDigest, proof: fetch.proof, into: &actions)
+            makeStable(sequence, digest: fetch.stateDigest, proof: proof, into: &actions)
         } else {
+            checkpoints.markStable(sequence, digest: fetch.stateDigest, proof: proof)
             log = log.filter { $0.key > sequence }
         }
         let executed = viewChange.waiting.values.filter { $0.timestamp <= clientTable.lastExecuted($0.client) }

@@ -131,6 +131,7 @@ extension PBFTReplica {
     mutating func replayBufferedMessages(into actions: inout [Action<PBFTMessage>]) {
         let buffered = viewChange.future
         viewChange.future = []
+        viewChange.futureCount = [:]
         for entry in buffered {
             _ = try? receive(Verified(checked: entry.message, authenticator: entry.authenticator), into: &actions)
         }

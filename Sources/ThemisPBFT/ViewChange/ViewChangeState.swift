@@ -18,9 +18,13 @@ struct ViewChangeState: Sendable {
     var received: [ReplicaID: Authenticated<ViewChange>] = [:]
     /// Normal-case messages for a view this replica has not entered yet, replayed when it does.
     var future: [Authenticated<PBFTMessage>] = []
+    /// Buffered messages per sender (bounds `future`).
+    var futureCount: [ReplicaID: Int] = [:]
 
-    mutating func buffer(_ message: Authenticated<PBFTMessage>, limit: Int) {
-        guard future.count < limit else { return }
+    mutating func buffer(_ message: Authenticated<PBFTMessage>, limitPerSender: Int) {
+        let sender = message.message.sender
+        guard futureCount[sender, default: 0] < limitPerSender else { return }
+        futureCount[sender, default: 0] += 1
         future.append(message)
     }
 }

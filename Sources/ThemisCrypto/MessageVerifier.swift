@@ -1,5 +1,4 @@
 import ThemisCore
-import ThemisCrypto
 import ThemisWire
 
 /// Checks every authenticator a replica message carries, before the protocol core sees it: the message's
@@ -9,10 +8,14 @@ import ThemisWire
 /// Inside a VIEW-CHANGE (or NEW-VIEW), an entry sent by the enclosing message's own sender may carry an
 /// empty authenticator: the enclosing authenticator vouches for it (a replica cannot authenticate its
 /// own messages to itself, and its VIEW-CHANGE asserts them).
-struct MessageVerifier {
+public struct MessageVerifier: Sendable {
     let keyring: Keyring
 
-    func isAuthentic(_ message: PBFTMessage, authenticator: [UInt8]) -> Bool {
+    public init(keyring: Keyring) {
+        self.keyring = keyring
+    }
+
+    public func isAuthentic(_ message: PBFTMessage, authenticator: [UInt8]) -> Bool {
         guard verify(.pbft(message), authenticator, from: message.sender) else { return false }
         switch message {
         case .request, .prePrepare, .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
@@ -61,7 +64,7 @@ struct MessageVerifier {
 
     /// Client requests, each checked once even if a NEW-VIEW repeats it (a copy with another
     /// authenticator is a different request here and is checked too).
-    func areAuthentic(_ requests: [Request]) -> Bool {
+    public func areAuthentic(_ requests: [Request]) -> Bool {
         var checked = Set<Request>()
         for request in requests where checked.insert(request).inserted {
             guard isAuthentic(request) else { return false }
@@ -69,7 +72,7 @@ struct MessageVerifier {
         return true
     }
 
-    func isAuthentic(_ request: Request) -> Bool {
+    public func isAuthentic(_ request: Request) -> Bool {
         keyring.verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
     }
 
@@ -85,7 +88,7 @@ struct MessageVerifier {
     }
 
     /// The new primary authenticates each re-proposal of O on its own before sending the NEW-VIEW.
-    func authenticateReproposals(_ newView: NewView) -> NewView {
+    public func authenticateReproposals(_ newView: NewView) -> NewView {
         let prePrepares = newView.prePrepares.map { entry in
             Authenticated(entry.message, authenticator: keyring.authenticator(
                 for: WireCodec.authenticatedBytes(of: .prePrepare(entry.message)), audience: .allReplicas))

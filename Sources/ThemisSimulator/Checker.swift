@@ -1,0 +1,100 @@
+import ThemisApps
+import ThemisCore
+
+/// A safety or liveness property that failed.
+public struct Violation: Sendable, CustomStringConvertible {
+    public let checker: String
+    public let tick: UInt64
+    public let detail: String
+    public var description: String { "\(checker) violated at tick \(tick): \(detail)" }
+}
+
+/// The safety checkers, fed on every step by the world with what correct replicas and clients did.
+struct Checker {
+    struct Completion {
+        let request: Digest
+        let result: [UInt8]
+        let start: UInt64
+        let end: UInt64
+    }
+
+    /// Digests of every request a client issued (validity).
+    var issued: Set<Digest> = []
+    /// Per sequence number, the digest of the batch the first correct replica executed (agreement).
+    var agreed: [SequenceNumber: Digest] = [:]
+    /// The agreed batches (the canonical history).
+    var history: [SequenceNumber: [Request]] = [:]
+    /// Where each request was executed in the total order (exactly-once).
+    var position: [Digest: SequenceNumber] = [:]
+    /// Per correct replica, the requests it executed since it last started empty or installed a state.
+    var executedBy: [Int: Set<Digest>] = [:]
+    var checkpointDigests: [SequenceNumber: Digest] = [:]
+    var completions: [Completion] = []
+    var violation: Violation?
+
+    mutating func fail(_ checker: String, _ tick: UInt64, _ detail: String) {
+        if violation == nil { violation = Violation(checker: checker, tick: tick, detail: detail) }
+    }
+
+    mutating func executed(_ batch: ExecutionBatch, by replica: Int, at tick: UInt64) {
+        var builder = DigestBuilder(domain: "sim.batch")
+        for request in batch.requests { builder.append(request.digest) }
+        let digest = builder.finish()
+        if let earlier = agreed[batch.sequence], earlier != digest {
+            fail("agreement", tick, "replica \(replica) executed another batch at \(batch.sequence)")
+        }
+        agreed[batch.sequence] = digest
+        history[batch.sequence] = batch.requests
+        for request in batch.requests {
+            if !issued.contains(request.digest) {
+                fail("validity", tick, "replica \(replica) executed a request no client issued at \(batch.sequence)")
+            }
+            if let first = position[request.digest], first != batch.sequence {
+                fail("exactly-once", tick, "\(request.client) \(request.timestamp) executed at \(first) and \(batch.sequence)")
+            }
+            position[request.digest] = batch.sequence
+            if !executedBy[replica, default: []].insert(request.digest).inserted {
+                fail("exactly-once", tick, "replica \(replica) executed \(request.client) \(request.timestamp) twice")
+            }
+        }
+    }
+
+    mutating func checkpoint(_ sequence: SequenceNumber, _ digest: Digest, by replica: Int, at tick: UInt64) {
+        if let earlier = checkpointDigests[sequence], earlier != digest {
+            fail("checkpoint digests", tick, "replica \(replica) has another state digest at \(sequence)")
+        }
+        checkpointDigests[sequence] = digest
+    }
+
+    /// Client-observed results must equal a replay of the agreed history on a model store, and the
+    /// history must respect real time (an operation that ended before another began is ordered first).
+    mutating func checkLinearizability(at tick: UInt64) {
+        var model = KeyValueStore()
+        var results: [Digest: [UInt8]] = [:]
+        var order: [Digest: Int] = [:]
+        for sequence in history.keys.sorted() {
+            for request in history[sequence] ?? [] {
+                results[request.digest] = model.executeNow(request.operation).encoded()
+                order[request.digest] = order.count
+            }
+        }
+        for completion in completions {
+            guard let expected = results[completion.request] else {
+                fail("linearizability", tick, "a client accepted a result for a request no correct replica executed")
+                return
+            }
+            if expected != completion.result {
+                fail("linearizability", tick, "a client accepted a result that differs from the agreed history")
+                return
+            }
+        }
+        for a in completions {
+            for b in completions where a.end < b.start {
+                if let first = order[a.request], let second = order[b.request], first > second {
+                    fail("linearizability", tick, "an operation that ended first is ordered after a later one")
+                    return
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ThemisCore
+import ThemisCrypto
+
+/// How a Byzantine replica misbehaves. It runs a real PBFT core; its outgoing messages are tampered with.
+public enum ByzantineBehavior: String, Sendable, CaseIterable {
+    /// Sends nothing.
+    case silent
+    /// As primary, sends a different (valid) batch to half of the backups.
+    case equivocating
+    /// PREPAREs and COMMITs carry a random digest.
+    case wrongDigests
+    /// Authenticators are corrupted.
+    case badAuthenticators
+    /// Sends old messages again, to random replicas.
+    case replaying
+    /// Claims to be another replica.
+    case forgingSender
+    /// Sends VIEW-CHANGEs with fabricated prepared certificates.
+    case fakeCertificates
+    /// Sends every message many times.
+    case flooding
+    /// Beyond the fault model: with other colluders, votes for the original batch to some replicas and for
+    /// a variant to the others (used by the "checkers can fail" test with f+1 colluders).
+    case colluding
+}
+
+/// Everything a seed decides. Build one with `Scenario(seed:)`; tests may adjust it.
+public struct Scenario: Sendable, CustomStringConvertible {
+    public var seed: UInt64
+    public var replicaCount: Int
+    public var clientCount: Int
+    public var operationsPerClient: Int
+    /// Replica index → behavior. At most f unless a test says otherwise.
+    public var byzantine: [Int: ByzantineBehavior]
+    public var maxDelayTicks: UInt64
+    /// Per mille.
+    public var dropPerMille: UInt64
+    public var duplicatePerMille: UInt64
+    /// Crash a correct replica now and then (restarted empty later), within the fault budget.
+    public var crashes: Bool
+    /// Cut one replica off now and then (asymmetric: one direction only, sometimes).
+    public var partitions: Bool
+    /// Replicas whose clock skips ticks (per mille of ticks skipped).
+    public var tickSkewPerMille: UInt64
+    /// Ticks of the safety phase (faults on); the liveness phase follows.
+    public var faultTicks: UInt64
+    /// Ticks the liveness phase may take before outstanding requests count as stuck.
+    public var livenessBudgetTicks: UInt64
+    /// Authentication. With `hmac`, a Byzantine replica can make a MAC vector valid for some replicas and
+    /// not others, which stalls view changes (a documented liveness limit of MAC authenticators without
+    /// the TOCS view change): in hmac runs, corrupted authenticators are corrupted in every entry.
+    public var scheme: AuthenticationScheme
+    /// Test-only: correct replicas ignore digests when counting quorums (a disabled acceptance check).
+    public var faultyCore: Bool = false
+
+    public var faultsTolerated: Int { (replicaCount - 1) / 3 }
+
+    public init(seed: UInt64) {
+        var random = SplitMix64(seed: seed ^ 0x5EED_5EED)
+        self.seed = seed
+        replicaCount = [4, 4, 4, 7, 7, 10][Int(random.next() % 6)]
+        let f = (replicaCount - 1) / 3
+        clientCount = Int(random.pick(2...4))
+        operationsPerClient = Int(random.pick(10...30))
+        var byzantine: [Int: ByzantineBehavior] = [:]
+        let faulty = Int(random.next() % UInt64(f + 1))
+        let usable = ByzantineBehavior.allCases.filter { $0 != .colluding }
+        while byzantine.count < faulty {
+            byzantine[Int(random.next() % UInt64(replicaCount))] = usable[Int(random.next() % UInt64(usable.count))]
+        }
+        self.byzantine = byzantine
+        maxDelayTicks = random.pick(1...8)
+        dropPerMille = random.pick(0...30)
+        duplicatePerMille = random.pick(0...20)
+        crashes = random.chance(1, in: 2)
+        partitions = random.chance(1, in: 3)
+        tickSkewPerMille = random.pick(0...200)
+        faultTicks = random.pick(1500...4000)
+        livenessBudgetTicks = 30_000
+        scheme = random.chance(1, in: 4) ? .hmac : .ed25519
+    }
+
+    public var description: String {
+        let faults = byzantine.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.rawValue)" }.joined(separator: ",")
+        return "n=\(replicaCount) f=\(faultsTolerated) clients=\(clientCount)x\(operationsPerClient) byzantine=[\(faults)] "
+            + "delay<=\(maxDelayTicks) drop=\(dropPerMille)‰ dup=\(duplicatePerMille)‰ crashes=\(crashes) partitions=\(partitions) "
+            + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
+    }
+}

@@ -1,0 +1,58 @@
+/// The simulator's only source of randomness: SplitMix64, seeded once per run (no global generator).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// True with probability `numerator / denominator`.
+    mutating func chance(_ numerator: UInt64, in denominator: UInt64) -> Bool {
+        next() % denominator < numerator
+    }
+
+    /// A value in `range`.
+    mutating func pick(_ range: ClosedRange<UInt64>) -> UInt64 {
+        range.lowerBound + next() % (range.upperBound - range.lowerBound + 1)
+    }
+
+    /// 32 bytes, for deriving keys.
+    mutating func seedBytes() -> [UInt8] {
+        (0..<4).flatMap { _ -> [UInt8] in
+            let word = next()
+            return (0..<8).map { UInt8(truncatingIfNeeded: word >> UInt64($0 * 8)) }
+        }
+    }
+}
+
+/// FNV-1a over everything that happened: two runs of one seed must give the same hash.
+struct TraceHash {
+    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    mutating func add(_ word: UInt64) {
+        for shift in stride(from: 0, to: 64, by: 8) { add(byte: UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+    }
+
+    mutating func add(_ digest: Digest) {
+        add(digest.word0)
+        add(digest.word1)
+        add(digest.word2)
+        add(digest.word3)
+    }
+
+    mutating func add(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes { add(byte: byte) }
+    }
+
+    private mutating func add(byte: UInt8) {
+        value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+    }
+}
+
+import ThemisCore

@@ -1,0 +1,43 @@
+import ThemisApps
+import ThemisCore
+import ThemisPBFT
+
+/// Crashes, restarts and partitions during the safety phase, within the fault budget f; healing after it.
+extension World {
+    func injectFaults() {
+        let f = configuration.faultsTolerated
+        for index in replicas.indices {
+            if let until = replicas[index].crashedUntil, until <= now { restart(index) }
+            if let cut = partitioned[index], cut.until <= now { partitioned[index] = nil }
+        }
+        if scenario.crashes, faultsInUse < f, random.chance(1, in: 700) {
+            let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
+            if let victim = candidates.randomElement(using: &random) {
+                replicas[victim].crashedUntil = now + random.pick(100...1200)
+                stats.crashes += 1
+            }
+        }
+        if scenario.partitions, faultsInUse < f, random.chance(1, in: 900) {
+            let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
+            if let victim = candidates.randomElement(using: &random) {
+                partitioned[victim] = (now + random.pick(100...800), random.chance(1, in: 2))
+            }
+        }
+    }
+
+    /// A crashed replica comes back with nothing: a fresh core and an empty application (in-memory mode).
+    func restart(_ index: Int) {
+        let old = replicas[index].core
+        var core = PBFTReplica(id: old.id, configuration: old.configuration, settings: old.settings, limits: old.limits)
+        core.testingIgnoreDigestsInQuorums = old.testingIgnoreDigestsInQuorums
+        replicas[index] = SimulatedReplica(core: core, behavior: replicas[index].behavior)
+        checker.executedBy[index] = []
+    }
+
+    /// End of the safety phase: crashed replicas restart, partitions heal, the network stops losing messages.
+    func heal() {
+        healed = true
+        for index in replicas.indices where replicas[index].crashedUntil != nil { restart(index) }
+        partitioned = [:]
+    }
+}

@@ -1,0 +1,119 @@
+import NIOCore
+import ThemisApps
+import ThemisCore
+import ThemisCrypto
+import ThemisPBFT
+import ThemisWire
+
+/// Replicas: delivery through the real codec and authenticators, carrying out the core's actions.
+extension World {
+    func deliver(_ packet: Packet, toReplica index: Int) {
+        guard replicas[index].crashedUntil == nil else { return }
+        let me = Principal.replica(ReplicaID(UInt32(index)))
+        guard let keyring = keyrings[me] else { return }
+        var payload = packet.payload
+        guard let message = try? WireCodec.decode(&payload, limits: replicas[index].core.limits) else {
+            stats.rejections += 1
+            return
+        }
+        var actions: [Action<PBFTMessage>] = []
+        do {
+            switch (packet.from, message) {
+            case (.replica(let sender), .pbft(let inner, let tag)):
+                // The network knows the true sender (as a TCP link after the handshake does).
+                guard inner.sender == sender, MessageVerifier(keyring: keyring).isAuthentic(inner, authenticator: tag) else {
+                    stats.rejections += 1
+                    return
+                }
+                try replicas[index].core.receive(Verified(checked: inner, authenticator: tag), into: &actions)
+            case (.client(let client), .request(let request)):
+                guard request.client == client, MessageVerifier(keyring: keyring).isAuthentic(request) else {
+                    stats.rejections += 1
+                    return
+                }
+                try replicas[index].core.submit(Verified(checked: request), into: &actions)
+            default:
+                stats.rejections += 1
+                return
+            }
+        } catch {
+            stats.rejections += 1
+        }
+        replicas[index].core.flush(into: &actions)
+        perform(actions, at: index)
+    }
+
+    func tickReplica(_ index: Int) {
+        guard replicas[index].crashedUntil == nil else { return }
+        if !healed && random.chance(scenario.tickSkewPerMille, in: 1000) { return }
+        var actions: [Action<PBFTMessage>] = []
+        replicas[index].core.tick(into: &actions)
+        replicas[index].core.flush(into: &actions)
+        perform(actions, at: index)
+    }
+
+    func perform(_ actions: [Action<PBFTMessage>], at index: Int) {
+        for action in actions {
+            switch action {
+            case .send(let message, let target):
+                send(message, from: index, to: [target], broadcast: false)
+            case .broadcast(let message):
+                send(message, from: index, to: others(than: index), broadcast: true)
+            case .reply(let reply):
+                sendReply(reply, from: index)
+            case .execute(let batch):
+                execute(batch, at: index)
+            case .installState(let sequence, let snapshot):
+                do {
+                    try replicas[index].app.restoreNow(from: snapshot)
+                } catch {
+                    if isCorrect(index) { checker.fail("state transfer", now, "replica \(index) could not restore checkpoint \(sequence)") }
+                }
+                checker.executedBy[index] = []
+            case .observe(let event):
+                observe(event, at: index)
+            }
+        }
+    }
+
+    func execute(_ batch: ExecutionBatch, at index: Int) {
+        if isCorrect(index) { checker.executed(batch, by: index, at: now) }
+        trace.add(UInt64(index) << 56 | batch.sequence.rawValue)
+        var results: [[UInt8]] = []
+        for request in batch.requests {
+            results.append(replicas[index].app.executeNow(request.operation).encoded())
+            trace.add(request.digest)
+        }
+        let snapshot = batch.checkpoint ? replicas[index].app.snapshotBytes() : nil
+        var actions: [Action<PBFTMessage>] = []
+        replicas[index].core.executed(batch.sequence, results: results, applicationSnapshot: snapshot, into: &actions)
+        perform(actions, at: index)
+    }
+
+    func sendReply(_ reply: Reply, from index: Int) {
+        guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
+        var reply = reply
+        if let behavior = replicas[index].behavior {
+            if behavior == .silent { return }
+            // Byzantine replicas lie about results half of the time.
+            if random.chance(1, in: 2) {
+                reply = Reply(view: reply.view, timestamp: reply.timestamp, client: reply.client, replica: reply.replica, result: [0xBA, 0xD0])
+            }
+        }
+        let tag = keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
+        enqueue(.reply(reply.withAuthenticator(tag)), from: .replica(ReplicaID(UInt32(index))), to: .client(reply.client))
+    }
+
+    func observe(_ event: Event, at index: Int) {
+        switch event {
+        case .checkpointTaken(let sequence, let digest):
+            if isCorrect(index) { checker.checkpoint(sequence, digest, by: index, at: now) }
+        case .viewChanged:
+            stats.viewChanges += 1
+        case .stateTransferFinished:
+            stats.stateTransfers += 1
+        default:
+            break
+        }
+    }
+}

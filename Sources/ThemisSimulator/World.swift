@@ -1,0 +1,152 @@
+import NIOCore
+import ThemisApps
+import ThemisClientCore
+import ThemisCore
+import ThemisCrypto
+import ThemisPBFT
+import ThemisWire
+
+/// One message in flight.
+struct Packet {
+    let from: Principal
+    let to: Principal
+    let payload: ByteBuffer
+}
+
+struct SimulatedReplica {
+    var core: PBFTReplica
+    var app = KeyValueStore()
+    var behavior: ByzantineBehavior?
+    var crashedUntil: UInt64?
+    /// Recent messages this replica sent (for replaying).
+    var sent: [PBFTMessage] = []
+}
+
+struct SimulatedClient {
+    var core: ClientCore
+    var remaining: Int
+    var current: (request: Request, start: UInt64)?
+    var serial = 0
+}
+
+/// The seeded world: replicas running the real PBFT core, clients running the real client core, a
+/// network that delays, drops, duplicates and reorders, through the real codec and authenticators.
+final class World {
+    let scenario: Scenario
+    let configuration: ClusterConfiguration
+    var random: SplitMix64
+    let keyrings: [Principal: Keyring]
+    var replicas: [SimulatedReplica]
+    var clients: [SimulatedClient]
+    /// Packets by delivery tick.
+    var network: [UInt64: [Packet]] = [:]
+    var now: UInt64 = 0
+    var checker = Checker()
+    var trace = TraceHash()
+    var stats = SimulationStatistics()
+    /// Replicas cut off from the network until the given tick (one direction if `outgoingOnly`).
+    var partitioned: [Int: (until: UInt64, outgoingOnly: Bool)] = [:]
+    /// Colluding replicas share what they equivocate on: sequence number → (original, variant).
+    var collusion: [SequenceNumber: (PrePrepare, PrePrepare)] = [:]
+    /// Every request a client issued (Byzantine replicas use them to build valid-looking variants).
+    var requestPool: [Request] = []
+    var healed = false
+
+    init(scenario: Scenario) throws {
+        self.scenario = scenario
+        var random = SplitMix64(seed: scenario.seed)
+        let configuration = try ClusterConfiguration(replicaCount: scenario.replicaCount)
+        self.configuration = configuration
+        var keys: [Principal: PrivateKeys] = [:]
+        var replicaEntries: [ClusterFile.Replica] = []
+        for index in 0..<scenario.replicaCount {
+            let principal = Principal.replica(ReplicaID(UInt32(index)))
+            let mine = try PrivateKeys.derive(scheme: scenario.scheme, seed: random.seedBytes())
+            keys[principal] = mine
+            replicaEntries.append(.init(id: UInt32(index), host: "sim", port: 1 + index, signingKey: mine.publicSigningKey,
+                                        agreementKey: mine.publicAgreementKey))
+        }
+        var clientEntries: [ClusterFile.Client] = []
+        for index in 0..<scenario.clientCount {
+            let principal = Principal.client(ClientID(UInt32(index)))
+            let mine = try PrivateKeys.derive(scheme: scenario.scheme, seed: random.seedBytes())
+            keys[principal] = mine
+            clientEntries.append(.init(id: UInt32(index), signingKey: mine.publicSigningKey, agreementKey: mine.publicAgreementKey))
+        }
+        let settings = ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
+        var limits = Limits()
+        limits.stateChunkBytes = 512
+        limits.batchRequestsMax = 8
+        let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
+        var keyrings: [Principal: Keyring] = [:]
+        for (principal, privateKeys) in keys {
+            keyrings[principal] = try Keyring(cluster: file, me: principal, keys: privateKeys)
+        }
+        self.keyrings = keyrings
+        self.replicas = configuration.replicas.map { id in
+            var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
+            core.testingIgnoreDigestsInQuorums = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
+            return SimulatedReplica(core: core, behavior: scenario.byzantine[Int(id.rawValue)])
+        }
+        self.clients = (0..<scenario.clientCount).map { index in
+            SimulatedClient(
+                core: ClientCore(id: ClientID(UInt32(index)), configuration: configuration,
+                                 options: ClientCore.Options(retransmitTicks: 40, deadlineTicks: 1_000_000_000)),
+                remaining: scenario.operationsPerClient)
+        }
+        self.random = random
+    }
+
+    func isCorrect(_ index: Int) -> Bool { replicas[index].behavior == nil }
+
+    /// Faults currently charged to the budget of f: Byzantine, crashed and partitioned replicas.
+    var faultsInUse: Int {
+        Set(replicas.indices.filter { replicas[$0].behavior != nil || replicas[$0].crashedUntil != nil } + partitioned.keys).count
+    }
+
+    // MARK: Network
+
+    func enqueue(_ message: WireMessage, from: Principal, to: Principal) {
+        var payload = ByteBufferAllocator().buffer(capacity: 256)
+        WireCodec.encode(message, into: &payload)
+        if case .replica(let sender) = from, let cut = partitioned[Int(sender.rawValue)], cut.until > now { return }
+        if case .replica(let target) = to, let cut = partitioned[Int(target.rawValue)], cut.until > now, !cut.outgoingOnly { return }
+        if !healed && random.chance(scenario.dropPerMille, in: 1000) { return }
+        let copies = !healed && random.chance(scenario.duplicatePerMille, in: 1000) ? 2 : 1
+        for _ in 0..<copies {
+            let at = now + random.pick(1...scenario.maxDelayTicks)
+            network[at, default: []].append(Packet(from: from, to: to, payload: payload))
+        }
+    }
+
+    /// Authenticates and sends a replica message (tampered with if the sender is Byzantine).
+    func send(_ message: PBFTMessage, from index: Int, to targets: [ReplicaID], broadcast: Bool) {
+        guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
+        var message = message
+        if broadcast, case .newView(let newView) = message {
+            message = .newView(MessageVerifier(keyring: keyring).authenticateReproposals(newView))
+        }
+        if replicas[index].behavior != nil {
+            return sendByzantine(message, from: index, to: targets, broadcast: broadcast)
+        }
+        let audience: Keyring.Audience = broadcast ? .allReplicas : .principal(.replica(targets[0]))
+        let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: audience)
+        for target in targets {
+            enqueue(.pbft(message, authenticator: tag), from: .replica(ReplicaID(UInt32(index))), to: .replica(target))
+        }
+    }
+
+    func others(than index: Int) -> [ReplicaID] {
+        configuration.replicas.filter { $0.rawValue != UInt32(index) }
+    }
+}
+
+/// What a run did, for the summary line.
+public struct SimulationStatistics: Sendable {
+    public var packetsDelivered = 0
+    public var requestsCompleted = 0
+    public var viewChanges = 0
+    public var stateTransfers = 0
+    public var crashes = 0
+    public var rejections = 0
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import ThemisSimulator
+
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Run the deterministic simulator: seeded faults, Byzantine replicas, safety and liveness checkers.")
+
+    @Option(help: "Run this one seed and print its summary.") var seed: UInt64?
+    @Option(help: "Run this many seeds.") var seeds: Int?
+    @Option(help: "First seed of --seeds.") var from: UInt64 = 1
+    @Option(help: "Protocol (only pbft so far).") var `protocol` = "pbft"
+    @Flag(help: "With --seed: print every replica's final state.") var debug = false
+
+    func run() async throws {
+        guard `protocol` == "pbft" else { throw ValidationError("--protocol: only pbft is simulated so far") }
+        if let seed {
+            let result = Simulation.run(seed: seed, debugEnabled: debug)
+            print(result.summary)
+            if let violation = result.violation {
+                print("reproduce with: \(result.reproduction)")
+                _ = violation
+                throw ExitCode.failure
+            }
+            return
+        }
+        let count = seeds ?? 100
+        let start = monotonicNanoseconds()
+        var failures = 0
+        for offset in 0..<count {
+            let result = Simulation.run(seed: from + UInt64(offset))
+            if !result.passed {
+                failures += 1
+                print(result.summary)
+                print("reproduce with: \(result.reproduction)")
+            }
+            if (offset + 1) % 100 == 0 || offset + 1 == count {
+                let seconds = Double(monotonicNanoseconds() - start) / 1e9
+                print("\(offset + 1)/\(count) seeds, \(failures) failed, \(formatted(Double(offset + 1) / seconds, decimals: 1)) seeds/s")
+            }
+        }
+        if failures > 0 { throw ExitCode.failure }
+    }
+}

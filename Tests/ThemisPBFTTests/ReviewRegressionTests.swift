@@ -1,0 +1,127 @@
+// Regression tests for the review findings: following a later view without its NEW-VIEW (safety),
+// short checkpoint proofs after state transfer or from a NEW-VIEW (liveness), and a Byzantine replica
+// flooding the future-view buffer (memory). Each failed before its fix.
+import Testing
+import ThemisCore
+@testable import ThemisPBFT
+
+@Suite("Regressions found in review")
+struct ReviewRegressionTests {
+    /// n = 7, f = 2, Byzantine: 1 (primary of view 1) and 2.
+    @Test("R1 following a later view without NEW-VIEW lets a Byzantine primary overwrite a committed slot")
+    func followUnsafe() throws {
+        var cluster = try TestCluster(replicaCount: 7)
+        let r = (0..<7).map { ReplicaID(UInt32($0)) }
+        // View 0: replica 6 cut off; COMMITs reach replica 3 only.
+        cluster.drop = { e in
+            if e.to == r[6] || e.from == r[6] { return true }
+            if case .commit = e.message, e.to != r[3] { return true }
+            return false
+        }
+        let a = TestCluster.request(1, 1, [0xA])
+        cluster.submit(a, to: r[0])
+        cluster.run()
+        #expect(cluster.executedSequences(r[3]) == [1])
+        #expect(cluster.executedSequences(r[4]) == [])
+        cluster.network = []
+        cluster.drop = { _ in false }
+
+        // Correct replicas 0, 3, 4, 5, 6 leave view 0.
+        var viewChanges: [ReplicaID: ViewChange] = [:]
+        for i in [0, 3, 4, 5, 6] {
+            var actions: [Action<PBFTMessage>] = []
+            cluster.replicas[i].startViewChange(to: View(1), into: &actions)
+            for case .broadcast(.viewChange(let vc)) in actions { viewChanges[r[i]] = vc }
+        }
+        // Byzantine replica 1 (primary of view 1) builds a valid NEW-VIEW (we let its correct code do it).
+        for i in [0, 3, 4, 5] {
+            cluster.deliver(.viewChange(viewChanges[r[i]]!), to: r[1], authenticator: fakeAuthenticator(r[i]))
+        }
+        let newViews = cluster.network.filter { if case .newView = $0.message { return $0.to == r[0] } else { return false } }
+        #expect(newViews.count == 1)
+        cluster.network = []
+        // ... and sends it to replica 0 only.
+        cluster.deliver(newViews[0].message, to: r[0], authenticator: fakeAuthenticator(r[1]))
+        #expect(cluster.replicas[0].view == View(1))
+        // Replica 0's PREPARE(v1, s1, A) reaches 4, 5, 6 only.
+        cluster.network = cluster.network.filter { [r[4], r[5], r[6]].contains($0.to) }
+        // Byzantine 1 and 2: PRE-PREPARE / PREPARE for a different batch B at s = 1 in view 1.
+        let b = TestCluster.request(2, 1, [0xB])
+        let prePrepareB = PrePrepare(view: View(1), sequence: SequenceNumber(1), requests: [b], sender: r[1])
+        for i in [4, 5, 6] {
+            cluster.network.append(Envelope(from: r[1], to: r[i], message: .prePrepare(prePrepareB), authenticator: fakeAuthenticator(r[1])))
+            cluster.network.append(Envelope(from: r[2], to: r[i], message: .prepare(Prepare(view: View(1), sequence: SequenceNumber(1), digest: prePrepareB.digest, sender: r[2])), authenticator: fakeAuthenticator(r[2])))
+            for byz in [1, 2] {
+                cluster.network.append(Envelope(from: r[byz], to: r[i], message: .commit(Commit(view: View(1), sequence: SequenceNumber(1), digest: prePrepareB.digest, sender: r[byz])), authenticator: fakeAuthenticator(r[byz])))
+            }
+        }
+        // Only 4, 5, 6 talk to each other from now on (0 and 3 are slow).
+        cluster.drop = { e in ![r[4], r[5], r[6]].contains(e.to) || e.from == r[3] }
+        cluster.run()
+        #expect(cluster.executedHistory[3].first?.1 == [a])
+        for i in [4, 5, 6] {
+            // Replicas that never processed the NEW-VIEW do not enter view 1, so B cannot commit there.
+            #expect(cluster.executedHistory[i].first.map { $0.1 == [a] } ?? true, "replica \(i) executed another batch at seq 1")
+        }
+    }
+
+    /// n = 4, f = 1. Replica 3 recovers by state transfer started at f+1 votes; its stable proof then has f+1 entries.
+    @Test("R2 after a state transfer the replica's VIEW-CHANGE carries an f+1 checkpoint proof and is rejected")
+    func stateTransferShortProof() throws {
+        var cluster = try TestCluster()
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
+        for t: UInt64 in 1...30 {
+            cluster.submit(TestCluster.request(1, t, [UInt8(t)]), to: replica0)
+            cluster.run()
+        }
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+        cluster.tick(520)  // the periodic CHECKPOINT re-broadcast tells replica 3 how far behind it is
+        #expect(cluster.installed.contains { $0.0 == replica3 })
+        // Now primary 0 fails (f = 1). Replicas 1, 2, 3 must be able to change view.
+        cluster.silenced = [replica0]
+        cluster.drop = { $0.from == replica0 }
+        cluster.broadcast(TestCluster.request(2, 1, [9]), to: [replica1, replica2, replica3])
+        cluster.tick(5000, replicas: [replica1, replica2, replica3])
+        #expect(cluster.executedRequests(replica1).contains { $0.client == ClientID(2) }, "view change never completed")
+    }
+
+    /// n = 4. The chosen stable VIEW-CHANGE's own checkpoint is implied; a replica that never got that
+    /// CHECKPOINT forwards a proof of 2f entries.
+    @Test("R3 forwardableProof can end below a quorum")
+    func forwardableProofShort() throws {
+        var cluster = try TestCluster()
+        // Replica 3 gets no COMMITs (it does not execute) and no CHECKPOINT from replica 1.
+        cluster.drop = { e in
+            if e.to == replica3, case .commit = e.message { return true }
+            if e.to == replica3, e.from != replica0, case .checkpoint = e.message { return true }
+            return false
+        }
+        for t: UInt64 in 1...4 {
+            cluster.submit(TestCluster.request(1, t, [UInt8(t)]), to: replica0)
+            cluster.run()
+        }
+        #expect(cluster.replicas[0].lowWatermark == SequenceNumber(4))
+        #expect(cluster.replicas[3].lowWatermark == SequenceNumber(0))
+        // Primary 0 stops ordering but takes part in the view change (like FollowingTests).
+        cluster.drop = { e in
+            if e.to == replica3, e.from != replica0, case .checkpoint = e.message { return true }
+            return e.from == replica0 && e.message.normalCaseView == View(0)
+        }
+        cluster.broadcast(TestCluster.request(2, 1, [9]), to: [replica1, replica2, replica3])
+        cluster.tick(300)
+        #expect(cluster.replicas[3].checkpoints.stableProof.count >= 3)
+    }
+
+    @Test("R4 one Byzantine replica fills the future-view buffer forever")
+    func futureBufferFlood() throws {
+        var cluster = try TestCluster()
+        for s: UInt64 in 1...40 {
+            let p = Prepare(view: View(1_000_000), sequence: SequenceNumber(s), digest: .zero, sender: replica2)
+            cluster.deliver(.prepare(p), to: replica1, authenticator: fakeAuthenticator(replica2))
+        }
+        let legit = Prepare(view: View(1), sequence: SequenceNumber(1), digest: .zero, sender: replica3)
+        cluster.deliver(.prepare(legit), to: replica1, authenticator: fakeAuthenticator(replica3))
+        #expect(cluster.replicas[1].viewChange.future.contains { $0.message == .prepare(legit) })
+    }
+}

@@ -1,0 +1,73 @@
+// Proves the simulator and, through it, PBFT: a fixed set of seeds (faults, Byzantine replicas, crashes,
+// partitions) passes every safety checker and the liveness phase; a run is bit-for-bit reproducible; and
+// the checkers can fail: f+1 colluding replicas (beyond the fault model) and a core with one acceptance
+// check disabled are both caught.
+import Testing
+import ThemisCore
+@testable import ThemisSimulator
+
+@Suite("Simulator")
+struct SimulatorTests {
+    /// Seeds that `swift test` runs on every build (a few minutes of simulated time each, about 1-3 s
+    /// of real time each in a debug build). `themis simulate --seeds N` runs many more.
+    static let fixedSeeds: [UInt64] = Array(1...24)
+
+    @Test("Fixed seeds pass every checker", arguments: fixedSeeds)
+    func fixedSeed(seed: UInt64) {
+        let result = Simulation.run(seed: seed)
+        #expect(result.passed, "\(result.summary)\nreproduce with: \(result.reproduction)")
+    }
+
+    @Test("The same seed gives the same trace hash")
+    func reproducible() {
+        let first = Simulation.run(seed: 7)
+        let second = Simulation.run(seed: 7)
+        #expect(first.traceHash == second.traceHash)
+        #expect(first.ticks == second.ticks)
+        #expect(first.statistics.packetsDelivered == second.statistics.packetsDelivered)
+        #expect(Simulation.run(seed: 8).traceHash != first.traceHash)
+    }
+
+    @Test("f+1 colluding Byzantine replicas (beyond the fault model) break agreement, and the checker says so")
+    func colludingBeyondFaultModelIsCaught() {
+        var caught = 0
+        for seed: UInt64 in 1...10 {
+            var scenario = Scenario(seed: seed)
+            scenario.replicaCount = 4
+            scenario.byzantine = [0: .colluding, 1: .colluding]  // f + 1 = 2, the primary among them
+            scenario.crashes = false
+            scenario.partitions = false
+            scenario.dropPerMille = 0
+            let result = Simulation.run(scenario)
+            if let violation = result.violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
+                caught += 1
+            }
+        }
+        #expect(caught > 0, "no checker noticed f+1 colluding replicas in 10 seeds")
+    }
+
+    @Test("A core with one acceptance check disabled is caught within 40 seeds")
+    func disabledCheckIsCaught() {
+        var firstFailure: UInt64?
+        for seed: UInt64 in 1...40 {
+            var scenario = Scenario(seed: seed)
+            scenario.replicaCount = 4
+            scenario.byzantine = [0: .equivocating]  // within the fault model
+            scenario.faultyCore = true
+            let result = Simulation.run(scenario)
+            if !result.passed { firstFailure = seed; break }
+        }
+        #expect(firstFailure != nil, "ignoring digests in quorums went unnoticed for 40 seeds")
+    }
+
+    @Test("The same scenarios pass with the correct core (the failures above come from the fault)")
+    func correctCorePassesTheFaultyScenarios() {
+        for seed: UInt64 in 1...3 {
+            var scenario = Scenario(seed: seed)
+            scenario.replicaCount = 4
+            scenario.byzantine = [0: .equivocating]
+            let result = Simulation.run(scenario)
+            #expect(result.passed, "\(result.summary)")
+        }
+    }
+}
