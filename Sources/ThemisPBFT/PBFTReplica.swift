@@ -41,7 +41,7 @@ public struct PBFTReplica: ReplicaCore {
     /// The highest timestamp per client queued or proposed by this primary in this view.
     var proposedTimestamps: [ClientID: Timestamp] = [:]
     /// The highest timestamp per client that this backup relayed to the primary of this view.
-    var relayedTimestamps: [ClientID: Timestamp] = [:]
+    var relayedTimestamps: [ClientID: (timestamp: Timestamp, tick: UInt64)] = [:]
     /// Batches handed to the application and not yet reported back, oldest first.
     var executing: [ExecutionBatch] = []
     var clientTable = ClientTable()

@@ -18,6 +18,20 @@ struct SimulatorTests {
         #expect(result.passed, "\(result.summary)\nreproduce with: \(result.reproduction)")
     }
 
+    /// Seeds that once failed, kept as named regressions.
+    static let regressionSeeds: [UInt64: String] = [
+        173: "lost messages during faults: view changes stalled until timeouts outgrew the budget (fixed by retransmission and a backoff cap)",
+        388: "n = 7, crashes with a sender-forging replica: liveness lost to unretransmitted VIEW-CHANGEs",
+        617: "crashes and state transfers during lossy periods",
+        1356: "n = 7, two replicas with bad authenticators under partitions (HMAC)",
+    ]
+
+    @Test("Regression seeds pass", arguments: regressionSeeds.keys.sorted())
+    func regressionSeed(seed: UInt64) {
+        let result = Simulation.run(seed: seed)
+        #expect(result.passed, "\(Self.regressionSeeds[seed] ?? ""): \(result.summary)")
+    }
+
     @Test("The same seed gives the same trace hash")
     func reproducible() {
         let first = Simulation.run(seed: 7)

@@ -60,10 +60,14 @@ extension PBFTReplica {
 
     /// A backup sends the request to the primary, once per client timestamp.
     mutating func relay(_ request: Request, into actions: inout [Action<PBFTMessage>]) {
-        if let relayed = relayedTimestamps[request.client], request.timestamp <= relayed {
+        // Once per client timestamp, unless the client retransmits after a while: the relay may have
+        // been lost, and a lost relay must not cost a view change.
+        if let relayed = relayedTimestamps[request.client], request.timestamp < relayed.timestamp
+            || (request.timestamp == relayed.timestamp && now < relayed.tick + settings.requestTimeoutTicks / 4)
+        {
             return
         }
-        relayedTimestamps[request.client] = request.timestamp
+        relayedTimestamps[request.client] = (request.timestamp, now)
         actions.append(.send(.request(request, relayedBy: id), to: primary))
         actions.append(.observe(.requestRelayed(request.client, request.timestamp, to: primary)))
     }

@@ -44,14 +44,16 @@ extension PBFTReplica {
 
     mutating func receiveCommittedBatches(_ message: CommittedBatches, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
         guard message.batches.count <= limits.committedBatchesPerMessageMax else { throw .invalidBatchSize(message.batches.count) }
+        // Check everything before changing anything: a rejected message leaves the state as it was.
+        for prePrepare in message.batches
+        where prePrepare.requests.count > limits.batchRequestsMax || Request.batchDigest(prePrepare.requests) != prePrepare.digest {
+            throw .batchDigestMismatch(prePrepare.sequence)
+        }
         for prePrepare in message.batches {
             let sequence = prePrepare.sequence
             // Only the next batches are of use; this also bounds what a Byzantine sender can make us keep.
             let horizon = lastScheduled + UInt64(2 * limits.committedBatchesPerMessageMax)
             guard sequence > lastScheduled, sequence <= highWatermark, sequence <= horizon, log[sequence]?.isCommitted != true else { continue }
-            guard prePrepare.requests.count <= limits.batchRequestsMax, Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
-                throw .batchDigestMismatch(sequence)
-            }
             stateTransfer.batchVotes[sequence, default: [:]][message.sender] = prePrepare
             let matching = stateTransfer.batchVotes[sequence, default: [:]].values.filter { $0.digest == prePrepare.digest }
             guard matching.count >= configuration.weakQuorumSize else { continue }

@@ -30,7 +30,7 @@ extension PBFTReplica {
         let peers = Set(proof.map(\.message.sender)).subtracting([id]).sorted()
         guard !peers.isEmpty else { return }
         stateTransfer.fetch = StateTransferState.Fetch(sequence: sequence, stateDigest: digest, proof: proof, peers: peers,
-                                                       deadline: now + settings.requestTimeoutTicks)
+                                                       deadline: now + settings.requestTimeoutTicks, peerStarted: now)
         actions.append(.observe(.stateTransferStarted(sequence, from: peers[0])))
         requestChunk(into: &actions)
     }
@@ -49,6 +49,7 @@ extension PBFTReplica {
         fetch.peerIndex += 1
         fetch.received = []
         fetch.totalBytes = nil
+        fetch.peerStarted = now
         stateTransfer.fetch = fetch
         requestChunk(into: &actions)
     }
@@ -60,7 +61,9 @@ extension PBFTReplica {
             actions.append(.broadcast(.checkpoint(Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id))))
         }
         if let fetch = stateTransfer.fetch {
-            if now >= fetch.deadline { switchPeer(into: &actions) }
+            let chunks = (fetch.totalBytes ?? 0) / UInt64(max(1, limits.stateChunkBytes)) + 1
+            let budget = settings.requestTimeoutTicks * (4 + 2 * chunks)
+            if now >= fetch.deadline || now >= fetch.peerStarted + budget { switchPeer(into: &actions) }
             return
         }
         if let pending = stateTransfer.pending, executing.isEmpty {

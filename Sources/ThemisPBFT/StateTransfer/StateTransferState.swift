@@ -29,6 +29,9 @@ struct StateTransferState: Sendable {
         var received: [UInt8] = []
         var totalBytes: UInt64?
         var deadline: UInt64
+        /// When the current peer was first asked: each peer gets a total budget, so a slow (Byzantine)
+        /// peer that answers just before every deadline cannot stall us.
+        var peerStarted: UInt64 = 0
 
         var peer: ReplicaID { peers[peerIndex % peers.count] }
     }

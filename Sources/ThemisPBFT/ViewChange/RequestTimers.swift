@@ -3,14 +3,38 @@ import ThemisCore
 /// Request timers at the backups and the escalation of a stalled view change (PBFT section 4.4):
 /// a backup that waits too long for a request to execute suspects the primary.
 extension PBFTReplica {
-    /// The current timeout: the configured one, doubled for every view change without progress.
+    /// The current timeout: the configured one, doubled for every view change without progress, up to
+    /// 64 times (an uncapped backoff lets a long lossy period push the next view change out of reach).
     var timeoutTicks: UInt64 {
-        settings.requestTimeoutTicks << UInt64(min(viewChange.attempts, 16))
+        settings.requestTimeoutTicks << UInt64(min(viewChange.attempts, 6))
+    }
+
+    /// Messages are sent once and may be lost: every half timeout a replica repeats what others may still
+    /// need from it for sequence numbers it has not executed yet (its PRE-PREPARE as primary, its PREPARE
+    /// and COMMIT), and, while changing views, its VIEW-CHANGE. Duplicates are rejected cheaply.
+    mutating func retransmit(into actions: inout [Action<PBFTMessage>]) {
+        switch status {
+        case .viewChanging:
+            if let own = viewChange.received[id] { actions.append(.broadcast(.viewChange(own.message))) }
+        case .normal:
+            for sequence in log.keys.sorted() where sequence > lastScheduled {
+                guard let slot = log[sequence], let prePrepare = slot.prePrepare?.message, prePrepare.view == view else { continue }
+                if prePrepare.sender == id {
+                    actions.append(.broadcast(.prePrepare(prePrepare)))
+                } else if let own = slot.prepares[id] {
+                    actions.append(.broadcast(.prepare(own.message)))
+                }
+                if slot.isPrepared, let digest = slot.commits[id] {
+                    actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
+                }
+            }
+        }
     }
 
     public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
         now += 1
         stateTransferTick(into: &actions)
+        if now % max(1, settings.requestTimeoutTicks / 2) == 0 { retransmit(into: &actions) }
         switch status {
         case .normal:
             if let deadline = viewChange.requestDeadline, now >= deadline, !isPrimary {
