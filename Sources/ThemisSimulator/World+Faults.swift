@@ -14,11 +14,14 @@ extension World {
             let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
             if let victim = candidates.randomElement(using: &random) {
                 replicas[victim].crashedUntil = now + random.pick(100...1200)
+                amnesiac.insert(victim)
                 stats.crashes += 1
             }
         }
         if scenario.partitions, faultsInUse < f, random.chance(1, in: 900) {
-            let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
+            let candidates = replicas.indices.filter {
+                isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil && !amnesiac.contains($0)
+            }
             if let victim = candidates.randomElement(using: &random) {
                 partitioned[victim] = (now + random.pick(100...800), random.chance(1, in: 2))
             }

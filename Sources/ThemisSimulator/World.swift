@@ -51,6 +51,10 @@ final class World {
     /// Every request a client issued (Byzantine replicas use them to build valid-looking variants).
     var requestPool: [Request] = []
     var healed = false
+    /// Replicas that crashed and restarted empty. In-memory mode, a restarted replica has forgotten what
+    /// it voted for (amnesia), so it stays charged to the fault budget for the rest of the safety phase:
+    /// more than f amnesiac replicas could vote for conflicting batches. (Found by seed 469.)
+    var amnesiac: Set<Int> = []
 
     init(scenario: Scenario) throws {
         self.scenario = scenario
@@ -101,7 +105,8 @@ final class World {
 
     /// Faults currently charged to the budget of f: Byzantine, crashed and partitioned replicas.
     var faultsInUse: Int {
-        Set(replicas.indices.filter { replicas[$0].behavior != nil || replicas[$0].crashedUntil != nil } + partitioned.keys).count
+        Set(replicas.indices.filter { replicas[$0].behavior != nil || replicas[$0].crashedUntil != nil } + partitioned.keys)
+            .union(amnesiac).count
     }
 
     // MARK: Network

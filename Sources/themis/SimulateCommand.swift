@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import ThemisSimulator
 
 struct SimulateCommand: AsyncParsableCommand {
@@ -37,6 +40,7 @@ struct SimulateCommand: AsyncParsableCommand {
             if (offset + 1) % 100 == 0 || offset + 1 == count {
                 let seconds = Double(monotonicNanoseconds() - start) / 1e9
                 print("\(offset + 1)/\(count) seeds, \(failures) failed, \(formatted(Double(offset + 1) / seconds, decimals: 1)) seeds/s")
+                fflush(nil)  // progress shows up even when standard output is a file
             }
         }
         if failures > 0 { throw ExitCode.failure }
