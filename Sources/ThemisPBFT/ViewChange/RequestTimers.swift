@@ -37,7 +37,9 @@ extension PBFTReplica {
         if now % max(1, settings.requestTimeoutTicks / 2) == 0 { retransmit(into: &actions) }
         switch status {
         case .normal:
-            if let deadline = viewChange.requestDeadline, now >= deadline, !isPrimary {
+            // The primary suspects itself too, after twice the timeout: a primary that cannot get a request
+            // committed (a backup left the view alone, say) is of no use in this view.
+            if let deadline = viewChange.requestDeadline, now >= deadline, !isPrimary || now >= deadline + timeoutTicks {
                 startViewChange(to: view.next, into: &actions)
             }
         case .viewChanging(let target):
