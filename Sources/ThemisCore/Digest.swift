@@ -65,22 +65,24 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
 
 /// Incremental SHA-256 over a canonical, unambiguous encoding: fixed-width big-endian integers and
 /// length-prefixed byte strings. A domain string separates digests of different kinds of things.
+///
+/// Request digests are computed once per request on the hot path: small fields collect in one buffer
+/// and reach the hasher in a single update, instead of one small array per integer.
 public struct DigestBuilder {
     private var hasher = SHA256()
+    private var pending: [UInt8] = []
 
     public init(domain: String?) {
+        pending.reserveCapacity(128)
         if let domain {
             append(bytes: Array(domain.utf8))
         }
     }
 
     public mutating func append(_ value: UInt64) {
-        var scratch: [UInt8] = []
-        scratch.reserveCapacity(8)
         for shift in stride(from: 56, through: 0, by: -8) {
-            scratch.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+            pending.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
         }
-        hasher.update(data: scratch)
     }
 
     public mutating func append(_ value: UInt32) { append(UInt64(value)) }
@@ -95,18 +97,38 @@ public struct DigestBuilder {
     /// Appends a length-prefixed byte string.
     public mutating func append(bytes: [UInt8]) {
         append(UInt64(bytes.count))
-        hasher.update(data: bytes)
+        if bytes.count <= 256 {
+            pending.append(contentsOf: bytes)
+        } else {
+            flush()
+            hasher.update(data: bytes)
+        }
     }
 
     /// Appends raw bytes without a length prefix (for `Digest.of`).
     public mutating func append(contentsOf bytes: some Sequence<UInt8>) {
-        hasher.update(data: Array(bytes))
+        pending.append(contentsOf: bytes)
+        if pending.count >= 4096 { flush() }
+    }
+
+    private mutating func flush() {
+        guard !pending.isEmpty else { return }
+        hasher.update(data: pending)
+        pending.removeAll(keepingCapacity: true)
     }
 
     public func finish() -> Digest {
-        let result = Array(hasher.finalize())
-        // SHA-256 always yields 32 bytes.
-        guard let digest = Digest(bytes: result) else { preconditionFailure("SHA-256 did not yield 32 bytes") }
-        return digest
+        var copy = self
+        copy.flush()
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for (index, byte) in copy.hasher.finalize().enumerated() {
+            switch index / 8 {
+            case 0: words.0 = words.0 << 8 | UInt64(byte)
+            case 1: words.1 = words.1 << 8 | UInt64(byte)
+            case 2: words.2 = words.2 << 8 | UInt64(byte)
+            default: words.3 = words.3 << 8 | UInt64(byte)
+            }
+        }
+        return Digest(word0: words.0, word1: words.1, word2: words.2, word3: words.3)
     }
 }

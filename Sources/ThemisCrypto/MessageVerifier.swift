@@ -16,7 +16,7 @@ public struct MessageVerifier: Sendable {
     }
 
     public func isAuthentic(_ message: PBFTMessage, authenticator: [UInt8]) -> Bool {
-        guard verify(.pbft(message), authenticator, from: message.sender) else { return false }
+        guard verify(message, authenticator, from: message.sender) else { return false }
         switch message {
         case .request, .prePrepare, .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
             // Fetched batches need no authenticator of their own: f+1 matching copies make one believable.
@@ -27,13 +27,13 @@ public struct MessageVerifier: Sendable {
             // Every re-proposal in O carries the new primary's own authenticator (it may be forwarded later).
             for entry in newView.prePrepares {
                 guard entry.message.sender == newView.sender,
-                    verify(.pbft(.prePrepare(entry.message)), entry.authenticator, from: newView.sender)
+                    verify(.prePrepare(entry.message), entry.authenticator, from: newView.sender)
                 else { return false }
             }
             for entry in newView.viewChanges {
                 let viewChange = entry.message
                 let implied = viewChange.sender == newView.sender && entry.authenticator.isEmpty
-                guard implied || verify(.pbft(.viewChange(viewChange)), entry.authenticator, from: viewChange.sender),
+                guard implied || verify(.viewChange(viewChange), entry.authenticator, from: viewChange.sender),
                     isAuthentic(viewChange)
                 else { return false }
             }
@@ -59,7 +59,7 @@ public struct MessageVerifier: Sendable {
 
     private func isAuthentic(_ message: PBFTMessage, _ authenticator: [UInt8], owner: ReplicaID) -> Bool {
         if message.sender == owner && authenticator.isEmpty { return true }
-        return verify(.pbft(message), authenticator, from: message.sender)
+        return verify(message, authenticator, from: message.sender)
     }
 
     /// Client requests, each checked once even if a NEW-VIEW repeats it (a copy with another
@@ -76,15 +76,8 @@ public struct MessageVerifier: Sendable {
         keyring.verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
     }
 
-    private enum Subject {
-        case pbft(PBFTMessage)
-    }
-
-    private func verify(_ subject: Subject, _ authenticator: [UInt8], from sender: ReplicaID) -> Bool {
-        switch subject {
-        case .pbft(let message):
-            return keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(sender))
-        }
+    private func verify(_ message: PBFTMessage, _ authenticator: [UInt8], from sender: ReplicaID) -> Bool {
+        keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(sender))
     }
 
     /// The new primary authenticates each re-proposal of O on its own before sending the NEW-VIEW.

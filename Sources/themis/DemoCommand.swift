@@ -65,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let outcome = try await workload.run(crash: crash)
         var survivors = cluster.configuration.replicas
-        if let killedAt = outcome.killedAt {
+        if outcome.killedAt != nil {
             survivors.removeAll { $0 == ReplicaID(0) }
             let report = try await handles[0].status(of: survivors[0])
             let primary = cluster.configuration.primary(of: report.view)
@@ -74,7 +74,6 @@ struct DemoCommand: AsyncParsableCommand {
             if let resumed = outcome.resumedAfterKill {
                 print("progress resumed \(formatted(Double(resumed) / 1e9)) s after the kill (first operation started after the kill that completed)")
             }
-            _ = killedAt
         }
         let readBack = try await workload.readBack(outcome.models)
         let consistent = try await compareReplicas(handles[0], replicas: survivors)

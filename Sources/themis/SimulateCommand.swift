@@ -20,9 +20,8 @@ struct SimulateCommand: AsyncParsableCommand {
         if let seed {
             let result = Simulation.run(seed: seed, debugEnabled: debug)
             print(result.summary)
-            if let violation = result.violation {
+            if !result.passed {
                 print("reproduce with: \(result.reproduction)")
-                _ = violation
                 throw ExitCode.failure
             }
             return

@@ -168,7 +168,6 @@ struct NormalCaseTests {
     func executionInSequenceOrder() throws {
         var cluster = try TestCluster()
         // Hold back everything about sequence 1 until sequence 2 has committed.
-        cluster.drop = { envelope in false }
         cluster.submit(TestCluster.request(1, 1, [1]), to: replica0)
         let heldBack = cluster.network
         cluster.network = []

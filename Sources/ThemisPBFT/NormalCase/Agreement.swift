@@ -72,12 +72,15 @@ extension PBFTReplica {
     mutating func advance(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
         guard var slot = log[sequence], let prePrepare = slot.prePrepare else { return }
         let digest = prePrepare.message.digest
-        let matchingPrepares = testingIgnoreDigestsInQuorums ? Array(slot.prepares.values) : slot.preparesMatching(digest)
-        if !slot.isPrepared, matchingPrepares.count >= configuration.quorumSize - 1 {
+        // Count first (this runs for every PREPARE and COMMIT); build the certificate once, when prepared.
+        let prepareCount = testingIgnoreDigestsInQuorums
+            ? slot.prepares.count : slot.prepares.values.reduce(0) { $0 + ($1.message.digest == digest ? 1 : 0) }
+        if !slot.isPrepared, prepareCount >= configuration.quorumSize - 1 {
             slot.isPrepared = true
             slot.commits[id] = digest
             // Keep the proof: a later VIEW-CHANGE must carry it.
-            viewChange.preparedCertificates[sequence] = PreparedCertificate(prePrepare: prePrepare, prepares: matchingPrepares)
+            let prepares = testingIgnoreDigestsInQuorums ? Array(slot.prepares.values) : slot.preparesMatching(digest)
+            viewChange.preparedCertificates[sequence] = PreparedCertificate(prePrepare: prePrepare, prepares: prepares)
             actions.append(.observe(.prepared(sequence)))
             actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
         }
