@@ -45,6 +45,7 @@ public enum Simulation {
                                     violation: Violation(checker: "setup", tick: 0, detail: "\(error)"),
                                     traceHash: 0, ticks: 0, statistics: SimulationStatistics())
         }
+        world.debugLog = debugEnabled
         let deadline = scenario.faultTicks + scenario.livenessBudgetTicks
         while world.now < deadline, world.checker.violation == nil {
             world.now += 1

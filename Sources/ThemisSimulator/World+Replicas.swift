@@ -12,8 +12,12 @@ extension World {
         let me = Principal.replica(ReplicaID(UInt32(index)))
         guard let keyring = keyrings[me] else { return }
         var payload = packet.payload
-        guard let message = try? WireCodec.decode(&payload, limits: replicas[index].core.limits) else {
+        let message: WireMessage
+        do {
+            message = try WireCodec.decode(&payload, limits: replicas[index].core.limits)
+        } catch {
             stats.rejections += 1
+            if debugLog, isCorrect(index) { print("t\(now) r\(index) cannot decode a frame from \(packet.from): \(error)") }
             return
         }
         var actions: [Action<PBFTMessage>] = []
@@ -23,6 +27,9 @@ extension World {
                 // The network knows the true sender (as a TCP link after the handshake does).
                 guard inner.sender == sender, MessageVerifier(keyring: keyring).isAuthentic(inner, authenticator: tag) else {
                     stats.rejections += 1
+                    if debugLog, isCorrect(index), inner.kindName.hasSuffix("view") || inner.kindName == "view-change" {
+                        print("t\(now) r\(index) finds \(inner.kindName) from \(inner.sender) not authentic")
+                    }
                     return
                 }
                 try replicas[index].core.receive(Verified(checked: inner, authenticator: tag), into: &actions)
@@ -38,6 +45,9 @@ extension World {
             }
         } catch {
             stats.rejections += 1
+            if debugLog, isCorrect(index), case .pbft(let inner, _) = message, inner.kindName.hasSuffix("view") || inner.kindName == "view-change" {
+                print("t\(now) r\(index) rejects \(inner.kindName) from \(inner.sender): \(error)")
+            }
         }
         replicas[index].core.flush(into: &actions)
         perform(actions, at: index)
@@ -105,6 +115,12 @@ extension World {
     }
 
     func observe(_ event: Event, at index: Int) {
+        if debugLog, isCorrect(index) {
+            switch event {
+            case .viewChangeStarted, .newViewSent, .viewChanged: print("t\(now) r\(index) \(event)")
+            default: break
+            }
+        }
         switch event {
         case .checkpointTaken(let sequence, let digest):
             if isCorrect(index) { checker.checkpoint(sequence, digest, by: index, at: now) }

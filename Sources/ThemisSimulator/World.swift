@@ -51,6 +51,8 @@ final class World {
     /// Every request a client issued (Byzantine replicas use them to build valid-looking variants).
     var requestPool: [Request] = []
     var healed = false
+    /// Prints view-change events and rejections of correct replicas (`--debug`).
+    var debugLog = false
     /// Replicas that crashed and restarted empty. In-memory mode, a restarted replica has forgotten what
     /// it voted for (amnesia), so it stays charged to the fault budget for the rest of the safety phase:
     /// more than f amnesiac replicas could vote for conflicting batches. (Found by seed 469.)

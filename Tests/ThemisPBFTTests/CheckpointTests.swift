@@ -89,4 +89,36 @@ struct CheckpointTests {
         #expect(cluster.replicas[1].stateTransfer.farVotes.count == 1)
         #expect(cluster.replicas[1].stateTransfer.fetch == nil, "one replica (f) is no evidence")
     }
+
+    @Test("A stable proof short of a quorum is completed by the others' repeated CHECKPOINTs (seed 1862)")
+    func shortStableProofIsCompleted() throws {
+        var cluster = try TestCluster()
+        for timestamp: UInt64 in 1...4 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        let digest = try #require(cluster.replicas[1].stableCheckpointDigest)
+        let full = cluster.replicas[1].checkpoints.stableProof
+        #expect(full.count >= 3)
+        // As if adopted from a NEW-VIEW whose implied entries could not be forwarded: one entry short.
+        let short = Array(full.filter { $0.message.sender != replica3 }.prefix(2))
+        cluster.replicas[1].checkpoints.markStable(SequenceNumber(4), digest: digest, proof: short)
+        var actions: [Action<PBFTMessage>] = []
+        cluster.replicas[1].startViewChange(to: View(1), into: &actions)
+        let weak = try #require(cluster.replicas[1].viewChange.received[replica1]?.message)
+        #expect(throws: Rejection.self) { try cluster.replicas[2].validate(weak) }
+
+        // A wrong digest does not complete it; the matching repeat from replica 3 does, once.
+        let wrong = Checkpoint(sequence: SequenceNumber(4), stateDigest: Digest.of([9]), sender: replica3)
+        #expect(cluster.deliver(.checkpoint(wrong), to: replica1) == .staleCheckpoint(SequenceNumber(4)))
+        let repeated = Checkpoint(sequence: SequenceNumber(4), stateDigest: digest, sender: replica3)
+        #expect(cluster.deliver(.checkpoint(repeated), to: replica1) == nil)
+        #expect(cluster.replicas[1].checkpoints.stableProof.count == 3)
+        #expect(cluster.deliver(.checkpoint(repeated), to: replica1) == .staleCheckpoint(SequenceNumber(4)))
+
+        actions = []
+        cluster.replicas[1].startViewChange(to: View(2), into: &actions)
+        let repaired = try #require(cluster.replicas[1].viewChange.received[replica1]?.message)
+        try cluster.replicas[2].validate(repaired)
+    }
 }

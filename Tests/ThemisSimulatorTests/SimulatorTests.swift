@@ -24,6 +24,7 @@ struct SimulatorTests {
         388: "n = 7, crashes with a sender-forging replica: liveness lost to unretransmitted VIEW-CHANGEs",
         617: "crashes and state transfers during lossy periods",
         1356: "n = 7, two replicas with bad authenticators under partitions (HMAC)",
+        1862: "n = 7, two silent replicas under partitions: a stable checkpoint proof adopted from a NEW-VIEW was one entry short, so every VIEW-CHANGE of that replica was rejected",
     ]
 
     @Test("Regression seeds pass", arguments: regressionSeeds.keys.sorted())

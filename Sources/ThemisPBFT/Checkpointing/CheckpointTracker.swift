@@ -24,6 +24,18 @@ struct CheckpointTracker: Sendable {
         return nil
     }
 
+    /// Adds a matching CHECKPOINT to a stable proof that is short of a quorum (one adopted from a
+    /// NEW-VIEW or a state transfer can be, when the entries a VIEW-CHANGE only implied cannot be
+    /// forwarded). - Returns: false if the proof did not need or take it.
+    mutating func strengthenStableProof(with vote: Authenticated<Checkpoint>, quorum: Int) -> Bool {
+        guard vote.message.sequence == stableSequence, vote.message.stateDigest == stableDigest, stableProof.count < quorum,
+            !stableProof.contains(where: { $0.message.sender == vote.message.sender })
+        else { return false }
+        stableProof.append(vote)
+        stableProof.sort { $0.message.sender < $1.message.sender }
+        return true
+    }
+
     /// Makes `sequence` the stable checkpoint and forgets everything at or below it.
     mutating func markStable(_ sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>]) {
         stableSequence = sequence
