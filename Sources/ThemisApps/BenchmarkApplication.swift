@@ -1,7 +1,8 @@
 import ThemisCore
 
 /// A no-op application for throughput measurements: every operation returns `replyBytes` bytes and only
-/// a counter of executed operations changes.
+/// a counter of executed operations changes. An operation whose first byte is `readMarker` is a read: it
+/// leaves the counter as it is (`themis bench --read-only`).
 public struct BenchmarkApplication: Application, Equatable {
     /// Size of every result.
     public let replyBytes: Int
@@ -15,14 +16,18 @@ public struct BenchmarkApplication: Application, Equatable {
         self.replyBytes = replyBytes
     }
 
+    /// First byte of a read-only operation.
+    public static let readMarker: UInt8 = 0x52
+
     public mutating func execute(_ operation: [UInt8], from client: ClientID) async -> [UInt8] {
-        executeNow()
+        executeNow(isRead: operation.first == Self.readMarker)
     }
 
-    /// Counts one operation and returns its result: the new count (8 bytes, big-endian) followed by the
-    /// byte pattern 8, 9, 10, ..., cut or padded to `replyBytes`. Deterministic from the count alone.
-    public mutating func executeNow() -> [UInt8] {
-        executedCount &+= 1
+    /// Counts one operation (unless `isRead`) and returns its result: the count (8 bytes, big-endian)
+    /// followed by the byte pattern 8, 9, 10, ..., cut or padded to `replyBytes`. Deterministic from the
+    /// count alone.
+    public mutating func executeNow(isRead: Bool = false) -> [UInt8] {
+        if !isRead { executedCount &+= 1 }
         var result = UInt64Bytes.encode(executedCount)
         if replyBytes <= result.count {
             return Array(result.prefix(replyBytes))

@@ -91,12 +91,15 @@ extension ThemisClient {
         case .send(let request, let replicas):
             send(request, to: replicas)
         case .completed(_, let result):
-            state.value.current?.succeed(result)
+            // Cleared before completing: a callback may start the next call right away (re-entrantly).
+            let promise = state.value.current
             state.value.current = nil
+            promise?.succeed(result)
             startNextIfIdle()
         case .deadlineExceeded:
-            state.value.current?.fail(ThemisClientError.deadlineExceeded(seconds: Double(options.deadlineMilliseconds) / 1000))
+            let promise = state.value.current
             state.value.current = nil
+            promise?.fail(ThemisClientError.deadlineExceeded(seconds: Double(options.deadlineMilliseconds) / 1000))
             startNextIfIdle()
         }
     }

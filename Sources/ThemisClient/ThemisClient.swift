@@ -89,6 +89,21 @@ public final class ThemisClient: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// `invoke` as a future on the client's event loop, for load generators that chain the next call in
+    /// the completion callback without an async hop.
+    public func invokeOnLoop(_ operation: [UInt8]) -> EventLoopFuture<[UInt8]> {
+        let promise = loop.makePromise(of: [UInt8].self)
+        if loop.inEventLoop {
+            enqueue(operation, promise: promise)
+        } else {
+            loop.execute { self.enqueue(operation, promise: promise) }
+        }
+        return promise.futureResult
+    }
+
+    /// The event loop this client's connections and callbacks run on.
+    public var eventLoop: any EventLoop { loop }
+
     /// Asks one replica directly (not ordered) for its view, last executed sequence number and state digest.
     public func status(of replica: ReplicaID, timeoutMilliseconds: Int64 = 5000) async throws -> StatusReport {
         let promise = loop.makePromise(of: StatusReport.self)

@@ -104,8 +104,11 @@ final class ProtocolDriver: Sendable {
             let stable = core.lowWatermark
             let links = UInt32(self.state.value.replicas.count)
             self.executor.submit(.status { lastExecuted, digest in
+                let counters = self.counters.withLockedValue { $0 }
                 let report = StatusReport(nonce: nonce, replica: replica, view: view, lastExecuted: lastExecuted,
-                                          lastStableCheckpoint: stable, applicationDigest: digest, connectedReplicas: links)
+                                          lastStableCheckpoint: stable, applicationDigest: digest, connectedReplicas: links,
+                                          batchesExecuted: UInt64(counters.batchesExecuted), requestsExecuted: UInt64(counters.requestsExecuted),
+                                          peakResidentBytes: ProcessMemory.peakResidentBytes() ?? 0)
                 channel.writeAndFlush(ByteBufferAllocator().frame(.statusReport(report)), promise: nil)
             })
         }

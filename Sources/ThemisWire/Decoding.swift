@@ -139,10 +139,14 @@ struct PayloadReader {
         let lastStableCheckpoint = try readSequence()
         let applicationDigest = try readDigest()
         let connectedReplicas = try readUInt32()
+        let batchesExecuted = try readUInt64()
+        let requestsExecuted = try readUInt64()
+        let peakResidentBytes = try readUInt64()
         return StatusReport(
             nonce: nonce, replica: replica, view: view, lastExecuted: lastExecuted,
             lastStableCheckpoint: lastStableCheckpoint, applicationDigest: applicationDigest,
-            connectedReplicas: connectedReplicas
+            connectedReplicas: connectedReplicas, batchesExecuted: batchesExecuted, requestsExecuted: requestsExecuted,
+            peakResidentBytes: peakResidentBytes
         )
     }
 }

@@ -13,7 +13,7 @@ extension WireCodec {
     /// view, sequence, digest, sender.
     static let slotBytes = 8 + 8 + digestBytes + 4
     static let checkpointBytes = 8 + digestBytes + 4
-    static let statusReportBytes = 8 + 4 + 8 + 8 + 8 + digestBytes + 4
+    static let statusReportBytes = 8 + 4 + 8 + 8 + 8 + digestBytes + 4 + 8 + 8 + 8
     /// The smallest encoded request: client, timestamp, two empty byte strings.
     static let requestBytesMin = 4 + 8 + lengthPrefixBytes + lengthPrefixBytes
 

@@ -151,5 +151,8 @@ extension ByteBuffer {
         writeInteger(report.lastStableCheckpoint.rawValue)
         writeDigest(report.applicationDigest)
         writeInteger(report.connectedReplicas)
+        writeInteger(report.batchesExecuted)
+        writeInteger(report.requestsExecuted)
+        writeInteger(report.peakResidentBytes)
     }
 }

@@ -23,11 +23,20 @@ public struct StatusReport: Hashable, Sendable {
     public let applicationDigest: Digest
     /// How many other replicas this replica has an authenticated link with.
     public let connectedReplicas: UInt32
+    /// Batches and requests this replica executed since it started (batch size mean = requests / batches).
+    public let batchesExecuted: UInt64
+    public let requestsExecuted: UInt64
+    /// The replica process's peak resident set size (VmHWM) in bytes; 0 where unknown.
+    public let peakResidentBytes: UInt64
 
     public init(
         nonce: UInt64, replica: ReplicaID, view: View, lastExecuted: SequenceNumber,
-        lastStableCheckpoint: SequenceNumber, applicationDigest: Digest, connectedReplicas: UInt32 = 0
+        lastStableCheckpoint: SequenceNumber, applicationDigest: Digest, connectedReplicas: UInt32 = 0,
+        batchesExecuted: UInt64 = 0, requestsExecuted: UInt64 = 0, peakResidentBytes: UInt64 = 0
     ) {
+        self.batchesExecuted = batchesExecuted
+        self.requestsExecuted = requestsExecuted
+        self.peakResidentBytes = peakResidentBytes
         self.nonce = nonce
         self.replica = replica
         self.view = view

@@ -57,7 +57,8 @@ struct DemoCommand: AsyncParsableCommand {
             let (_, keys) = try ClusterFile.loadKeys(path: KeyGeneration.keyPath(directory: directory, principal: .client(ClientID(UInt32(index)))))
             handles.append(try ThemisClient(cluster: cluster, id: ClientID(UInt32(index)), keys: keys, eventLoopGroup: group))
         }
-        try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
+        let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
+        print("all replicas up after \(formatted(ready)) s")
         let workload = DemoWorkload(clients: handles, operations: operations)
         let crash = noKill ? nil : DemoWorkload.Crash(atOperation: operations / 2) { @Sendable in
             // The primary of view 0 is replica 0.
@@ -89,23 +90,6 @@ struct DemoCommand: AsyncParsableCommand {
         for handle in handles { await handle.close() }
         try? await group.shutdownGracefully()
         return verdict
-    }
-
-    private func waitUntilReady(_ client: ThemisClient, replicas: [ReplicaID]) async throws {
-        let start = monotonicNanoseconds()
-        for replica in replicas {
-            while true {
-                // Ready means: answering, and linked to every other replica (messages sent before a link is
-                // up are lost, and catching up needs state transfer, which is not there yet).
-                if let report = try? await client.status(of: replica, timeoutMilliseconds: 500),
-                    Int(report.connectedReplicas) == replicas.count - 1 { break }
-                if monotonicNanoseconds() - start > 20_000_000_000 {
-                    throw DemoError("\(replica) did not come up within 20 s (see its log in the cluster directory)")
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        print("all replicas up after \(formatted(Double(monotonicNanoseconds() - start) / 1e9)) s")
     }
 
     /// Waits until every replica executed the same sequence number, then compares their state digests.

@@ -2,7 +2,9 @@ import NIOCore
 import NIOPosix
 import Subprocess
 import SystemPackage
+import ThemisClient
 import ThemisCore
+import ThemisWire
 
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +24,8 @@ final class LocalCluster: Sendable {
     let processes: [Process]
 
     /// Starts `count` replicas of the cluster in `directory` (which holds cluster.json and the keys).
-    init(directory: String, count: Int, app: String) throws {
+    /// - Parameter extraArguments: more `themis replica` flags (e.g. `--reply-size 10`).
+    init(directory: String, count: Int, app: String, extraArguments: [String] = []) throws {
         self.directory = directory
         var processes: [Process] = []
         for index in 0..<count {
@@ -31,7 +34,7 @@ final class LocalCluster: Sendable {
                 FilePath("\(directory)/replica-\(index).log"), .writeOnly,
                 options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead])
             let (stream, continuation) = AsyncStream.makeStream(of: Command.self)
-            let arguments = ["replica", "--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app]
+            let arguments = ["replica", "--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app] + extraArguments
             let task = Task {
                 _ = try? await run(
                     .path("/proc/self/exe"), arguments: Arguments(arguments),
@@ -84,6 +87,25 @@ final class LocalCluster: Sendable {
             return false
         }
     }
+}
+
+/// Waits until every replica answers a status query and is linked to all the others.
+/// - Returns: the seconds it took.
+func waitUntilReady(_ client: ThemisClient, replicas: [ReplicaID]) async throws -> Double {
+    let start = monotonicNanoseconds()
+    for replica in replicas {
+        while true {
+            // Ready means: answering, and linked to every other replica (messages sent before a link is
+            // up are lost, and catching up needs state transfer, which is not there yet).
+            if let report = try? await client.status(of: replica, timeoutMilliseconds: 500),
+                Int(report.connectedReplicas) == replicas.count - 1 { break }
+            if monotonicNanoseconds() - start > 20_000_000_000 {
+                throw DemoError("\(replica) did not come up within 20 s (see its log in the cluster directory)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+    return Double(monotonicNanoseconds() - start) / 1e9
 }
 
 struct DemoError: Error, CustomStringConvertible {

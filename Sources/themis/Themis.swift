@@ -1,12 +1,12 @@
 import ArgumentParser
 
-/// The `themis` command-line tool: key generation, replicas, a key-value client and the demo.
+/// The `themis` command-line tool: key generation, replicas, a key-value client, the demo, the simulator and the benchmark.
 @main
 struct Themis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "themis",
         abstract: "Themis: Byzantine-fault-tolerant state-machine replication (PBFT).",
-        subcommands: [DemoCommand.self, KeygenCommand.self, ReplicaCommand.self, KVCommand.self, SimulateCommand.self],
+        subcommands: [DemoCommand.self, KeygenCommand.self, ReplicaCommand.self, KVCommand.self, SimulateCommand.self, BenchCommand.self],
         defaultSubcommand: DemoCommand.self
     )
 }

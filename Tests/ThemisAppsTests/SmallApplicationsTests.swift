@@ -36,6 +36,14 @@ import ThemisCore
         #expect(restored == first)
     }
 
+    @Test func benchmarkReadsLeaveTheCountAsItIs() async {
+        var application = BenchmarkApplication(replyBytes: 8)
+        _ = await application.execute([1], from: client)
+        let read = await application.execute([BenchmarkApplication.readMarker, 1, 2], from: client)
+        #expect(read == [0, 0, 0, 0, 0, 0, 0, 1])
+        #expect(application.executedCount == 1)
+    }
+
     @Test func theCounterIncrements() async {
         var counter = CounterApplication()
         #expect(CounterApplication.value(in: await counter.execute(CounterApplication.increment(by: 5), from: client)) == 5)

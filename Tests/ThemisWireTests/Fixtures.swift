@@ -32,7 +32,8 @@ enum Fixtures {
     )
     static let statusReport = StatusReport(
         nonce: 99, replica: ReplicaID(1), view: View(3), lastExecuted: SequenceNumber(40),
-        lastStableCheckpoint: SequenceNumber(0), applicationDigest: digest(3), connectedReplicas: 3
+        lastStableCheckpoint: SequenceNumber(0), applicationDigest: digest(3), connectedReplicas: 3,
+        batchesExecuted: 7, requestsExecuted: 70, peakResidentBytes: 12_000_000
     )
 
     /// Small samples of every message kind (small enough to try every prefix).

@@ -1,0 +1,377 @@
+import ArgumentParser
+import FoundationEssentials
+import Histogram
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ThemisApps
+import ThemisClient
+import ThemisCore
+import ThemisCrypto
+import ThemisWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `themis bench`: a closed-loop load generator. Each client keeps one request outstanding and sends
+/// the next as soon as f+1 matching replies arrive; latencies go into an HdrHistogram.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Closed-loop benchmark: throughput, latency percentiles, replica peak memory and batch sizes.",
+        discussion: """
+            Either --local (starts 4 replica processes of this binary, running the benchmark application, \
+            a fresh cluster per point, and stops them after) or --config FILE (an existing cluster whose \
+            replicas run `themis replica --app bench`; client keys next to the file).
+            Example: themis bench --local --clients 10,40 --request-size 100 --reply-size 10 --duration 20 --json
+            """)
+
+    @Option(help: "cluster.json of a running cluster (replicas started with --app bench).") var config: String?
+    @Flag(help: "Start a local 4-replica cluster for each point and stop it afterwards.") var local = false
+    @Option(help: "Closed-loop clients, or a comma-separated sweep such as 1,5,10,20,40.") var clients = "10"
+    @Option(help: "Request (operation) size in bytes.") var requestSize = 100
+    @Option(help: "Reply size in bytes (--local; a --config cluster's replicas set their own).") var replySize = 10
+    @Option(help: "Measured seconds per point.") var duration = 10.0
+    @Option(help: "Seconds of load before measuring starts.") var warmup = 2.0
+    @Flag(help: "Send read operations (ordered like writes; they leave the application state as it is).") var readOnly = false
+    @Option(name: .customLong("protocol"), help: "Protocol: pbft.") var protocolName = "pbft"
+    @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
+    @Option(help: "Event-loop threads of the load generator.") var threads = 1
+    @Flag(help: "Print one JSON object per point on stdout.") var json = false
+    @Option(help: "Append one CSV row per point to this file (header written if the file is new).") var csv: String?
+
+    func validate() throws {
+        guard local != (config != nil) else { throw ValidationError("give exactly one of --local and --config FILE") }
+        guard protocolName == "pbft" else {
+            throw ValidationError("--protocol \(protocolName) is not available: this build implements pbft only")
+        }
+        guard AuthenticationScheme(rawValue: auth) != nil else { throw ValidationError("unknown --auth \(auth) (hmac, ed25519, ecdsa, rsa)") }
+        _ = try sweep()
+        guard requestSize >= 1, requestSize <= Limits().operationBytesMax else {
+            throw ValidationError("--request-size must be 1...\(Limits().operationBytesMax)")
+        }
+        guard replySize >= 0, replySize <= Limits().resultBytesMax else {
+            throw ValidationError("--reply-size must be 0...\(Limits().resultBytesMax)")
+        }
+        guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0 and --warmup >= 0") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
+    }
+
+    func sweep() throws -> [Int] {
+        let counts = clients.split(separator: ",").map { Int(String($0.filter { !$0.isWhitespace })) }
+        guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw ValidationError("--clients must be positive counts such as 10 or 1,5,10,20,40 (got \(clients))")
+        }
+        return counts.compactMap { $0 }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let counts = try sweep()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+            var points: [BenchPoint] = []
+            do {
+                for count in counts {
+                    let point: BenchPoint
+                    if local {
+                        point = try await runLocal(clients: count, group: group)
+                    } else {
+                        let path = config ?? ""
+                        let cluster = try ClusterFile.load(path: path)
+                        _ = try cluster.validated(source: path)
+                        point = try await measure(cluster: cluster, directory: directory(of: path), clients: count, group: group)
+                    }
+                    points.append(point)
+                    report(point)
+                }
+            } catch {
+                try? await group.shutdownGracefully()
+                throw error
+            }
+            try? await group.shutdownGracefully()
+            if !json && points.count > 1 { printSummary(points) }
+        }
+    }
+
+    private func runLocal(clients count: Int, group: MultiThreadedEventLoopGroup) async throws -> BenchPoint {
+        let scheme = AuthenticationScheme(rawValue: auth) ?? .hmac
+        let directory = "/tmp/themis-bench-\(getpid())-\(count)"
+        let basePort = try await LocalCluster.freePorts(count: 4)
+        // K and L as in the paper's setups: checkpoints are rare compared with batches.
+        let cluster = try KeyGeneration.writeCluster(
+            directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
+            settings: ProtocolSettings(checkpointInterval: 1000, watermarkWindow: 2000))
+        let replicas = try LocalCluster(directory: directory, count: 4, app: "bench", extraArguments: ["--reply-size", "\(replySize)"])
+        let point: BenchPoint
+        do {
+            point = try await measure(cluster: cluster, directory: directory, clients: count, group: group)
+        } catch {
+            await replicas.stop()
+            progress("replica logs kept in \(directory)")
+            throw error
+        }
+        await replicas.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+        return point
+    }
+
+    /// Runs one point: connect `count` clients, warm up, measure, read the replicas' counters.
+    private func measure(cluster: ClusterFile, directory: String, clients count: Int,
+                         group: MultiThreadedEventLoopGroup) async throws -> BenchPoint {
+        guard cluster.clients.count >= count else {
+            throw ValidationError("the cluster file lists \(cluster.clients.count) clients; --clients \(count) needs that many")
+        }
+        var handles: [ThemisClient] = []
+        for index in 0..<count {
+            let id = ClientID(cluster.clients[index].id)
+            let (principal, keys) = try ClusterFile.loadKeys(path: KeyGeneration.keyPath(directory: directory, principal: .client(id)))
+            guard principal == .client(id) else { throw ValidationError("the key file of client \(id.rawValue) holds the keys of \(principal)") }
+            handles.append(try ThemisClient(cluster: cluster, id: id, keys: keys, eventLoopGroup: group))
+        }
+        do {
+            let point = try await measure(cluster: cluster, clients: handles)
+            for handle in handles { await handle.close() }
+            return point
+        } catch {
+            for handle in handles { await handle.close() }
+            throw error
+        }
+    }
+
+    private func measure(cluster: ClusterFile, clients handles: [ThemisClient]) async throws -> BenchPoint {
+        let count = handles.count
+        let replicas = cluster.configuration.replicas
+        let ready = try await waitUntilReady(handles[0], replicas: replicas)
+        progress("\(count) clients: replicas ready after \(formatted(ready)) s; warming up \(formatted(warmup, decimals: 1)) s")
+
+        var operation = [UInt8](repeating: 0x77, count: requestSize)
+        operation[0] = readOnly ? BenchmarkApplication.readMarker : 0x57
+        let load = ClosedLoop(clients: handles, operation: operation)
+        let start = monotonicNanoseconds()
+        let measureFrom = start + UInt64(warmup * 1e9)
+        let measureUntil = measureFrom + UInt64(duration * 1e9)
+        load.start(measureFrom: measureFrom, measureUntil: measureUntil)
+
+        try await sleep(until: measureFrom)
+        let before = try await counters(handles[0], replicas: replicas)
+        while monotonicNanoseconds() < measureUntil {
+            try await Task.sleep(for: .milliseconds(min(1000, max(1, Int((measureUntil - monotonicNanoseconds()) / 1_000_000)))))
+            if isatty(STDERR_FILENO) == 1 {
+                let elapsed = Double(monotonicNanoseconds() - measureFrom) / 1e9
+                let done = load.completedInWindow
+                writeToStandardError("\r  \(count) clients: \(formatted(min(elapsed, duration), decimals: 1)) s, "
+                    + "\(Int(Double(done) / max(elapsed, 0.001))) ops/s, \(load.errors) errors   ")
+            }
+        }
+        let outcome = await load.stop()
+        if isatty(STDERR_FILENO) == 1 { writeToStandardError("\r\u{1B}[K") }
+        let after = try await counters(handles[0], replicas: replicas)
+        let batches = zip(before, after).map { $1.batchesExecuted &- $0.batchesExecuted }.max() ?? 0
+        let requests = zip(before, after).map { $1.requestsExecuted &- $0.requestsExecuted }.max() ?? 0
+        return BenchPoint(
+            label: "\(protocolName)-\(cluster.authentication.rawValue)", authentication: cluster.authentication.rawValue,
+            clients: count, requestSize: requestSize, replySize: replySize, readOnly: readOnly, seconds: duration,
+            operations: outcome.histogram.totalCount, errors: outcome.errors, histogram: outcome.histogram,
+            peakResidentBytes: after.map(\.peakResidentBytes),
+            batchSizeMean: batches > 0 ? Double(requests) / Double(batches) : 0)
+    }
+
+    /// Every replica's status (counters, peak memory) after all batches handed to its application ran.
+    private func counters(_ client: ThemisClient, replicas: [ReplicaID]) async throws -> [StatusReport] {
+        var reports: [StatusReport] = []
+        for replica in replicas {
+            reports.append(try await client.status(of: replica, timeoutMilliseconds: 10_000))
+        }
+        return reports
+    }
+
+    private func sleep(until deadline: UInt64) async throws {
+        let now = monotonicNanoseconds()
+        if deadline > now { try await Task.sleep(for: .nanoseconds(Int64(deadline - now))) }
+    }
+
+    private func report(_ point: BenchPoint) {
+        if json {
+            print(point.json)
+        } else {
+            print(point.text)
+        }
+        if let csv {
+            do {
+                try point.appendCSV(to: csv)
+            } catch {
+                printError("error: cannot write \(csv): \(error)")
+            }
+        }
+    }
+
+    private func printSummary(_ points: [BenchPoint]) {
+        print("clients  ops/s    p50 ms  p90 ms  p99 ms  p99.9 ms  max ms  batch  peak RSS MB (max of replicas)")
+        for point in points {
+            let columns = [
+                pad("\(point.clients)", 7), pad("\(Int(point.opsPerSecond))", 8), pad(formatted(point.milliseconds(50)), 7),
+                pad(formatted(point.milliseconds(90)), 7), pad(formatted(point.milliseconds(99)), 7),
+                pad(formatted(point.milliseconds(99.9)), 9), pad(formatted(point.maxMilliseconds), 7),
+                pad(formatted(point.batchSizeMean, decimals: 1), 6), formatted(Double(point.peakResidentBytes.max() ?? 0) / 1e6, decimals: 1),
+            ]
+            print(columns.joined(separator: " "))
+        }
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    private func progress(_ message: String) {
+        writeToStandardError(message + "\n")
+    }
+}
+
+/// The closed loop: every client sends its next request from the completion callback of the previous
+/// one, on its event loop (no async hop per request).
+final class ClosedLoop: Sendable {
+    struct Outcome {
+        var histogram: Histogram<UInt64>
+        var errors: Int
+    }
+
+    private struct State {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        var completedInWindow = 0
+        var errors = 0
+        var running = 0
+        var stopping = false
+        var stopped: CheckedContinuation<Void, Never>?
+    }
+
+    private let clients: [ThemisClient]
+    private let operation: [UInt8]
+    private let state = NIOLockedValueBox(State())
+
+    init(clients: [ThemisClient], operation: [UInt8]) {
+        self.clients = clients
+        self.operation = operation
+    }
+
+    var completedInWindow: Int { state.withLockedValue { $0.completedInWindow } }
+    var errors: Int { state.withLockedValue { $0.errors } }
+
+    /// Starts every client; latencies of requests that start at or after `measureFrom` and complete
+    /// by `measureUntil` are recorded; each client stops at its first completion after `measureUntil`.
+    func start(measureFrom: UInt64, measureUntil: UInt64) {
+        state.withLockedValue { $0.running = clients.count }
+        for client in clients {
+            client.eventLoop.execute { self.next(client, measureFrom: measureFrom, measureUntil: measureUntil) }
+        }
+    }
+
+    private func next(_ client: ThemisClient, measureFrom: UInt64, measureUntil: UInt64) {
+        let began = monotonicNanoseconds()
+        client.invokeOnLoop(operation).whenComplete { result in
+            let ended = monotonicNanoseconds()
+            let finished = self.state.withLockedValue { state -> Bool in
+                switch result {
+                case .success:
+                    if began >= measureFrom && ended <= measureUntil {
+                        _ = state.histogram.record(ended - began)
+                        state.completedInWindow += 1
+                    }
+                case .failure:
+                    if ended <= measureUntil { state.errors += 1 }
+                }
+                guard ended > measureUntil || state.stopping else { return false }
+                state.running -= 1
+                if state.running == 0, let stopped = state.stopped {
+                    state.stopped = nil
+                    stopped.resume()
+                }
+                return true
+            }
+            if !finished { self.next(client, measureFrom: measureFrom, measureUntil: measureUntil) }
+        }
+    }
+
+    /// Waits until every client completed its last request.
+    func stop() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            state.withLockedValue { state in
+                state.stopping = true
+                if state.running == 0 {
+                    continuation.resume()
+                } else {
+                    state.stopped = continuation
+                }
+            }
+        }
+        return state.withLockedValue { Outcome(histogram: $0.histogram, errors: $0.errors) }
+    }
+}
+
+/// One measured point of a benchmark run.
+struct BenchPoint {
+    let label: String
+    let authentication: String
+    let clients: Int
+    let requestSize: Int
+    let replySize: Int
+    let readOnly: Bool
+    let seconds: Double
+    let operations: UInt64
+    let errors: Int
+    let histogram: Histogram<UInt64>
+    /// Per replica, in id order (0 where the replica did not report it).
+    let peakResidentBytes: [UInt64]
+    let batchSizeMean: Double
+
+    var opsPerSecond: Double { Double(operations) / seconds }
+    func milliseconds(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1e6 }
+    var maxMilliseconds: Double { Double(histogram.max) / 1e6 }
+
+    var text: String {
+        "\(label) clients \(clients): \(Int(opsPerSecond)) ops/s; latency ms p50 \(formatted(milliseconds(50))) "
+            + "p90 \(formatted(milliseconds(90))) p99 \(formatted(milliseconds(99))) p99.9 \(formatted(milliseconds(99.9))) "
+            + "max \(formatted(maxMilliseconds)); batch size mean \(formatted(batchSizeMean, decimals: 1)); "
+            + "replica peak RSS MB \(peakResidentBytes.map { formatted(Double($0) / 1e6, decimals: 1) }.joined(separator: " ")); "
+            + "\(errors) errors"
+    }
+
+    var json: String {
+        "{\"label\":\"\(label)\",\"protocol\":\"pbft\",\"auth\":\"\(authentication)\",\"clients\":\(clients),"
+            + "\"request_size\":\(requestSize),\"reply_size\":\(replySize),\"read_only\":\(readOnly),"
+            + "\"duration_s\":\(seconds),\"operations\":\(operations),\"errors\":\(errors),"
+            + "\"ops_per_s\":\(formatted(opsPerSecond, decimals: 1)),"
+            + "\"latency_ms\":{\"p50\":\(formatted(milliseconds(50), decimals: 3)),\"p90\":\(formatted(milliseconds(90), decimals: 3)),"
+            + "\"p99\":\(formatted(milliseconds(99), decimals: 3)),\"p999\":\(formatted(milliseconds(99.9), decimals: 3)),"
+            + "\"max\":\(formatted(maxMilliseconds, decimals: 3))},"
+            + "\"replica_peak_rss_bytes\":[\(peakResidentBytes.map(String.init).joined(separator: ","))],"
+            + "\"replica_peak_rss_bytes_max\":\(peakResidentBytes.max() ?? 0),"
+            + "\"batch_size_mean\":\(formatted(batchSizeMean, decimals: 2))}"
+    }
+
+    static let csvHeader = "label,protocol,auth,clients,request_size,reply_size,read_only,duration_s,operations,errors,ops_per_s,"
+        + "p50_ms,p90_ms,p99_ms,p999_ms,max_ms,peak_rss_bytes_max,batch_size_mean"
+
+    var csvRow: String {
+        [label, "pbft", authentication, "\(clients)", "\(requestSize)", "\(replySize)", "\(readOnly)", "\(seconds)",
+         "\(operations)", "\(errors)", formatted(opsPerSecond, decimals: 1), formatted(milliseconds(50), decimals: 3),
+         formatted(milliseconds(90), decimals: 3), formatted(milliseconds(99), decimals: 3),
+         formatted(milliseconds(99.9), decimals: 3), formatted(maxMilliseconds, decimals: 3),
+         "\(peakResidentBytes.max() ?? 0)", formatted(batchSizeMean, decimals: 2)].joined(separator: ",")
+    }
+
+    func appendCSV(to path: String) throws {
+        let exists = FileManager.default.fileExists(atPath: path)
+        let line = (exists ? "" : Self.csvHeader + "\n") + csvRow + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard descriptor >= 0 else { throw DemoError("cannot open \(path) for appending") }
+        defer { close(descriptor) }
+        let bytes = Array(line.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else { throw DemoError("short write to \(path)") }
+    }
+}
+
+func writeToStandardError(_ text: String) {
+    var standardError = StandardError()
+    standardError.write(text)
+}
