@@ -138,3 +138,24 @@ let package = Package(
     ]
 )
 
+// Micro benchmarks (Benchmarks/ThemisBenchmarks, ordo-one's package-benchmark, whose repository is now
+// named `benchmark`): only with THEMIS_BENCHMARKS=1, so a plain `swift build` / `swift test` neither
+// resolves nor builds them. Only the MallocInterposer trait: malloc counts without jemalloc, and no
+// swift-runtime-interposer dependency (RuntimeInterposer trait off). See Benchmarks/README.md.
+if Context.environment["THEMIS_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "ThemisBenchmarks",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ThemisBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}

@@ -21,6 +21,9 @@ public final class ReplicaServer: Sendable {
         public var tickMilliseconds: Int64 = 10
         /// Address to listen on; defaults to the replica's host in the cluster file.
         public var bindHost: String?
+        /// Event-loop threads for connections and the protocol driver (one of them). With several replicas
+        /// sharing few cores, one thread avoids a cross-thread wake-up per message.
+        public var eventLoopThreads = System.coreCount
         public var logger: Logger
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
@@ -50,7 +53,7 @@ public final class ReplicaServer: Sendable {
             throw ConfigurationError.unknownPrincipal(.replica(options.id), file: "cluster.json")
         }
         let keyring = try Keyring(cluster: cluster, me: .replica(options.id), keys: options.keys)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         let core = PBFTReplica(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
         let executor = ApplicationExecutor()
         let counters = NIOLockedValueBox(ReplicaCounters())

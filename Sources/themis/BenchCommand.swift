@@ -38,6 +38,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("protocol"), help: "Protocol: pbft.") var protocolName = "pbft"
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
+    @Option(help: "--local: event-loop threads per replica (4 replicas and the load generator share this machine's cores).")
+    var replicaThreads = 1
+    @Option(help: "--local: batches the primary keeps in flight (Limits.pipelineDepthMax).") var pipelineDepth = Limits().pipelineDepthMax
+    @Option(help: "--local: requests per batch at most (Limits.batchRequestsMax).") var batchMax = Limits().batchRequestsMax
     @Flag(help: "Print one JSON object per point on stdout.") var json = false
     @Option(help: "Append one CSV row per point to this file (header written if the file is new).") var csv: String?
 
@@ -56,6 +60,10 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0 and --warmup >= 0") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
+        guard (1...64).contains(replicaThreads) else { throw ValidationError("--replica-threads must be 1...64") }
+        guard (1...64).contains(pipelineDepth), (1...4096).contains(batchMax) else {
+            throw ValidationError("--pipeline-depth must be 1...64 and --batch-max 1...4096")
+        }
     }
 
     func sweep() throws -> [Int] {
@@ -98,11 +106,14 @@ struct BenchCommand: AsyncParsableCommand {
         let scheme = AuthenticationScheme(rawValue: auth) ?? .hmac
         let directory = "/tmp/themis-bench-\(getpid())-\(count)"
         let basePort = try await LocalCluster.freePorts(count: 4)
-        // K and L as in the paper's setups: checkpoints are rare compared with batches.
+        var limits = Limits()
+        limits.pipelineDepthMax = pipelineDepth
+        limits.batchRequestsMax = batchMax
+        // K = 128 and L = 256 as in the PBFT paper: the log (and memory) holds at most L batches.
         let cluster = try KeyGeneration.writeCluster(
             directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
-            settings: ProtocolSettings(checkpointInterval: 1000, watermarkWindow: 2000))
-        let replicas = try LocalCluster(directory: directory, count: 4, app: "bench", extraArguments: ["--reply-size", "\(replySize)"])
+            settings: ProtocolSettings(checkpointInterval: 128, watermarkWindow: 256), limits: limits)
+        let replicas = try LocalCluster(directory: directory, count: 4, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"])
         let point: BenchPoint
         do {
             point = try await measure(cluster: cluster, directory: directory, clients: count, group: group)

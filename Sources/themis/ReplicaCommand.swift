@@ -15,6 +15,7 @@ struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Application: kv or bench.") var app = "kv"
     @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
 
     func run() async throws {
         try await reportingErrors {
@@ -31,7 +32,11 @@ struct ReplicaCommand: AsyncParsableCommand {
             guard principal == .replica(ReplicaID(id)) else {
                 throw ValidationError("\(keyPath) holds the keys of \(principal), not replica \(id)")
             }
-            let options = ReplicaServer.Options(cluster: cluster, id: ReplicaID(id), keys: keys)
+            var options = ReplicaServer.Options(cluster: cluster, id: ReplicaID(id), keys: keys)
+            if let threads {
+                guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
+                options.eventLoopThreads = threads
+            }
             let server: ReplicaServer
             switch app {
             case "kv": server = try await ReplicaServer.start(options: options, application: KeyValueStore())
