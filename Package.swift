@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "ThemisReplica", targets: ["ThemisReplica"]),
         .library(name: "ThemisApps", targets: ["ThemisApps"]),
         .executable(name: "themis", targets: ["themis"]),
+        .executable(name: "themis-replica", targets: ["themis-replica"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -96,11 +97,26 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "ThemisReplicaCommand",
+            dependencies: [
+                "ThemisCore", "ThemisCrypto", "ThemisApps", "ThemisReplica",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "themis-replica",
+            dependencies: ["ThemisReplicaCommand", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "themis",
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps",
-                "ThemisClient", "ThemisReplica", "ThemisSimulator",
+                "ThemisClient", "ThemisReplica", "ThemisReplicaCommand", "ThemisSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -7,6 +7,7 @@ import NIOPosix
 import ThemisApps
 import ThemisClient
 import ThemisCore
+import ThemisReplicaCommand
 import ThemisCrypto
 import ThemisWire
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import ThemisApps
 import ThemisClient
 import ThemisCore
+import ThemisReplicaCommand
 import ThemisCrypto
 
 struct KVCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ThemisCore
+import ThemisReplicaCommand
 import ThemisCrypto
 
 struct KeygenCommand: AsyncParsableCommand {

@@ -4,6 +4,7 @@ import Subprocess
 import SystemPackage
 import ThemisClient
 import ThemisCore
+import ThemisReplicaCommand
 import ThemisWire
 
 #if canImport(Glibc)
@@ -34,10 +35,11 @@ final class LocalCluster: Sendable {
                 FilePath("\(directory)/replica-\(index).log"), .writeOnly,
                 options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead])
             let (stream, continuation) = AsyncStream.makeStream(of: Command.self)
-            let arguments = ["replica", "--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app] + extraArguments
+            let (executable, subcommand) = Self.replicaExecutable()
+            let arguments = subcommand + ["--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app] + extraArguments
             let task = Task {
                 _ = try? await run(
-                    .path("/proc/self/exe"), arguments: Arguments(arguments),
+                    .path(FilePath(executable)), arguments: Arguments(arguments),
                     input: .none, output: .fileDescriptor(log, closeAfterSpawningProcess: false),
                     error: .fileDescriptor(log, closeAfterSpawningProcess: false)
                 ) { execution in
@@ -54,6 +56,18 @@ final class LocalCluster: Sendable {
             processes.append(Process(id: id, commands: continuation, task: task))
         }
         self.processes = processes
+    }
+
+    /// `themis-replica` next to this binary (smaller resident set), else this binary's `replica` subcommand.
+    static func replicaExecutable() -> (path: String, subcommand: [String]) {
+        var target = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &target, target.count - 1)
+        if length > 0 {
+            let path = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let slim = ThemisReplicaCommand.directory(of: path) + "/themis-replica"
+            if access(slim, X_OK) == 0 { return (slim, []) }
+        }
+        return ("/proc/self/exe", ["replica"])
     }
 
     /// kill -9 one replica (it stays dead).

@@ -13,7 +13,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Run this many seeds.") var seeds: Int?
     @Option(help: "First seed of --seeds.") var from: UInt64 = 1
     @Option(help: "Protocol (only pbft so far).") var `protocol` = "pbft"
-    @Flag(help: "With --seed: print every replica's final state.") var debug = false
+    @Flag(help: "With --seed: print view-change events, rejected VIEW-CHANGE/NEW-VIEW messages and every replica's final state.") var debug = false
 
     func run() async throws {
         guard `protocol` == "pbft" else { throw ValidationError("--protocol: only pbft is simulated so far") }

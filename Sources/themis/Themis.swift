@@ -1,4 +1,5 @@
 import ArgumentParser
+import ThemisReplicaCommand
 
 /// The `themis` command-line tool: key generation, replicas, a key-value client, the demo, the simulator and the benchmark.
 @main

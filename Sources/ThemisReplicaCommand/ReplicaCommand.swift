@@ -5,8 +5,9 @@ import ThemisCore
 import ThemisCrypto
 import ThemisReplica
 
-struct ReplicaCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `themis replica` and `themis-replica`: runs one replica until SIGTERM or SIGINT.
+public struct ReplicaCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "replica", abstract: "Run one replica until SIGTERM or SIGINT.")
 
     @Option(help: "Path of cluster.json.") var config: String
@@ -17,7 +18,9 @@ struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         try await reportingErrors {
             guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
             LoggingSystem.bootstrap { label in
