@@ -2,11 +2,12 @@ import Crypto
 import ThemisCore
 
 /// Everything one process needs to authenticate its messages and check its peers': immutable, built once
-/// at start-up, shared freely across threads.
+/// at start-up, shared freely across threads. A class: it is handed to every connection handler and
+/// verifier, and copying a struct of this many key references retained each of them per message.
 ///
 /// Peers: a replica talks to every other replica and every client; a client talks to every replica.
 /// A link key is derived with each peer up front (see `LinkKey`).
-public struct Keyring: Sendable {
+public final class Keyring: Sendable {
     public let me: Principal
     public let scheme: AuthenticationScheme
     public let cluster: ValidatedCluster
@@ -26,7 +27,7 @@ public struct Keyring: Sendable {
     ///   - keys: my private keys, from my key file.
     ///   - source: the cluster file's name, for error messages.
     /// - Throws: any `validated(source:)` error, then as `init(validated:me:keys:)`.
-    public init(cluster file: ClusterFile, me: Principal, keys: PrivateKeys, source: String = "cluster.json") throws(ConfigurationError) {
+    public convenience init(cluster file: ClusterFile, me: Principal, keys: PrivateKeys, source: String = "cluster.json") throws(ConfigurationError) {
         try self.init(validated: try file.validated(source: source), me: me, keys: keys)
     }
 
