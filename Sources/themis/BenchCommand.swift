@@ -219,13 +219,13 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func printSummary(_ points: [BenchPoint]) {
-        print("clients  ops/s    p50 ms  p90 ms  p99 ms  p99.9 ms  max ms  batch  peak RSS MB (max of replicas)")
+        print("clients  ops/s    p50 ms  p90 ms  p99 ms  p99.9 ms  max ms  batch  peak RSS MiB (max of replicas)")
         for point in points {
             let columns = [
                 pad("\(point.clients)", 7), pad("\(Int(point.opsPerSecond))", 8), pad(formatted(point.milliseconds(50)), 7),
                 pad(formatted(point.milliseconds(90)), 7), pad(formatted(point.milliseconds(99)), 7),
                 pad(formatted(point.milliseconds(99.9)), 9), pad(formatted(point.maxMilliseconds), 7),
-                pad(formatted(point.batchSizeMean, decimals: 1), 6), formatted(Double(point.peakResidentBytes.max() ?? 0) / 1e6, decimals: 1),
+                pad(formatted(point.batchSizeMean, decimals: 1), 6), formatted(Double(point.peakResidentBytes.max() ?? 0) / 1_048_576, decimals: 1),
             ]
             print(columns.joined(separator: " "))
         }
@@ -344,7 +344,7 @@ struct BenchPoint {
         "\(label) clients \(clients): \(Int(opsPerSecond)) ops/s; latency ms p50 \(formatted(milliseconds(50))) "
             + "p90 \(formatted(milliseconds(90))) p99 \(formatted(milliseconds(99))) p99.9 \(formatted(milliseconds(99.9))) "
             + "max \(formatted(maxMilliseconds)); batch size mean \(formatted(batchSizeMean, decimals: 1)); "
-            + "replica peak RSS MB \(peakResidentBytes.map { formatted(Double($0) / 1e6, decimals: 1) }.joined(separator: " ")); "
+            + "replica peak RSS MiB \(peakResidentBytes.map { formatted(Double($0) / 1_048_576, decimals: 1) }.joined(separator: " ")); "
             + "\(errors) errors"
     }
 

@@ -212,7 +212,7 @@ struct NormalCaseTests {
         }
     }
 
-    @Test("The primary keeps at most pipelineDepthMax batches in flight; batches grow under load")
+    @Test("The primary keeps at most pipelineDepthMax batches in flight, pipelines only full batches; batches grow under load")
     func adaptiveBatching() throws {
         var limits = Limits()
         limits.pipelineDepthMax = 2
@@ -224,7 +224,7 @@ struct NormalCaseTests {
         let proposed = cluster.events.compactMap { event -> Int? in
             if case .batchProposed(_, let count) = event.1, event.0 == replica0 { return count } else { return nil }
         }
-        #expect(proposed == [1, 1], "two single-request batches fill the pipeline; the rest waits")
+        #expect(proposed == [1, 10], "the first request goes out alone; a second batch is pipelined only once full; the rest waits")
         cluster.run()
         let all = cluster.events.compactMap { event -> Int? in
             if case .batchProposed(_, let count) = event.1, event.0 == replica0 { return count } else { return nil }

@@ -75,14 +75,19 @@ extension PBFTReplica {
     /// Batches that are proposed but not yet handed to the application.
     var batchesInFlight: UInt64 { lastProposed.rawValue - min(lastProposed.rawValue, lastScheduled.rawValue) }
 
-    /// The primary closes batches while requests wait, the pipeline has room and the window allows:
-    /// under light load a batch holds one request, under heavy load up to `batchRequestsMax`.
+    /// The primary closes a batch when requests wait, the window allows, and either nothing is in flight
+    /// or a full batch (`batchRequestsMax`) is ready and the pipeline (`pipelineDepthMax`) has room: under
+    /// light load a batch holds one request, under heavy load batches grow while the previous one commits.
     mutating func proposeBatches(into actions: inout [Action<PBFTMessage>]) {
         guard isPrimary, status == .normal else { return }
         while !pendingRequests.isEmpty,
             batchesInFlight < UInt64(limits.pipelineDepthMax),
             lastProposed.next <= highWatermark
         {
+            // Only full batches are pipelined: a partial batch waits until nothing is in flight and grows
+            // meanwhile. (Measured on 2 cores with 4 replicas: +22-25% throughput at 10 and 40 clients over
+            // proposing a partial batch whenever the pipeline has room; see README, Performance.)
+            guard batchesInFlight == 0 || pendingRequests.count >= limits.batchRequestsMax else { break }
             let requests = pendingRequests.popFirst(limits.batchRequestsMax, bytesMax: limits.frameBytesMax / 4)
             let sequence = lastProposed.next
             lastProposed = sequence
