@@ -48,6 +48,35 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     /// A FETCH-STATE for a checkpoint state this replica does not hold.
     case stateUnavailable(SequenceNumber)
 
+    /// The case name, without its details: a cheap, stable label for counters and metrics.
+    public var kind: String {
+        switch self {
+        case .unknownReplica: return "unknownReplica"
+        case .fromSelf: return "fromSelf"
+        case .wrongView: return "wrongView"
+        case .outsideWatermarks: return "outsideWatermarks"
+        case .notFromPrimary: return "notFromPrimary"
+        case .prepareFromPrimary: return "prepareFromPrimary"
+        case .batchDigestMismatch: return "batchDigestMismatch"
+        case .invalidBatchSize: return "invalidBatchSize"
+        case .equivocation: return "equivocation"
+        case .duplicate: return "duplicate"
+        case .staleTimestamp: return "staleTimestamp"
+        case .overloaded: return "overloaded"
+        case .tooManyClients: return "tooManyClients"
+        case .notPrimary: return "notPrimary"
+        case .notACheckpointSequence: return "notACheckpointSequence"
+        case .staleCheckpoint: return "staleCheckpoint"
+        case .operationTooLarge: return "operationTooLarge"
+        case .viewChanging: return "viewChanging"
+        case .staleView: return "staleView"
+        case .invalidCertificate: return "invalidCertificate"
+        case .newViewMismatch: return "newViewMismatch"
+        case .unexpectedStateChunk: return "unexpectedStateChunk"
+        case .stateUnavailable: return "stateUnavailable"
+        }
+    }
+
     public var description: String {
         switch self {
         case .unknownReplica(let id): return "unknown \(id)"

@@ -154,8 +154,7 @@ final class ProtocolDriver: Sendable {
             case .request(let request): try core.submit(request, into: &actions)
             }
         } catch {
-            let kind = "\(error)".prefix(while: { $0 != "(" && $0 != " " })
-            counters.withLockedValue { $0.rejections[String(kind), default: 0] += 1 }
+            counters.withLockedValue { $0.rejections[error.kind, default: 0] += 1 }
             logger.debug("rejected input", metadata: ["reason": "\(error)"])
         }
     }
