@@ -70,7 +70,8 @@ struct InMemoryCluster {
                 let (replica, batch) = executions[executionHead]
                 executionHead += 1
                 counters[replica] &+= UInt64(batch.requests.count)
-                let snapshot: [UInt8]? = batch.checkpoint ? withUnsafeBytes(of: counters[replica]) { Array($0) } : nil
+                let count = counters[replica]
+                let snapshot: [UInt8]? = batch.checkpoint ? (0..<8).map { UInt8(truncatingIfNeeded: count >> ($0 * 8)) } : nil
                 step(replica) { core, actions in
                     core.executed(batch.sequence, results: batch.requests.map(\.operation), applicationSnapshot: snapshot, into: &actions)
                 }
