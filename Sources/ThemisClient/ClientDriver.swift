@@ -156,8 +156,9 @@ final class ClientInboundHandler: ChannelInboundHandler {
         let message = unwrapInboundIn(data)
         switch message.message {
         case .reply(let reply):
-            // The reply must come from the replica at the other end of this link and carry its MAC.
-            guard reply.replica == replica, reply.client == client.id,
+            // The reply must come from the replica at the other end of this link and carry its MAC; replies
+            // the client no longer waits for are dropped before the MAC is checked.
+            guard reply.replica == replica, reply.client == client.id, client.state.value.core.awaits(reply),
                 client.keyring.verifyLinkAuthenticator(WireCodec.authenticatedBytes(of: reply), authenticator: reply.authenticator, from: .replica(replica))
             else { return }
             client.received(reply)

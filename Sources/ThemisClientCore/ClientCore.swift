@@ -70,6 +70,14 @@ public struct ClientCore: Sendable {
         return .send(request, to: [configuration.primary(of: view)])
     }
 
+    /// Whether `reply` could still count for the outstanding request (same timestamp, a replica not heard
+    /// from yet). The driver asks before verifying the authenticator: replies for a request already
+    /// completed (the n - f - 1 late ones) and floods of stale replies cost no MAC verification.
+    public func awaits(_ reply: Reply) -> Bool {
+        guard let current = outstanding else { return false }
+        return reply.client == id && reply.timestamp == current.request.timestamp && current.replies[reply.replica] == nil
+    }
+
     /// A reply whose authenticator the driver verified. Returns `.completed` once f+1 replicas agree.
     public mutating func receive(_ reply: Reply) -> Output? {
         guard var current = outstanding, reply.client == id, reply.timestamp == current.request.timestamp,

@@ -59,6 +59,21 @@ struct ClientCoreTests {
         #expect(core.receive(reply(core, from: 1, result: [1])) == nil, "only one valid vote so far")
     }
 
+    @Test("Only replies that can still count are awaited (checked before the driver verifies a MAC)")
+    func awaitsOnlyUsefulReplies() throws {
+        var core = try makeCore()
+        #expect(!core.awaits(Reply(view: View(0), timestamp: Timestamp(1), client: ClientID(7), replica: ReplicaID(1), result: [])))
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(core.awaits(reply(core, from: 1, result: [42])))
+        #expect(!core.awaits(Reply(view: View(0), timestamp: Timestamp(1), client: ClientID(7), replica: ReplicaID(1), result: [])))
+        #expect(!core.awaits(Reply(view: View(0), timestamp: timestamp, client: ClientID(8), replica: ReplicaID(1), result: [])))
+        _ = core.receive(reply(core, from: 1, result: [42]))
+        #expect(!core.awaits(reply(core, from: 1, result: [42])), "replica 1 was heard already")
+        _ = core.receive(reply(core, from: 2, result: [42]))
+        #expect(!core.awaits(reply(core, from: 3, result: [42])), "completed: the late replies are not needed")
+    }
+
     @Test("Without replies the request is retransmitted to every replica with doubling intervals, then fails at the deadline")
     func retransmissionAndDeadline() throws {
         var core = try makeCore(retransmitTicks: 5, deadlineTicks: 40)
