@@ -83,6 +83,7 @@ public struct ClientCore: Sendable {
         guard var current = outstanding, reply.client == id, reply.timestamp == current.request.timestamp,
             configuration.contains(reply.replica), current.replies[reply.replica] == nil
         else { return nil }
+        outstanding = nil  // `current` is now the only copy: adding the reply does not copy the dictionary
         current.replies[reply.replica] = reply
         let matching = current.replies.values.filter { $0.result == reply.result }
         guard matching.count >= configuration.replyQuorumSize else {
@@ -94,7 +95,6 @@ public struct ClientCore: Sendable {
         let views = matching.map(\.view).sorted(by: >)
         let confirmedView = views[configuration.replyQuorumSize - 1]
         if confirmedView > view { view = confirmedView }
-        outstanding = nil
         return .completed(reply.timestamp, result: reply.result)
     }
 
