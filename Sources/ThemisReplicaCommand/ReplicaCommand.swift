@@ -28,13 +28,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
                 handler.logLevel = level
                 return handler
             }
-            let cluster = try ClusterFile.load(path: config)
-            _ = try cluster.validated(source: config)
-            let keyPath = key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: .replica(ReplicaID(id)))
-            let (principal, keys) = try ClusterFile.loadKeys(path: keyPath)
-            guard principal == .replica(ReplicaID(id)) else {
-                throw ValidationError("\(keyPath) holds the keys of \(principal), not replica \(id)")
-            }
+            let (cluster, keys) = try loadClusterAndKeys(config: config, key: key, principal: .replica(ReplicaID(id)))
             var options = ReplicaServer.Options(cluster: cluster, id: ReplicaID(id), keys: keys)
             if let threads {
                 guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
@@ -51,4 +45,15 @@ public struct ReplicaCommand: AsyncParsableCommand {
             await server.shutdown()
         }
     }
+}
+
+/// Loads and validates `cluster.json` and the private keys of `principal` (from `key`, or the key file
+/// `keygen` put next to the cluster file), checking that the key file belongs to `principal`.
+public func loadClusterAndKeys(config: String, key: String?, principal: Principal) throws -> (ClusterFile, PrivateKeys) {
+    let cluster = try ClusterFile.load(path: config)
+    _ = try cluster.validated(source: config)
+    let keyPath = key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: principal)
+    let (owner, keys) = try ClusterFile.loadKeys(path: keyPath)
+    guard owner == principal else { throw ValidationError("\(keyPath) holds the keys of \(owner), not \(principal)") }
+    return (cluster, keys)
 }

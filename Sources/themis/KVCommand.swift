@@ -18,13 +18,7 @@ struct KVCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let operation = try parseOperation()
-            let cluster = try ClusterFile.load(path: config)
-            _ = try cluster.validated(source: config)
-            let keyPath = key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: .client(ClientID(client)))
-            let (principal, keys) = try ClusterFile.loadKeys(path: keyPath)
-            guard principal == .client(ClientID(client)) else {
-                throw ValidationError("\(keyPath) holds the keys of \(principal), not client \(client)")
-            }
+            let (cluster, keys) = try loadClusterAndKeys(config: config, key: key, principal: .client(ClientID(client)))
             var options = ThemisClient.Options()
             options.deadlineMilliseconds = Int64(timeout * 1000)
             let themis = try ThemisClient(cluster: cluster, id: ClientID(client), keys: keys, options: options)
