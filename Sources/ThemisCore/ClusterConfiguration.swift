@@ -10,10 +10,13 @@ public struct ClusterConfiguration: Hashable, Sendable {
 
     public enum Error: Swift.Error, Hashable, CustomStringConvertible {
         case tooFewReplicas(count: Int, minimum: Int)
+        case tooManyReplicas(count: Int, maximum: Int)
         public var description: String {
             switch self {
             case .tooFewReplicas(let count, let minimum):
                 return "a cluster needs at least \(minimum) replicas for this fault model, got \(count)"
+            case .tooManyReplicas(let count, let maximum):
+                return "a cluster has at most \(maximum) replicas, got \(count)"
             }
         }
     }
@@ -24,11 +27,16 @@ public struct ClusterConfiguration: Hashable, Sendable {
     public let faultsTolerated: Int
     public let faultModel: FaultModel
 
-    /// - Throws: `Error.tooFewReplicas` if n cannot tolerate even one fault.
+    /// The largest cluster accepted (bounds every per-replica table).
+    public static let replicaCountMax = 1024
+
+    /// - Throws: `Error.tooFewReplicas` if n cannot tolerate even one fault, `Error.tooManyReplicas`
+    ///   above `replicaCountMax`.
     public init(replicaCount: Int, faultModel: FaultModel = .byzantine) throws(Error) {
         let minimum = faultModel == .byzantine ? 4 : 3
-        guard replicaCount >= minimum, replicaCount <= 1024 else {
-            throw .tooFewReplicas(count: replicaCount, minimum: minimum)
+        guard replicaCount >= minimum else { throw .tooFewReplicas(count: replicaCount, minimum: minimum) }
+        guard replicaCount <= Self.replicaCountMax else {
+            throw .tooManyReplicas(count: replicaCount, maximum: Self.replicaCountMax)
         }
         self.replicaCount = replicaCount
         self.faultModel = faultModel

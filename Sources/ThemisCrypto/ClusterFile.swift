@@ -120,11 +120,10 @@ public struct ClusterFile: Codable, Sendable, Hashable {
             return try ClusterConfiguration(replicaCount: replicaCount)
         } catch {
             switch error {
-            case .tooFewReplicas(let count, let minimum) where count < minimum:
+            case .tooFewReplicas(let count, let minimum):
                 throw .invalidField(file: source, field: "replicas", problem: .tooFewReplicas(count: count, minimum: minimum))
-            case .tooFewReplicas(let count, _):
-                // ClusterConfiguration also refuses more than 1024 replicas, under the same error case.
-                throw .invalidField(file: source, field: "replicas", problem: .tooMany(count: count, maximum: 1024))
+            case .tooManyReplicas(let count, let maximum):
+                throw .invalidField(file: source, field: "replicas", problem: .tooMany(count: count, maximum: maximum))
             }
         }
     }

@@ -38,6 +38,14 @@ struct ClusterConfigurationTests {
         }
     }
 
+    @Test("More than 1024 replicas is refused as too many, not too few")
+    func tooManyReplicas() {
+        #expect(throws: ClusterConfiguration.Error.tooManyReplicas(count: 1025, maximum: 1024)) {
+            try ClusterConfiguration(replicaCount: 1025)
+        }
+        #expect(ClusterConfiguration.Error.tooManyReplicas(count: 1025, maximum: 1024).description.contains("at most 1024"))
+    }
+
     @Test("The primary of view v is v mod n")
     func primaryRotation() throws {
         let configuration = try ClusterConfiguration(replicaCount: 4)
