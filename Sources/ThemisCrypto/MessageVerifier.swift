@@ -80,6 +80,14 @@ public struct MessageVerifier: Sendable {
         keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(sender))
     }
 
+    /// What a driver does to a message the core broadcasts, before authenticating the whole: a NEW-VIEW's
+    /// re-proposals in O get authenticators of their own (each becomes a PRE-PREPARE the backups keep as
+    /// proof). Every other message is sent as the core made it.
+    public func prepareForBroadcast(_ message: PBFTMessage) -> PBFTMessage {
+        guard case .newView(let newView) = message else { return message }
+        return .newView(authenticateReproposals(newView))
+    }
+
     /// The new primary authenticates each re-proposal of O on its own before sending the NEW-VIEW.
     public func authenticateReproposals(_ newView: NewView) -> NewView {
         let prePrepares = newView.prePrepares.map { entry in

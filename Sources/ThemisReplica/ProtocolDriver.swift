@@ -165,11 +165,7 @@ final class ProtocolDriver: Sendable {
             let frame = encode(message, audience: .principal(.replica(replica)))
             if let channel = state.replicas[replica] { append(frame, to: channel, state: &state) }
         case .broadcast(let message):
-            var message = message
-            if case .newView(let newView) = message {
-                message = .newView(MessageVerifier(keyring: keyring).authenticateReproposals(newView))
-            }
-            let frame = encode(message, audience: .allReplicas)
+            let frame = encode(MessageVerifier(keyring: keyring).prepareForBroadcast(message), audience: .allReplicas)
             for (_, channel) in state.replicas { append(frame, to: channel, state: &state) }
         case .reply(let reply):
             guard let channel = state.clients[reply.client] else { return }

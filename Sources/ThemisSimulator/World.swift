@@ -129,10 +129,7 @@ final class World {
     /// Authenticates and sends a replica message (tampered with if the sender is Byzantine).
     func send(_ message: PBFTMessage, from index: Int, to targets: [ReplicaID], broadcast: Bool) {
         guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
-        var message = message
-        if broadcast, case .newView(let newView) = message {
-            message = .newView(MessageVerifier(keyring: keyring).authenticateReproposals(newView))
-        }
+        let message = broadcast ? MessageVerifier(keyring: keyring).prepareForBroadcast(message) : message
         if replicas[index].behavior != nil {
             return sendByzantine(message, from: index, to: targets, broadcast: broadcast)
         }
