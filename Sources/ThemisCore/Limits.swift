@@ -11,8 +11,9 @@ public struct Limits: Hashable, Sendable, Codable {
     public var authenticatorBytesMax: Int = 32 * 1024
     /// Most requests in one batch (one PRE-PREPARE).
     public var batchRequestsMax: Int = 128
-    /// Most batches the primary has in flight (proposed, not yet executed). A new batch closes as soon
-    /// as the pipeline has room, so batches grow with load (adaptive batching).
+    /// Most batches the primary has in flight (proposed, not yet executed). A batch closes at once when
+    /// nothing is in flight; while batches are in flight, only a full one (`batchRequestsMax`) is added to
+    /// the pipeline, so batches grow with load (adaptive batching).
     public var pipelineDepthMax: Int = 4
     /// Most requests the primary queues before it rejects new ones (backpressure).
     public var pendingRequestsMax: Int = 16_384
@@ -24,6 +25,10 @@ public struct Limits: Hashable, Sendable, Codable {
     public var stateBytesMax: Int = 1 << 30
     /// Most batches in one COMMITTED-BATCHES message.
     public var committedBatchesPerMessageMax: Int = 32
+    /// FETCH-STATE and FETCH-BATCHES requests answered per peer in a burst; afterwards one more per tick
+    /// (the latest request over budget waits for it). A small request makes up to a frame of reply:
+    /// without a budget a Byzantine replica could make us send frames as fast as it asks.
+    public var fetchRepliesBurst: Int = 16
 
     public init() {}
 

@@ -4,6 +4,7 @@ extension Limits {
         case frameBytesMax, operationBytesMax, resultBytesMax, authenticatorBytesMax, batchRequestsMax
         case pipelineDepthMax, pendingRequestsMax, clientsMax, stateChunkBytes, stateBytesMax
         case committedBatchesPerMessageMax
+        case fetchRepliesBurst
     }
 
     public init(from decoder: any Decoder) throws {
@@ -23,6 +24,7 @@ extension Limits {
         try read(.stateChunkBytes, &limits.stateChunkBytes)
         try read(.stateBytesMax, &limits.stateBytesMax)
         try read(.committedBatchesPerMessageMax, &limits.committedBatchesPerMessageMax)
+        try read(.fetchRepliesBurst, &limits.fetchRepliesBurst)
         self = limits
     }
 }

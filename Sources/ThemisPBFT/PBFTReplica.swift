@@ -101,11 +101,11 @@ public struct PBFTReplica: ReplicaCore {
         case .newView(let message):
             try receiveNewView(message, into: &actions)
         case .fetchState(let message):
-            try serveState(message, into: &actions)
+            try serveFetch(.fetchState(message), from: message.sender, into: &actions)
         case .stateChunk(let message):
             try receiveStateChunk(message, into: &actions)
         case .fetchBatches(let message):
-            serveBatches(message, into: &actions)
+            try serveFetch(.fetchBatches(message), from: message.sender, into: &actions)
         case .committedBatches(let message):
             try receiveCommittedBatches(message, into: &actions)
         }

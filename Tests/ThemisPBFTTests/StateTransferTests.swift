@@ -81,6 +81,35 @@ struct StateTransferTests {
         #expect(CheckpointState.decode(state.encoded(), replica: replica1, limits: Limits())?.applicationSnapshot == [1, 2, 3])
         #expect(CheckpointState.decode(state.encoded() + [0], replica: replica1, limits: Limits()) == nil)
     }
+
+    @Test("A peer flooding FETCH-BATCHES gets a burst of replies, then one per tick for its latest request")
+    func fetchRepliesAreBudgeted() throws {
+        var limits = Limits()
+        limits.fetchRepliesBurst = 3
+        var cluster = try TestCluster(limits: limits)
+        for timestamp: UInt64 in 1...2 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        final class Count: @unchecked Sendable { var value = 0 }
+        let replies = Count()
+        cluster.drop = { envelope in
+            if case .committedBatches = envelope.message, envelope.from == replica1, envelope.to == replica3 { replies.value += 1 }
+            return envelope.to == replica3
+        }
+        for _ in 0..<10 {
+            #expect(cluster.deliver(.fetchBatches(FetchBatches(from: SequenceNumber(1), sender: replica3)), to: replica1) == nil)
+        }
+        cluster.run()
+        #expect(replies.value == 3, "the burst")
+        cluster.tick(1, replicas: [replica1])
+        #expect(replies.value == 4, "one more after a tick: the latest request over budget, the other six are gone")
+        cluster.tick(5, replicas: [replica1])
+        #expect(replies.value == 4, "nothing left to answer")
+        #expect(cluster.deliver(.fetchBatches(FetchBatches(from: SequenceNumber(1), sender: replica3)), to: replica1) == nil)
+        cluster.run()
+        #expect(replies.value == 5, "the budget refilled while the peer was quiet")
+    }
 }
 
 /// A seeded generator for test inputs (no global randomness).

@@ -149,4 +149,38 @@ extension PBFTReplica {
                                offset: request.offset, bytes: Array(state[start..<end]), sender: id)
         actions.append(.send(.stateChunk(chunk), to: request.sender))
     }
+
+    /// Answers a FETCH-STATE or FETCH-BATCHES if `peer` has budget left (`Limits.fetchRepliesBurst` at
+    /// once, one more per tick); otherwise keeps it (the latest per peer) for `serveDeferredFetches`.
+    mutating func serveFetch(_ message: PBFTMessage, from peer: ReplicaID, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+        guard spendFetchBudget(of: peer) else {
+            stateTransfer.deferredFetches[peer] = message
+            return
+        }
+        switch message {
+        case .fetchState(let request): try serveState(request, into: &actions)
+        case .fetchBatches(let request): serveBatches(request, into: &actions)
+        default: break
+        }
+    }
+
+    /// Each tick: answers the kept fetches whose peers have budget again.
+    mutating func serveDeferredFetches(into actions: inout [Action<PBFTMessage>]) {
+        guard !stateTransfer.deferredFetches.isEmpty else { return }
+        for (peer, message) in stateTransfer.deferredFetches.sorted(by: { $0.key < $1.key }) {
+            stateTransfer.deferredFetches[peer] = nil
+            try? serveFetch(message, from: peer, into: &actions)
+        }
+    }
+
+    private mutating func spendFetchBudget(of peer: ReplicaID) -> Bool {
+        var budget = stateTransfer.fetchBudget[peer] ?? (limits.fetchRepliesBurst, now)
+        let refill = now - min(now, budget.tick)
+        budget.replies = Int(min(UInt64(limits.fetchRepliesBurst), UInt64(max(0, budget.replies)) + refill))
+        budget.tick = now
+        let granted = budget.replies > 0
+        if granted { budget.replies -= 1 }
+        stateTransfer.fetchBudget[peer] = budget
+        return granted
+    }
 }

@@ -4,6 +4,11 @@ import ThemisCore
 struct StateTransferState: Sendable {
     /// Encoded `CheckpointState` of our own checkpoints: the stable one (served to others) and later ones.
     var snapshots: [SequenceNumber: [UInt8]] = [:]
+    /// Per peer: FETCH replies it may still get in this burst, and the tick they were counted at.
+    var fetchBudget: [ReplicaID: (replies: Int, tick: UInt64)] = [:]
+    /// Per peer, its latest FETCH that arrived over budget: answered once the budget refills (a correct
+    /// requester has one fetch outstanding and would otherwise wait for its timeout).
+    var deferredFetches: [ReplicaID: PBFTMessage] = [:]
     /// The highest CHECKPOINT per sender beyond our window (bounded: one per replica).
     var farVotes: [ReplicaID: Authenticated<Checkpoint>] = [:]
     /// A fetch in progress.

@@ -34,6 +34,7 @@ extension PBFTReplica {
     public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
         now += 1
         stateTransferTick(into: &actions)
+        serveDeferredFetches(into: &actions)
         if now % max(1, settings.requestTimeoutTicks / 2) == 0 { retransmit(into: &actions) }
         switch status {
         case .normal:
