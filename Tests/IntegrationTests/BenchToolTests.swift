@@ -43,6 +43,28 @@ struct BenchToolTests {
         #expect(rows.first?.hasPrefix("label,protocol,auth,clients,") == true)
     }
 
+    @Test("themis bench --config measures a running cluster (replicas with --app bench)")
+    func benchAgainstRunningCluster() async throws {
+        let processes = try ReplicaProcesses(clients: 3, auth: "hmac", application: ["bench", "--reply-size", "24"])
+        defer { processes.stopAll() }
+        let probe = try processes.client(2, group: NIOSingleThreaded.group)
+        try await processes.waitUntilReady(probe)
+        await probe.close()
+        let config = processes.directory + "/cluster.json"
+        let (status, out, err) = try themis(["bench", "--config", config, "--clients", "2", "--duration", "1", "--warmup", "0.3",
+                                             "--reply-size", "24", "--json"])
+        #expect(status == 0, "stderr: \(err)")
+        let point = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect((point["clients"] as? Int) == 2)
+        #expect((point["errors"] as? Int) == 0)
+        #expect(((point["operations"] as? Int) ?? 0) > 0)
+        #expect(((point["replica_peak_rss_bytes"] as? [Int]) ?? []).count == 4)
+        // The cluster lists 3 clients: asking for more is a clear error, not a hang.
+        let (tooMany, _, tooManyError) = try themis(["bench", "--config", config, "--clients", "4", "--duration", "1"])
+        #expect(tooMany != 0)
+        #expect(tooManyError.contains("3 clients"), "stderr: \(tooManyError)")
+    }
+
     @Test("Bad bench flags give a one-line error and a non-zero exit status")
     func badFlags() throws {
         for arguments in [["--local", "--clients", "0"], ["--local", "--protocol", "hybster"], ["--clients", "2"],

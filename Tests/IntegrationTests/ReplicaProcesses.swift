@@ -23,12 +23,16 @@ final class ReplicaProcesses: Sendable {
     let cluster: ClusterFile
     private let running = Mutex<[Int: Process]>([:])
     let binary: String
+    /// `themis replica --app` and its extra flags.
+    let application: [String]
 
     var processes: [Int: Process] { running.withLock { $0 } }
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
-    init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519") throws {
+    init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
+         application: [String] = ["kv"]) throws {
         binary = try ReplicaProcesses.themisBinary()
+        self.application = application
         directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
         let basePort = try ReplicaProcesses.freePortRange(count: replicas)
         try ReplicaProcesses.runToCompletion(binary, ["keygen", "--replicas", "\(replicas)", "--clients", "\(clients)",
@@ -41,7 +45,7 @@ final class ReplicaProcesses: Sendable {
     func start(_ id: Int) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)", "--app", "kv"]
+        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)", "--app"] + application
         let log = directory + "/replica-\(id).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
