@@ -17,7 +17,8 @@ enum DriverInput: Sendable {
 /// inputs in groups, and carries out the actions it returns:
 /// 1. feed every input of the group (`receive` / `submit`), then `flush` (the primary closes batches);
 /// 2. authenticate and encode outgoing messages, one frame per message, all frames for one peer in one
-///    buffer, and write each buffer with one flush (one syscall per peer per group);
+///    buffer, and write each buffer with one flush once the steps already queued on the loop have run
+///    (one syscall per peer per burst of steps);
 /// 3. hand `execute` batches to the application executor, which reports back through `executed`.
 final class ProtocolDriver: Sendable {
     struct State {
@@ -26,6 +27,8 @@ final class ProtocolDriver: Sendable {
         var clients: [ClientID: any Channel] = [:]
         var actions: [Action<PBFTMessage>] = []
         var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
+        /// A task that writes the outbox is queued on the loop.
+        var flushScheduled = false
     }
 
     let loop: any EventLoop
@@ -140,10 +143,22 @@ final class ProtocolDriver: Sendable {
             for action in state.actions {
                 perform(action, state: &state)
             }
+            // The outbox is written by a task queued behind the steps already waiting on the loop (the
+            // other connections' inputs of this read burst): their frames to the same peer share a write.
+            if !state.outbox.isEmpty && !state.flushScheduled {
+                state.flushScheduled = true
+                loop.execute { self.writeOutbox() }
+            }
+        }
+    }
+
+    private func writeOutbox() {
+        state.withValue { state in
             for (_, entry) in state.outbox {
                 entry.channel.writeAndFlush(entry.buffer, promise: nil)
             }
             state.outbox.removeAll(keepingCapacity: true)
+            state.flushScheduled = false
         }
     }
 
