@@ -26,6 +26,9 @@ struct Checker {
     var history: [SequenceNumber: [Request]] = [:]
     /// Where each request was executed in the total order (exactly-once).
     var position: [Digest: SequenceNumber] = [:]
+    /// Per client and timestamp, the request executed (a client's timestamp executes once, whatever
+    /// other operation a Byzantine client sends with it).
+    var byTimestamp: [ClientID: [Timestamp: Digest]] = [:]
     /// Per correct replica, the requests it executed since it last started empty or installed a state.
     var executedBy: [Int: Set<Digest>] = [:]
     var checkpointDigests: [SequenceNumber: Digest] = [:]
@@ -53,6 +56,10 @@ struct Checker {
                 fail("exactly-once", tick, "\(request.client) \(request.timestamp) executed at \(first) and \(batch.sequence)")
             }
             position[request.digest] = batch.sequence
+            if let other = byTimestamp[request.client]?[request.timestamp], other != request.digest {
+                fail("exactly-once", tick, "two requests of \(request.client) with timestamp \(request.timestamp) executed")
+            }
+            byTimestamp[request.client, default: [:]][request.timestamp] = request.digest
             if !executedBy[replica, default: []].insert(request.digest).inserted {
                 fail("exactly-once", tick, "replica \(replica) executed \(request.client) \(request.timestamp) twice")
             }

@@ -52,6 +52,10 @@ public struct Scenario: Sendable, CustomStringConvertible {
     public var scheme: AuthenticationScheme
     /// Test-only: correct replicas ignore digests when counting quorums (a disabled acceptance check).
     public var faultyCore: Bool = false
+    /// One more client, Byzantine, during the faulty phase: reuses timestamps with other operations,
+    /// replays old requests, sends malformed frames and requests with corrupted authenticators.
+    /// (Drawn from a generator of its own, so the other parameters of a seed do not depend on it.)
+    public var byzantineClient: Bool
 
     public var faultsTolerated: Int { (replicaCount - 1) / 3 }
 
@@ -78,6 +82,8 @@ public struct Scenario: Sendable, CustomStringConvertible {
         faultTicks = random.pick(1500...4000)
         livenessBudgetTicks = 30_000
         scheme = random.chance(1, in: 4) ? .hmac : .ed25519
+        var clientRandom = SplitMix64(seed: seed ^ 0xBAD_C11E)
+        byzantineClient = clientRandom.chance(1, in: 3)
     }
 
     public var description: String {
@@ -85,5 +91,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
         return "n=\(replicaCount) f=\(faultsTolerated) clients=\(clientCount)x\(operationsPerClient) byzantine=[\(faults)] "
             + "delay<=\(maxDelayTicks) drop=\(dropPerMille)‰ dup=\(duplicatePerMille)‰ crashes=\(crashes) partitions=\(partitions) "
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
+            + (byzantineClient ? " byzantineClient" : "")
     }
 }

@@ -84,5 +84,6 @@ public enum Simulation {
         }
         for index in world.replicas.indices { world.tickReplica(index) }
         for index in world.clients.indices { world.tickClient(index) }
+        if world.scenario.byzantineClient && !world.healed { world.tickByzantineClient() }
     }
 }

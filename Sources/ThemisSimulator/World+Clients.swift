@@ -50,6 +50,7 @@ extension World {
     }
 
     func deliver(_ packet: Packet, toClient index: Int) {
+        guard index < clients.count else { return }  // the Byzantine client ignores its replies
         guard case .replica(let sender) = packet.from, let keyring = keyrings[.client(ClientID(UInt32(index)))] else { return }
         var payload = packet.payload
         guard case .reply(let reply)? = try? WireCodec.decode(&payload, limits: Limits()),
@@ -57,6 +58,55 @@ extension World {
             keyring.verifyLinkAuthenticator(WireCodec.authenticatedBytes(of: reply), authenticator: reply.authenticator, from: .replica(sender))
         else { return }
         if let output = clients[index].core.receive(reply) { performClient(output, at: index) }
+    }
+
+    /// The Byzantine client (id = the number of correct clients): now and then a request that reuses its
+    /// last timestamp with another operation, a replay of an old request, a fresh request, a frame of
+    /// garbage, or a request whose authenticator is corrupted; to random replicas. It never waits for
+    /// replies. Its authentic requests count as issued (validity); the checkers must still hold.
+    func tickByzantineClient() {
+        guard random.chance(1, in: 25) else { return }
+        let id = ClientID(UInt32(scenario.clientCount))
+        guard let keyring = keyrings[.client(id)] else { return }
+        let target = Principal.replica(ReplicaID(UInt32(random.next() % UInt64(replicas.count))))
+        func signed(_ timestamp: Timestamp, _ operation: KeyValueOperation) -> Request {
+            let unsigned = Request(client: id, timestamp: timestamp, operation: operation.encoded())
+            return unsigned.withAuthenticator(keyring.authenticator(for: WireCodec.authenticatedBytes(of: unsigned), audience: .allReplicas))
+        }
+        let key = "k\(random.next() % 5)"
+        let last = byzantineClientRequests.last
+        switch random.next() % 5 {
+        case 0, 1:
+            // Fresh, or (half of the time) the last timestamp again with another operation.
+            let timestamp = random.chance(1, in: 2) ? (last?.timestamp ?? Timestamp(now + 1)) : Timestamp(now + 1)
+            let request = signed(timestamp, .put(key: key, value: Array("byz-\(now)".utf8)))
+            checker.issued.insert(request.digest)
+            byzantineClientRequests.append(request)
+            for replica in replicas.indices where random.chance(1, in: 2) || replica == 0 {
+                enqueue(.request(request), from: .client(id), to: .replica(ReplicaID(UInt32(replica))))
+            }
+        case 2:
+            // A replay of an old request (stale by now, or not yet executed).
+            if let old = byzantineClientRequests.randomElement(using: &random) {
+                enqueue(.request(old), from: .client(id), to: target)
+            }
+        case 3:
+            // A malformed frame.
+            var garbage = ByteBufferAllocator().buffer(capacity: 64)
+            for _ in 0..<Int(random.pick(1...64)) { garbage.writeInteger(UInt8(truncatingIfNeeded: random.next())) }
+            network[now + random.pick(1...scenario.maxDelayTicks), default: []].append(Packet(from: .client(id), to: target, payload: garbage))
+        default:
+            // A corrupted authenticator: must never execute (validity: it does not count as issued). A MAC
+            // vector is corrupted in every entry: one valid for some replicas and not others stalls the
+            // replicas that cannot check it (a documented limit of MAC authenticators, README).
+            let request = signed(Timestamp(now + 2), .delete(key: key))
+            var tag = request.authenticator
+            let entryBytes = scenario.scheme == .hmac ? 32 : max(1, tag.count)
+            for entry in stride(from: 0, to: tag.count, by: entryBytes) {
+                tag[entry + Int(random.next() % UInt64(min(entryBytes, tag.count - entry)))] ^= 0x01
+            }
+            enqueue(.request(request.withAuthenticator(tag)), from: .client(id), to: target)
+        }
     }
 
     var outstandingOperations: Int {

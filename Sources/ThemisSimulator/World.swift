@@ -51,6 +51,8 @@ final class World {
     /// Every request a client issued (Byzantine replicas use them to build valid-looking variants).
     var requestPool: [Request] = []
     var healed = false
+    /// The Byzantine client's requests so far (it reuses and replays them).
+    var byzantineClientRequests: [Request] = []
     /// Prints view-change events and rejections of correct replicas (`--debug`).
     var debugLog = false
     /// Replicas that crashed and restarted empty. In-memory mode, a restarted replica has forgotten what
@@ -73,7 +75,8 @@ final class World {
                                         agreementKey: mine.publicAgreementKey))
         }
         var clientEntries: [ClusterFile.Client] = []
-        for index in 0..<scenario.clientCount {
+        // The Byzantine client, if any, is the last one (its keys are drawn after the correct clients').
+        for index in 0..<(scenario.clientCount + (scenario.byzantineClient ? 1 : 0)) {
             let principal = Principal.client(ClientID(UInt32(index)))
             let mine = try PrivateKeys.derive(scheme: scenario.scheme, seed: random.seedBytes())
             keys[principal] = mine

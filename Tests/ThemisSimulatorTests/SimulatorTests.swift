@@ -33,6 +33,15 @@ struct SimulatorTests {
         #expect(result.passed, "\(Self.regressionSeeds[seed] ?? ""): \(result.summary)")
     }
 
+    @Test("A Byzantine client (reused timestamps, replays, garbage frames, corrupted authenticators) breaks no checker",
+          arguments: [UInt64(1), 2, 3, 4])
+    func byzantineClient(seed: UInt64) {
+        var scenario = Scenario(seed: seed)
+        scenario.byzantineClient = true
+        let result = Simulation.run(scenario)
+        #expect(result.passed, "\(result.summary)")
+    }
+
     @Test("The same seed gives the same trace hash")
     func reproducible() {
         let first = Simulation.run(seed: 7)
