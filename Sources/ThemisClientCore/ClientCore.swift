@@ -80,9 +80,7 @@ public struct ClientCore: Sendable {
 
     /// A reply whose authenticator the driver verified. Returns `.completed` once f+1 replicas agree.
     public mutating func receive(_ reply: Reply) -> Output? {
-        guard var current = outstanding, reply.client == id, reply.timestamp == current.request.timestamp,
-            configuration.contains(reply.replica), current.replies[reply.replica] == nil
-        else { return nil }
+        guard awaits(reply), configuration.contains(reply.replica), var current = outstanding else { return nil }
         outstanding = nil  // `current` is now the only copy: adding the reply does not copy the dictionary
         current.replies[reply.replica] = reply
         let matching = current.replies.values.filter { $0.result == reply.result }

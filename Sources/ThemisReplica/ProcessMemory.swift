@@ -2,22 +2,16 @@
 import Glibc
 #endif
 
-/// Resident memory of a process, read from `/proc/<pid>/status` (Linux; nil elsewhere or if unreadable).
+/// This process's peak resident memory, read from `/proc/self/status` (Linux; nil elsewhere or if unreadable).
 public enum ProcessMemory {
-    /// Peak resident set size (VmHWM) in bytes of `pid`, or of this process.
-    public static func peakResidentBytes(pid: Int32? = nil) -> UInt64? {
-        field("VmHWM:", pid: pid)
+    /// Peak resident set size (VmHWM) in bytes.
+    public static func peakResidentBytes() -> UInt64? {
+        field("VmHWM:")
     }
 
-    /// Current resident set size (VmRSS) in bytes of `pid`, or of this process.
-    public static func residentBytes(pid: Int32? = nil) -> UInt64? {
-        field("VmRSS:", pid: pid)
-    }
-
-    private static func field(_ name: String, pid: Int32?) -> UInt64? {
+    private static func field(_ name: String) -> UInt64? {
         #if os(Linux)
-        let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
-        let descriptor = open(path, O_RDONLY)
+        let descriptor = open("/proc/self/status", O_RDONLY)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var contents: [UInt8] = []
