@@ -167,8 +167,11 @@ struct BenchCommand: AsyncParsableCommand {
 
         try await sleep(until: measureFrom)
         let before = try await counters(handles[0], replicas: replicas)
-        while monotonicNanoseconds() < measureUntil {
-            try await Task.sleep(for: .milliseconds(min(1000, max(1, Int((measureUntil - monotonicNanoseconds()) / 1_000_000)))))
+        while true {
+            // Read the clock once: the window may end between a check and the subtraction (UInt64 would trap).
+            let now = monotonicNanoseconds()
+            guard now < measureUntil else { break }
+            try await Task.sleep(for: .milliseconds(min(1000, max(1, Int((measureUntil - now) / 1_000_000)))))
             if isatty(STDERR_FILENO) == 1 {
                 let elapsed = Double(monotonicNanoseconds() - measureFrom) / 1e9
                 let done = load.completedInWindow
