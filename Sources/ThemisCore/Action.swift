@@ -47,6 +47,11 @@ public struct ExecutionBatch: Hashable, Sendable {
 /// Typed observations from a core (the cores do not log).
 public enum Event: Hashable, Sendable {
     case batchProposed(SequenceNumber, requests: Int)
+    /// A backup logged the batch of `SequenceNumber` but could not authenticate a request in it; it
+    /// prepares only once f other backups have (a faulty client's MAC vector, or a faulty primary).
+    case awaitingVouchers(SequenceNumber)
+    /// f other backups prepared the batch this replica could not authenticate: it prepares it now.
+    case vouchedFor(SequenceNumber)
     case prepared(SequenceNumber)
     case committed(SequenceNumber)
     case executed(SequenceNumber, requests: Int)

@@ -8,11 +8,20 @@ public struct Verified<Message: Sendable>: Sendable {
     public let message: Message
     /// The sender's authenticator over the message's authenticated bytes.
     public let authenticator: [UInt8]
+    /// The message itself is authentic, but a client request it carries did not verify for this replica
+    /// (only set for a PRE-PREPARE). The core must not vouch for such a request before f other replicas
+    /// have: with MAC authenticators a faulty client can make a request valid for some replicas only,
+    /// and a faulty primary can propose a request no client sent.
+    public let requestsUnverified: Bool
 
-    /// - Parameter message: a message whose authenticity the caller MUST have verified.
-    package init(checked message: Message, authenticator: [UInt8] = []) {
+    /// - Parameters:
+    ///   - message: a message whose authenticity the caller MUST have verified.
+    ///   - requestsUnverified: the caller checked the message's own authenticator, but not every client
+    ///     request inside verified.
+    package init(checked message: Message, authenticator: [UInt8] = [], requestsUnverified: Bool = false) {
         self.message = message
         self.authenticator = authenticator
+        self.requestsUnverified = requestsUnverified
     }
 }
 

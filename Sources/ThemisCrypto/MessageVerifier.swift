@@ -9,36 +9,67 @@ import ThemisWire
 /// empty authenticator: the enclosing authenticator vouches for it (a replica cannot authenticate its
 /// own messages to itself, and its VIEW-CHANGE asserts them).
 public struct MessageVerifier: Sendable {
+    /// What the verifier found in a replica message.
+    public enum Verdict: Sendable, Equatable {
+        /// Every authenticator that must check out does.
+        case authentic
+        /// The PRE-PREPARE's own authenticator checks out, but a client request in its batch does not
+        /// verify for this replica. The primary may be faulty, or the client (a MAC vector valid for some
+        /// replicas only). The core logs the batch but does not prepare it until f other replicas have
+        /// (`Verified.requestsUnverified`).
+        case requestsUnverified
+        /// An authenticator that must check out does not: the message is dropped.
+        case forged
+    }
+
     let keyring: Keyring
 
     public init(keyring: Keyring) {
         self.keyring = keyring
     }
 
-    public func isAuthentic(_ message: PBFTMessage, authenticator: [UInt8]) -> Bool {
-        guard verify(message, authenticator, from: message.sender) else { return false }
+    /// Checks a replica message. Client requests are checked only where this replica is the first to vouch
+    /// for them: a forwarded REQUEST, and the batch of a PRE-PREPARE. Elsewhere other replicas already did:
+    /// a prepared certificate in a VIEW-CHANGE names 2f+1 replicas that accepted the batch (the core checks
+    /// the quorum), a NEW-VIEW's re-proposals must equal what its VIEW-CHANGEs prove (the core recomputes
+    /// them), and a fetched batch counts only once f+1 replicas sent the same one.
+    ///
+    /// This matters with MAC authenticators: a faulty client can make its MAC vector valid for some
+    /// replicas and not for others. A replica that re-checked such a request everywhere would reject every
+    /// VIEW-CHANGE and NEW-VIEW carrying it and drop out of the protocol.
+    public func verification(of message: PBFTMessage, authenticator: [UInt8]) -> Verdict {
+        guard verify(message, authenticator, from: message.sender) else { return .forged }
         switch message {
-        case .request, .prePrepare, .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
+        case .request(let request, _):
+            return isAuthentic(request) ? .authentic : .forged
+        case .prePrepare(let prePrepare):
+            return areAuthentic(prePrepare.requests) ? .authentic : .requestsUnverified
+        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
             // Fetched batches need no authenticator of their own: f+1 matching copies make one believable.
-            break
+            return .authentic
         case .viewChange(let viewChange):
-            guard isAuthentic(viewChange) else { return false }
+            return isAuthentic(viewChange) ? .authentic : .forged
         case .newView(let newView):
             // Every re-proposal in O carries the new primary's own authenticator (it may be forwarded later).
             for entry in newView.prePrepares {
                 guard entry.message.sender == newView.sender,
                     verify(.prePrepare(entry.message), entry.authenticator, from: newView.sender)
-                else { return false }
+                else { return .forged }
             }
             for entry in newView.viewChanges {
                 let viewChange = entry.message
                 let implied = viewChange.sender == newView.sender && entry.authenticator.isEmpty
                 guard implied || verify(.viewChange(viewChange), entry.authenticator, from: viewChange.sender),
                     isAuthentic(viewChange)
-                else { return false }
+                else { return .forged }
             }
+            return .authentic
         }
-        return areAuthentic(message.embeddedRequests)
+    }
+
+    /// True if `verification(of:authenticator:)` finds everything authentic.
+    public func isAuthentic(_ message: PBFTMessage, authenticator: [UInt8]) -> Bool {
+        verification(of: message, authenticator: authenticator) == .authentic
     }
 
     /// The proofs inside one VIEW-CHANGE, relative to its sender.

@@ -89,7 +89,8 @@ public struct PBFTReplica: ReplicaCore {
         case .request(let request, _):
             try receiveRelayedRequest(request, into: &actions)
         case .prePrepare(let prePrepare):
-            try receivePrePrepare(Authenticated(prePrepare, authenticator: authenticator), into: &actions)
+            try receivePrePrepare(
+                Authenticated(prePrepare, authenticator: authenticator), requestsUnverified: verified.requestsUnverified, into: &actions)
         case .prepare(let prepare):
             try receivePrepare(Authenticated(prepare, authenticator: authenticator), into: &actions)
         case .commit(let commit):
@@ -125,7 +126,7 @@ public struct PBFTReplica: ReplicaCore {
     /// Normal-case messages must belong to the current view, and none is accepted while changing views.
     /// Messages for a later view are kept (bounded) and replayed when this replica enters that view.
     /// - Returns: false if the message was buffered for a later view.
-    mutating func checkView(_ messageView: View, _ message: PBFTMessage, authenticator: [UInt8]) throws(Rejection) -> Bool {
+    mutating func checkView(_ messageView: View, _ message: @autoclosure () -> Verified<PBFTMessage>) throws(Rejection) -> Bool {
         let current: View
         switch status {
         case .normal: current = view
@@ -135,7 +136,7 @@ public struct PBFTReplica: ReplicaCore {
             // Only the next views are worth keeping; the limit is per sender, so no replica can crowd
             // out the others' early messages.
             guard messageView.rawValue <= current.rawValue + 1 else { throw .wrongView(message: messageView, current: view) }
-            viewChange.buffer(Authenticated(message, authenticator: authenticator), limitPerSender: Int(settings.watermarkWindow))
+            viewChange.buffer(message(), limitPerSender: Int(settings.watermarkWindow))
             return false
         }
         guard messageView == view else { throw .wrongView(message: messageView, current: view) }

@@ -10,6 +10,9 @@ struct Slot: Sendable {
     var prepares: [ReplicaID: Authenticated<Prepare>] = [:]
     /// COMMITs by sender.
     var commits: [ReplicaID: Digest] = [:]
+    /// The PRE-PREPARE's batch holds a request that did not verify here: no PREPARE of ours until f other
+    /// backups prepared it (a MAC vector may be valid for some replicas only).
+    var awaitsVouchers = false
     var isPrepared = false
     var isCommitted = false
 

@@ -234,6 +234,12 @@ final class ProtocolDriver: Sendable {
             logger.notice("state transfer finished", metadata: ["checkpoint": "\(sequence.rawValue)"])
         case .batchFetched(let sequence):
             logger.debug("committed batch fetched", metadata: ["sequence": "\(sequence.rawValue)"])
+        case .awaitingVouchers(let sequence):
+            logger.info("a request in the batch does not verify here; waiting for f backups to prepare it",
+                        metadata: ["sequence": "\(sequence.rawValue)"])
+        case .vouchedFor(let sequence):
+            logger.info("f backups prepared the batch this replica could not authenticate; preparing it",
+                        metadata: ["sequence": "\(sequence.rawValue)"])
         case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent:
             logger.trace("\(event)")
         }

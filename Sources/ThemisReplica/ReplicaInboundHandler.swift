@@ -69,12 +69,14 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
             driver.counters.withLockedValue { $0.forgedSenders += 1 }
             return
         }
-        guard MessageVerifier(keyring: keyring).isAuthentic(message, authenticator: authenticator) else {
+        let verdict = MessageVerifier(keyring: keyring).verification(of: message, authenticator: authenticator)
+        guard verdict != .forged else {
             driver.counters.withLockedValue { $0.authenticationFailures += 1 }
             driver.logger.debug("authentication failed", metadata: ["from": "\(replica)", "kind": "\(message.kindName)"])
             return
         }
-        pending.append(.message(Verified(checked: message, authenticator: authenticator)))
+        if verdict == .requestsUnverified { driver.counters.withLockedValue { $0.authenticationFailures += 1 } }
+        pending.append(.message(Verified(checked: message, authenticator: authenticator, requestsUnverified: verdict == .requestsUnverified)))
     }
 
     private func receive(_ request: Request, from client: ClientID) {

@@ -95,10 +95,23 @@ extension World {
             var garbage = ByteBufferAllocator().buffer(capacity: 64)
             for _ in 0..<Int(random.pick(1...64)) { garbage.writeInteger(UInt8(truncatingIfNeeded: random.next())) }
             network[now + random.pick(1...scenario.maxDelayTicks), default: []].append(Packet(from: .client(id), to: target, payload: garbage))
+        case 4 where scenario.scheme == .hmac && random.chance(1, in: 2):
+            // A MAC vector valid for every replica but one, sent to all: the client did issue it, so it may
+            // execute; the replica that cannot check it must not stall (it prepares once f others have).
+            let request = signed(Timestamp(now + 2), .delete(key: key))
+            var tag = request.authenticator
+            let entries = tag.count / 32
+            if entries > 0 {
+                let victim = Int(random.next() % UInt64(entries))
+                tag[victim * 32 + Int(random.next() % 32)] ^= 0x01
+            }
+            checker.issued.insert(request.digest)
+            for replica in replicas.indices {
+                enqueue(.request(request.withAuthenticator(tag)), from: .client(id), to: .replica(ReplicaID(UInt32(replica))))
+            }
         default:
             // A corrupted authenticator: must never execute (validity: it does not count as issued). A MAC
-            // vector is corrupted in every entry: one valid for some replicas and not others stalls the
-            // replicas that cannot check it (a documented limit of MAC authenticators, README).
+            // vector is corrupted in every entry here (the case above corrupts one).
             let request = signed(Timestamp(now + 2), .delete(key: key))
             var tag = request.authenticator
             let entryBytes = scenario.scheme == .hmac ? 32 : max(1, tag.count)

@@ -25,14 +25,20 @@ extension World {
             switch (packet.from, message) {
             case (.replica(let sender), .pbft(let inner, let tag)):
                 // The network knows the true sender (as a TCP link after the handshake does).
-                guard inner.sender == sender, MessageVerifier(keyring: keyring).isAuthentic(inner, authenticator: tag) else {
+                let verdict = MessageVerifier(keyring: keyring).verification(of: inner, authenticator: tag)
+                guard inner.sender == sender, verdict != .forged else {
                     stats.rejections += 1
                     if debugLog, isCorrect(index), inner.kindName.hasSuffix("view") || inner.kindName == "view-change" {
                         print("t\(now) r\(index) finds \(inner.kindName) from \(inner.sender) not authentic")
                     }
                     return
                 }
-                try replicas[index].core.receive(Verified(checked: inner, authenticator: tag), into: &actions)
+                if verdict == .requestsUnverified, isCorrect(index) { stats.unverifiedBatches += 1 }
+                if debugLog, isCorrect(index), verdict == .requestsUnverified {
+                    print("t\(now) r\(index) cannot authenticate a request in \(inner.kindName) from \(inner.sender)")
+                }
+                try replicas[index].core.receive(
+                    Verified(checked: inner, authenticator: tag, requestsUnverified: verdict == .requestsUnverified), into: &actions)
             case (.client(let client), .request(let request)):
                 guard request.client == client, MessageVerifier(keyring: keyring).isAuthentic(request) else {
                     stats.rejections += 1

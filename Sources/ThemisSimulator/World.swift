@@ -156,4 +156,6 @@ public struct SimulationStatistics: Sendable {
     public var stateTransfers = 0
     public var crashes = 0
     public var rejections = 0
+    /// PRE-PREPAREs a correct replica could authenticate except for a client request in the batch.
+    public var unverifiedBatches = 0
 }

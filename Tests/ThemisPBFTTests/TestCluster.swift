@@ -68,6 +68,9 @@ struct TestCluster {
     var drop: (Envelope) -> Bool = { _ in false }
     /// Rewrites an envelope before delivery (a Byzantine sender).
     var tamper: (Envelope) -> Envelope = { $0 }
+    /// Replicas for which no client request verifies (a client whose MAC entry for them is corrupted, or a
+    /// primary that made the request up): the shell hands them PRE-PREPAREs as `requestsUnverified`.
+    var requestsUnverifiableAt: Set<ReplicaID> = []
 
     init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
          limits: Limits = Limits()) throws {
@@ -100,8 +103,11 @@ struct TestCluster {
     mutating func deliver(_ message: PBFTMessage, to replica: ReplicaID, authenticator: [UInt8] = []) -> Rejection? {
         var actions: [Action<PBFTMessage>] = []
         var rejection: Rejection?
+        var requestsUnverified = false
+        if case .prePrepare = message, requestsUnverifiableAt.contains(replica) { requestsUnverified = true }
         do {
-            try replicas[index(replica)].receive(Verified(checked: message, authenticator: authenticator), into: &actions)
+            try replicas[index(replica)].receive(
+                Verified(checked: message, authenticator: authenticator, requestsUnverified: requestsUnverified), into: &actions)
         } catch {
             rejection = error
             rejections.append((replica, error))

@@ -42,6 +42,22 @@ struct SimulatorTests {
         #expect(result.passed, "\(result.summary)")
     }
 
+    /// Seed 37 (n = 7) lost liveness when requests inside VIEW-CHANGE and NEW-VIEW were re-checked: replicas
+    /// that could not verify the client's request rejected every view change carrying it.
+    @Test("A Byzantine client whose MAC vectors are valid for every replica but one stalls no replica (HMAC)")
+    func byzantineClientPartialMACVector() {
+        var unverified = 0
+        for seed: UInt64 in [37, 69] {
+            var scenario = Scenario(seed: seed)
+            scenario.byzantineClient = true
+            scenario.scheme = .hmac
+            let result = Simulation.run(scenario)
+            #expect(result.passed, "\(result.summary)")
+            unverified += result.statistics.unverifiedBatches
+        }
+        #expect(unverified > 0, "no correct replica met a batch it could not authenticate: the case is not exercised")
+    }
+
     @Test("The same seed gives the same trace hash")
     func reproducible() {
         let first = Simulation.run(seed: 7)

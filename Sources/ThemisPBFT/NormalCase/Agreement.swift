@@ -4,9 +4,15 @@ import ThemisCore
 extension PBFTReplica {
     /// A backup accepts a pre-prepare only if it is in view v and not changing view, s is within the
     /// watermarks, the batch matches the digest, and it has not accepted a different pre-prepare for (v, s).
-    mutating func receivePrePrepare(_ authenticated: Authenticated<PrePrepare>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    /// - Parameter requestsUnverified: a client request in the batch did not verify here; the batch is
+    ///   logged but prepared only once f other backups have prepared it (see `advance`).
+    mutating func receivePrePrepare(
+        _ authenticated: Authenticated<PrePrepare>, requestsUnverified: Bool = false, into actions: inout [Action<PBFTMessage>]
+    ) throws(Rejection) {
         let prePrepare = authenticated.message
-        guard try checkView(prePrepare.view, .prePrepare(prePrepare), authenticator: authenticated.authenticator) else { return }
+        guard try checkView(prePrepare.view, Verified(checked: .prePrepare(prePrepare), authenticator: authenticated.authenticator,
+                                                      requestsUnverified: requestsUnverified))
+        else { return }
         guard prePrepare.sender == primary else { throw .notFromPrimary(prePrepare.sender, primary: primary) }
         try checkWatermarks(prePrepare.sequence)
         guard !prePrepare.requests.isEmpty, prePrepare.requests.count <= limits.batchRequestsMax else {
@@ -22,15 +28,28 @@ extension PBFTReplica {
             // A primary that sends two different pre-prepares for (v, s) equivocates.
             throw accepted.message.digest == prePrepare.digest ? .duplicate : .equivocation(prePrepare.sender, prePrepare.sequence)
         }
-        acceptPrePrepare(authenticated, into: &actions)
+        acceptPrePrepare(authenticated, vouched: !requestsUnverified, into: &actions)
     }
 
     /// Logs a pre-prepare (from the primary, or from O in a NEW-VIEW) and, as a backup, prepares it.
-    mutating func acceptPrePrepare(_ authenticated: Authenticated<PrePrepare>, into actions: inout [Action<PBFTMessage>]) {
-        let prePrepare = authenticated.message
-        let sequence = prePrepare.sequence
+    /// - Parameter vouched: this replica authenticated every request of the batch itself (or, for O, a
+    ///   prepared certificate proves them). Otherwise the backup waits for f other backups to prepare.
+    mutating func acceptPrePrepare(_ authenticated: Authenticated<PrePrepare>, vouched: Bool = true, into actions: inout [Action<PBFTMessage>]) {
+        let sequence = authenticated.message.sequence
         log[sequence, default: Slot()].prePrepare = authenticated
-        // The backup now waits for these requests to execute: its timer watches the primary.
+        if vouched {
+            prepare(sequence, into: &actions)
+        } else {
+            log[sequence, default: Slot()].awaitsVouchers = true
+            actions.append(.observe(.awaitingVouchers(sequence)))
+        }
+        advance(sequence, into: &actions)
+    }
+
+    /// The backup accepts the batch of its slot `sequence`: it now waits for these requests to execute
+    /// (its timer watches the primary) and sends its PREPARE.
+    private mutating func prepare(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
+        guard let prePrepare = log[sequence]?.prePrepare?.message else { return }
         for request in prePrepare.requests {
             noteWaiting(request)
         }
@@ -39,13 +58,12 @@ extension PBFTReplica {
             log[sequence, default: Slot()].prepares[id] = Authenticated(prepare, authenticator: [])
             actions.append(.broadcast(.prepare(prepare)))
         }
-        advance(sequence, into: &actions)
     }
 
     /// PREPAREs come from backups only; the first one per sender and slot counts.
     mutating func receivePrepare(_ authenticated: Authenticated<Prepare>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
         let prepare = authenticated.message
-        guard try checkView(prepare.view, .prepare(prepare), authenticator: authenticated.authenticator) else { return }
+        guard try checkView(prepare.view, Verified(checked: .prepare(prepare), authenticator: authenticated.authenticator)) else { return }
         guard prepare.sender != primary else { throw .prepareFromPrimary(prepare.sender) }
         try checkWatermarks(prepare.sequence)
         if let earlier = log[prepare.sequence]?.prepares[prepare.sender] {
@@ -57,7 +75,7 @@ extension PBFTReplica {
 
     /// COMMITs come from any replica; the first one per sender and slot counts.
     mutating func receiveCommit(_ commit: Commit, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
-        guard try checkView(commit.view, .commit(commit), authenticator: []) else { return }
+        guard try checkView(commit.view, Verified(checked: .commit(commit))) else { return }
         try checkWatermarks(commit.sequence)
         if let earlier = log[commit.sequence]?.commits[commit.sender] {
             throw earlier == commit.digest ? .duplicate : .equivocation(commit.sender, commit.sequence)
@@ -70,8 +88,18 @@ extension PBFTReplica {
     /// prepared = pre-prepare + 2f matching prepares from distinct backups (quorum - 1 in general);
     /// committed-local = prepared + a quorum (2f+1) of matching commits, our own included.
     mutating func advance(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
-        guard var slot = log[sequence], let prePrepare = slot.prePrepare else { return }
+        guard let waiting = log[sequence], let prePrepare = waiting.prePrepare else { return }
         let digest = prePrepare.message.digest
+        if waiting.awaitsVouchers {
+            // A batch we could not authenticate ourselves: once f other backups prepared it, the primary and
+            // they are f+1 replicas, so at least one correct replica authenticated every request in it.
+            let vouchers = waiting.prepares.values.reduce(0) { $0 + ($1.message.sender != id && $1.message.digest == digest ? 1 : 0) }
+            guard vouchers >= configuration.weakQuorumSize - 1 else { return }
+            log[sequence]?.awaitsVouchers = false
+            actions.append(.observe(.vouchedFor(sequence)))
+            prepare(sequence, into: &actions)
+        }
+        guard var slot = log[sequence] else { return }
         // Count first (this runs for every PREPARE and COMMIT); build the certificate once, when prepared.
         let prepareCount = testingIgnoreDigestsInQuorums
             ? slot.prepares.count : slot.prepares.values.reduce(0) { $0 + ($1.message.digest == digest ? 1 : 0) }

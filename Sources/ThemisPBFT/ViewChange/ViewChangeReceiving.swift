@@ -133,7 +133,7 @@ extension PBFTReplica {
         viewChange.future = []
         viewChange.futureCount = [:]
         for entry in buffered {
-            _ = try? receive(Verified(checked: entry.message, authenticator: entry.authenticator), into: &actions)
+            _ = try? receive(entry, into: &actions)
         }
     }
 }

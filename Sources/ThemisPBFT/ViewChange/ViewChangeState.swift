@@ -17,11 +17,11 @@ struct ViewChangeState: Sendable {
     /// The VIEW-CHANGE of the highest view per sender (ours included, with an empty authenticator).
     var received: [ReplicaID: Authenticated<ViewChange>] = [:]
     /// Normal-case messages for a view this replica has not entered yet, replayed when it does.
-    var future: [Authenticated<PBFTMessage>] = []
+    var future: [Verified<PBFTMessage>] = []
     /// Buffered messages per sender (bounds `future`).
     var futureCount: [ReplicaID: Int] = [:]
 
-    mutating func buffer(_ message: Authenticated<PBFTMessage>, limitPerSender: Int) {
+    mutating func buffer(_ message: Verified<PBFTMessage>, limitPerSender: Int) {
         let sender = message.message.sender
         guard futureCount[sender, default: 0] < limitPerSender else { return }
         futureCount[sender, default: 0] += 1
