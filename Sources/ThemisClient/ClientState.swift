@@ -6,12 +6,8 @@ import ThemisWire
 /// Everything the client mutates, confined to its event loop.
 struct ClientState {
     var core: ClientCore
-    var channels: [ReplicaID: any Channel] = [:]
     var queue: [(operation: [UInt8], promise: EventLoopPromise<[UInt8]>)] = []
     var current: EventLoopPromise<[UInt8]>?
-    var statusQueries: [UInt64: EventLoopPromise<StatusReport>] = [:]
-    var nextStatusNonce: UInt64 = 1
-    var ticker: RepeatedTask?
     var closed = false
 
     init(core: ClientCore) {
@@ -23,7 +19,5 @@ struct ClientState {
         current = nil
         for entry in queue { entry.promise.fail(error) }
         queue = []
-        for (_, promise) in statusQueries { promise.fail(error) }
-        statusQueries = [:]
     }
 }

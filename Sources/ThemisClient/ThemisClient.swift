@@ -33,7 +33,8 @@ public enum ThemisClientError: Error, Hashable, Sendable, CustomStringConvertibl
 
 /// A client of a Themis cluster: `try await client.invoke(operation)` returns the result once f+1
 /// replicas sent matching replies. Calls on one client are ordered (one request outstanding at a time);
-/// use several clients (ids) for concurrency.
+/// use several clients (ids) for concurrency, and let them share a `ClientSession` (one connection per
+/// replica for all of them) when they live in one process.
 public final class ThemisClient: Sendable {
     public struct Options: Sendable {
         /// How often the client's clock ticks.
@@ -50,35 +51,53 @@ public final class ThemisClient: Sendable {
     let keyring: Keyring
     let cluster: ClusterFile
     let options: Options
+    let session: ClientSession
+    /// The session was made for this client alone: closing the client closes it.
+    let ownsSession: Bool
     let state: NIOLoopBoundBox<ClientState>
     public let id: ClientID
 
-    /// Creates a client and starts connecting to every replica (reconnecting as needed).
+    /// Creates a client with connections of its own and starts connecting to every replica (reconnecting
+    /// as needed).
     /// - Parameter eventLoopGroup: the group to run on; if nil the client owns a one-thread group.
     /// - Throws: `ConfigurationError` if the keys do not match the cluster file.
-    public init(cluster: ClusterFile, id: ClientID, keys: PrivateKeys, options: Options = Options(),
-                eventLoopGroup: (any EventLoopGroup)? = nil) throws {
-        self.id = id
-        self.cluster = cluster
-        self.options = options
-        self.keyring = try Keyring(cluster: cluster, me: .client(id), keys: keys)
-        let group: any EventLoopGroup
-        if let eventLoopGroup {
-            group = eventLoopGroup
-            ownedGroup = nil
-        } else {
-            let owned = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            group = owned
-            ownedGroup = owned
+    public convenience init(cluster: ClusterFile, id: ClientID, keys: PrivateKeys, options: Options = Options(),
+                            eventLoopGroup: (any EventLoopGroup)? = nil) throws {
+        let owned = eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let loop = (eventLoopGroup ?? owned!).next()
+        let session = ClientSession(cluster: cluster, eventLoop: loop, tickMilliseconds: options.tickMilliseconds)
+        do {
+            try self.init(id: id, keys: keys, session: session, ownsSession: true, ownedGroup: owned, options: options)
+        } catch {
+            try? owned?.syncShutdownGracefully()
+            throw error
         }
-        loop = group.next()
+    }
+
+    /// Creates a client that shares `session`'s connections with the session's other clients.
+    /// - Throws: `ConfigurationError` if the keys do not match the cluster file.
+    public convenience init(id: ClientID, keys: PrivateKeys, session: ClientSession, options: Options = Options()) throws {
+        try self.init(id: id, keys: keys, session: session, ownsSession: false, ownedGroup: nil, options: options)
+    }
+
+    private init(id: ClientID, keys: PrivateKeys, session: ClientSession, ownsSession: Bool,
+                 ownedGroup: MultiThreadedEventLoopGroup?, options: Options) throws {
+        self.id = id
+        self.cluster = session.cluster
+        self.options = options
+        self.keyring = try Keyring(cluster: session.cluster, me: .client(id), keys: keys)
+        self.session = session
+        self.ownsSession = ownsSession
+        self.ownedGroup = ownedGroup
+        self.loop = session.loop
+        let tick = session.tickMilliseconds
         let core = ClientCore(
             id: id, configuration: cluster.configuration,
             options: ClientCore.Options(
-                retransmitTicks: UInt64(max(1, options.retransmitMilliseconds / options.tickMilliseconds)),
-                deadlineTicks: UInt64(max(1, options.deadlineMilliseconds / options.tickMilliseconds))))
+                retransmitTicks: UInt64(max(1, options.retransmitMilliseconds / tick)),
+                deadlineTicks: UInt64(max(1, options.deadlineMilliseconds / tick))))
         state = NIOLoopBoundBox.makeBoxSendingValue(ClientState(core: core), eventLoop: loop)
-        loop.execute { self.startOnLoop() }
+        loop.execute { self.session.join(self) }
     }
 
     /// Orders `operation` through the cluster and returns the application's result.
@@ -107,22 +126,27 @@ public final class ThemisClient: Sendable {
     /// Asks one replica directly (not ordered) for its view, last executed sequence number and state digest.
     public func status(of replica: ReplicaID, timeoutMilliseconds: Int64 = 5000) async throws -> StatusReport {
         let promise = loop.makePromise(of: StatusReport.self)
-        loop.execute { self.queryStatus(replica, promise: promise, timeoutMilliseconds: timeoutMilliseconds) }
+        loop.execute { self.session.queryStatus(replica, promise: promise, timeoutMilliseconds: timeoutMilliseconds) }
         return try await promise.futureResult.get()
     }
 
-    /// Closes every connection and fails waiting calls with `.closed`.
+    /// Fails waiting calls with `.closed` and leaves the session; a client with connections of its own
+    /// closes them.
     public func close() async {
         let done = loop.makePromise(of: Void.self)
         loop.execute {
-            self.state.value.closed = true
-            self.state.value.ticker?.cancel()
-            for (_, channel) in self.state.value.channels { channel.close(promise: nil) }
-            self.state.value.failAll(ThemisClientError.closed)
+            self.closeOnLoop()
+            if self.ownsSession { self.session.shutDown() }
             done.succeed(())
         }
         try? await done.futureResult.get()
         try? await ownedGroup?.shutdownGracefully()
+    }
+
+    func closeOnLoop() {
+        state.value.closed = true
+        state.value.failAll(ThemisClientError.closed)
+        session.leave(self)
     }
 
     static func wallClockMicroseconds() -> UInt64 {

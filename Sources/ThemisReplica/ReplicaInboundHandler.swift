@@ -17,6 +17,8 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
     private let keyring: Keyring
     private var pending: [DriverInput] = []
     private var peer: Principal?
+    /// Further clients this (client) connection carries, each proved by `attachClient`.
+    private var attached: Set<ClientID> = []
 
     init(driver: ProtocolDriver, keyring: Keyring) {
         self.driver = driver
@@ -27,12 +29,16 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
         if let completed = event as? HandshakeCompleted {
             peer = completed.peer
             driver.register(completed.peer, channel: context.channel)
+        } else if let attach = event as? ClientAttached {
+            attached.insert(attach.client)
+            driver.register(.client(attach.client), channel: context.channel)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if let peer { driver.unregister(peer, channel: context.channel) }
+        for client in attached { driver.unregister(.client(client), channel: context.channel) }
         context.fireChannelInactive()
     }
 
@@ -81,8 +87,8 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
 
     private func receive(_ request: Request, from client: ClientID) {
         driver.counters.withLockedValue { $0.requestsReceived += 1 }
-        // The link proved the client's id: a request naming another client is forged.
-        guard request.client == client else {
+        // The link proved the client's id (and those attached to it): a request naming another is forged.
+        guard request.client == client || attached.contains(request.client) else {
             driver.counters.withLockedValue { $0.forgedSenders += 1 }
             return
         }

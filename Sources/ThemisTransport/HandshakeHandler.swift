@@ -7,7 +7,8 @@ import ThemisWire
 ///
 /// Handshake: each side sends `Hello(principal, fresh nonce, cluster tag)`; on receiving the other's
 /// Hello it sends a `HelloProof`, a MAC with the pairwise link key (derived from both sides' X25519
-/// keys in cluster.json) over both Hellos. A peer that names a principal it may not be, belongs to another
+/// keys in cluster.json) over both Hellos. A client's connection may then carry more client ids, each
+/// attached with `attachClient` and a proof made the same way (`ClientAttached` is fired for each). A peer that names a principal it may not be, belongs to another
 /// cluster or cannot prove its identity gets a `goodbye` with the reason and is disconnected.
 /// Malformed frames also close the connection; every rejection is reported to `onRejection`.
 public final class HandshakeHandler: ChannelInboundHandler {
@@ -17,7 +18,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
     enum State {
         case awaitingHello
         case awaitingProof(peerHello: Hello)
-        case established(peer: Principal)
+        case established(peer: Principal, peerHello: Hello, attached: Set<ClientID>)
         case closed
     }
 
@@ -64,8 +65,8 @@ public final class HandshakeHandler: ChannelInboundHandler {
             receiveHello(message, context: context)
         case .awaitingProof(let peerHello):
             receiveProof(message, peerHello: peerHello, context: context)
-        case .established(let peer):
-            receiveEstablished(message, peer: peer, context: context)
+        case .established(let peer, let peerHello, let attached):
+            receiveEstablished(message, peer: peer, peerHello: peerHello, attached: attached, context: context)
         case .closed:
             return
         }
@@ -97,14 +98,33 @@ public final class HandshakeHandler: ChannelInboundHandler {
         guard keyring.verifyHandshakeProof(proof.proof, transcript: transcript, from: peerHello.principal) else {
             return reject(context: context, reason: "\(peerHello.principal) could not prove its identity")
         }
-        state = .established(peer: peerHello.principal)
-        context.fireUserInboundEventTriggered(HandshakeCompleted(peer: peerHello.principal))
+        state = .established(peer: peerHello.principal, peerHello: peerHello, attached: [])
+        context.fireUserInboundEventTriggered(HandshakeCompleted(peer: peerHello.principal, ownHello: ownHello, peerHello: peerHello))
     }
 
-    private func receiveEstablished(_ message: WireMessage, peer: Principal, context: ChannelHandlerContext) {
+    private func receiveEstablished(
+        _ message: WireMessage, peer: Principal, peerHello: Hello, attached: Set<ClientID>, context: ChannelHandlerContext
+    ) {
         switch message {
         case .hello, .helloProof:
             reject(context: context, reason: "handshake message after the handshake")
+        case .attachClient(let attach):
+            // Only a client's connection carries more clients; each proves itself as in a handshake, with
+            // this connection's nonces (so the proof cannot be replayed on another connection).
+            guard case .client = peer else { return reject(context: context, reason: "\(peer) may not attach clients") }
+            let principal = Principal.client(attach.client)
+            guard principal != peer, !attached.contains(attach.client), admit(principal) else {
+                return reject(context: context, reason: "\(principal) is not accepted on this connection")
+            }
+            let claimed = Hello(principal: principal, nonce: peerHello.nonce, clusterTag: peerHello.clusterTag)
+            let transcript = WireCodec.handshakeTranscript(prover: claimed, verifier: ownHello)
+            guard keyring.verifyHandshakeProof(attach.proof, transcript: transcript, from: principal) else {
+                return reject(context: context, reason: "\(principal) could not prove its identity")
+            }
+            var attached = attached
+            attached.insert(attach.client)
+            state = .established(peer: peer, peerHello: peerHello, attached: attached)
+            context.fireUserInboundEventTriggered(ClientAttached(client: attach.client))
         case .goodbye(let reason):
             peerSaidGoodbye(reason, context: context)
         case .pbft, .request, .reply, .statusQuery, .statusReport:

@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisCrypto
 import ThemisWire
 
 /// A decoded message from a peer whose identity the handshake proved.
@@ -17,6 +18,24 @@ public struct PeerMessage: Sendable {
 /// Fired down the pipeline (as a user inbound event) once the peer proved its identity.
 public struct HandshakeCompleted: Sendable {
     public let peer: Principal
+    /// Both Hellos of the handshake: a client attaching more ids proves them over the same nonces.
+    public let ownHello: Hello
+    public let peerHello: Hello
+}
+
+/// Fired down the pipeline when a client connection proved one more client id (`WireMessage.attachClient`).
+public struct ClientAttached: Sendable {
+    public let client: ClientID
+}
+
+extension Keyring {
+    /// The proof that attaches this keyring's client to a connection whose handshake produced `handshake`.
+    public func attachProof(_ handshake: HandshakeCompleted) -> AttachClient? {
+        guard case .client(let id) = me else { return nil }
+        let claimed = Hello(principal: me, nonce: handshake.ownHello.nonce, clusterTag: handshake.ownHello.clusterTag)
+        let transcript = WireCodec.handshakeTranscript(prover: claimed, verifier: handshake.peerHello)
+        return AttachClient(client: id, proof: handshakeProof(transcript: transcript, peer: handshake.peerHello.principal))
+    }
 }
 
 /// Fired down the pipeline when the peer ends the connection with a reason, or we reject it.

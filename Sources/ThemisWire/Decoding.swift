@@ -19,6 +19,9 @@ struct PayloadReader {
             return .helloProof(HelloProof(proof: try readByteString(field: "hello proof", max: limits.authenticatorBytesMax)))
         case .goodbye:
             return .goodbye(reason: try readGoodbyeReason())
+        case .attachClient:
+            let client = ClientID(try readUInt32())
+            return .attachClient(AttachClient(client: client, proof: try readByteString(field: "attach proof", max: limits.authenticatorBytesMax)))
         case .relayedRequest, .prePrepare, .prepare, .commit, .checkpoint, .viewChange, .newView,
              .fetchState, .stateChunk, .fetchBatches, .committedBatches:
             let message = try readPBFTFields(kind)

@@ -35,7 +35,7 @@ extension PayloadReader {
             return .fetchBatches(FetchBatches(from: from, sender: try readReplicaID()))
         case .committedBatches:
             return .committedBatches(try readCommittedBatches())
-        case .hello, .helloProof, .goodbye, .request, .reply, .statusQuery, .statusReport:
+        case .hello, .helloProof, .goodbye, .attachClient, .request, .reply, .statusQuery, .statusReport:
             // Not reachable from input: the caller dispatches by kind. Reported, not trapped.
             throw .unknownMessageKind(kind.rawValue)
         }

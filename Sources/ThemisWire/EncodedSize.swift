@@ -24,6 +24,7 @@ extension WireCodec {
         case .hello: fields = helloBytes
         case .helloProof(let helloProof): fields = lengthPrefixBytes + helloProof.proof.count
         case .goodbye(let reason): fields = lengthPrefixBytes + goodbyeReasonByteCount(reason)
+        case .attachClient(let attach): fields = 4 + lengthPrefixBytes + attach.proof.count
         case .pbft(let pbftMessage, let authenticator):
             fields = pbftFieldsByteCount(pbftMessage) + lengthPrefixBytes + authenticator.count
         case .request(let request): fields = requestByteCount(request)

@@ -13,6 +13,9 @@ extension WireCodec {
             buffer.writeByteString(helloProof.proof)
         case .goodbye(let reason):
             buffer.writeGoodbyeReason(reason)
+        case .attachClient(let attach):
+            buffer.writeInteger(attach.client.rawValue)
+            buffer.writeByteString(attach.proof)
         case .pbft(let pbftMessage, let authenticator):
             buffer.writePBFTFields(pbftMessage)
             buffer.writeByteString(authenticator)

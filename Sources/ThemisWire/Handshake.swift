@@ -26,6 +26,18 @@ public struct Hello: Hashable, Sendable {
     }
 }
 
+/// After the handshake, a client-side connection may carry more client ids: each one is attached with a
+/// proof made with that client's keys (see `WireMessage.attachClient`).
+public struct AttachClient: Hashable, Sendable {
+    public let client: ClientID
+    public let proof: [UInt8]
+
+    public init(client: ClientID, proof: [UInt8]) {
+        self.client = client
+        self.proof = proof
+    }
+}
+
 /// The second message of each side of a connection: an authenticator over
 /// `WireCodec.handshakeTranscript(prover:verifier:)`, at most `Limits.authenticatorBytesMax` bytes.
 public struct HelloProof: Hashable, Sendable {

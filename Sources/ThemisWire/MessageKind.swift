@@ -9,6 +9,7 @@ import ThemisCore
 /// | hello 0x01 | principal (kind byte 0 replica / 1 client, UInt32 id), nonce (byte string of exactly 32), clusterTag UInt64 |
 /// | helloProof 0x02 | proof (byte string) |
 /// | goodbye 0x03 | reason (byte string, UTF-8, at most 512) |
+/// | attachClient 0x04 | client UInt32, proof (byte string) |
 /// | relayedRequest 0x10 | relayedBy UInt32, request, authenticator |
 /// | prePrepare 0x11 | view, sequence, digest (32 bytes), sender, count UInt32, count × request, authenticator |
 /// | prepare 0x12, commit 0x13 | view, sequence, digest, sender, authenticator |
@@ -40,6 +41,7 @@ enum MessageKind: UInt8, CaseIterable {
     case hello = 0x01
     case helloProof = 0x02
     case goodbye = 0x03
+    case attachClient = 0x04
     case relayedRequest = 0x10
     case prePrepare = 0x11
     case prepare = 0x12
@@ -61,6 +63,7 @@ enum MessageKind: UInt8, CaseIterable {
         case .hello: self = .hello
         case .helloProof: self = .helloProof
         case .goodbye: self = .goodbye
+        case .attachClient: self = .attachClient
         case .pbft(let message, _): self.init(of: message)
         case .request: self = .request
         case .reply: self = .reply

@@ -14,6 +14,11 @@ public enum WireMessage: Hashable, Sendable {
     /// Sent before closing on an error. The reason is at most `WireCodec.goodbyeReasonBytesMax` UTF-8
     /// bytes: a longer one is truncated (at a scalar boundary) on encode and rejected on decode.
     case goodbye(reason: String)
+    /// Client to replica, after the handshake: one more client id shares this connection (a process that
+    /// runs many clients multiplexes them over one connection per replica). The proof is the attached
+    /// client's `HelloProof` for a Hello naming it with the connection's own nonce, so it is bound to this
+    /// connection and cannot be replayed on another.
+    case attachClient(AttachClient)
     /// Replica to replica, with the sender's authenticator over `WireCodec.authenticatedBytes(of:)`.
     case pbft(PBFTMessage, authenticator: [UInt8])
     /// Client to replica; the client's authenticator is inside the request.

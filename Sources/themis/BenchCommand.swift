@@ -39,6 +39,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("protocol"), help: "Protocol: pbft.") var protocolName = "pbft"
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
+    @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
+    var connections = "shared"
     @Option(help: "--local: event-loop threads per replica (4 replicas and the load generator share this machine's cores).")
     var replicaThreads = 1
     @Option(help: "--local: batches the primary keeps in flight (Limits.pipelineDepthMax).") var pipelineDepth = Limits().pipelineDepthMax
@@ -61,6 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0 and --warmup >= 0") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
+        guard ["shared", "per-client"].contains(connections) else { throw ValidationError("--connections must be shared or per-client") }
         guard (1...64).contains(replicaThreads) else { throw ValidationError("--replica-threads must be 1...64") }
         guard (1...64).contains(pipelineDepth), (1...4096).contains(batchMax) else {
             throw ValidationError("--pipeline-depth must be 1...64 and --batch-max 1...4096")
@@ -134,19 +137,29 @@ struct BenchCommand: AsyncParsableCommand {
         guard cluster.clients.count >= count else {
             throw ValidationError("the cluster file lists \(cluster.clients.count) clients; --clients \(count) needs that many")
         }
+        // One session per load thread: its clients share one connection per replica.
+        let sessions = connections == "shared" ? group.makeIterator().map { ClientSession(cluster: cluster, eventLoop: $0) } : []
         var handles: [ThemisClient] = []
         for index in 0..<count {
             let id = ClientID(cluster.clients[index].id)
             let (principal, keys) = try ClusterFile.loadKeys(path: KeyGeneration.keyPath(directory: directory, principal: .client(id)))
             guard principal == .client(id) else { throw ValidationError("the key file of client \(id.rawValue) holds the keys of \(principal)") }
-            handles.append(try ThemisClient(cluster: cluster, id: id, keys: keys, eventLoopGroup: group))
+            if sessions.isEmpty {
+                handles.append(try ThemisClient(cluster: cluster, id: id, keys: keys, eventLoopGroup: group))
+            } else {
+                handles.append(try ThemisClient(id: id, keys: keys, session: sessions[index % sessions.count]))
+            }
+        }
+        func closeAll() async {
+            for handle in handles { await handle.close() }
+            for session in sessions { await session.close() }
         }
         do {
             let point = try await measure(cluster: cluster, clients: handles)
-            for handle in handles { await handle.close() }
+            await closeAll()
             return point
         } catch {
-            for handle in handles { await handle.close() }
+            await closeAll()
             throw error
         }
     }
@@ -185,7 +198,8 @@ struct BenchCommand: AsyncParsableCommand {
         let batches = zip(before, after).map { $1.batchesExecuted &- $0.batchesExecuted }.max() ?? 0
         let requests = zip(before, after).map { $1.requestsExecuted &- $0.requestsExecuted }.max() ?? 0
         return BenchPoint(
-            label: "\(protocolName)-\(cluster.authentication.rawValue)", authentication: cluster.authentication.rawValue,
+            label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == "shared" ? "" : "-\(connections)"),
+            authentication: cluster.authentication.rawValue, connections: connections,
             clients: count, requestSize: requestSize, replySize: replySize, readOnly: readOnly, seconds: duration,
             operations: outcome.histogram.totalCount, errors: outcome.errors, histogram: outcome.histogram,
             peakResidentBytes: after.map(\.peakResidentBytes),
@@ -327,6 +341,7 @@ final class ClosedLoop: Sendable {
 struct BenchPoint {
     let label: String
     let authentication: String
+    let connections: String
     let clients: Int
     let requestSize: Int
     let replySize: Int
@@ -352,7 +367,8 @@ struct BenchPoint {
     }
 
     var json: String {
-        "{\"label\":\"\(label)\",\"protocol\":\"pbft\",\"auth\":\"\(authentication)\",\"clients\":\(clients),"
+        "{\"label\":\"\(label)\",\"protocol\":\"pbft\",\"auth\":\"\(authentication)\",\"connections\":\"\(connections)\","
+            + "\"clients\":\(clients),"
             + "\"request_size\":\(requestSize),\"reply_size\":\(replySize),\"read_only\":\(readOnly),"
             + "\"duration_s\":\(seconds),\"operations\":\(operations),\"errors\":\(errors),"
             + "\"ops_per_s\":\(formatted(opsPerSecond, decimals: 1)),"

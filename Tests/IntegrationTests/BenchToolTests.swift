@@ -26,6 +26,7 @@ struct BenchToolTests {
         for line in lines {
             let point = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             clients.append(try #require(point["clients"] as? Int))
+            #expect((point["connections"] as? String) == "shared")
             #expect((point["errors"] as? Int) == 0)
             #expect(((point["operations"] as? Int) ?? 0) > 0)
             #expect(((point["ops_per_s"] as? Double) ?? 0) > 0)
@@ -52,10 +53,11 @@ struct BenchToolTests {
         await probe.close()
         let config = processes.directory + "/cluster.json"
         let (status, out, err) = try themis(["bench", "--config", config, "--clients", "2", "--duration", "1", "--warmup", "0.3",
-                                             "--reply-size", "24", "--json"])
+                                             "--reply-size", "24", "--json", "--connections", "per-client"])
         #expect(status == 0, "stderr: \(err)")
         let point = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         #expect((point["clients"] as? Int) == 2)
+        #expect((point["connections"] as? String) == "per-client")
         #expect((point["errors"] as? Int) == 0)
         #expect(((point["operations"] as? Int) ?? 0) > 0)
         #expect(((point["replica_peak_rss_bytes"] as? [Int]) ?? []).count == 4)
@@ -68,7 +70,7 @@ struct BenchToolTests {
     @Test("Bad bench flags give an error naming the problem and a non-zero exit status")
     func badFlags() throws {
         for arguments in [["--local", "--clients", "0"], ["--local", "--protocol", "hybster"], ["--clients", "2"],
-                          ["--local", "--auth", "rot13"]] {
+                          ["--local", "--auth", "rot13"], ["--local", "--connections", "one"]] {
             let (status, _, err) = try themis(["bench"] + arguments)
             #expect(status != 0, "\(arguments)")
             #expect(err.contains(arguments[arguments.count - 2]) || err.contains("--local"), "\(arguments): \(err)")

@@ -73,6 +73,36 @@ struct ClusterTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("8 clients share one connection per replica (a ClientSession); every read matches the model, also after a backup is killed")
+    func sharedSession() async throws {
+        let processes = try ReplicaProcesses()
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let session = ClientSession(cluster: processes.cluster, eventLoop: group.next())
+        var options = ThemisClient.Options()
+        options.deadlineMilliseconds = 20_000
+        // Client 0 proves the connections; 1-7 attach to them (their requests are refused otherwise).
+        let clients = try (0..<8).map { try ThemisClient(id: ClientID(UInt32($0)), keys: processes.keys(client: $0), session: session, options: options) }
+        try await processes.waitUntilReady(clients[0])
+        func run(_ tag: String, count: Int) async throws -> Int {
+            try await withThrowingTaskGroup(of: Int.self) { tasks in
+                for (index, client) in clients.enumerated() {
+                    tasks.addTask { try await runModelledWorkload(client, tag: "\(tag)\(index)", count: count) }
+                }
+                return try await tasks.reduce(0, +)
+            }
+        }
+        #expect(try await run("before", count: 100) == 0)
+        processes.kill(3)
+        #expect(try await run("after", count: 50) == 0)
+        // A client that leaves does not disturb the others.
+        await clients[7].close()
+        #expect(try await runModelledWorkload(clients[1], tag: "last", count: 20) == 0)
+        await session.close()
+        await #expect(throws: ThemisClientError.closed) { try await clients[2].invoke([1]) }
+        try await group.shutdownGracefully()
+    }
+
     @Test("The cluster keeps serving with one backup killed (kill -9)")
     func survivesBackupCrash() async throws {
         let processes = try ReplicaProcesses()

@@ -14,11 +14,17 @@ import ThemisWire
 final class Sink: ChannelInboundHandler {
     typealias InboundIn = PeerMessage
     var completed: [Principal] = []
+    var handshakes: [HandshakeCompleted] = []
+    var attached: [ClientID] = []
     var rejections: [ConnectionRejected] = []
     var messages: [PeerMessage] = []
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let done = event as? HandshakeCompleted { completed.append(done.peer) }
+        if let done = event as? HandshakeCompleted {
+            completed.append(done.peer)
+            handshakes.append(done)
+        }
+        if let attach = event as? ClientAttached { attached.append(attach.client) }
         if let rejected = event as? ConnectionRejected { rejections.append(rejected) }
     }
 

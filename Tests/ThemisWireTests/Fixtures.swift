@@ -45,6 +45,8 @@ enum Fixtures {
         .goodbye(reason: "bad proof"),
         .goodbye(reason: ""),
         .goodbye(reason: "naïve €"),
+        .attachClient(AttachClient(client: ClientID(7), proof: [9, 8, 7])),
+        .attachClient(AttachClient(client: ClientID(0), proof: [])),
         .pbft(.request(request(1), relayedBy: ReplicaID(2)), authenticator: [5, 5]),
         .pbft(.prePrepare(prePrepare), authenticator: [1]),
         .pbft(.prePrepare(PrePrepare(view: View(0), sequence: SequenceNumber(1), requests: [], sender: ReplicaID(0))), authenticator: []),

@@ -282,7 +282,7 @@ import ThemisCore
     @Test func kindNumbersArePinned() {
         // A number, once used, is never reused: this list only ever grows.
         let expected: [(MessageKind, UInt8)] = [
-            (.hello, 0x01), (.helloProof, 0x02), (.goodbye, 0x03),
+            (.hello, 0x01), (.helloProof, 0x02), (.goodbye, 0x03), (.attachClient, 0x04),
             (.relayedRequest, 0x10), (.prePrepare, 0x11), (.prepare, 0x12), (.commit, 0x13), (.checkpoint, 0x14),
             (.viewChange, 0x15), (.newView, 0x16), (.fetchState, 0x17), (.stateChunk, 0x18), (.fetchBatches, 0x19), (.committedBatches, 0x1A),
             (.request, 0x20), (.reply, 0x21), (.statusQuery, 0x30), (.statusReport, 0x31),
