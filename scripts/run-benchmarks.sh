@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the README's performance figures: the reference workload (4 replicas + 1 bench process,
 # 100-byte requests, 10-byte replies, 10 and 40 closed-loop clients, 20 s) three times per
-# authentication scheme, then a 1..40-client sweep per scheme for the charts.
+# authentication scheme with the clients sharing one connection per replica (the default), and for HMAC
+# also with a connection per client; then a 1..40-client sweep per configuration for the charts.
 # Usage: scripts/run-benchmarks.sh [OUT_DIR]   (default /tmp/themis-bench-results; takes about 20 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,14 @@ for auth in hmac ed25519 ecdsa rsa; do
       --csv "$out/reference.csv" | tee "$out/reference-$auth-$run.json"
   done
 done
+for run in 1 2 3; do
+  "$bin" bench --local --auth hmac --connections per-client --clients 10,40 --request-size 100 --reply-size 10 --duration 20 \
+    --json --csv "$out/reference.csv" | tee "$out/reference-hmac-per-client-$run.json"
+done
 for auth in hmac ed25519 ecdsa rsa; do
   "$bin" bench --local --auth "$auth" --clients 1,5,10,20,40 --request-size 100 --reply-size 10 --duration 10 \
     --csv "$out/sweep.csv" --json
 done
+"$bin" bench --local --auth hmac --connections per-client --clients 1,5,10,20,40 --request-size 100 --reply-size 10 \
+  --duration 10 --csv "$out/sweep.csv" --json
 echo "results in $out; charts: python3 scripts/plot-bench.py $out/sweep.csv --out docs/"
