@@ -14,7 +14,10 @@ import ThemisWire
 /// calls. Each client keeps its own keys, timestamps, retransmissions and reply quorum.
 ///
 /// `ThemisClient(cluster:id:keys:)` makes a session of its own; create a session and pass it to
-/// `ThemisClient(id:keys:session:)` to share one.
+/// `ThemisClient(id:keys:session:)` to share one. An id may be in a session once at a time. The first
+/// client's identity proves the connections for the session's whole life (also after that client
+/// closes): do not use that id in another process or session at the same time, or the replicas, which
+/// keep one connection per client id, will keep replacing one connection with the other.
 public final class ClientSession: Sendable {
     let loop: any EventLoop
     let cluster: ClusterFile
@@ -39,7 +42,7 @@ public final class ClientSession: Sendable {
         let done = loop.makePromise(of: Void.self)
         loop.execute {
             let members = Array(self.state.value.members.values)
-            for member in members { member.closeOnLoop() }
+            for member in members { member.closeOnLoop(leaving: true) }
             self.shutDown()
             done.succeed(())
         }
@@ -50,7 +53,9 @@ public final class ClientSession: Sendable {
 
     func join(_ client: ThemisClient) {
         loop.preconditionInEventLoop()
-        guard !state.value.closed else { return client.closeOnLoop() }
+        // A closed session, or a second client with an id already in it (their replies could not be told
+        // apart): the newcomer is closed, its calls fail with `.closed`.
+        guard !state.value.closed, state.value.members[client.id] == nil else { return client.closeOnLoop(leaving: false) }
         state.value.members[client.id] = client
         if state.value.handshakeKeyring == nil {
             // The first client proves the connections; the others attach to them.
@@ -61,8 +66,8 @@ public final class ClientSession: Sendable {
             ) { _ in self.tick() }
             return
         }
-        for (replica, link) in state.value.links {
-            attach(client, on: link, replica: replica)
+        for replica in state.value.links.keys {
+            attach(client, replica: replica)
         }
         scheduleFlush()
     }
@@ -124,10 +129,9 @@ public final class ClientSession: Sendable {
     func connected(_ replica: ReplicaID, channel: any Channel, handshake: HandshakeCompleted) {
         loop.preconditionInEventLoop()
         guard !state.value.closed else { return channel.close(promise: nil) }
-        let link = SessionState.Link(channel: channel, handshake: handshake)
-        state.value.links[replica] = link
+        state.value.links[replica] = SessionState.Link(channel: channel, handshake: handshake)
         for (_, member) in state.value.members {
-            attach(member, on: link, replica: replica)
+            attach(member, replica: replica)
         }
         // A replica that comes up late still gets the requests that are waiting.
         for (_, member) in state.value.members {
@@ -136,11 +140,13 @@ public final class ClientSession: Sendable {
         scheduleFlush()
     }
 
-    private func attach(_ client: ThemisClient, on link: SessionState.Link, replica: ReplicaID) {
-        guard client.keyring.me != link.handshake.peerHello.principal, client.keyring.me != link.handshake.ownHello.principal,
-            let attach = client.keyring.attachProof(link.handshake)
+    /// Attaches `client` to the connection to `replica` unless it proved that connection or is attached already.
+    private func attach(_ client: ThemisClient, replica: ReplicaID) {
+        guard let link = state.value.links[replica], client.keyring.me != link.handshake.ownHello.principal,
+            !link.attached.contains(client.id), let attach = client.keyring.attachProof(link.handshake)
         else { return }
         link.channel.write(ByteBufferAllocator().frame(.attachClient(attach)), promise: nil)
+        state.value.links[replica]?.attached.insert(client.id)
         state.value.unflushed[ObjectIdentifier(link.channel)] = link.channel
     }
 
@@ -214,6 +220,8 @@ struct SessionState {
     struct Link {
         let channel: any Channel
         let handshake: HandshakeCompleted
+        /// Clients attached to this connection (they stay attached at the replica after leaving).
+        var attached: Set<ClientID> = []
     }
 
     var members: [ClientID: ThemisClient] = [:]

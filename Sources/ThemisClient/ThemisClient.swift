@@ -37,7 +37,7 @@ public enum ThemisClientError: Error, Hashable, Sendable, CustomStringConvertibl
 /// replica for all of them) when they live in one process.
 public final class ThemisClient: Sendable {
     public struct Options: Sendable {
-        /// How often the client's clock ticks.
+        /// How often the client's clock ticks (a client in a shared `ClientSession` ticks with the session).
         public var tickMilliseconds: Int64 = 10
         /// Time before a request is sent again to every replica (doubling each time).
         public var retransmitMilliseconds: Int64 = 500
@@ -97,7 +97,12 @@ public final class ThemisClient: Sendable {
                 retransmitTicks: UInt64(max(1, options.retransmitMilliseconds / tick)),
                 deadlineTicks: UInt64(max(1, options.deadlineMilliseconds / tick))))
         state = NIOLoopBoundBox.makeBoxSendingValue(ClientState(core: core), eventLoop: loop)
-        loop.execute { self.session.join(self) }
+        // On the loop, join now: a call made right after init must find the client attached.
+        if loop.inEventLoop {
+            session.join(self)
+        } else {
+            loop.execute { self.session.join(self) }
+        }
     }
 
     /// Orders `operation` through the cluster and returns the application's result.
@@ -135,7 +140,7 @@ public final class ThemisClient: Sendable {
     public func close() async {
         let done = loop.makePromise(of: Void.self)
         loop.execute {
-            self.closeOnLoop()
+            self.closeOnLoop(leaving: true)
             if self.ownsSession { self.session.shutDown() }
             done.succeed(())
         }
@@ -143,10 +148,11 @@ public final class ThemisClient: Sendable {
         try? await ownedGroup?.shutdownGracefully()
     }
 
-    func closeOnLoop() {
+    /// - Parameter leaving: the client is a member of its session (false when the session refused it).
+    func closeOnLoop(leaving: Bool) {
         state.value.closed = true
         state.value.failAll(ThemisClientError.closed)
-        session.leave(self)
+        if leaving { session.leave(self) }
     }
 
     static func wallClockMicroseconds() -> UInt64 {

@@ -9,6 +9,8 @@ public struct ReplicaCounters: Sendable, Hashable {
     public var authenticationFailures = 0
     /// Messages naming a sender other than the authenticated peer of the link.
     public var forgedSenders = 0
+    /// PRE-PREPAREs that verified except for a client request in the batch (prepared only once vouched for).
+    public var unverifiedBatches = 0
     /// Connections closed for a protocol violation (malformed frame, failed handshake, ...).
     public var connectionsRejected = 0
     /// Inputs the protocol core rejected, by kind.

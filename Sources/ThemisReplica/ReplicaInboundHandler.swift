@@ -81,7 +81,7 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
             driver.logger.debug("authentication failed", metadata: ["from": "\(replica)", "kind": "\(message.kindName)"])
             return
         }
-        if verdict == .requestsUnverified { driver.counters.withLockedValue { $0.authenticationFailures += 1 } }
+        if verdict == .requestsUnverified { driver.counters.withLockedValue { $0.unverifiedBatches += 1 } }
         pending.append(.message(Verified(checked: message, authenticator: authenticator, requestsUnverified: verdict == .requestsUnverified)))
     }
 

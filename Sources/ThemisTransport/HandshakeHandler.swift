@@ -113,14 +113,16 @@ public final class HandshakeHandler: ChannelInboundHandler {
             // this connection's nonces (so the proof cannot be replayed on another connection).
             guard case .client = peer else { return reject(context: context, reason: "\(peer) may not attach clients") }
             let principal = Principal.client(attach.client)
-            guard principal != peer, !attached.contains(attach.client), admit(principal) else {
+            guard principal != peer, admit(principal) else {
                 return reject(context: context, reason: "\(principal) is not accepted on this connection")
             }
             let claimed = Hello(principal: principal, nonce: peerHello.nonce, clusterTag: peerHello.clusterTag)
-            let transcript = WireCodec.handshakeTranscript(prover: claimed, verifier: ownHello)
+            let transcript = WireCodec.attachTranscript(prover: claimed, verifier: ownHello)
             guard keyring.verifyHandshakeProof(attach.proof, transcript: transcript, from: principal) else {
                 return reject(context: context, reason: "\(principal) could not prove its identity")
             }
+            // Attached before (a client that left its session and joined again): nothing changes.
+            guard !attached.contains(attach.client) else { return }
             var attached = attached
             attached.insert(attach.client)
             state = .established(peer: peer, peerHello: peerHello, attached: attached)

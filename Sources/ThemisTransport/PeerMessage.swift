@@ -33,7 +33,7 @@ extension Keyring {
     public func attachProof(_ handshake: HandshakeCompleted) -> AttachClient? {
         guard case .client(let id) = me else { return nil }
         let claimed = Hello(principal: me, nonce: handshake.ownHello.nonce, clusterTag: handshake.ownHello.clusterTag)
-        let transcript = WireCodec.handshakeTranscript(prover: claimed, verifier: handshake.peerHello)
+        let transcript = WireCodec.attachTranscript(prover: claimed, verifier: handshake.peerHello)
         return AttachClient(client: id, proof: handshakeProof(transcript: transcript, peer: handshake.peerHello.principal))
     }
 }

@@ -99,6 +99,17 @@ extension WireCodec {
         return bytes
     }
 
+    /// What an `attachClient` proof authenticates: the attached client's Hello (its id with the connection's
+    /// client nonce) and the replica's Hello, under the attachClient kind byte, so that a handshake proof
+    /// can never be replayed as an attach proof or the other way round.
+    public static func attachTranscript(prover: Hello, verifier: Hello) -> [UInt8] {
+        let helloFieldBytes = principalBytes + Hello.nonceByteCount + 8
+        var bytes = authenticationPrefix(.attachClient, fieldBytes: 2 * helloFieldBytes)
+        bytes.appendHello(prover)
+        bytes.appendHello(verifier)
+        return bytes
+    }
+
     /// The domain and kind byte, in an array with room for `fieldBytes` more.
     static func authenticationPrefix(_ kind: MessageKind, fieldBytes: Int) -> [UInt8] {
         var bytes: [UInt8] = []

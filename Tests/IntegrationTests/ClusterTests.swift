@@ -95,9 +95,15 @@ struct ClusterTests {
         #expect(try await run("before", count: 100) == 0)
         processes.kill(3)
         #expect(try await run("after", count: 50) == 0)
-        // A client that leaves does not disturb the others.
+        // A client that leaves does not disturb the others; its id can join again (already attached: no-op).
         await clients[7].close()
         #expect(try await runModelledWorkload(clients[1], tag: "last", count: 20) == 0)
+        let rejoined = try ThemisClient(id: ClientID(7), keys: processes.keys(client: 7), session: session, options: options)
+        #expect(try await runModelledWorkload(rejoined, tag: "rejoined", count: 20) == 0)
+        // A second client with an id that is in the session is refused: its calls fail at once.
+        let twin = try ThemisClient(id: ClientID(1), keys: processes.keys(client: 1), session: session, options: options)
+        await #expect(throws: ThemisClientError.closed) { try await twin.invoke([1]) }
+        #expect(try await runModelledWorkload(clients[1], tag: "afterTwin", count: 10) == 0)
         await session.close()
         await #expect(throws: ThemisClientError.closed) { try await clients[2].invoke([1]) }
         try await group.shutdownGracefully()

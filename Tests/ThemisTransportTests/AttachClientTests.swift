@@ -1,7 +1,7 @@
 // Proves that a client connection can carry more client ids only with a proof made with each one's keys
 // over this connection's nonces: a valid attach is announced, and an attach from a replica, of an id the
-// replica does not admit, repeated, made for another connection or with the wrong keys closes the
-// connection with a reason.
+// replica does not admit, made for another connection, made as a handshake proof or with the wrong keys
+// closes the connection with a reason.
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -76,7 +76,7 @@ struct AttachClientTests {
         #expect(!pair.replica.channel.isActive)
     }
 
-    @Test("Attaching the connection's own client, an id attached before, or an id not admitted closes the connection")
+    @Test("Attaching the connection's own client or an id not admitted closes the connection; attaching an id again changes nothing")
     func refusedIds() throws {
         let pair = try connectedPair()
         let handshake = try #require(pair.client.sink.handshakes.first)
@@ -87,12 +87,26 @@ struct AttachClientTests {
         let againHandshake = try #require(again.client.sink.handshakes.first)
         let attach = try #require(try keyring(again, .client(ClientID(1))).attachProof(againHandshake))
         #expect(try send(attach, again).isEmpty)
-        #expect(try send(attach, again).contains { $0.contains("not accepted") })
+        // A client that left its session and joined again: announced once, the connection stays.
+        #expect(try send(attach, again).isEmpty)
+        #expect(again.replica.sink.attached == [ClientID(1)])
+        #expect(again.replica.channel.isActive)
 
         let picky = try connectedPair(replicaAdmits: { $0 == .client(ClientID(0)) })
         let pickyHandshake = try #require(picky.client.sink.handshakes.first)
         let other = try #require(try keyring(picky, .client(ClientID(1))).attachProof(pickyHandshake))
         #expect(try send(other, picky).contains { $0.contains("not accepted") })
+    }
+
+    @Test("A handshake proof cannot be replayed as an attach proof (separate transcripts)")
+    func handshakeProofIsNotAnAttachProof() throws {
+        let pair = try connectedPair()
+        let handshake = try #require(pair.client.sink.handshakes.first)
+        // What client 1 would send as its HelloProof on a connection with the same Hellos.
+        let claimed = Hello(principal: .client(ClientID(1)), nonce: handshake.ownHello.nonce, clusterTag: handshake.ownHello.clusterTag)
+        let proof = try keyring(pair, .client(ClientID(1))).handshakeProof(
+            transcript: WireCodec.handshakeTranscript(prover: claimed, verifier: handshake.peerHello), peer: .replica(ReplicaID(0)))
+        #expect(try send(AttachClient(client: ClientID(1), proof: proof), pair).contains { $0.contains("could not prove its identity") })
     }
 
     @Test("A replica's connection cannot attach clients")
