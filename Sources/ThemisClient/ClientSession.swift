@@ -198,6 +198,7 @@ public final class ClientSession: Sendable {
     }
 
     func queryStatus(_ replica: ReplicaID, promise: EventLoopPromise<StatusReport>, timeoutMilliseconds: Int64) {
+        guard !state.value.closed else { return promise.fail(ThemisClientError.closed) }
         guard let channel = state.value.links[replica]?.channel else {
             return promise.fail(ThemisClientError.notConnected(replica))
         }

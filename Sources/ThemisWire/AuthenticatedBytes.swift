@@ -92,19 +92,20 @@ extension WireCodec {
     /// nonce, cluster tag), then the verifier's hello. Binding both nonces means a proof cannot be
     /// replayed on another connection; the order means it cannot be reflected back to its maker.
     public static func handshakeTranscript(prover: Hello, verifier: Hello) -> [UInt8] {
-        let helloFieldBytes = principalBytes + Hello.nonceByteCount + 8
-        var bytes = authenticationPrefix(.helloProof, fieldBytes: 2 * helloFieldBytes)
-        bytes.appendHello(prover)
-        bytes.appendHello(verifier)
-        return bytes
+        helloPair(.helloProof, prover: prover, verifier: verifier)
     }
 
     /// What an `attachClient` proof authenticates: the attached client's Hello (its id with the connection's
     /// client nonce) and the replica's Hello, under the attachClient kind byte, so that a handshake proof
     /// can never be replayed as an attach proof or the other way round.
     public static func attachTranscript(prover: Hello, verifier: Hello) -> [UInt8] {
+        helloPair(.attachClient, prover: prover, verifier: verifier)
+    }
+
+    /// The domain, `kind`, and both Hellos.
+    private static func helloPair(_ kind: MessageKind, prover: Hello, verifier: Hello) -> [UInt8] {
         let helloFieldBytes = principalBytes + Hello.nonceByteCount + 8
-        var bytes = authenticationPrefix(.attachClient, fieldBytes: 2 * helloFieldBytes)
+        var bytes = authenticationPrefix(kind, fieldBytes: 2 * helloFieldBytes)
         bytes.appendHello(prover)
         bytes.appendHello(verifier)
         return bytes

@@ -106,6 +106,7 @@ struct ClusterTests {
         #expect(try await runModelledWorkload(clients[1], tag: "afterTwin", count: 10) == 0)
         await session.close()
         await #expect(throws: ThemisClientError.closed) { try await clients[2].invoke([1]) }
+        await #expect(throws: ThemisClientError.closed) { try await clients[2].status(of: ReplicaID(0)) }
         try await group.shutdownGracefully()
     }
 
