@@ -3,6 +3,7 @@ import ThemisApps
 import ThemisClientCore
 import ThemisCore
 import ThemisCrypto
+import ThemisPBFT
 import ThemisWire
 
 /// Clients: closed-loop key-value operations on a few shared keys, through the real client core.
@@ -96,18 +97,30 @@ extension World {
             for _ in 0..<Int(random.pick(1...64)) { garbage.writeInteger(UInt8(truncatingIfNeeded: random.next())) }
             network[now + random.pick(1...scenario.maxDelayTicks), default: []].append(Packet(from: .client(id), to: target, payload: garbage))
         case 4 where scenario.scheme == .hmac && random.chance(1, in: 2):
-            // A MAC vector valid for every replica but one, sent to all: the client did issue it, so it may
-            // execute; the replica that cannot check it must not stall (it prepares once f others have).
+            // A MAC vector valid for some replicas only. The client did issue the request, so it may execute.
             let request = signed(Timestamp(now + 2), .delete(key: key))
             var tag = request.authenticator
             let entries = tag.count / 32
-            if entries > 0 {
-                let victim = Int(random.next() % UInt64(entries))
-                tag[victim * 32 + Int(random.next() % 32)] ^= 0x01
-            }
             checker.issued.insert(request.digest)
-            for replica in replicas.indices {
-                enqueue(.request(request.withAuthenticator(tag)), from: .client(id), to: .replica(ReplicaID(UInt32(replica))))
+            if random.chance(1, in: 2) {
+                // Valid for every replica but one, sent to all: the replica that cannot check it must not
+                // stall (it prepares once f others have).
+                if entries > 0 {
+                    let victim = Int(random.next() % UInt64(entries))
+                    tag[victim * 32 + Int(random.next() % 32)] ^= 0x01
+                }
+                for replica in replicas.indices {
+                    enqueue(.request(request.withAuthenticator(tag)), from: .client(id), to: .replica(ReplicaID(UInt32(replica))))
+                }
+            } else {
+                // Valid only at the current primary, sent only there: no backup can vouch for the batch, so
+                // its slot stalls until a view change drops it (README, Known limits); liveness must hold.
+                let view = replicas.indices.filter(isCorrect).map { replicas[$0].core.view }.max() ?? View(0)
+                let primary = Int(replicas[0].core.configuration.primary(of: view).rawValue)
+                for entry in 0..<entries where entry != primary {
+                    tag[entry * 32 + Int(random.next() % 32)] ^= 0x01
+                }
+                enqueue(.request(request.withAuthenticator(tag)), from: .client(id), to: .replica(ReplicaID(UInt32(primary))))
             }
         default:
             // A corrupted authenticator: must never execute (validity: it does not count as issued). A MAC
