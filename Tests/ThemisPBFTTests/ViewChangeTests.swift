@@ -252,18 +252,54 @@ struct ViewChangeTests {
 
     @Test("Each view change without progress doubles the timeout (exponential backoff)")
     func timeoutBackoff() throws {
-        var cluster = try TestCluster()
-        cluster.silenced = [replica0, replica1, replica2, replica3]  // nobody hears anybody
-        cluster.submit(TestCluster.request(1, 1), to: replica2)
+        // n = 7: replica 6 leads none of views 1-4. Nobody hears anybody, but four others (a quorum with
+        // replica 6) ask for every view replica 6 moves to, and no NEW-VIEW ever comes.
+        var cluster = try TestCluster(replicaCount: 7)
+        let me = ReplicaID(6)
+        cluster.silenced = Set((0..<7).map { ReplicaID(UInt32($0)) })
+        cluster.submit(TestCluster.request(1, 1), to: me)
         var starts: [(UInt64, View)] = []
         for _ in 0..<1500 {
             var actions: [Action<PBFTMessage>] = []
-            cluster.replicas[2].tick(into: &actions)
+            cluster.replicas[6].tick(into: &actions)
             for case .observe(.viewChangeStarted(let target)) in actions {
-                starts.append((cluster.replicas[2].now, target))
+                starts.append((cluster.replicas[6].now, target))
+                for other in ([0, 1, 2, 3, 4, 5] as [UInt32]).filter({ configurationPrimary(target, n: 7) != ReplicaID($0) }).prefix(4) {
+                    let support = ViewChange(newView: target, stableCheckpoint: .zero, stableDigest: .zero, checkpointProof: [],
+                                             prepared: [], sender: ReplicaID(other))
+                    cluster.deliver(.viewChange(support), to: me, authenticator: fakeAuthenticator(ReplicaID(other)))
+                }
             }
         }
         #expect(starts.map(\.1) == [View(1), View(2), View(3), View(4)])
         #expect(starts.map(\.0) == [100, 300, 700, 1500], "timeouts of 100, 200, 400 and 800 ticks")
     }
+
+    @Test("A replica does not move past a view that fewer than 2f+1 replicas asked for (PBFT 4.5.2; seed 1566)")
+    func noEscalationWithoutQuorum() throws {
+        var cluster = try TestCluster()
+        cluster.silenced = [replica0, replica1, replica2, replica3]  // nobody hears anybody
+        cluster.submit(TestCluster.request(1, 1), to: replica2)
+        var starts: [View] = []
+        for _ in 0..<1500 {
+            var actions: [Action<PBFTMessage>] = []
+            cluster.replicas[2].tick(into: &actions)
+            for case .observe(.viewChangeStarted(let target)) in actions { starts.append(target) }
+        }
+        #expect(starts == [View(1)], "alone in view 1, it waits there for the others")
+        // Two others ask for view 1 too (a quorum of 3): the timer runs again and it moves on to view 2.
+        for other in [replica0, replica3] {
+            let support = ViewChange(newView: View(1), stableCheckpoint: .zero, stableDigest: .zero, checkpointProof: [], prepared: [], sender: other)
+            cluster.deliver(.viewChange(support), to: replica2, authenticator: fakeAuthenticator(other))
+        }
+        for _ in 0..<500 {
+            var actions: [Action<PBFTMessage>] = []
+            cluster.replicas[2].tick(into: &actions)
+            for case .observe(.viewChangeStarted(let target)) in actions { starts.append(target) }
+        }
+        #expect(starts == [View(1), View(2)])
+    }
 }
+
+/// The primary of `view` in a cluster of `n` replicas (v mod n).
+private func configurationPrimary(_ view: View, n: UInt64) -> ReplicaID { ReplicaID(UInt32(view.rawValue % n)) }

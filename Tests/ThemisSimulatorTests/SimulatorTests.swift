@@ -25,6 +25,7 @@ struct SimulatorTests {
         617: "crashes and state transfers during lossy periods",
         1356: "n = 7, two replicas with bad authenticators under partitions (HMAC)",
         1862: "n = 7, two silent replicas under partitions: a stable checkpoint proof adopted from a NEW-VIEW was one entry short, so every VIEW-CHANGE of that replica was rejected",
+        1566: "n = 4, one silent replica, a Byzantine client forcing view changes (HMAC requests valid only at the primary): correct replicas drifted views apart (two at 16, one at 18) because a view-change timer ran without a quorum for its view",
     ]
 
     @Test("Regression seeds pass", arguments: regressionSeeds.keys.sorted())

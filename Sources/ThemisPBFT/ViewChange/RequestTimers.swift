@@ -44,6 +44,16 @@ extension PBFTReplica {
                 startViewChange(to: view.next, into: &actions)
             }
         case .viewChanging(let target):
+            // PBFT 4.5.2: the timer for `target` runs only once a quorum (2f+1, ourselves included) asked
+            // for it or a later view. A replica ahead of the others waits for them instead of moving on
+            // alone: otherwise correct replicas can stay views apart forever (seed 1566: two at 16, one at
+            // 18, one silent; the backoff cap keeps the distance).
+            let supporters = viewChange.received.values.reduce(0) { $0 + ($1.message.newView >= target ? 1 : 0) }
+            guard supporters >= configuration.quorumSize else {
+                viewChange.viewChangeDeadline = nil
+                break
+            }
+            if viewChange.viewChangeDeadline == nil { viewChange.viewChangeDeadline = now + timeoutTicks }
             if let deadline = viewChange.viewChangeDeadline, now >= deadline {
                 // The new primary did not deliver a NEW-VIEW in time: try the next one.
                 startViewChange(to: target.next, into: &actions)
