@@ -42,7 +42,7 @@ public final class ClientSession: Sendable {
         let done = loop.makePromise(of: Void.self)
         loop.execute {
             let members = Array(self.state.value.members.values)
-            for member in members { member.closeOnLoop(leaving: true) }
+            for member in members { member.closeOnLoop() }
             self.shutDown()
             done.succeed(())
         }
@@ -55,7 +55,7 @@ public final class ClientSession: Sendable {
         loop.preconditionInEventLoop()
         // A closed session, or a second client with an id already in it (their replies could not be told
         // apart): the newcomer is closed, its calls fail with `.closed`.
-        guard !state.value.closed, state.value.members[client.id] == nil else { return client.closeOnLoop(leaving: false) }
+        guard !state.value.closed, state.value.members[client.id] == nil else { return client.closeOnLoop() }
         state.value.members[client.id] = client
         if state.value.handshakeKeyring == nil {
             // The first client proves the connections; the others attach to them.

@@ -140,7 +140,7 @@ public final class ThemisClient: Sendable {
     public func close() async {
         let done = loop.makePromise(of: Void.self)
         loop.execute {
-            self.closeOnLoop(leaving: true)
+            self.closeOnLoop()
             if self.ownsSession { self.session.shutDown() }
             done.succeed(())
         }
@@ -148,11 +148,11 @@ public final class ThemisClient: Sendable {
         try? await ownedGroup?.shutdownGracefully()
     }
 
-    /// - Parameter leaving: the client is a member of its session (false when the session refused it).
-    func closeOnLoop(leaving: Bool) {
+    /// Fails waiting calls and leaves the session (a no-op for a client the session refused).
+    func closeOnLoop() {
         state.value.closed = true
         state.value.failAll(ThemisClientError.closed)
-        if leaving { session.leave(self) }
+        session.leave(self)
     }
 
     static func wallClockMicroseconds() -> UInt64 {

@@ -29,8 +29,7 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
         if let completed = event as? HandshakeCompleted {
             peer = completed.peer
             driver.register(completed.peer, channel: context.channel)
-        } else if let attach = event as? ClientAttached {
-            attached.insert(attach.client)
+        } else if let attach = event as? ClientAttached, attached.insert(attach.client).inserted {
             driver.register(.client(attach.client), channel: context.channel)
         }
         context.fireUserInboundEventTriggered(event)

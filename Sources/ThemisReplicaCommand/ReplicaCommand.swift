@@ -52,8 +52,12 @@ public struct ReplicaCommand: AsyncParsableCommand {
 public func loadClusterAndKeys(config: String, key: String?, principal: Principal) throws -> (ClusterFile, PrivateKeys) {
     let cluster = try ClusterFile.load(path: config)
     _ = try cluster.validated(source: config)
-    let keyPath = key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: principal)
-    let (owner, keys) = try ClusterFile.loadKeys(path: keyPath)
-    guard owner == principal else { throw ValidationError("\(keyPath) holds the keys of \(owner), not \(principal)") }
-    return (cluster, keys)
+    return (cluster, try loadKeys(of: principal, path: key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: principal)))
+}
+
+/// The private keys in `path`, checked to belong to `principal`.
+public func loadKeys(of principal: Principal, path: String) throws -> PrivateKeys {
+    let (owner, keys) = try ClusterFile.loadKeys(path: path)
+    guard owner == principal else { throw ValidationError("\(path) holds the keys of \(owner), not \(principal)") }
+    return keys
 }

