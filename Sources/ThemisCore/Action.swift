@@ -75,6 +75,9 @@ public enum Event: Hashable, Sendable {
     case stateTransferRejected(SequenceNumber, from: ReplicaID)
     /// The state of checkpoint `SequenceNumber` is installed.
     case stateTransferFinished(SequenceNumber)
-    /// A committed batch was taken from f+1 matching COMMITTED-BATCHES.
+    /// A committed batch was taken from f+1 matching COMMITTED-BATCHES, or the batch of a slot accepted
+    /// by digest arrived (one copy that matches the digest is enough).
     case batchFetched(SequenceNumber)
+    /// A NEW-VIEW re-proposes a batch this replica does not hold: it votes on the digest and fetches it.
+    case batchMissing(SequenceNumber)
 }

@@ -64,17 +64,13 @@ public enum PBFTMessage: Hashable, Sendable {
 
     /// Client requests inside this message; each carries its own client authenticator that the shell
     /// verifies before the message reaches the core.
-    /// (Requests in a NEW-VIEW appear twice: in O and in the certificates of V; the shell may skip repeats.)
+    /// VIEW-CHANGE and NEW-VIEW carry digests only.
     public var embeddedRequests: [Request] {
         switch self {
         case .request(let request, _): return [request]
         case .prePrepare(let message): return message.requests
-        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches: return []
+        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .viewChange, .newView: return []
         case .committedBatches(let message): return message.batches.flatMap(\.requests)
-        case .viewChange(let message): return message.prepared.flatMap(\.prePrepare.message.requests)
-        case .newView(let message):
-            return message.prePrepares.flatMap(\.message.requests)
-                + message.viewChanges.flatMap { $0.message.prepared.flatMap(\.prePrepare.message.requests) }
         }
     }
 }
@@ -95,6 +91,11 @@ public struct PrePrepare: Hashable, Sendable {
         self.sender = sender
     }
 
+    /// The pre-prepare as it is authenticated and forwarded in proofs: without the batch.
+    public var header: PrePrepareHeader {
+        PrePrepareHeader(view: view, sequence: sequence, digest: digest, requestCount: requests.count, sender: sender)
+    }
+
     /// For the codec: a pre-prepare as received, whose digest field may not match its batch.
     /// The core recomputes the batch digest and rejects a mismatch.
     public init(view: View, sequence: SequenceNumber, digest: Digest, requests: [Request], sender: ReplicaID) {
@@ -103,6 +104,36 @@ public struct PrePrepare: Hashable, Sendable {
         self.digest = digest
         self.requests = requests
         self.sender = sender
+    }
+}
+
+/// PRE-PREPARE(v, s, d) without its batch: what the primary authenticates, what a prepared certificate
+/// and a NEW-VIEW's re-proposals carry. As in the PBFT paper, the batch travels next to the pre-prepare
+/// (in the normal case) or is fetched by its digest (after a view change); the digest and the request
+/// count bind it. Carrying digests keeps VIEW-CHANGE and NEW-VIEW within a frame whatever the batch sizes.
+public struct PrePrepareHeader: Hashable, Sendable {
+    public let view: View
+    public let sequence: SequenceNumber
+    public let digest: Digest
+    public let requestCount: Int
+    public let sender: ReplicaID
+
+    public init(view: View, sequence: SequenceNumber, digest: Digest, requestCount: Int, sender: ReplicaID) {
+        self.view = view
+        self.sequence = sequence
+        self.digest = digest
+        self.requestCount = requestCount
+        self.sender = sender
+    }
+
+    /// True if `requests` is the batch this header names.
+    public func matches(_ requests: [Request]) -> Bool {
+        requests.count == requestCount && Request.batchDigest(requests) == digest
+    }
+
+    /// The pre-prepare with its batch; the caller has checked `matches(requests)`.
+    public func with(_ requests: [Request]) -> PrePrepare {
+        PrePrepare(view: view, sequence: sequence, digest: digest, requests: requests, sender: sender)
     }
 }
 

@@ -1,12 +1,13 @@
 /// PBFT's view-change messages (Castro & Liskov, OSDI'99, section 4.4; TOCS 2002 section 4.5).
 
-/// Proof that a batch prepared at a replica: the primary's PRE-PREPARE (with the batch) and PREPAREs
-/// from distinct backups, all matching (view, sequence, digest).
+/// Proof that a batch prepared at a replica: the primary's PRE-PREPARE (its header: the digest, not the
+/// batch) and PREPAREs from distinct backups, all matching (view, sequence, digest). A replica that needs
+/// the batch later fetches it by its digest.
 public struct PreparedCertificate: Hashable, Sendable {
-    public let prePrepare: Authenticated<PrePrepare>
+    public let prePrepare: Authenticated<PrePrepareHeader>
     public let prepares: [Authenticated<Prepare>]
 
-    public init(prePrepare: Authenticated<PrePrepare>, prepares: [Authenticated<Prepare>]) {
+    public init(prePrepare: Authenticated<PrePrepareHeader>, prepares: [Authenticated<Prepare>]) {
         self.prePrepare = prePrepare
         self.prepares = prepares
     }
@@ -43,16 +44,17 @@ public struct ViewChange: Hashable, Sendable {
 /// start the view, and re-proposes in O, for every sequence number between the latest stable checkpoint
 /// in V and the highest prepared one, the batch prepared in the highest view, or an empty (null) batch.
 ///
+/// O carries pre-prepare headers (digests): a replica that lacks a batch fetches it (`FetchBatches`).
 /// Each pre-prepare of O carries its own authenticator by the new primary, so that a backup can later
 /// show it in a prepared certificate. The core creates them with empty authenticators; the shell of the
 /// new primary fills them in before sending.
 public struct NewView: Hashable, Sendable {
     public let view: View
     public let viewChanges: [Authenticated<ViewChange>]
-    public let prePrepares: [Authenticated<PrePrepare>]
+    public let prePrepares: [Authenticated<PrePrepareHeader>]
     public let sender: ReplicaID
 
-    public init(view: View, viewChanges: [Authenticated<ViewChange>], prePrepares: [Authenticated<PrePrepare>], sender: ReplicaID) {
+    public init(view: View, viewChanges: [Authenticated<ViewChange>], prePrepares: [Authenticated<PrePrepareHeader>], sender: ReplicaID) {
         self.view = view
         self.viewChanges = viewChanges
         self.prePrepares = prePrepares

@@ -53,7 +53,8 @@ public struct MessageVerifier: Sendable {
             // Every re-proposal in O carries the new primary's own authenticator (it may be forwarded later).
             for entry in newView.prePrepares {
                 guard entry.message.sender == newView.sender,
-                    verify(.prePrepare(entry.message), entry.authenticator, from: newView.sender)
+                    keyring.verify(WireCodec.authenticatedBytes(of: entry.message), authenticator: entry.authenticator,
+                                   from: .replica(newView.sender))
                 else { return .forged }
             }
             for entry in newView.viewChanges {
@@ -79,7 +80,10 @@ public struct MessageVerifier: Sendable {
             guard isAuthentic(.checkpoint(entry.message), entry.authenticator, owner: owner) else { return false }
         }
         for certificate in viewChange.prepared {
-            guard isAuthentic(.prePrepare(certificate.prePrepare.message), certificate.prePrepare.authenticator, owner: owner)
+            let header = certificate.prePrepare
+            let implied = header.message.sender == owner && header.authenticator.isEmpty
+            guard implied || keyring.verify(WireCodec.authenticatedBytes(of: header.message), authenticator: header.authenticator,
+                                            from: .replica(header.message.sender))
             else { return false }
             for prepare in certificate.prepares {
                 guard isAuthentic(.prepare(prepare.message), prepare.authenticator, owner: owner) else { return false }
@@ -123,7 +127,7 @@ public struct MessageVerifier: Sendable {
     public func authenticateReproposals(_ newView: NewView) -> NewView {
         let prePrepares = newView.prePrepares.map { entry in
             Authenticated(entry.message, authenticator: keyring.authenticator(
-                for: WireCodec.authenticatedBytes(of: .prePrepare(entry.message)), audience: .allReplicas))
+                for: WireCodec.authenticatedBytes(of: entry.message), audience: .allReplicas))
         }
         return NewView(view: newView.view, viewChanges: newView.viewChanges, prePrepares: prePrepares, sender: newView.sender)
     }

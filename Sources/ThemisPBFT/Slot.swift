@@ -4,7 +4,10 @@ import ThemisCore
 struct Slot: Sendable {
     /// The accepted PRE-PREPARE (at most one per view and sequence number), kept with the primary's
     /// authenticator for prepared certificates (empty if this replica is the primary).
-    var prePrepare: Authenticated<PrePrepare>?
+    var prePrepare: Authenticated<PrePrepareHeader>?
+    /// The batch `prePrepare` names. Nil for a re-proposal from a NEW-VIEW whose batch this replica never
+    /// received: it votes on the digest (V proves it) and fetches the batch before executing it.
+    var batch: [Request]?
     /// PREPAREs by sender; the first one from a sender counts, a different second one is equivocation.
     /// Our own has an empty authenticator (our VIEW-CHANGE vouches for it).
     var prepares: [ReplicaID: Authenticated<Prepare>] = [:]

@@ -234,6 +234,8 @@ final class ProtocolDriver: Sendable {
             logger.notice("state transfer finished", metadata: ["checkpoint": "\(sequence.rawValue)"])
         case .batchFetched(let sequence):
             logger.debug("committed batch fetched", metadata: ["sequence": "\(sequence.rawValue)"])
+        case .batchMissing(let sequence):
+            logger.debug("re-proposed batch not held here; fetching it by digest", metadata: ["sequence": "\(sequence.rawValue)"])
         case .awaitingVouchers(let sequence):
             logger.info("a request in the batch does not verify here; waiting for f backups to prepare it",
                         metadata: ["sequence": "\(sequence.rawValue)"])

@@ -110,7 +110,7 @@ extension World {
         let prepares = configuration.replicas.filter { $0 != primary }.prefix(configuration.quorumSize - 1).map {
             Authenticated(Prepare(view: oldView, sequence: sequence, digest: prePrepare.digest, sender: $0), authenticator: [7, 7, 7])
         }
-        let fake = PreparedCertificate(prePrepare: Authenticated(prePrepare, authenticator: [9, 9]), prepares: Array(prepares))
+        let fake = PreparedCertificate(prePrepare: Authenticated(prePrepare.header, authenticator: [9, 9]), prepares: Array(prepares))
         let prepared = [fake] + change.prepared.filter { $0.sequence != sequence }
         return .viewChange(ViewChange(newView: change.newView, stableCheckpoint: change.stableCheckpoint, stableDigest: change.stableDigest,
                                       checkpointProof: change.checkpointProof, prepared: prepared, sender: change.sender))

@@ -35,10 +35,7 @@ extension WireCodec {
             bytes.appendDigest(request.digest)
             return bytes
         case .prePrepare(let prePrepare):
-            var bytes = authenticationPrefix(kind, fieldBytes: slotBytes + 4)
-            bytes.appendSlot(prePrepare.view, prePrepare.sequence, prePrepare.digest, prePrepare.sender)
-            bytes.appendBigEndian(wireLength(prePrepare.requests.count))
-            return bytes
+            return authenticatedBytes(of: prePrepare.header)
         case .prepare(let prepare):
             var bytes = authenticationPrefix(kind, fieldBytes: slotBytes)
             bytes.appendSlot(prepare.view, prepare.sequence, prepare.digest, prepare.sender)
@@ -66,6 +63,16 @@ extension WireCodec {
         case .committedBatches(let committedBatches):
             return committedBatchesAuthenticatedBytes(committedBatches, bodyDigest: bodyDigest(of: message))
         }
+    }
+
+    /// The bytes a primary authenticates for a PRE-PREPARE, with or without its batch: view, sequence,
+    /// digest, sender, request count. The same authenticator therefore proves a pre-prepare header
+    /// forwarded in a prepared certificate or sent in a NEW-VIEW's O.
+    public static func authenticatedBytes(of header: PrePrepareHeader) -> [UInt8] {
+        var bytes = authenticationPrefix(.prePrepare, fieldBytes: slotBytes + 4)
+        bytes.appendSlot(header.view, header.sequence, header.digest, header.sender)
+        bytes.appendBigEndian(wireLength(header.requestCount))
+        return bytes
     }
 
     /// The bytes a client authenticates for its request: the request digest, which already covers

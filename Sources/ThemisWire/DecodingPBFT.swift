@@ -63,4 +63,11 @@ extension PayloadReader {
         }
         return PrePrepare(view: slot.view, sequence: slot.sequence, digest: slot.digest, requests: requests, sender: slot.sender)
     }
+
+    /// A pre-prepare header: slot and request count, no requests (inside certificates and NEW-VIEWs).
+    mutating func readPrePrepareHeader() throws(WireError) -> PrePrepareHeader {
+        let slot = try readSlot()
+        let count = try readLength(field: "batch", max: limits.batchRequestsMax)
+        return PrePrepareHeader(view: slot.view, sequence: slot.sequence, digest: slot.digest, requestCount: count, sender: slot.sender)
+    }
 }

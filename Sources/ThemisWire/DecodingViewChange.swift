@@ -32,10 +32,10 @@ extension PayloadReader {
             viewChanges.append(Authenticated(viewChange, authenticator: authenticator))
         }
         let prePrepareCount = try readLength(field: "new-view pre-prepares", max: WireCodec.preparedCertificatesMax)
-        var prePrepares: [Authenticated<PrePrepare>] = []
+        var prePrepares: [Authenticated<PrePrepareHeader>] = []
         prePrepares.reserveCapacity(reservation(prePrepareCount, entryBytesMin: WireCodec.newViewPrePrepareEntryBytesMin))
         for _ in 0..<prePrepareCount {
-            let prePrepare = try readPrePrepare()
+            let prePrepare = try readPrePrepareHeader()
             let authenticator = try readByteString(field: "new-view pre-prepare authenticator", max: limits.authenticatorBytesMax)
             prePrepares.append(Authenticated(prePrepare, authenticator: authenticator))
         }
@@ -67,7 +67,7 @@ extension PayloadReader {
     }
 
     private mutating func readPreparedCertificate() throws(WireError) -> PreparedCertificate {
-        let prePrepare = try readPrePrepare()
+        let prePrepare = try readPrePrepareHeader()
         let prePrepareAuthenticator = try readByteString(field: "pre-prepare authenticator", max: limits.authenticatorBytesMax)
         let count = try readLength(field: "prepares", max: WireCodec.certificateEntriesMax)
         var prepares: [Authenticated<Prepare>] = []

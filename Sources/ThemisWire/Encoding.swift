@@ -138,6 +138,12 @@ extension ByteBuffer {
         }
     }
 
+    /// A pre-prepare header: slot, request count (the requests themselves are not written).
+    mutating func writePrePrepareHeader(_ header: PrePrepareHeader) {
+        writeSlot(header.view, header.sequence, header.digest, header.sender)
+        writeInteger(WireCodec.wireLength(header.requestCount))
+    }
+
     /// The (view, sequence, digest, sender) fields shared by the three normal-case messages.
     mutating func writeSlot(_ view: View, _ sequence: SequenceNumber, _ digest: Digest, _ sender: ReplicaID) {
         writeInteger(view.rawValue)

@@ -26,9 +26,9 @@ extension ByteBuffer {
         }
     }
 
-    /// The pre-prepare (with its batch) and its authenticator, then the prepares, each with its own.
+    /// The pre-prepare header (no batch) and its authenticator, then the prepares, each with its own.
     mutating func writePreparedCertificate(_ certificate: PreparedCertificate) {
-        writePrePrepare(certificate.prePrepare.message)
+        writePrePrepareHeader(certificate.prePrepare.message)
         writeByteString(certificate.prePrepare.authenticator)
         writeInteger(WireCodec.wireLength(certificate.prepares.count))
         for prepare in certificate.prepares {
@@ -38,8 +38,8 @@ extension ByteBuffer {
         }
     }
 
-    /// view, sender, V (view-change bodies, each followed by its authenticator), O (pre-prepares with
-    /// their batches, which may be empty: null requests; each followed by the new primary's own
+    /// view, sender, V (view-change bodies, each followed by its authenticator), O (pre-prepare headers,
+    /// without batches; a null request has count 0; each followed by the new primary's own
     /// authenticator over it, which may be empty, so a backup can later forward it in a prepared
     /// certificate).
     mutating func writeNewView(_ newView: NewView) {
@@ -52,7 +52,7 @@ extension ByteBuffer {
         }
         writeInteger(WireCodec.wireLength(newView.prePrepares.count))
         for prePrepare in newView.prePrepares {
-            writePrePrepare(prePrepare.message)
+            writePrePrepareHeader(prePrepare.message)
             writeByteString(prePrepare.authenticator)
         }
     }
@@ -66,12 +66,14 @@ extension WireCodec {
     static let checkpointEntryBytesMin = checkpointBytes + lengthPrefixBytes
     /// a prepare with an empty authenticator,
     static let prepareEntryBytesMin = slotBytes + lengthPrefixBytes
-    /// a pre-prepare with an empty batch,
+    /// a pre-prepare with an empty batch (also the size of a pre-prepare header),
     static let prePrepareBytesMin = slotBytes + 4
-    /// an entry of a NEW-VIEW's O: a pre-prepare with an empty batch and an empty authenticator,
-    static let newViewPrePrepareEntryBytesMin = prePrepareBytesMin + lengthPrefixBytes
-    /// a prepared certificate with an empty batch, an empty authenticator and no prepares,
-    static let preparedCertificateBytesMin = prePrepareBytesMin + lengthPrefixBytes + 4
+    /// a pre-prepare header: slot and request count,
+    static let prePrepareHeaderBytes = slotBytes + 4
+    /// an entry of a NEW-VIEW's O: a pre-prepare header and an empty authenticator,
+    static let newViewPrePrepareEntryBytesMin = prePrepareHeaderBytes + lengthPrefixBytes
+    /// a prepared certificate with an empty authenticator and no prepares,
+    static let preparedCertificateBytesMin = prePrepareHeaderBytes + lengthPrefixBytes + 4
     /// a view change with empty lists and an empty authenticator.
     static let viewChangeEntryBytesMin = viewChangeHeadBytes + 4 + 4 + lengthPrefixBytes
 
@@ -89,7 +91,7 @@ extension WireCodec {
 
     /// The exact size `writePreparedCertificate` writes.
     static func preparedCertificateByteCount(_ certificate: PreparedCertificate) -> Int {
-        var total = prePrepareByteCount(certificate.prePrepare.message) + lengthPrefixBytes
+        var total = prePrepareHeaderBytes + lengthPrefixBytes
             + certificate.prePrepare.authenticator.count + 4
         for prepare in certificate.prepares {
             total += prepareEntryBytesMin + prepare.authenticator.count
@@ -104,7 +106,7 @@ extension WireCodec {
             total += viewChangeByteCount(viewChange.message) + lengthPrefixBytes + viewChange.authenticator.count
         }
         for prePrepare in newView.prePrepares {
-            total += prePrepareByteCount(prePrepare.message) + lengthPrefixBytes + prePrepare.authenticator.count
+            total += prePrepareHeaderBytes + lengthPrefixBytes + prePrepare.authenticator.count
         }
         return total
     }

@@ -15,7 +15,7 @@ import ThemisCore
 /// | prepare 0x12, commit 0x13 | view, sequence, digest, sender, authenticator |
 /// | checkpoint 0x14 | sequence, stateDigest, sender, authenticator |
 /// | viewChange 0x15 | view-change body (below), authenticator |
-/// | newView 0x16 | view, sender, count UInt32, count × (view-change body, authenticator), count UInt32, count × (pre-prepare fields, authenticator), authenticator |
+/// | newView 0x16 | view, sender, count UInt32, count × (view-change body, authenticator), count UInt32, count × (pre-prepare header, authenticator), authenticator |
 /// | fetchState 0x17 | sequence, stateDigest, offset UInt64, sender, authenticator |
 /// | stateChunk 0x18 | sequence, stateDigest, totalBytes UInt64, offset UInt64, bytes (byte string, at most `Limits.stateChunkBytes`), sender, authenticator |
 /// | fetchBatches 0x19 | from (sequence), sender, authenticator |
@@ -27,9 +27,11 @@ import ThemisCore
 ///
 /// A view-change body is newView, stableCheckpoint, stableDigest, sender, then the checkpoint proof
 /// (count UInt32, count × (checkpoint fields, authenticator)), then the prepared certificates (count
-/// UInt32, count × (pre-prepare fields with its batch, authenticator, count UInt32, count × (prepare
-/// fields, authenticator))). "Pre-prepare fields" are view, sequence, digest, sender, request count,
-/// requests, as in a prePrepare payload. Each pre-prepare of a NEW-VIEW's O is followed by the new
+/// UInt32, count × (pre-prepare header, authenticator, count UInt32, count × (prepare fields,
+/// authenticator))). A "pre-prepare header" is view, sequence, digest, sender, request count, without
+/// the requests (the digest binds them; a replica fetches a batch it lacks with FETCH-BATCHES), so
+/// VIEW-CHANGE and NEW-VIEW sizes do not grow with batch sizes. "Pre-prepare fields" (prePrepare,
+/// committedBatches) are the header followed by the requests. Each pre-prepare of a NEW-VIEW's O is followed by the new
 /// primary's own authenticator over it (a byte string, possibly empty), so a backup can later forward
 /// it inside a prepared certificate. Counts are bounded before use: see
 /// `WireCodec.certificateEntriesMax` and `WireCodec.preparedCertificatesMax`. The pre-prepares of a

@@ -43,7 +43,7 @@ import ThemisWire
         #expect(MessageVerifier(keyring: cluster.keyring(replica(3))).verification(of: message, authenticator: tag) == .forged)
     }
 
-    @Test("A VIEW-CHANGE whose prepared certificate carries that request is authentic at every replica")
+    @Test("A VIEW-CHANGE whose prepared certificate names a batch with that request is authentic at every replica (the primary's PRE-PREPARE authenticator proves the header)")
     func viewChangeCarryingTheRequest() {
         let prePrepare = PrePrepare(view: View(0), sequence: SequenceNumber(1), requests: [requestInvalidAtReplica3()], sender: ReplicaID(0))
         let prepares = [1, 2].map { (id: UInt32) -> Authenticated<Prepare> in
@@ -51,7 +51,7 @@ import ThemisWire
             return Authenticated(prepare, authenticator: signed(.prepare(prepare), by: id))
         }
         let certificate = PreparedCertificate(
-            prePrepare: Authenticated(prePrepare, authenticator: signed(.prePrepare(prePrepare), by: 0)), prepares: prepares)
+            prePrepare: Authenticated(prePrepare.header, authenticator: signed(.prePrepare(prePrepare), by: 0)), prepares: prepares)
         let viewChange = PBFTMessage.viewChange(ViewChange(
             newView: View(1), stableCheckpoint: .zero, stableDigest: .zero, checkpointProof: [], prepared: [certificate], sender: ReplicaID(2)))
         let tag = signed(viewChange, by: 2)

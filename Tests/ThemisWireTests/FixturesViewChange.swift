@@ -21,7 +21,7 @@ extension Fixtures {
     ) -> PreparedCertificate {
         let prePrepare = PrePrepare(view: View(view), sequence: SequenceNumber(sequence), requests: requests, sender: ReplicaID(UInt32(view % 4)))
         return PreparedCertificate(
-            prePrepare: Authenticated(prePrepare, authenticator: prePrepareAuthenticator),
+            prePrepare: Authenticated(prePrepare.header, authenticator: prePrepareAuthenticator),
             prepares: prepareSenders.map { prepareEntry($0, of: prePrepare, authenticator: prepareAuthenticator) }
         )
     }
@@ -50,8 +50,9 @@ extension Fixtures {
     )
 
     /// An entry of O: a pre-prepare by the new primary (replica 0) in view 4, with its authenticator.
-    static func reProposal(_ sequence: UInt64, requests: [Request], authenticator: [UInt8]) -> Authenticated<PrePrepare> {
-        Authenticated(PrePrepare(view: View(4), sequence: SequenceNumber(sequence), requests: requests, sender: ReplicaID(0)), authenticator: authenticator)
+    static func reProposal(_ sequence: UInt64, requests: [Request], authenticator: [UInt8]) -> Authenticated<PrePrepareHeader> {
+        Authenticated(PrePrepare(view: View(4), sequence: SequenceNumber(sequence), requests: requests, sender: ReplicaID(0)).header,
+                      authenticator: authenticator)
     }
 
     /// O re-proposes 1001 and 1004 and fills the gap at 1002..1003 with null (empty) batches; the
@@ -86,7 +87,7 @@ extension Fixtures {
     static func viewChange(proof: Int, certificates: Int, prepares: Int) -> ViewChange {
         let nullPrePrepare = PrePrepare(view: View(1), sequence: SequenceNumber(1), requests: [], sender: ReplicaID(1))
         let first = PreparedCertificate(
-            prePrepare: Authenticated(nullPrePrepare, authenticator: []),
+            prePrepare: Authenticated(nullPrePrepare.header, authenticator: []),
             prepares: (0..<prepares).map { prepareEntry(UInt32($0), of: nullPrePrepare, authenticator: []) }
         )
         let rest = (1..<max(certificates, 1)).map { certificate(UInt64($0) + 1, view: 1, requests: [], prePrepareAuthenticator: [], prepareSenders: []) }

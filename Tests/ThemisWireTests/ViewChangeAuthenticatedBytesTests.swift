@@ -35,7 +35,7 @@ import ThemisWire
     }
 
     func newView(view: UInt64 = 4, viewChanges: [Authenticated<ViewChange>] = Fixtures.newView.viewChanges,
-                 prePrepares: [Authenticated<PrePrepare>] = Fixtures.newView.prePrepares, sender: UInt32 = 0) -> NewView {
+                 prePrepares: [Authenticated<PrePrepareHeader>] = Fixtures.newView.prePrepares, sender: UInt32 = 0) -> NewView {
         NewView(view: View(view), viewChanges: viewChanges, prePrepares: prePrepares, sender: ReplicaID(sender))
     }
 
@@ -58,7 +58,7 @@ import ThemisWire
     func certificateVariants() -> [PreparedCertificate] {
         let base = Fixtures.viewChange.prepared[0]
         let prePrepare = base.prePrepare.message
-        func with(_ changed: PrePrepare) -> PreparedCertificate {
+        func with(_ changed: PrePrepareHeader) -> PreparedCertificate {
             PreparedCertificate(prePrepare: Authenticated(changed, authenticator: base.prePrepare.authenticator), prepares: base.prepares)
         }
         func with(prepares: [Authenticated<Prepare>]) -> PreparedCertificate {
@@ -71,17 +71,17 @@ import ThemisWire
                 digest: digest ?? firstPrepare.digest, sender: sender.map(ReplicaID.init) ?? firstPrepare.sender
             ), authenticator: authenticator)
         }
+        let p = prePrepare
         return [
-            with(PrePrepare(view: View(5), sequence: prePrepare.sequence, digest: prePrepare.digest, requests: prePrepare.requests, sender: prePrepare.sender)),
-            with(PrePrepare(view: prePrepare.view, sequence: SequenceNumber(9), digest: prePrepare.digest, requests: prePrepare.requests, sender: prePrepare.sender)),
-            with(PrePrepare(view: prePrepare.view, sequence: prePrepare.sequence, digest: Fixtures.digest(9), requests: prePrepare.requests, sender: prePrepare.sender)),
-            with(PrePrepare(view: prePrepare.view, sequence: prePrepare.sequence, digest: prePrepare.digest, requests: prePrepare.requests, sender: ReplicaID(2))),
-            // The batch itself, even under the same (forged) digest field.
-            with(PrePrepare(view: prePrepare.view, sequence: prePrepare.sequence, digest: prePrepare.digest, requests: [Fixtures.request(1, operation: [0])], sender: prePrepare.sender)),
-            with(PrePrepare(view: prePrepare.view, sequence: prePrepare.sequence, digest: prePrepare.digest, requests: [Fixtures.request(1, authenticator: [9, 8])], sender: prePrepare.sender)),
-            with(PrePrepare(view: prePrepare.view, sequence: prePrepare.sequence, digest: prePrepare.digest, requests: [], sender: prePrepare.sender)),
-            PreparedCertificate(prePrepare: Authenticated(prePrepare, authenticator: [0xB0, 0xB2]), prepares: base.prepares),
-            PreparedCertificate(prePrepare: Authenticated(prePrepare, authenticator: []), prepares: base.prepares),
+            with(PrePrepareHeader(view: View(5), sequence: p.sequence, digest: p.digest, requestCount: p.requestCount, sender: p.sender)),
+            with(PrePrepareHeader(view: p.view, sequence: SequenceNumber(9), digest: p.digest, requestCount: p.requestCount, sender: p.sender)),
+            with(PrePrepareHeader(view: p.view, sequence: p.sequence, digest: Fixtures.digest(9), requestCount: p.requestCount, sender: p.sender)),
+            with(PrePrepareHeader(view: p.view, sequence: p.sequence, digest: p.digest, requestCount: p.requestCount, sender: ReplicaID(2))),
+            // The request count, which the digest does not show on the wire.
+            with(PrePrepareHeader(view: p.view, sequence: p.sequence, digest: p.digest, requestCount: p.requestCount + 1, sender: p.sender)),
+            with(PrePrepareHeader(view: p.view, sequence: p.sequence, digest: p.digest, requestCount: 0, sender: p.sender)),
+            PreparedCertificate(prePrepare: Authenticated(p, authenticator: [0xB0, 0xB2]), prepares: base.prepares),
+            PreparedCertificate(prePrepare: Authenticated(p, authenticator: []), prepares: base.prepares),
             with(prepares: replacing(base.prepares, at: 0, with: prepare(view: 5))),
             with(prepares: replacing(base.prepares, at: 0, with: prepare(sequence: 9))),
             with(prepares: replacing(base.prepares, at: 0, with: prepare(digest: Fixtures.digest(9)))),
@@ -120,10 +120,10 @@ import ThemisWire
     /// of the fixture's entry at the same position unless `authenticator` is given.
     func reProposal(
         _ sequence: UInt64, view: UInt64 = 4, digest: Digest? = nil, requests: [Request], authenticator: [UInt8]? = nil
-    ) -> Authenticated<PrePrepare> {
-        let prePrepare = PrePrepare(
+    ) -> Authenticated<PrePrepareHeader> {
+        let prePrepare = PrePrepareHeader(
             view: View(view), sequence: SequenceNumber(sequence), digest: digest ?? Request.batchDigest(requests),
-            requests: requests, sender: ReplicaID(0)
+            requestCount: requests.count, sender: ReplicaID(0)
         )
         let position = Fixtures.newView.prePrepares.firstIndex { $0.message.sequence == SequenceNumber(sequence) }
         return Authenticated(prePrepare, authenticator: authenticator ?? position.map { Fixtures.newView.prePrepares[$0].authenticator } ?? [])
@@ -177,10 +177,10 @@ import ThemisWire
             }
             + [newView(viewChanges: Array(base.viewChanges.dropLast())), newView(viewChanges: base.viewChanges.reversed()), newView(viewChanges: [])]
             + [
-                // A null request filled in, a batch emptied, a request's authenticator changed, a forged digest.
+                // A null request filled in, a batch emptied, another batch, a forged digest.
                 newView(prePrepares: replacing(base.prePrepares, at: 1, with: reProposal(1002, digest: nullPrePrepare.message.digest, requests: [Fixtures.request(7)]))),
                 newView(prePrepares: replacing(base.prePrepares, at: 0, with: reProposal(1001, digest: base.prePrepares[0].message.digest, requests: []))),
-                newView(prePrepares: replacing(base.prePrepares, at: 0, with: reProposal(1001, requests: [Fixtures.request(1, authenticator: [1])]))),
+                newView(prePrepares: replacing(base.prePrepares, at: 0, with: reProposal(1001, requests: [Fixtures.request(1, operation: [1])]))),
                 newView(prePrepares: replacing(base.prePrepares, at: 1, with: reProposal(1002, digest: Fixtures.digest(9), requests: []))),
                 newView(prePrepares: replacing(base.prePrepares, at: 1, with: reProposal(1002, view: 5, requests: []))),
                 newView(prePrepares: Array(base.prePrepares.dropLast())), newView(prePrepares: []),

@@ -47,11 +47,11 @@ import ThemisWire
         #expect(newView.viewChanges.count == 3)
         #expect(newView.viewChanges.map(\.authenticator) == [[0xD1, 0xD1], [], [0xD3]])
         #expect(newView.viewChanges[0].message.prepared.map(\.prepares.count) == [2, 2, 3])
-        #expect(newView.prePrepares.map(\.message.requests.count) == [1, 0, 0, 1])
+        #expect(newView.prePrepares.map(\.message.requestCount) == [1, 0, 0, 1])
         #expect(newView.prePrepares.map(\.authenticator) == [[0xE1], [0xE2, 0xE2], [], [0xE4, 0x00, 0xE4]])
         // The null pre-prepare keeps the digest of the empty batch it carried.
         #expect(newView.prePrepares[1].message.digest == Request.batchDigest([]))
-        #expect(newView.prePrepares[0].message.requests[0].digest == Fixtures.request(1).digest)
+        #expect(newView.prePrepares[0].message.digest == Request.batchDigest([Fixtures.request(1)]))
     }
 
     @Test func newViewReProposalsWithDistinctAuthenticatorsRoundTrip() throws {
@@ -86,7 +86,7 @@ import ThemisWire
         let batch = (0..<UInt32(limits.batchRequestsMax)).map { Fixtures.request($0) }
         let fullBatch = NewView(
             view: View(1), viewChanges: [],
-            prePrepares: [Authenticated(PrePrepare(view: View(1), sequence: SequenceNumber(1), requests: batch, sender: ReplicaID(1)), authenticator: [3])],
+            prePrepares: [Authenticated(PrePrepare(view: View(1), sequence: SequenceNumber(1), requests: batch, sender: ReplicaID(1)).header, authenticator: [3])],
             sender: ReplicaID(1)
         )
         let authenticatedO = Fixtures.newView(viewChanges: 1, prePrepares: preparedMax, prePrepareAuthenticator: [0xE0, 0xE1])
@@ -113,7 +113,7 @@ import ThemisWire
     @Test func goldenNewViewEncoding() {
         let nullPrePrepare = PrePrepare(view: View(4), sequence: SequenceNumber(7), requests: [], sender: ReplicaID(0))
         let viewChange = Authenticated(Fixtures.emptyViewChange, authenticator: [0xAA])
-        let prePrepares = [Authenticated(nullPrePrepare, authenticator: [0xCC, 0xCD]), Authenticated(nullPrePrepare, authenticator: [])]
+        let prePrepares = [Authenticated(nullPrePrepare.header, authenticator: [0xCC, 0xCD]), Authenticated(nullPrePrepare.header, authenticator: [])]
         let newView = NewView(view: View(4), viewChanges: [viewChange], prePrepares: prePrepares, sender: ReplicaID(0))
         let nullPrePrepareFields = Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(7)) + Request.batchDigest([]).bytes + Fixtures.bigEndian(UInt32(0)) + zero
         let viewChangeBody = Array(Fixtures.bytes(.pbft(.viewChange(Fixtures.emptyViewChange), authenticator: [])).dropFirst(2).dropLast(4))
@@ -195,10 +195,10 @@ import ThemisWire
              .lengthTooLarge(field: "view changes", length: certificateMax + 1, max: certificateMax)),
             (.newView(Fixtures.newView(viewChanges: 0, prePrepares: preparedMax + 1)),
              .lengthTooLarge(field: "new-view pre-prepares", length: preparedMax + 1, max: preparedMax)),
-            (.newView(NewView(view: View(1), viewChanges: [], prePrepares: [Authenticated(bigBatch, authenticator: [])], sender: ReplicaID(1))),
+            (.newView(NewView(view: View(1), viewChanges: [], prePrepares: [Authenticated(bigBatch.header, authenticator: [])], sender: ReplicaID(1))),
              .lengthTooLarge(field: "batch", length: batch.count, max: limits.batchRequestsMax)),
             (.viewChange(ViewChange(newView: View(2), stableCheckpoint: SequenceNumber(0), stableDigest: .zero, checkpointProof: [],
-                                    prepared: [PreparedCertificate(prePrepare: Authenticated(bigBatch, authenticator: []), prepares: [])], sender: ReplicaID(1))),
+                                    prepared: [PreparedCertificate(prePrepare: Authenticated(bigBatch.header, authenticator: []), prepares: [])], sender: ReplicaID(1))),
              .lengthTooLarge(field: "batch", length: batch.count, max: limits.batchRequestsMax)),
         ]
         for (message, error) in cases {
@@ -215,13 +215,13 @@ import ThemisWire
         }
         let cases: [(PBFTMessage, String)] = [
             (.viewChange(viewChange(proof: [Fixtures.checkpointEntry(1, authenticator: long)])), "checkpoint authenticator"),
-            (.viewChange(viewChange(prepared: [PreparedCertificate(prePrepare: Authenticated(prePrepare, authenticator: long), prepares: [])])), "pre-prepare authenticator"),
+            (.viewChange(viewChange(prepared: [PreparedCertificate(prePrepare: Authenticated(prePrepare.header, authenticator: long), prepares: [])])), "pre-prepare authenticator"),
             (.viewChange(viewChange(prepared: [
-                PreparedCertificate(prePrepare: Authenticated(prePrepare, authenticator: []), prepares: [Fixtures.prepareEntry(2, of: prePrepare, authenticator: long)]),
+                PreparedCertificate(prePrepare: Authenticated(prePrepare.header, authenticator: []), prepares: [Fixtures.prepareEntry(2, of: prePrepare, authenticator: long)]),
             ])), "prepare authenticator"),
             (.newView(NewView(view: View(2), viewChanges: [Authenticated(viewChange(), authenticator: long)], prePrepares: [], sender: ReplicaID(2))),
              "view-change authenticator"),
-            (.newView(NewView(view: View(2), viewChanges: [], prePrepares: [Authenticated(prePrepare, authenticator: long)], sender: ReplicaID(2))),
+            (.newView(NewView(view: View(2), viewChanges: [], prePrepares: [Authenticated(prePrepare.header, authenticator: long)], sender: ReplicaID(2))),
              "new-view pre-prepare authenticator"),
         ]
         for (message, field) in cases {

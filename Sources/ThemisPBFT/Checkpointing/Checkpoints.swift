@@ -82,6 +82,7 @@ extension PBFTReplica {
         // Keep the stable state (to serve others) and later ones; older states are of no use any more.
         stateTransfer.snapshots = stateTransfer.snapshots.filter { $0.key >= sequence }
         viewChange.preparedCertificates = viewChange.preparedCertificates.filter { $0.key > sequence }
+        viewChange.preparedBatches = viewChange.preparedBatches.filter { $0.key > sequence }
         actions.append(.observe(.checkpointStable(sequence, digest)))
     }
 }

@@ -26,17 +26,27 @@ extension PBFTReplica {
         }
         if let accepted = log[prePrepare.sequence]?.prePrepare {
             // A primary that sends two different pre-prepares for (v, s) equivocates.
-            throw accepted.message.digest == prePrepare.digest ? .duplicate : .equivocation(prePrepare.sender, prePrepare.sequence)
+            guard accepted.message.digest == prePrepare.digest else { throw .equivocation(prePrepare.sender, prePrepare.sequence) }
+            // The batch of a re-proposal we accepted from a NEW-VIEW by its digest: V vouches for it.
+            guard log[prePrepare.sequence]?.batch == nil else { throw .duplicate }
+            attachBatch(prePrepare.requests, at: prePrepare.sequence, into: &actions)
+            return
         }
-        acceptPrePrepare(authenticated, vouched: !requestsUnverified, into: &actions)
+        acceptPrePrepare(Authenticated(prePrepare.header, authenticator: authenticated.authenticator), batch: prePrepare.requests,
+                         vouched: !requestsUnverified, into: &actions)
     }
 
     /// Logs a pre-prepare (from the primary, or from O in a NEW-VIEW) and, as a backup, prepares it.
-    /// - Parameter vouched: this replica authenticated every request of the batch itself (or, for O, a
-    ///   prepared certificate proves them). Otherwise the backup waits for f other backups to prepare.
-    mutating func acceptPrePrepare(_ authenticated: Authenticated<PrePrepare>, vouched: Bool = true, into actions: inout [Action<PBFTMessage>]) {
+    /// - Parameters:
+    ///   - batch: the requests `authenticated` names (checked by the caller), or nil if this replica does
+    ///     not hold them (a re-proposal in O): it votes on the digest and fetches them before executing.
+    ///   - vouched: this replica authenticated every request of the batch itself (or, for O, a prepared
+    ///     certificate proves them). Otherwise the backup waits for f other backups to prepare.
+    mutating func acceptPrePrepare(_ authenticated: Authenticated<PrePrepareHeader>, batch: [Request]?, vouched: Bool = true,
+                                   into actions: inout [Action<PBFTMessage>]) {
         let sequence = authenticated.message.sequence
         log[sequence, default: Slot()].prePrepare = authenticated
+        log[sequence, default: Slot()].batch = batch
         if vouched {
             prepare(sequence, into: &actions)
         } else {
@@ -50,7 +60,7 @@ extension PBFTReplica {
     /// (its timer watches the primary) and sends its PREPARE.
     private mutating func prepare(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
         guard let prePrepare = log[sequence]?.prePrepare?.message else { return }
-        for request in prePrepare.requests {
+        for request in log[sequence]?.batch ?? [] {
             noteWaiting(request)
         }
         if prePrepare.sender != id {
@@ -107,8 +117,11 @@ extension PBFTReplica {
             slot.isPrepared = true
             slot.commits[id] = digest
             // Keep the proof: a later VIEW-CHANGE must carry it.
-            let prepares = testingIgnoreDigestsInQuorums ? Array(slot.prepares.values) : slot.preparesMatching(digest)
+            // Exactly the quorum's 2f PREPAREs: more would only make every VIEW-CHANGE larger.
+            let prepares = testingIgnoreDigestsInQuorums
+                ? Array(slot.prepares.values) : Array(slot.preparesMatching(digest).prefix(configuration.quorumSize - 1))
             viewChange.preparedCertificates[sequence] = PreparedCertificate(prePrepare: prePrepare, prepares: prepares)
+            viewChange.preparedBatches[sequence] = slot.batch
             actions.append(.observe(.prepared(sequence)))
             actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
         }
@@ -121,5 +134,16 @@ extension PBFTReplica {
         if slot.isCommitted {
             scheduleExecution(into: &actions)
         }
+    }
+
+    /// Stores the batch of a slot whose pre-prepare we accepted by digest only; the caller has checked
+    /// that `requests` is the batch the slot's digest names. Execution may continue.
+    mutating func attachBatch(_ requests: [Request], at sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
+        guard let digest = log[sequence]?.prePrepare?.message.digest, log[sequence]?.batch == nil else { return }
+        log[sequence]?.batch = requests
+        if viewChange.preparedCertificates[sequence]?.digest == digest { viewChange.preparedBatches[sequence] = requests }
+        for request in requests { noteWaiting(request) }
+        actions.append(.observe(.batchFetched(sequence)))
+        scheduleExecution(into: &actions)
     }
 }

@@ -8,11 +8,12 @@ extension PBFTReplica {
     mutating func scheduleExecution(into actions: inout [Action<PBFTMessage>]) {
         // While a state transfer runs, execution waits: the installed state replaces it.
         guard stateTransfer.fetch == nil else { return }
-        while let slot = log[lastScheduled.next], slot.isCommitted, let prePrepare = slot.prePrepare?.message {
+        // A committed slot whose batch we lack (a re-proposal accepted by digest) waits for FETCH-BATCHES.
+        while let slot = log[lastScheduled.next], slot.isCommitted, let requests = slot.batch {
             let sequence = lastScheduled.next
             var fresh: [Request] = []
-            fresh.reserveCapacity(prePrepare.requests.count)
-            for request in prePrepare.requests where clientTable.schedule(request) {
+            fresh.reserveCapacity(requests.count)
+            for request in requests where clientTable.schedule(request) {
                 fresh.append(request)
             }
             let isCheckpoint = sequence.rawValue % settings.checkpointInterval == 0

@@ -92,7 +92,8 @@ extension PBFTReplica {
             let sequence = lastProposed.next
             lastProposed = sequence
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
-            log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare, authenticator: [])
+            log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare.header, authenticator: [])
+            log[sequence, default: Slot()].batch = requests
             actions.append(.broadcast(.prePrepare(prePrepare)))
             actions.append(.observe(.batchProposed(sequence, requests: requests.count)))
         }

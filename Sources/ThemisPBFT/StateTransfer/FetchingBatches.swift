@@ -8,6 +8,8 @@ extension PBFTReplica {
     mutating func fetchBatchesIfBehind(force: Bool, into actions: inout [Action<PBFTMessage>]) {
         let next = lastScheduled.next
         let gap = log[next]?.isCommitted != true && log.contains { $0.key > next && $0.value.isCommitted }
+        // A re-proposal accepted by digest whose batch we never received: those who kept it serve it.
+        let missing = log.contains { $0.key > lastScheduled && $0.value.prePrepare != nil && $0.value.batch == nil }
         let checkpointsAhead = checkpoints.votes.contains { sequence, votes in
             sequence > lastScheduled && votes.keys.filter { $0 != id }.count >= configuration.weakQuorumSize
         }
@@ -18,25 +20,30 @@ extension PBFTReplica {
             if lastScheduled == stateTransfer.scheduledAtLastFetch { stateTransfer.catchingUp = false }
         }
         let again = stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20
-        guard force || again || laterView || ((gap || checkpointsAhead) && now >= stateTransfer.lastBatchFetch + 10) else { return }
+        guard force || again || laterView || ((gap || checkpointsAhead || missing) && now >= stateTransfer.lastBatchFetch + 10) else { return }
         stateTransfer.lastBatchFetch = now
         stateTransfer.scheduledAtLastFetch = lastScheduled
         actions.append(.broadcast(.fetchBatches(FetchBatches(from: next, sender: id))))
     }
 
-    /// Sends the committed batches we hold from `from` on (in order, as many as one message allows).
+    /// Sends the committed batches we hold from `from` on (in order, as many as one message allows). A
+    /// committed slot whose batch we lack ourselves is skipped: the requester may get it from another.
     func serveBatches(_ request: FetchBatches, into actions: inout [Action<PBFTMessage>]) {
         var batches: [PrePrepare] = []
-        var sequence = max(request.from, lowWatermark.next)
+        let first = max(request.from, lowWatermark.next)
+        // The requester keeps only batches this close to its own execution (see `receiveCommittedBatches`).
+        let last = min(highWatermark, first + UInt64(2 * limits.committedBatchesPerMessageMax))
         // Stay well inside one frame: a reply is cut by size as well as by count.
         var bytes = 0
-        while batches.count < limits.committedBatchesPerMessageMax, sequence <= lastScheduled,
-            let slot = log[sequence], slot.isCommitted, let prePrepare = slot.prePrepare?.message
-        {
-            bytes += prePrepare.requests.reduce(96) { $0 + $1.operation.count + $1.authenticator.count + 64 }
+        var sequence = first
+        while batches.count < limits.committedBatchesPerMessageMax, sequence <= last {
+            defer { sequence = sequence.next }
+            guard let slot = log[sequence], slot.isCommitted, let header = slot.prePrepare?.message, let requests = slot.batch else {
+                continue
+            }
+            bytes += requests.reduce(96) { $0 + $1.operation.count + $1.authenticator.count + 64 }
             if !batches.isEmpty && bytes > limits.frameBytesMax / 2 { break }
-            batches.append(prePrepare)
-            sequence = sequence.next
+            batches.append(header.with(requests))
         }
         guard !batches.isEmpty else { return }
         actions.append(.send(.committedBatches(CommittedBatches(batches: batches, sender: id)), to: request.sender))
@@ -51,6 +58,11 @@ extension PBFTReplica {
         }
         for prePrepare in message.batches {
             let sequence = prePrepare.sequence
+            // A batch we accepted by digest: one copy that matches it is enough.
+            if sequence > lastScheduled, let header = log[sequence]?.prePrepare?.message, log[sequence]?.batch == nil {
+                if header.digest == prePrepare.digest { attachBatch(prePrepare.requests, at: sequence, into: &actions) }
+                continue
+            }
             // Only the next batches are of use; this also bounds what a Byzantine sender can make us keep.
             let horizon = lastScheduled + UInt64(2 * limits.committedBatchesPerMessageMax)
             guard sequence > lastScheduled, sequence <= highWatermark, sequence <= horizon, log[sequence]?.isCommitted != true else { continue }
@@ -60,7 +72,8 @@ extension PBFTReplica {
             // Committed at a correct replica: execute it. It is marked prepared too, so that no prepared
             // certificate is ever built from this unauthenticated copy.
             var slot = log[sequence] ?? Slot()
-            slot.prePrepare = Authenticated(prePrepare, authenticator: [])
+            slot.prePrepare = Authenticated(prePrepare.header, authenticator: [])
+            slot.batch = prePrepare.requests
             slot.isPrepared = true
             slot.isCommitted = true
             log[sequence] = slot

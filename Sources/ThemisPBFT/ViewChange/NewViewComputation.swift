@@ -10,7 +10,7 @@ extension PBFTReplica {
     /// - Returns: the VIEW-CHANGE with the latest stable checkpoint (min-s) and, for every s in
     ///   (min-s, max-s], a pre-prepare of `view` for the batch prepared in the highest view at s, or an
     ///   empty batch (null request) if none prepared.
-    static func reproposals(from viewChanges: [ViewChange], view: View, primary: ReplicaID) -> (stable: ViewChange, prePrepares: [PrePrepare]) {
+    static func reproposals(from viewChanges: [ViewChange], view: View, primary: ReplicaID) -> (stable: ViewChange, prePrepares: [PrePrepareHeader]) {
         precondition(!viewChanges.isEmpty, "O computed from an empty V")
         // Ties (equal sequence numbers, hence equal digests under the fault bound) break by sender: deterministic.
         let stable = viewChanges.max { ($0.stableCheckpoint, $1.sender) < ($1.stableCheckpoint, $0.sender) } ?? viewChanges[0]
@@ -23,19 +23,23 @@ extension PBFTReplica {
             }
         }
         let maximum = chosen.keys.max() ?? minimum
-        var prePrepares: [PrePrepare] = []
+        var prePrepares: [PrePrepareHeader] = []
         var sequence = minimum.next
         while sequence <= maximum {
             if let certificate = chosen[sequence] {
                 let batch = certificate.prePrepare.message
-                prePrepares.append(PrePrepare(view: view, sequence: sequence, digest: batch.digest, requests: batch.requests, sender: primary))
+                prePrepares.append(PrePrepareHeader(view: view, sequence: sequence, digest: batch.digest,
+                                                    requestCount: batch.requestCount, sender: primary))
             } else {
-                prePrepares.append(PrePrepare(view: view, sequence: sequence, requests: [], sender: primary))
+                prePrepares.append(PrePrepareHeader(view: view, sequence: sequence, digest: Self.nullBatchDigest, requestCount: 0, sender: primary))
             }
             sequence = sequence.next
         }
         return (stable, prePrepares)
     }
+
+    /// The digest of the empty batch that fills a gap in O (PBFT's null request).
+    static let nullBatchDigest = Request.batchDigest([])
 
     /// The certificate of the higher view wins (taking the first one found is a known bug); equal views
     /// break by digest so every replica picks the same.

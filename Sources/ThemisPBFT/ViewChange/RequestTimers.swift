@@ -20,7 +20,8 @@ extension PBFTReplica {
             for sequence in log.keys.sorted() where sequence > lastScheduled {
                 guard let slot = log[sequence], let prePrepare = slot.prePrepare?.message, prePrepare.view == view else { continue }
                 if prePrepare.sender == id {
-                    actions.append(.broadcast(.prePrepare(prePrepare)))
+                    // A re-proposal whose batch we lack ourselves cannot be repeated; O already carried it.
+                    if let batch = slot.batch { actions.append(.broadcast(.prePrepare(prePrepare.with(batch)))) }
                 } else if let own = slot.prepares[id] {
                     actions.append(.broadcast(.prepare(own.message)))
                 }

@@ -70,8 +70,16 @@ extension PBFTReplica {
 
     /// Enters `newView`: adopts the stable checkpoint proven in V, installs O, re-proposes (primary) or
     /// relays (backups) the requests still waiting, and replays messages that arrived early.
-    mutating func enterView(_ newView: View, reproposals: [Authenticated<PrePrepare>], stable: ViewChange,
+    mutating func enterView(_ newView: View, reproposals: [Authenticated<PrePrepareHeader>], stable: ViewChange,
                             into actions: inout [Action<PBFTMessage>]) {
+        // The batches we hold, by digest: O names batches by digest only.
+        var known: [Digest: [Request]] = [Self.nullBatchDigest: []]
+        for slot in log.values {
+            if let digest = slot.prePrepare?.message.digest, let batch = slot.batch { known[digest] = batch }
+        }
+        for (sequence, batch) in viewChange.preparedBatches {
+            if let digest = viewChange.preparedCertificates[sequence]?.digest { known[digest] = batch }
+        }
         view = newView
         status = .normal
         viewChange.viewChangeDeadline = nil
@@ -83,10 +91,13 @@ extension PBFTReplica {
         relayedTimestamps = [:]
         pendingRequests = RequestQueue()
         actions.append(.observe(.viewChanged(newView, primary: primary)))
+        var reproposed = Set<Digest>()
         for prePrepare in reproposals {
-            acceptPrePrepare(prePrepare, into: &actions)
+            let batch = known[prePrepare.message.digest].flatMap { prePrepare.message.matches($0) ? $0 : nil }
+            if batch == nil { actions.append(.observe(.batchMissing(prePrepare.message.sequence))) }
+            for request in batch ?? [] { reproposed.insert(request.digest) }
+            acceptPrePrepare(prePrepare, batch: batch, into: &actions)
         }
-        let reproposed = Set(reproposals.flatMap { $0.message.requests.map(\.digest) })
         for request in viewChange.waiting.values.sorted(by: { $0.client < $1.client }) where !reproposed.contains(request.digest) {
             if isPrimary {
                 try? enqueue(request)

@@ -14,6 +14,9 @@ struct ViewChangeState: Sendable {
     /// For every sequence number above the stable checkpoint, the certificate of the highest view in
     /// which the batch prepared here.
     var preparedCertificates: [SequenceNumber: PreparedCertificate] = [:]
+    /// The batch of each prepared certificate, when this replica holds it (a certificate carries only the
+    /// digest; replicas that lack a batch re-proposed in a new view fetch it from those that kept it).
+    var preparedBatches: [SequenceNumber: [Request]] = [:]
     /// The VIEW-CHANGE of the highest view per sender (ours included, with an empty authenticator).
     var received: [ReplicaID: Authenticated<ViewChange>] = [:]
     /// Normal-case messages for a view this replica has not entered yet, replayed when it does.
