@@ -32,6 +32,36 @@ public struct Limits: Hashable, Sendable, Codable {
 
     public init() {}
 
+    /// Largest batch a primary proposes, by the estimate `op + authenticator + 64` bytes per request (a
+    /// batch holds at least one request): a quarter of a frame, so a PRE-PREPARE always fits one.
+    public var batchBytesMax: Int { frameBytesMax / 4 }
+
+    /// Largest COMMITTED-BATCHES reply, by the estimate `96` bytes per batch plus `op + authenticator + 64`
+    /// per request (a reply holds at least one batch): half a frame.
+    public var committedBatchesBytesMax: Int { frameBytesMax / 2 }
+
+    /// A description of the first value that is out of range or inconsistent with another, or nil.
+    /// (Whether every message of a cluster fits a frame also depends on n, the settings and the
+    /// authentication scheme: `MessageBounds` checks that when a cluster file is loaded.)
+    public var problem: String? {
+        let positive: [(String, Int)] = [
+            ("frameBytesMax", frameBytesMax), ("operationBytesMax", operationBytesMax), ("resultBytesMax", resultBytesMax),
+            ("authenticatorBytesMax", authenticatorBytesMax), ("batchRequestsMax", batchRequestsMax),
+            ("pipelineDepthMax", pipelineDepthMax), ("pendingRequestsMax", pendingRequestsMax), ("clientsMax", clientsMax),
+            ("stateChunkBytes", stateChunkBytes), ("stateBytesMax", stateBytesMax),
+            ("committedBatchesPerMessageMax", committedBatchesPerMessageMax), ("fetchRepliesBurst", fetchRepliesBurst),
+        ]
+        for (name, value) in positive where value < 1 {
+            return "\(name) must be at least 1 (is \(value))"
+        }
+        if frameBytesMax > Int(UInt32.max) { return "frameBytesMax (\(frameBytesMax)) must fit the 4-byte frame length" }
+        if stateChunkBytes > stateBytesMax { return "stateChunkBytes (\(stateChunkBytes)) must be at most stateBytesMax (\(stateBytesMax))" }
+        if pendingRequestsMax < batchRequestsMax {
+            return "pendingRequestsMax (\(pendingRequestsMax)) must be at least batchRequestsMax (\(batchRequestsMax))"
+        }
+        return nil
+    }
+
     public init(
         frameBytesMax: Int = 4 * 1024 * 1024, operationBytesMax: Int = 64 * 1024, resultBytesMax: Int = 64 * 1024,
         authenticatorBytesMax: Int = 32 * 1024, batchRequestsMax: Int = 128, pipelineDepthMax: Int = 4,

@@ -1,3 +1,5 @@
+import ThemisWire
+
 /// How principals authenticate messages, chosen once per cluster in `cluster.json`.
 ///
 /// The signature schemes produce transferable authenticators (any principal can check them, so they can
@@ -12,6 +14,16 @@ public enum AuthenticationScheme: String, Codable, Sendable, CaseIterable {
     case ecdsa
     /// RSA-2048, PSS padding with SHA-256 and a 32-byte salt (256-byte signatures).
     case rsa
+
+    /// The sizes of the authenticators this scheme makes in a cluster of `replicaCount` replicas: a MAC
+    /// vector has one 32-byte MAC per replica, a single MAC 32 bytes; a signature has a fixed size.
+    public func authenticatorSizes(replicaCount: Int) -> MessageBounds.AuthenticatorSizes {
+        switch self {
+        case .hmac: return .init(broadcast: 32 * replicaCount, request: 32 * replicaCount, pairwise: 32)
+        case .ed25519, .ecdsa: return .init(broadcast: 64, request: 64, pairwise: 64)
+        case .rsa: return .init(broadcast: 256, request: 256, pairwise: 256)
+        }
+    }
 
     /// True if the scheme signs with a key pair (everything but `hmac`).
     public var usesSignatures: Bool {

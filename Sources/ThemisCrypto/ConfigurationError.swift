@@ -60,6 +60,10 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
     case missingKey
     case invalidBase64
     case invalidKey(String)
+    /// A limit is out of range or inconsistent with another limit, the settings or the scheme.
+    case invalidLimits(String)
+    /// The largest message of `kind` that this configuration allows is larger than a frame.
+    case messageTooLarge(kind: String, bytes: Int, frameBytesMax: Int)
 
     public var description: String {
         switch self {
@@ -77,6 +81,17 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
         case .missingKey: return "key is missing"
         case .invalidBase64: return "not valid base64"
         case .invalidKey(let reason): return "not a valid key: \(reason)"
+        case .invalidLimits(let problem): return problem
+        case .messageTooLarge(let kind, let bytes, let frameBytesMax):
+            let lower: String
+            switch kind {
+            case "viewChange", "newView": lower = "watermarkWindow"
+            case "stateChunk": lower = "stateChunkBytes"
+            case "reply": lower = "resultBytesMax"
+            default: lower = "operationBytesMax"
+            }
+            return "\(frameBytesMax) bytes is too small: a \(kind) message may be \(bytes) bytes with these settings "
+                + "(raise frameBytesMax to at least \(bytes), or lower \(lower))"
         }
     }
 }

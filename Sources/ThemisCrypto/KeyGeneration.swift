@@ -1,5 +1,6 @@
 import FoundationEssentials
 import ThemisCore
+import ThemisWire
 
 /// Creates a cluster: fresh keys for every principal, `cluster.json` and one key file per principal.
 public enum KeyGeneration {
@@ -14,17 +15,19 @@ public enum KeyGeneration {
     ///   - basePort: replica i listens on `basePort + i`.
     ///   - scheme: the authentication scheme.
     ///   - settings: the protocol settings written to the file.
-    ///   - limits: the limits written to the file.
+    ///   - limits: the limits written to the file; nil: the defaults, with `frameBytesMax` raised (to whole
+    ///     MiB) if the largest message of this configuration needs more (`defaultLimits`).
     /// - Returns: the cluster file written.
     /// - Throws: `ConfigurationError.invalidField` (field named as in cluster.json) if the arguments cannot
     ///   make a valid cluster, `.unwritable` if the directory or a file cannot be written.
     public static func writeCluster(
         directory: String, replicas: Int, clients: Int, hosts: [String], basePort: Int,
-        scheme: AuthenticationScheme, settings: ProtocolSettings = .init(), limits: Limits = .init()
+        scheme: AuthenticationScheme, settings: ProtocolSettings = .init(), limits: Limits? = nil
     ) throws(ConfigurationError) -> ClusterFile {
         let clusterPath = directory + "/cluster.json"
         // Also refuses a negative count, before it could make an invalid range below.
-        _ = try ClusterFile.configuration(replicaCount: replicas, source: clusterPath)
+        let configuration = try ClusterFile.configuration(replicaCount: replicas, source: clusterPath)
+        let limits = limits ?? defaultLimits(configuration, scheme: scheme, settings: settings)
         guard clients >= 0 else {
             throw .invalidField(file: clusterPath, field: "clients", problem: .negativeCount(clients))
         }
@@ -54,6 +57,19 @@ public enum KeyGeneration {
             try keyFile.write(to: keyPath(directory: directory, principal: keyFile.principal))
         }
         return cluster
+    }
+
+    /// The default limits, with `frameBytesMax` raised to the next whole MiB if the largest message of this
+    /// configuration (n, L and the scheme's authenticator sizes; see `MessageBounds`) needs more.
+    public static func defaultLimits(_ configuration: ClusterConfiguration, scheme: AuthenticationScheme, settings: ProtocolSettings) -> Limits {
+        var limits = Limits()
+        let sizes = scheme.authenticatorSizes(replicaCount: configuration.replicaCount)
+        let needed = MessageBounds(configuration: configuration, settings: settings, limits: limits, authenticators: sizes).frameBytesNeeded
+        if needed > limits.frameBytesMax {
+            let mebibyte = 1 << 20
+            limits.frameBytesMax = (needed + mebibyte - 1) / mebibyte * mebibyte
+        }
+        return limits
     }
 
     /// Where `writeCluster` puts a principal's key file: `<directory>/replica-<i>.key` or `client-<i>.key`.

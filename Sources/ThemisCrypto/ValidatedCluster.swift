@@ -1,5 +1,6 @@
 import Crypto
 import ThemisCore
+import ThemisWire
 
 /// A principal's public keys, decoded from the cluster file.
 struct PublicKeys: Sendable {
@@ -56,11 +57,35 @@ extension ClusterFile {
             throw .invalidField(file: source, field: "settings", problem: .invalidSettings(problem))
         }
         let configuration = try Self.configuration(replicaCount: replicas.count, source: source)
+        try validateSizes(configuration, source: source)
         let replicaKeys = try validatedReplicas(source: source)
         let clientKeys = try validatedClients(source: source)
         return ValidatedCluster(
             file: self, source: source, configuration: configuration, clusterTag: clusterTag,
             replicaKeys: replicaKeys, clientKeys: clientKeys)
+    }
+
+    /// Limits on their own, then against n, the settings and the scheme: the authenticators fit
+    /// `authenticatorBytesMax`, L fits the wire bound on certificates, and every message kind fits a frame.
+    private func validateSizes(_ configuration: ClusterConfiguration, source: String) throws(ConfigurationError) {
+        if let problem = limits.problem {
+            throw .invalidField(file: source, field: "limits", problem: .invalidLimits(problem))
+        }
+        if settings.watermarkWindow > UInt64(WireCodec.preparedCertificatesMax) {
+            throw .invalidField(file: source, field: "settings.watermarkWindow", problem: .invalidSettings(
+                "\(settings.watermarkWindow) exceeds \(WireCodec.preparedCertificatesMax), the most certificates one VIEW-CHANGE may carry"))
+        }
+        let sizes = authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
+        let largest = max(sizes.broadcast, sizes.request, sizes.pairwise)
+        if largest > limits.authenticatorBytesMax {
+            throw .invalidField(file: source, field: "limits.authenticatorBytesMax", problem: .invalidLimits(
+                "\(limits.authenticatorBytesMax) bytes, but \(authentication.rawValue) with \(configuration.replicaCount) replicas makes authenticators of \(largest) bytes"))
+        }
+        let bounds = MessageBounds(configuration: configuration, settings: settings, limits: limits, authenticators: sizes)
+        if let worst = bounds.oversized.first {
+            throw .invalidField(file: source, field: "limits.frameBytesMax", problem: .messageTooLarge(
+                kind: worst.kind, bytes: worst.payloadBytes, frameBytesMax: limits.frameBytesMax))
+        }
     }
 
     private func validatedReplicas(source: String) throws(ConfigurationError) -> [PublicKeys] {

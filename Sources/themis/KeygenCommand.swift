@@ -26,10 +26,14 @@ struct KeygenCommand: AsyncParsableCommand {
                                             watermarkWindow: watermarkWindow ?? 2 * checkpointInterval)
             if let problem = settings.problem { throw ValidationError(problem) }
             let hostList = hosts.split(separator: ",").map(String.init)
-            _ = try KeyGeneration.writeCluster(
+            let cluster = try KeyGeneration.writeCluster(
                 directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
                 scheme: scheme, settings: settings)
             print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(scheme.rawValue))")
+            if cluster.limits.frameBytesMax != Limits().frameBytesMax {
+                print("frameBytesMax is \(cluster.limits.frameBytesMax) bytes: the largest VIEW-CHANGE or NEW-VIEW of n = \(replicas), "
+                    + "L = \(settings.watermarkWindow) with \(scheme.rawValue) needs more than the default \(Limits().frameBytesMax)")
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import ThemisCore
 import ThemisCrypto
+import ThemisWire
 
 @Suite struct ClusterFileTests {
     let valid = TestCluster(scheme: .ed25519).file
@@ -98,6 +99,54 @@ import ThemisCrypto
         #expect(validationError { $0.replicas[0].host = "" } == .invalidField(file: file, field: "replicas[0].host", problem: .emptyHost))
         #expect(validationError { $0.clients[1].id = 0 } == .invalidField(file: file, field: "clients[1].id", problem: .duplicateID(0)))
         #expect(validationError { $0.limits.clientsMax = 1 } == .invalidField(file: file, field: "clients", problem: .tooMany(count: 2, maximum: 1)))
+    }
+
+    @Test("Limits that cannot work are refused at load: a limit below 1, a window beyond the wire bound, authenticators over their limit, a message larger than a frame (issue 9, finding 1)")
+    func sizeRulesHaveTypedErrors() {
+        let file = "cluster.json"
+        #expect(validationError { $0.limits.batchRequestsMax = 0 }
+            == .invalidField(file: file, field: "limits", problem: .invalidLimits("batchRequestsMax must be at least 1 (is 0)")))
+        #expect(validationError { $0.settings = ProtocolSettings(checkpointInterval: 2500, watermarkWindow: 5000) }
+            == .invalidField(file: file, field: "settings.watermarkWindow", problem: .invalidSettings(
+                "5000 exceeds 4096, the most certificates one VIEW-CHANGE may carry")))
+        #expect(validationError { $0.limits.authenticatorBytesMax = 32 }
+            == .invalidField(file: file, field: "limits.authenticatorBytesMax", problem: .invalidLimits(
+                "32 bytes, but ed25519 with 4 replicas makes authenticators of 64 bytes")))
+        // With the default frame, n = 4 and Ed25519 fit; a 1 MiB frame cannot hold a NEW-VIEW of L = 2000.
+        guard case .invalidField(_, "limits.frameBytesMax", .messageTooLarge(let kind, let bytes, 1_048_576))? =
+            validationError(after: { $0.limits.frameBytesMax = 1 << 20 })
+        else {
+            Issue.record("a 1 MiB frame was accepted for L = 2000")
+            return
+        }
+        #expect(kind == "newView" && bytes > 1 << 20)
+        let text = ConfigurationError.invalidField(file: file, field: "limits.frameBytesMax",
+                                                   problem: .messageTooLarge(kind: kind, bytes: bytes, frameBytesMax: 1 << 20)).description
+        #expect(text.contains("raise frameBytesMax to at least \(bytes), or lower watermarkWindow") && !text.contains("\n"))
+        #expect(validationError { $0.limits.frameBytesMax = 2 << 20; $0.settings = ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200) } == nil)
+        // A state chunk of 1 MiB (the default) does not fit a 1 MiB frame whatever the window.
+        guard case .invalidField(_, _, .messageTooLarge("stateChunk", _, _))? = validationError(after: {
+            $0.limits.frameBytesMax = 1 << 20
+            $0.settings = ProtocolSettings(checkpointInterval: 10, watermarkWindow: 20)
+        }) else {
+            Issue.record("a 1 MiB state chunk was accepted in a 1 MiB frame")
+            return
+        }
+    }
+
+    @Test("keygen's defaults raise frameBytesMax (to whole MiB) only where the largest message needs it")
+    func defaultLimitsFitTheConfiguration() throws {
+        let four = try ClusterConfiguration(replicaCount: 4)
+        let seven = try ClusterConfiguration(replicaCount: 7)
+        #expect(KeyGeneration.defaultLimits(four, scheme: .hmac, settings: ProtocolSettings()) == Limits())
+        #expect(KeyGeneration.defaultLimits(four, scheme: .ed25519, settings: ProtocolSettings()) == Limits())
+        for (configuration, scheme) in [(four, AuthenticationScheme.rsa), (seven, .hmac), (seven, .ed25519)] {
+            let limits = KeyGeneration.defaultLimits(configuration, scheme: scheme, settings: ProtocolSettings())
+            #expect(limits.frameBytesMax > Limits().frameBytesMax && limits.frameBytesMax % (1 << 20) == 0)
+            let bounds = MessageBounds(configuration: configuration, settings: ProtocolSettings(), limits: limits,
+                                       authenticators: scheme.authenticatorSizes(replicaCount: configuration.replicaCount))
+            #expect(bounds.oversized.isEmpty && bounds.frameBytesNeeded > limits.frameBytesMax - (1 << 20))
+        }
     }
 
     @Test func badKeysHaveTypedErrors() {

@@ -48,7 +48,9 @@ struct TestCluster {
             keys[principal] = mine
             clientEntries.append(.init(id: UInt32(index), signingKey: mine.publicSigningKey, agreementKey: mine.publicAgreementKey))
         }
-        self.file = ClusterFile(authentication: scheme, replicas: replicaEntries, clients: clientEntries)
+        // What keygen writes: the default limits, with a larger frame where this n and scheme need one.
+        let limits = KeyGeneration.defaultLimits(try! ClusterConfiguration(replicaCount: replicas), scheme: scheme, settings: ProtocolSettings())
+        self.file = ClusterFile(authentication: scheme, limits: limits, replicas: replicaEntries, clients: clientEntries)
         self.keys = keys
     }
 

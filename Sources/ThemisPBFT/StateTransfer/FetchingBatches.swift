@@ -42,7 +42,7 @@ extension PBFTReplica {
                 continue
             }
             bytes += requests.reduce(96) { $0 + $1.operation.count + $1.authenticator.count + 64 }
-            if !batches.isEmpty && bytes > limits.frameBytesMax / 2 { break }
+            if !batches.isEmpty && bytes > limits.committedBatchesBytesMax { break }
             batches.append(header.with(requests))
         }
         guard !batches.isEmpty else { return }
