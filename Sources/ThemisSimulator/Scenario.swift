@@ -56,6 +56,14 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// replays old requests, sends malformed frames and requests with corrupted authenticators.
     /// (Drawn from a generator of its own, so the other parameters of a seed do not depend on it.)
     public var byzantineClient: Bool
+    /// Large messages (issue 9, finding 1): a long window (K = 64, L = 128), batches of up to 32 requests
+    /// of about 2.5 KB, 12 more clients, and a frame just large enough for the largest message of this
+    /// configuration (`MessageBounds`). VIEW-CHANGEs that carried whole batches would not fit it.
+    /// (Drawn from a generator of its own.)
+    public var largeMessages: Bool
+    /// Test-only: the frame limit the replicas enforce, below what the configuration needs (shows that
+    /// the frame checker fires).
+    public var frameBytesMaxOverride: Int?
 
     public var faultsTolerated: Int { (replicaCount - 1) / 3 }
 
@@ -84,6 +92,9 @@ public struct Scenario: Sendable, CustomStringConvertible {
         scheme = random.chance(1, in: 4) ? .hmac : .ed25519
         var clientRandom = SplitMix64(seed: seed ^ 0xBAD_C11E)
         byzantineClient = clientRandom.chance(1, in: 3)
+        var largeRandom = SplitMix64(seed: seed ^ 0x1A26E)
+        largeMessages = largeRandom.chance(1, in: 4)
+        if largeMessages { clientCount += 12 }
     }
 
     public var description: String {
@@ -91,6 +102,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
         return "n=\(replicaCount) f=\(faultsTolerated) clients=\(clientCount)x\(operationsPerClient) byzantine=[\(faults)] "
             + "delay<=\(maxDelayTicks) drop=\(dropPerMille)‰ dup=\(duplicatePerMille)‰ crashes=\(crashes) partitions=\(partitions) "
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
-            + (byzantineClient ? " byzantineClient" : "")
+            + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "")
     }
 }

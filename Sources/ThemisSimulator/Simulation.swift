@@ -21,7 +21,8 @@ public struct SimulationResult: Sendable {
         return "seed \(seed): \(outcome); \(ticks) ticks, \(statistics.packetsDelivered) packets, "
             + "\(statistics.requestsCompleted) requests, \(statistics.viewChanges) view entries, "
             + "\(statistics.stateTransfers) state transfers, \(statistics.crashes) crashes, "
-            + "\(statistics.rejections) rejected inputs; trace \(String(traceHash, radix: 16))\n  \(scenario)"
+            + "\(statistics.rejections) rejected inputs; largest VIEW-CHANGE \(statistics.viewChangeBytesMax) B naming "
+            + "\(statistics.viewChangeBatchBytesMax) B of batches (frame \(statistics.frameBytesMax) B); trace \(String(traceHash, radix: 16))\n  \(scenario)"
     }
 }
 

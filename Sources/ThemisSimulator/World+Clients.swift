@@ -15,7 +15,11 @@ extension World {
         let key = "k\(random.next() % 5)"
         let operation: KeyValueOperation
         switch random.next() % 10 {
-        case 0..<5: operation = .put(key: key, value: Array("c\(index)-\(clients[index].serial)".utf8))
+        case 0..<5:
+            var value = Array("c\(index)-\(clients[index].serial)".utf8)
+            // Large messages: values of about 2.5 KB fill batches (the KV workload is otherwise tiny).
+            if scenario.largeMessages { value += [UInt8](repeating: UInt8(ascii: "."), count: 2500) }
+            operation = .put(key: key, value: value)
         case 5..<9: operation = .get(key: key)
         default: operation = .delete(key: key)
         }

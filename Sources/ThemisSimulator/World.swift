@@ -50,6 +50,9 @@ final class World {
     var collusion: [SequenceNumber: (PrePrepare, PrePrepare)] = [:]
     /// Every request a client issued (Byzantine replicas use them to build valid-looking variants).
     var requestPool: [Request] = []
+    /// Encoded size of every batch a correct primary proposed, by digest: what a VIEW-CHANGE would carry
+    /// if certificates held batches (statistics only).
+    var batchBytes: [Digest: Int] = [:]
     var healed = false
     /// The Byzantine client's requests so far (it reuses and replays them).
     var byzantineClientRequests: [Request] = []
@@ -82,16 +85,28 @@ final class World {
             keys[principal] = mine
             clientEntries.append(.init(id: UInt32(index), signingKey: mine.publicSigningKey, agreementKey: mine.publicAgreementKey))
         }
-        let settings = ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
+        let settings = scenario.largeMessages
+            ? ProtocolSettings(checkpointInterval: 64, watermarkWindow: 128, requestTimeoutTicks: 60)
+            : ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
         var limits = Limits()
         limits.stateChunkBytes = 512
-        limits.batchRequestsMax = 8
+        limits.batchRequestsMax = scenario.largeMessages ? 32 : 8
+        if scenario.largeMessages {
+            // The smallest frame (in KiB) every message of this configuration fits: the frame checker then
+            // fails any message a correct replica makes beyond the computed bound.
+            limits.operationBytesMax = 4096
+            let sizes = scenario.scheme.authenticatorSizes(replicaCount: scenario.replicaCount)
+            let needed = MessageBounds(configuration: configuration, settings: settings, limits: limits, authenticators: sizes).frameBytesNeeded
+            limits.frameBytesMax = (needed + 1023) / 1024 * 1024
+        }
         let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
         var keyrings: [Principal: Keyring] = [:]
         for (principal, privateKeys) in keys {
             keyrings[principal] = try Keyring(cluster: file, me: principal, keys: privateKeys)
         }
         self.keyrings = keyrings
+        if let frameBytesMax = scenario.frameBytesMaxOverride { limits.frameBytesMax = frameBytesMax }
+        stats.frameBytesMax = limits.frameBytesMax
         self.replicas = configuration.replicas.map { id in
             var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
             core.testingIgnoreDigestsInQuorums = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
@@ -119,6 +134,13 @@ final class World {
     func enqueue(_ message: WireMessage, from: Principal, to: Principal) {
         var payload = ByteBufferAllocator().buffer(capacity: 256)
         WireCodec.encode(message, into: &payload)
+        // Every message a correct replica makes fits a frame (the receiver would drop it otherwise: a
+        // VIEW-CHANGE with whole batches once stopped a cluster for good).
+        if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), payload.readableBytes > replicas[0].core.limits.frameBytesMax {
+            checker.fail("frame", now, "replica \(sender.rawValue) made a \(wireKindName(message)) of \(payload.readableBytes) bytes, "
+                + "over frameBytesMax \(replicas[0].core.limits.frameBytesMax)")
+        }
+        if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)) { measure(message, bytes: payload.readableBytes) }
         if case .replica(let sender) = from, let cut = partitioned[Int(sender.rawValue)], cut.until > now { return }
         if case .replica(let target) = to, let cut = partitioned[Int(target.rawValue)], cut.until > now, !cut.outgoingOnly { return }
         if !healed && random.chance(scenario.dropPerMille, in: 1000) { return }
@@ -143,6 +165,20 @@ final class World {
         }
     }
 
+    /// Statistics: the largest VIEW-CHANGE a correct replica sent, and the bytes of the batches it names.
+    func measure(_ message: WireMessage, bytes: Int) {
+        switch message {
+        case .pbft(.prePrepare(let prePrepare), _):
+            batchBytes[prePrepare.digest] = prePrepare.requests.reduce(0) { $0 + 20 + $1.operation.count + $1.authenticator.count }
+        case .pbft(.viewChange(let viewChange), _):
+            stats.viewChangeBytesMax = max(stats.viewChangeBytesMax, bytes)
+            let named = viewChange.prepared.reduce(0) { $0 + (batchBytes[$1.digest] ?? 0) }
+            stats.viewChangeBatchBytesMax = max(stats.viewChangeBatchBytesMax, named)
+        default:
+            break
+        }
+    }
+
     func others(than index: Int) -> [ReplicaID] {
         configuration.replicas.filter { $0.rawValue != UInt32(index) }
     }
@@ -158,4 +194,26 @@ public struct SimulationStatistics: Sendable {
     public var rejections = 0
     /// PRE-PREPAREs a correct replica could authenticate except for a client request in the batch.
     public var unverifiedBatches = 0
+    /// The largest VIEW-CHANGE a correct replica sent (payload bytes).
+    public var viewChangeBytesMax = 0
+    /// The most bytes of batches one of those VIEW-CHANGEs names by digest: what it would have carried
+    /// when certificates held whole batches.
+    public var viewChangeBatchBytesMax = 0
+    /// The replicas' frame limit.
+    public var frameBytesMax = 0
+}
+
+/// The kind of a wire message, for checker messages.
+func wireKindName(_ message: WireMessage) -> String {
+    switch message {
+    case .pbft(let message, _): return message.kindName
+    case .hello: return "hello"
+    case .helloProof: return "hello-proof"
+    case .goodbye: return "goodbye"
+    case .attachClient: return "attach-client"
+    case .request: return "request"
+    case .reply: return "reply"
+    case .statusQuery: return "status-query"
+    case .statusReport: return "status-report"
+    }
 }

@@ -54,9 +54,21 @@ public struct MessageBounds: Sendable {
         all.filter { $0.payloadBytes > limits.frameBytesMax }.sorted { $0.payloadBytes > $1.payloadBytes }
     }
 
-    /// The smallest `frameBytesMax` that every message of this configuration fits.
+    /// The smallest `frameBytesMax` that every message of this configuration fits (whatever
+    /// `limits.frameBytesMax` is now). Batches and COMMITTED-BATCHES replies are cut at a fraction of the
+    /// frame, so their bounds follow the frame: the answer is the fixed point of "the largest message
+    /// under this frame", found by iterating from a small frame (each step at least halves the distance).
     public var frameBytesNeeded: Int {
-        all.map(\.payloadBytes).max() ?? 0
+        var frame = 1024
+        for _ in 0..<128 {
+            var trial = limits
+            trial.frameBytesMax = frame
+            let needed = MessageBounds(configuration: configuration, settings: settings, limits: trial, authenticators: authenticators)
+                .all.map(\.payloadBytes).max() ?? 0
+            if needed <= frame { return frame }
+            frame = needed
+        }
+        return frame
     }
 
     // MARK: - Per kind

@@ -18,6 +18,25 @@ struct SimulatorTests {
         #expect(result.passed, "\(result.summary)\nreproduce with: \(result.reproduction)")
     }
 
+    @Test("Large messages (K = 64, L = 128, 2.5 KB requests, a frame just large enough): view changes after heavy load fit a frame though their certificates name more batch bytes than a frame holds (issue 9, finding 1)",
+          arguments: [UInt64(29), 37, 47])
+    func largeMessagesFitAFrame(seed: UInt64) {
+        let result = Simulation.run(seed: seed)
+        #expect(result.scenario.contains("largeMessages"))
+        #expect(result.passed, "\(result.summary)\nreproduce with: \(result.reproduction)")
+        let statistics = result.statistics
+        #expect(statistics.viewChangeBatchBytesMax > statistics.frameBytesMax, "the batches alone would not fit a frame: \(result.summary)")
+        #expect(statistics.viewChangeBytesMax > 0 && statistics.viewChangeBytesMax <= statistics.frameBytesMax)
+    }
+
+    @Test("The frame checker fails a run in which a correct replica makes a message larger than the replicas' frame limit")
+    func frameCheckerCanFail() {
+        var scenario = Scenario(seed: 47)
+        scenario.frameBytesMaxOverride = 8 * 1024
+        let result = Simulation.run(scenario)
+        #expect(result.violation?.checker == "frame", "\(result.summary)")
+    }
+
     /// Seeds that once failed, kept as named regressions.
     static let regressionSeeds: [UInt64: String] = [
         173: "lost messages during faults: view changes stalled until timeouts outgrew the budget (fixed by retransmission and a backoff cap)",
