@@ -111,6 +111,17 @@ struct ReviewRegressionTests {
         cluster.broadcast(TestCluster.request(2, 1, [9]), to: [replica1, replica2, replica3])
         cluster.tick(300)
         #expect(cluster.replicas[3].checkpoints.stableProof.count >= 3)
+        // Issue 9, finding 2: the proof must also be forwardable. After the state transfer the NEW-VIEW
+        // started, replica 3 kept V's raw proof, whose entry for the VIEW-CHANGE's sender is implied
+        // (empty); every later VIEW-CHANGE of replica 3 was then forged to everyone else.
+        #expect(cluster.replicas[3].checkpoints.stableProof.allSatisfy { !$0.authenticator.isEmpty || $0.message.sender == replica3 },
+                "\(cluster.replicas[3].checkpoints.stableProof.map { ($0.message.sender, $0.authenticator) })")
+        cluster.unverifiable = []
+        cluster.drop = { _ in false }
+        cluster.silenced = [cluster.replicas[0].primary]
+        cluster.broadcast(TestCluster.request(3, 1, [10]), to: [replica0, replica1, replica2, replica3])
+        cluster.tick(400)
+        #expect(cluster.unverifiable.isEmpty, "\(cluster.unverifiable)")
     }
 
     @Test("R4 one Byzantine replica fills the future-view buffer forever")

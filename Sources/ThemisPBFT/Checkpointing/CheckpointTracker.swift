@@ -27,10 +27,16 @@ struct CheckpointTracker: Sendable {
     /// Adds a matching CHECKPOINT to a stable proof that is short of a quorum (one adopted from a
     /// NEW-VIEW or a state transfer can be, when the entries a VIEW-CHANGE only implied cannot be
     /// forwarded). - Returns: false if the proof did not need or take it.
-    mutating func strengthenStableProof(with vote: Authenticated<Checkpoint>, quorum: Int) -> Bool {
-        guard vote.message.sequence == stableSequence, vote.message.stateDigest == stableDigest, stableProof.count < quorum,
-            !stableProof.contains(where: { $0.message.sender == vote.message.sender })
-        else { return false }
+    mutating func strengthenStableProof(with vote: Authenticated<Checkpoint>, quorum: Int, owner: ReplicaID) -> Bool {
+        guard vote.message.sequence == stableSequence, vote.message.stateDigest == stableDigest, !vote.authenticator.isEmpty else {
+            return false
+        }
+        // Another replica's entry with an empty authenticator (implied by its VIEW-CHANGE) convinces nobody
+        // when we forward it: it only makes our own VIEW-CHANGEs forged. Drop it; the vote may replace it.
+        stableProof.removeAll { $0.authenticator.isEmpty && $0.message.sender != owner }
+        guard stableProof.count < quorum, !stableProof.contains(where: { $0.message.sender == vote.message.sender }) else {
+            return false
+        }
         stableProof.append(vote)
         stableProof.sort { $0.message.sender < $1.message.sender }
         return true

@@ -39,7 +39,7 @@ extension PBFTReplica {
         guard sequence > lowWatermark else {
             // The periodic repeats of the others' stable CHECKPOINT complete a short proof, without
             // which this replica's VIEW-CHANGEs would be rejected. (Found by simulator seed 1862.)
-            if checkpoints.strengthenStableProof(with: authenticated, quorum: configuration.quorumSize) { return }
+            if checkpoints.strengthenStableProof(with: authenticated, quorum: configuration.quorumSize, owner: id) { return }
             throw .staleCheckpoint(sequence)
         }
         guard sequence <= highWatermark else {

@@ -121,7 +121,8 @@ extension PBFTReplica {
         // We now hold this state: our own (implied) vote joins the proof, which a NEW-VIEW may have
         // handed us one entry short (the sender's own entry cannot be forwarded).
         let own = Authenticated(Checkpoint(sequence: sequence, stateDigest: fetch.stateDigest, sender: id), authenticator: [])
-        let proof = fetch.proof.filter { $0.message.sender != id } + [own]
+        // Entries of others with an empty authenticator cannot be forwarded (our VIEW-CHANGEs would be forged).
+        let proof = fetch.proof.filter { $0.message.sender != id && !$0.authenticator.isEmpty } + [own]
         if sequence > lowWatermark {
             makeStable(sequence, digest: fetch.stateDigest, proof: proof, into: &actions)
         } else {

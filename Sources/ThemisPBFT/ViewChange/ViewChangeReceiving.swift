@@ -116,10 +116,12 @@ extension PBFTReplica {
         guard sequence > lowWatermark else { return }
         let own = checkpoints.own[sequence]
         let reached = lastScheduled >= sequence && (own == nil || own == stable.stableDigest)
-        makeStable(sequence, digest: stable.stableDigest, proof: forwardableProof(stable), into: &actions)
+        let proof = forwardableProof(stable)
+        makeStable(sequence, digest: stable.stableDigest, proof: proof, into: &actions)
         if !reached {
             actions.append(.observe(.stateTransferNeeded(sequence, stable.stableDigest)))
-            stateTransfer.pending = (sequence, stable.stableDigest, stable.checkpointProof)
+            // The forwardable proof, not V's raw one: `install` keeps it as our stable proof (issue 9, finding 2).
+            stateTransfer.pending = (sequence, stable.stableDigest, proof)
         }
     }
 
