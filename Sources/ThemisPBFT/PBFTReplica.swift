@@ -116,6 +116,31 @@ public struct PBFTReplica: ReplicaCore {
         proposeBatches(into: &actions)
     }
 
+    /// The checks of a normal-case message of `messageView` that do not need this replica to be in that
+    /// view: who may send it, the watermarks, and a PRE-PREPARE's batch.
+    func checkEarly(_ message: PBFTMessage, in messageView: View) throws(Rejection) {
+        let primaryOfView = configuration.primary(of: messageView)
+        switch message {
+        case .prePrepare(let prePrepare):
+            guard prePrepare.sender == primaryOfView else { throw .notFromPrimary(prePrepare.sender, primary: primaryOfView) }
+            try checkWatermarks(prePrepare.sequence)
+            guard !prePrepare.requests.isEmpty, prePrepare.requests.count <= limits.batchRequestsMax else {
+                throw .invalidBatchSize(prePrepare.requests.count)
+            }
+            for request in prePrepare.requests where request.operation.count > limits.operationBytesMax {
+                throw .operationTooLarge(request.operation.count)
+            }
+            guard Request.batchDigest(prePrepare.requests) == prePrepare.digest else { throw .batchDigestMismatch(prePrepare.sequence) }
+        case .prepare(let prepare):
+            guard prepare.sender != primaryOfView else { throw .prepareFromPrimary(prepare.sender) }
+            try checkWatermarks(prepare.sequence)
+        case .commit(let commit):
+            try checkWatermarks(commit.sequence)
+        case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
+            break
+        }
+    }
+
     /// Checks the watermarks h < s <= h + L.
     func checkWatermarks(_ sequence: SequenceNumber) throws(Rejection) {
         guard sequence > lowWatermark, sequence <= highWatermark else {
@@ -124,7 +149,9 @@ public struct PBFTReplica: ReplicaCore {
     }
 
     /// Normal-case messages must belong to the current view, and none is accepted while changing views.
-    /// Messages for a later view are kept (bounded) and replayed when this replica enters that view.
+    /// Messages for the next view are checked as far as they can be before that view starts (sender's
+    /// role, watermarks, batch), kept within a per-sender budget of count and bytes, and replayed when this
+    /// replica enters that view.
     /// - Returns: false if the message was buffered for a later view.
     mutating func checkView(_ messageView: View, _ message: @autoclosure () -> Verified<PBFTMessage>) throws(Rejection) -> Bool {
         let current: View
@@ -136,7 +163,12 @@ public struct PBFTReplica: ReplicaCore {
             // Only the next views are worth keeping; the limit is per sender, so no replica can crowd
             // out the others' early messages.
             guard messageView.rawValue <= current.rawValue + 1 else { throw .wrongView(message: messageView, current: view) }
-            viewChange.buffer(message(), limitPerSender: Int(settings.watermarkWindow))
+            let early = message()
+            try checkEarly(early.message, in: messageView)
+            // A correct primary has at most pipelineDepthMax batches in flight: a budget of that many full
+            // batches per sender bounds what a faulty replica can park here (issue 9, finding 3).
+            viewChange.buffer(early, limitPerSender: Int(settings.watermarkWindow),
+                              bytesPerSenderMax: limits.pipelineDepthMax * (limits.batchBytesMax + 128 * limits.batchRequestsMax))
             return false
         }
         guard messageView == view else { throw .wrongView(message: messageView, current: view) }

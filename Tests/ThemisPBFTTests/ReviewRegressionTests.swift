@@ -135,4 +135,42 @@ struct ReviewRegressionTests {
         cluster.deliver(.prepare(legit), to: replica1, authenticator: fakeAuthenticator(replica3))
         #expect(cluster.replicas[1].viewChange.future.contains { $0.message == .prepare(legit) })
     }
+
+    @Test("Issue 9 finding 3: messages for the next view are checked before they are kept, and kept within a byte budget per sender")
+    func futureBufferCheckedAndBoundedByBytes() throws {
+        var limits = Limits()
+        limits.batchRequestsMax = 16
+        var cluster = try TestCluster(limits: limits)
+        let budget = limits.pipelineDepthMax * (limits.batchBytesMax + 128 * limits.batchRequestsMax)
+        // Replica 1, primary of view 1, is faulty: it sends replica 2 (in view 0) a full batch of the
+        // largest requests for every sequence number of the window, about 1 MiB each.
+        let large = [UInt8](repeating: 7, count: limits.operationBytesMax)
+        var sent = 0
+        for sequence in 1...UInt64(8) {
+            let batch = (0..<UInt32(limits.batchRequestsMax)).map { Request(client: ClientID($0), timestamp: Timestamp(sequence), operation: large) }
+            let prePrepare = PrePrepare(view: View(1), sequence: SequenceNumber(sequence), requests: batch, sender: replica1)
+            #expect(cluster.deliver(.prePrepare(prePrepare), to: replica2, authenticator: fakeAuthenticator(replica1)) == nil)
+            sent += ViewChangeState.estimatedBytes(.prePrepare(prePrepare))
+        }
+        let kept = cluster.replicas[2].viewChange.futureBytes[replica1, default: 0]
+        #expect(kept <= budget && kept < sent, "kept \(kept) of \(sent) bytes; budget \(budget)")
+        #expect(cluster.replicas[2].viewChange.future.count < 8)
+        // What cannot be valid in view 1 is refused before it is kept: not from its primary, beyond the
+        // watermarks, a batch that does not match its digest, a PREPARE from the primary.
+        let one = [TestCluster.request(1, 1)]
+        let cases: [(PBFTMessage, ReplicaID, Rejection)] = [
+            (.prePrepare(PrePrepare(view: View(1), sequence: SequenceNumber(1), requests: one, sender: replica3)), replica3,
+             .notFromPrimary(replica3, primary: replica1)),
+            (.prePrepare(PrePrepare(view: View(1), sequence: SequenceNumber(9), requests: one, sender: replica1)), replica1,
+             .outsideWatermarks(SequenceNumber(9), low: .zero, high: SequenceNumber(8))),
+            (.prePrepare(PrePrepare(view: View(1), sequence: SequenceNumber(2), digest: Digest.of([1]), requests: one, sender: replica1)), replica1,
+             .batchDigestMismatch(SequenceNumber(2))),
+            (.prepare(Prepare(view: View(1), sequence: SequenceNumber(1), digest: .zero, sender: replica1)), replica1, .prepareFromPrimary(replica1)),
+        ]
+        let before = cluster.replicas[2].viewChange.future.count
+        for (message, sender, rejection) in cases {
+            #expect(cluster.deliver(message, to: replica2, authenticator: fakeAuthenticator(sender)) == rejection)
+        }
+        #expect(cluster.replicas[2].viewChange.future.count == before)
+    }
 }

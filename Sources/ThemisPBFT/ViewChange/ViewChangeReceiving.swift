@@ -143,8 +143,7 @@ extension PBFTReplica {
     /// Feeds messages that arrived for this view before we entered it; later views stay buffered.
     mutating func replayBufferedMessages(into actions: inout [Action<PBFTMessage>]) {
         let buffered = viewChange.future
-        viewChange.future = []
-        viewChange.futureCount = [:]
+        viewChange.clearFuture()
         for entry in buffered {
             _ = try? receive(entry, into: &actions)
         }

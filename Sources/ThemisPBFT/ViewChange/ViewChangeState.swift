@@ -23,11 +23,34 @@ struct ViewChangeState: Sendable {
     var future: [Verified<PBFTMessage>] = []
     /// Buffered messages per sender (bounds `future`).
     var futureCount: [ReplicaID: Int] = [:]
+    /// Estimated bytes of the buffered messages per sender (bounds `future` by size: one PRE-PREPARE may
+    /// hold a quarter of a frame).
+    var futureBytes: [ReplicaID: Int] = [:]
 
-    mutating func buffer(_ message: Verified<PBFTMessage>, limitPerSender: Int) {
+    /// Keeps a message for the next view unless its sender is over its count or byte budget (then it is
+    /// dropped: a correct sender retransmits it).
+    /// - Returns: false if the message was dropped.
+    @discardableResult
+    mutating func buffer(_ message: Verified<PBFTMessage>, limitPerSender: Int, bytesPerSenderMax: Int) -> Bool {
         let sender = message.message.sender
-        guard futureCount[sender, default: 0] < limitPerSender else { return }
+        let bytes = Self.estimatedBytes(message.message)
+        guard futureCount[sender, default: 0] < limitPerSender, futureBytes[sender, default: 0] + bytes <= bytesPerSenderMax else {
+            return false
+        }
         futureCount[sender, default: 0] += 1
+        futureBytes[sender, default: 0] += bytes
         future.append(message)
+        return true
+    }
+
+    /// An upper estimate of what a buffered message holds: its requests, and a fixed part for the rest.
+    static func estimatedBytes(_ message: PBFTMessage) -> Int {
+        message.embeddedRequests.reduce(128) { $0 + $1.operation.count + $1.authenticator.count + 64 }
+    }
+
+    mutating func clearFuture() {
+        future = []
+        futureCount = [:]
+        futureBytes = [:]
     }
 }
