@@ -173,4 +173,23 @@ struct ReviewRegressionTests {
         }
         #expect(cluster.replicas[2].viewChange.future.count == before)
     }
+
+    @Test("Issue 9 finding 8: a sender's far CHECKPOINT and its repeat inside the window count once towards a state transfer")
+    func farAndNearVoteCountOnce() throws {
+        var cluster = try TestCluster()
+        let digest = Digest.of([4, 2])
+        func vote(_ sender: ReplicaID) -> Authenticated<Checkpoint> {
+            Authenticated(Checkpoint(sequence: SequenceNumber(12), stateDigest: digest, sender: sender), authenticator: fakeAuthenticator(sender))
+        }
+        // Replica 1's vote arrived when 12 was beyond the window, and again (its periodic repeat) once inside.
+        cluster.replicas[3].stateTransfer.farVotes[replica1] = vote(replica1)
+        cluster.replicas[3].checkpoints.votes[SequenceNumber(12)] = [replica1: vote(replica1), replica2: vote(replica2)]
+        var actions: [Action<PBFTMessage>] = []
+        cluster.replicas[3].considerStateTransfer(into: &actions)
+        #expect(cluster.replicas[3].stateTransfer.fetch == nil, "two replicas are not a quorum of three")
+        cluster.replicas[3].checkpoints.votes[SequenceNumber(12)]?[replica0] = vote(replica0)
+        cluster.replicas[3].considerStateTransfer(into: &actions)
+        #expect(cluster.replicas[3].stateTransfer.fetch?.sequence == SequenceNumber(12))
+        #expect(cluster.replicas[3].stateTransfer.fetch?.proof.map(\.message.sender) == [replica0, replica1, replica2])
+    }
 }

@@ -8,16 +8,18 @@ extension PBFTReplica {
     /// votes become this replica's stable checkpoint proof, which its VIEW-CHANGEs must be able to show.
     mutating func considerStateTransfer(into actions: inout [Action<PBFTMessage>]) {
         guard stateTransfer.fetch == nil, executing.isEmpty else { return }
-        var tally: [SequenceNumber: [Digest: [Authenticated<Checkpoint>]]] = [:]
+        // One vote per sender and checkpoint: a sender's far vote and its later repeat inside the window
+        // are the same vote (counting both let f replicas look like a quorum; issue 9, finding 8).
+        var tally: [SequenceNumber: [Digest: [ReplicaID: Authenticated<Checkpoint>]]] = [:]
         let votes = Array(stateTransfer.farVotes.values) + checkpoints.votes.values.flatMap(\.values)
         for vote in votes where vote.message.sender != id {
-            tally[vote.message.sequence, default: [:]][vote.message.stateDigest, default: []].append(vote)
+            tally[vote.message.sequence, default: [:]][vote.message.stateDigest, default: [:]][vote.message.sender] = vote
         }
         let threshold = lastScheduled + settings.checkpointInterval
         var best: (SequenceNumber, Digest, [Authenticated<Checkpoint>])?
         for (sequence, byDigest) in tally where sequence >= threshold && sequence > lastScheduled {
             for (digest, matching) in byDigest where matching.count >= configuration.quorumSize {
-                if best == nil || sequence > best!.0 { best = (sequence, digest, matching) }
+                if best == nil || sequence > best!.0 { best = (sequence, digest, matching.values.sorted { $0.message.sender < $1.message.sender }) }
             }
         }
         if let (sequence, digest, proof) = best {
