@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisClient", "ThemisApps", "ThemisTransport",
+                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

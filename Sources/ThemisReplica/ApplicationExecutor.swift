@@ -29,8 +29,12 @@ final class ApplicationExecutor: Sendable {
         continuation.finish()
     }
 
-    /// Consumes jobs until `finish()`.
-    /// - Parameter onExecuted: called with each batch's results (and snapshot digest for checkpoints).
+    /// Consumes jobs until `finish()`, or until the application refuses a snapshot: then it reports the
+    /// failure and stops, because executing further batches on a state it is unsure of could make this
+    /// replica diverge (issue 9, finding 7). Later jobs are never run.
+    /// - Parameters:
+    ///   - onExecuted: called with each batch's results (and snapshot digest for checkpoints).
+    ///   - onFailure: called once, with a one-line description, when the executor stops on a failure.
     func run<App: Application>(
         _ application: App,
         onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
@@ -58,8 +62,10 @@ final class ApplicationExecutor: Sendable {
                     lastExecuted = sequence
                 } catch {
                     // The snapshot matched the digest a quorum agreed on, so the application rejecting it
-                    // means its snapshot and restore disagree: report it loudly.
-                    onFailure("application refused the snapshot of checkpoint \(sequence.rawValue): \(error)")
+                    // means its snapshot and restore disagree: stop, never execute on the old state.
+                    onFailure("application refused the snapshot of checkpoint \(sequence.rawValue): \(error); "
+                        + "the replica stops rather than execute on a state it is unsure of")
+                    return
                 }
             case .status(let report):
                 report(lastExecuted, Digest.of(await application.snapshot()))

@@ -42,6 +42,8 @@ public final class ReplicaServer: Sendable {
     let serverChannel: any Channel
     let running: NIOLockedValueBox<Bool>
     let executorTask: Task<Void, Never>
+    /// Fatal failures (the application refused a snapshot), reported once.
+    let failures: AsyncStream<String>
     /// What the replica counted so far.
     public let counters: NIOLockedValueBox<ReplicaCounters>
 
@@ -56,6 +58,7 @@ public final class ReplicaServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         let core = PBFTReplica(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
         let executor = ApplicationExecutor()
+        let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
         let counters = NIOLockedValueBox(ReplicaCounters())
         let driver = ProtocolDriver(core: core, loop: group.next(), keyring: keyring, executor: executor,
                                     logger: options.logger, counters: counters)
@@ -64,6 +67,8 @@ public final class ReplicaServer: Sendable {
                 driver.executed(sequence, results: results, applicationSnapshot: snapshot)
             } onFailure: { message in
                 options.logger.critical("\(message)")
+                failureContinuation.yield(message)
+                failureContinuation.finish()
             }
         }
         let server: any Channel
@@ -90,7 +95,7 @@ public final class ReplicaServer: Sendable {
             throw error
         }
         let replica = ReplicaServer(options: options, group: group, keyring: keyring, driver: driver, executor: executor,
-                                    serverChannel: server, executorTask: executorTask, counters: counters)
+                                    serverChannel: server, executorTask: executorTask, failures: failures, counters: counters)
         replica.startTicking()
         for other in cluster.configuration.replicas where other < options.id {
             replica.connect(to: other, delayMilliseconds: 0)
@@ -101,7 +106,8 @@ public final class ReplicaServer: Sendable {
 
     private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: ProtocolDriver,
                  executor: ApplicationExecutor, serverChannel: any Channel, executorTask: Task<Void, Never>,
-                 counters: NIOLockedValueBox<ReplicaCounters>) {
+                 failures: AsyncStream<String>, counters: NIOLockedValueBox<ReplicaCounters>) {
+        self.failures = failures
         self.options = options
         self.group = group
         self.keyring = keyring
@@ -179,6 +185,14 @@ public final class ReplicaServer: Sendable {
         // Let close callbacks that hop between loops run before the loops stop.
         try? await Task.sleep(for: .milliseconds(50))
         try? await group.shutdownGracefully()
+    }
+
+    /// Waits until the replica fails for good (the application refused a snapshot; it no longer executes)
+    /// and returns why; nil if the wait is cancelled first. The caller SHOULD then `shutdown()` and exit
+    /// with an error.
+    public func failure() async -> String? {
+        for await message in failures { return message }
+        return nil
     }
 
     /// Waits until the listener closes.

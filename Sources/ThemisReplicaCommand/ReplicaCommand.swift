@@ -40,9 +40,17 @@ public struct ReplicaCommand: AsyncParsableCommand {
             case "bench": server = try await ReplicaServer.start(options: options, application: BenchmarkApplication(replyBytes: replySize))
             default: throw ValidationError("--app must be kv or bench (got \(app))")
             }
-            await waitForTerminationSignal()
+            // Stop on SIGTERM / SIGINT, or with an error when the replica fails for good.
+            let failure = await withTaskGroup(of: String?.self) { group in
+                group.addTask { await waitForTerminationSignal(); return nil }
+                group.addTask { await server.failure() }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
             options.logger.info("stopping")
             await server.shutdown()
+            if let failure { throw ReplicaFailure(description: "replica \(id) stopped: \(failure)") }
         }
     }
 }
@@ -60,4 +68,9 @@ public func loadKeys(of principal: Principal, path: String) throws -> PrivateKey
     let (owner, keys) = try ClusterFile.loadKeys(path: path)
     guard owner == principal else { throw ValidationError("\(path) holds the keys of \(owner), not \(principal)") }
     return keys
+}
+
+/// A replica that stopped because it could not go on safely (printed as one line, exit status 1).
+struct ReplicaFailure: Error, CustomStringConvertible {
+    let description: String
 }
