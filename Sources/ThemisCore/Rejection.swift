@@ -25,6 +25,9 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case staleTimestamp(ClientID, Timestamp, lastExecuted: Timestamp)
     /// The primary's request queue is full (backpressure).
     case overloaded
+    /// The primary already queues a request of this client; a newer one waits until that one is
+    /// proposed (one queued request per client keeps one client from crowding out the others).
+    case clientRequestQueued(ClientID)
     /// The client table is full.
     case tooManyClients
     /// A relayed request reached a replica that is not the primary of its view.
@@ -63,6 +66,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .duplicate: return "duplicate"
         case .staleTimestamp: return "staleTimestamp"
         case .overloaded: return "overloaded"
+        case .clientRequestQueued: return "clientRequestQueued"
         case .tooManyClients: return "tooManyClients"
         case .notPrimary: return "notPrimary"
         case .notACheckpointSequence: return "notACheckpointSequence"
@@ -91,6 +95,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .duplicate: return "duplicate message"
         case .staleTimestamp(let client, let ts, let last): return "\(client) request \(ts) older than last executed \(last)"
         case .overloaded: return "request queue full"
+        case .clientRequestQueued(let client): return "a request of \(client) is already queued"
         case .tooManyClients: return "client table full"
         case .notPrimary(let primary): return "not the primary (\(primary) is)"
         case .notACheckpointSequence(let seq): return "\(seq) is not a checkpoint sequence number"

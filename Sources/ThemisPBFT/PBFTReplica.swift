@@ -38,6 +38,8 @@ public struct PBFTReplica: ReplicaCore {
     var log: [SequenceNumber: Slot] = [:]
     /// Requests waiting at the primary for a batch, in arrival order.
     var pendingRequests = RequestQueue()
+    /// Clients with a request in `pendingRequests` (at most one each).
+    var queuedClients = Set<ClientID>()
     /// The highest timestamp per client queued or proposed by this primary in this view.
     var proposedTimestamps: [ClientID: Timestamp] = [:]
     /// The highest timestamp per client that this backup relayed to the primary of this view.

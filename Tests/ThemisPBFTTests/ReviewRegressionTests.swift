@@ -192,4 +192,25 @@ struct ReviewRegressionTests {
         #expect(cluster.replicas[3].stateTransfer.fetch?.sequence == SequenceNumber(12))
         #expect(cluster.replicas[3].stateTransfer.fetch?.proof.map(\.message.sender) == [replica0, replica1, replica2])
     }
+
+    @Test("Issue 9 finding 5: one client cannot fill the primary's queue; each client has one queued request and batches take them in turn")
+    func oneQueuedRequestPerClient() throws {
+        var cluster = try TestCluster()
+        // A batch in flight, so that later requests queue at the primary.
+        cluster.submit(TestCluster.request(9, 1), to: replica0)
+        // A faulty client sends every timestamp it likes; a correct one sends one request.
+        for timestamp: UInt64 in 1...50 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+        }
+        cluster.submit(TestCluster.request(2, 1), to: replica0)
+        #expect(cluster.replicas[0].pendingRequests.count == 2, "one of client 1, one of client 2")
+        let refused = cluster.rejections.filter { $0.1 == .clientRequestQueued(ClientID(1)) }.count
+        #expect(refused == 49)
+        cluster.run()
+        // Both queued requests executed in the next batch; client 1 may queue again.
+        #expect(cluster.executedRequests(replica1).map { $0.client.rawValue } == [9, 1, 2])
+        cluster.submit(TestCluster.request(1, 60), to: replica0)
+        cluster.run()
+        #expect(cluster.executedRequests(replica1).last?.timestamp == Timestamp(60))
+    }
 }

@@ -48,13 +48,19 @@ extension PBFTReplica {
         return true
     }
 
-    /// Queues a request at the primary unless it is already queued or proposed.
+    /// Queues a request at the primary unless it is already queued or proposed. At most one request per
+    /// client waits in the queue (a correct client has one outstanding request): a newer one is refused
+    /// until the queued one is proposed, and the client retransmits it. The queue is first come, first
+    /// served, so with one entry per client batches take the clients in turn: one client sending every
+    /// timestamp it likes can no longer fill the queue and starve the others (issue 9, finding 5).
     mutating func enqueue(_ request: Request) throws(Rejection) {
         if let proposed = proposedTimestamps[request.client], request.timestamp <= proposed {
             return  // a retransmission of a request that is already on its way
         }
+        guard !queuedClients.contains(request.client) else { throw .clientRequestQueued(request.client) }
         guard pendingRequests.count < limits.pendingRequestsMax else { throw .overloaded }
         proposedTimestamps[request.client] = request.timestamp
+        queuedClients.insert(request.client)
         pendingRequests.append(request)
     }
 
@@ -89,6 +95,7 @@ extension PBFTReplica {
             // proposing a partial batch whenever the pipeline has room; see README, Performance.)
             guard batchesInFlight == 0 || pendingRequests.count >= limits.batchRequestsMax else { break }
             let requests = pendingRequests.popFirst(limits.batchRequestsMax, bytesMax: limits.batchBytesMax)
+            for request in requests { queuedClients.remove(request.client) }
             let sequence = lastProposed.next
             lastProposed = sequence
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)

@@ -90,6 +90,7 @@ extension PBFTReplica {
         proposedTimestamps = [:]
         relayedTimestamps = [:]
         pendingRequests = RequestQueue()
+        queuedClients = []
         actions.append(.observe(.viewChanged(newView, primary: primary)))
         var reproposed = Set<Digest>()
         for prePrepare in reproposals {
