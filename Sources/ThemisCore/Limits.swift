@@ -23,6 +23,9 @@ public struct Limits: Hashable, Sendable, Codable {
     public var stateChunkBytes: Int = 1024 * 1024
     /// Largest state (application snapshot plus client table) a replica accepts in a state transfer.
     public var stateBytesMax: Int = 1 << 30
+
+    /// Most chunks of one state: the length of the chunk digest list a STATE-CHUNK may carry.
+    public var stateChunksMax: Int { (stateBytesMax + stateChunkBytes - 1) / max(1, stateChunkBytes) }
     /// Most batches in one COMMITTED-BATCHES message.
     public var committedBatchesPerMessageMax: Int = 32
     /// FETCH-STATE and FETCH-BATCHES requests answered per peer in a burst; afterwards one more per tick

@@ -17,21 +17,27 @@ public struct FetchState: Hashable, Sendable {
 }
 
 /// STATE-CHUNK: bytes [offset, offset + bytes.count) of the `totalBytes`-long state of checkpoint s.
-/// The receiver checks the assembled state against the digest a quorum agreed on, never the sender's word.
+/// The reply to offset 0 also carries the SHA-256 of every chunk of the state (`chunkDigests`): the
+/// checkpoint's state digest covers the total length and that list, so the receiver checks the list
+/// against the digest a quorum agreed on, then every chunk as it arrives, never the sender's word.
 public struct StateChunk: Hashable, Sendable {
     public let sequence: SequenceNumber
     public let stateDigest: Digest
     public let totalBytes: UInt64
     public let offset: UInt64
     public let bytes: [UInt8]
+    /// The digests of all chunks, in order, in the reply to offset 0; empty otherwise.
+    public let chunkDigests: [Digest]
     public let sender: ReplicaID
 
-    public init(sequence: SequenceNumber, stateDigest: Digest, totalBytes: UInt64, offset: UInt64, bytes: [UInt8], sender: ReplicaID) {
+    public init(sequence: SequenceNumber, stateDigest: Digest, totalBytes: UInt64, offset: UInt64, bytes: [UInt8],
+                chunkDigests: [Digest] = [], sender: ReplicaID) {
         self.sequence = sequence
         self.stateDigest = stateDigest
         self.totalBytes = totalBytes
         self.offset = offset
         self.bytes = bytes
+        self.chunkDigests = chunkDigests
         self.sender = sender
     }
 }

@@ -90,6 +90,8 @@ final class World {
             : ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
         var limits = Limits()
         limits.stateChunkBytes = 512
+        // A chunk digest list of 512 entries at most (the states here are tens of KB).
+        limits.stateBytesMax = 256 * 1024
         limits.batchRequestsMax = scenario.largeMessages ? 32 : 8
         if scenario.largeMessages {
             // The smallest frame (in KiB) every message of this configuration fits: the frame checker then

@@ -13,15 +13,21 @@ extension WireCodec {
         return bytes
     }
 
-    /// domain, kind, sender, sequence, stateDigest, totalBytes, offset, SHA-256 of the chunk's bytes.
+    /// domain, kind, sender, sequence, stateDigest, totalBytes, offset, SHA-256 of the chunk's bytes,
+    /// SHA-256 of the chunk digest list (as encoded: count, digests).
     static func stateChunkAuthenticatedBytes(_ stateChunk: StateChunk) -> [UInt8] {
-        var bytes = authenticationPrefix(.stateChunk, fieldBytes: 4 + 8 + digestBytes + 8 + 8 + digestBytes)
+        var bytes = authenticationPrefix(.stateChunk, fieldBytes: 4 + 8 + digestBytes + 8 + 8 + digestBytes + digestBytes)
         bytes.appendBigEndian(stateChunk.sender.rawValue)
         bytes.appendBigEndian(stateChunk.sequence.rawValue)
         bytes.appendDigest(stateChunk.stateDigest)
         bytes.appendBigEndian(stateChunk.totalBytes)
         bytes.appendBigEndian(stateChunk.offset)
         bytes.appendDigest(Digest.of(stateChunk.bytes))
+        var list: [UInt8] = []
+        list.reserveCapacity(4 + digestBytes * stateChunk.chunkDigests.count)
+        list.appendBigEndian(wireLength(stateChunk.chunkDigests.count))
+        for digest in stateChunk.chunkDigests { list.appendDigest(digest) }
+        bytes.appendDigest(Digest.of(list))
         return bytes
     }
 

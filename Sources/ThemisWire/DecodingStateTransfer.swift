@@ -22,8 +22,13 @@ extension PayloadReader {
         let totalBytes = try readUInt64()
         let offset = try readUInt64()
         let bytes = try readByteString(field: "state chunk", max: limits.stateChunkBytes)
+        let count = try readLength(field: "chunk digests", max: limits.stateChunksMax)
+        var chunkDigests: [Digest] = []
+        chunkDigests.reserveCapacity(reservation(count, entryBytesMin: WireCodec.digestBytes))
+        for _ in 0..<count { chunkDigests.append(try readDigest()) }
         let sender = try readReplicaID()
-        return StateChunk(sequence: sequence, stateDigest: stateDigest, totalBytes: totalBytes, offset: offset, bytes: bytes, sender: sender)
+        return StateChunk(sequence: sequence, stateDigest: stateDigest, totalBytes: totalBytes, offset: offset, bytes: bytes,
+                          chunkDigests: chunkDigests, sender: sender)
     }
 
     /// sender, count (at most `limits.committedBatchesPerMessageMax`), then that many pre-prepares,

@@ -57,7 +57,7 @@ extension WireCodec {
         case .fetchState:
             return fetchStateBytes
         case .stateChunk(let stateChunk):
-            return stateChunkFixedBytes + stateChunk.bytes.count
+            return stateChunkFixedBytes + stateChunk.bytes.count + digestBytes * stateChunk.chunkDigests.count
         case .fetchBatches:
             return fetchBatchesBytes
         case .committedBatches(let committedBatches):

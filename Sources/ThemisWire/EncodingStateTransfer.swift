@@ -20,6 +20,8 @@ extension ByteBuffer {
         writeInteger(stateChunk.totalBytes)
         writeInteger(stateChunk.offset)
         writeByteString(stateChunk.bytes)
+        writeInteger(WireCodec.wireLength(stateChunk.chunkDigests.count))
+        for digest in stateChunk.chunkDigests { writeDigest(digest) }
         writeInteger(stateChunk.sender.rawValue)
     }
 
@@ -38,7 +40,7 @@ extension WireCodec {
     /// sequence, stateDigest, offset, sender.
     static let fetchStateBytes = 8 + digestBytes + 8 + 4
     /// A STATE-CHUNK without its bytes: sequence, stateDigest, totalBytes, offset, length prefix, sender.
-    static let stateChunkFixedBytes = 8 + digestBytes + 8 + 8 + lengthPrefixBytes + 4
+    static let stateChunkFixedBytes = 8 + digestBytes + 8 + 8 + lengthPrefixBytes + 4 + 4
     /// from, sender.
     static let fetchBatchesBytes = 8 + 4
 

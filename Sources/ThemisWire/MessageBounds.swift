@@ -127,7 +127,8 @@ public struct MessageBounds: Sendable {
         case .viewChange: return replicaMessage(fields: viewChangeFieldsBytes)
         case .newView: return replicaMessage(fields: newViewFieldsBytes)
         case .fetchState: return replicaMessage(fields: Codec.fetchStateBytes)
-        case .stateChunk: return replicaMessage(fields: Codec.stateChunkFixedBytes + limits.stateChunkBytes)
+        case .stateChunk:
+            return replicaMessage(fields: Codec.stateChunkFixedBytes + limits.stateChunkBytes + limits.stateChunksMax * Codec.digestBytes)
         case .fetchBatches: return replicaMessage(fields: Codec.fetchBatchesBytes)
         case .committedBatches:
             // `serveBatches` stops before its estimate passes `committedBatchesBytesMax`, but always sends

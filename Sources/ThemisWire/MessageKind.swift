@@ -17,7 +17,7 @@ import ThemisCore
 /// | viewChange 0x15 | view-change body (below), authenticator |
 /// | newView 0x16 | view, sender, count UInt32, count × (view-change body, authenticator), count UInt32, count × (pre-prepare header, authenticator), authenticator |
 /// | fetchState 0x17 | sequence, stateDigest, offset UInt64, sender, authenticator |
-/// | stateChunk 0x18 | sequence, stateDigest, totalBytes UInt64, offset UInt64, bytes (byte string, at most `Limits.stateChunkBytes`), sender, authenticator |
+/// | stateChunk 0x18 | sequence, stateDigest, totalBytes UInt64, offset UInt64, bytes (byte string, at most `Limits.stateChunkBytes`), count UInt32 (at most `Limits.stateChunksMax`), count × chunk digest, sender, authenticator |
 /// | fetchBatches 0x19 | from (sequence), sender, authenticator |
 /// | committedBatches 0x1A | sender, count UInt32 (at most `Limits.committedBatchesPerMessageMax`), count × pre-prepare fields, authenticator |
 /// | request 0x20 | client UInt32, timestamp UInt64, operation, authenticator |

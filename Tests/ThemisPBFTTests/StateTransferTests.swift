@@ -62,6 +62,69 @@ struct StateTransferTests {
         #expect(cluster.replicas[3].lastExecuted == cluster.replicas[0].lastExecuted)
     }
 
+    /// What replica 3 asked for: (peer, offset) of every FETCH-STATE, in order.
+    final class Requests: @unchecked Sendable {
+        var fetches: [(ReplicaID, UInt64)] = []
+    }
+
+    @Test("Issue 9 finding 6: a peer that lies is caught at its first bad chunk, and the next peer resumes after the verified chunks")
+    func lyingPeerCaughtAtFirstBadChunk() throws {
+        var limits = Limits()
+        limits.stateChunkBytes = 7
+        var cluster = try TestCluster(limits: limits)
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
+        order(&cluster, from: 1, count: 30)
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+        let requests = Requests()
+        // Replica 0 serves its first two chunks honestly and corrupts the third (offset 14).
+        cluster.tamper = { envelope in
+            if case .fetchState(let fetch) = envelope.message, envelope.from == replica3 { requests.fetches.append((envelope.to, fetch.offset)) }
+            guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0, chunk.offset == 14 else { return envelope }
+            var forged = envelope
+            forged.message = .stateChunk(StateChunk(sequence: chunk.sequence, stateDigest: chunk.stateDigest, totalBytes: chunk.totalBytes,
+                                                    offset: chunk.offset, bytes: chunk.bytes.map { $0 ^ 1 }, sender: chunk.sender))
+            return forged
+        }
+        order(&cluster, from: 31, count: 6)
+        cluster.tick(300)
+        let rejected = cluster.events.filter { if case .stateTransferRejected(_, replica0) = $0.1, $0.0 == replica3 { return true } else { return false } }
+        #expect(rejected.count == 1, "caught at the third chunk, once")
+        let fromZero = requests.fetches.filter { $0.0 == replica0 }.map(\.1)
+        #expect(fromZero.prefix(3) == [0, 7, 14], "\(requests.fetches)")
+        let next = requests.fetches.first { $0.0 != replica0 }
+        #expect(next?.1 == 14, "the next peer is asked from the first unverified chunk on: \(requests.fetches)")
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+        #expect(cluster.replicas[3].lastExecuted == cluster.replicas[0].lastExecuted)
+    }
+
+    @Test("Issue 9 finding 6: a peer claiming a huge state is refused at its first chunk (its chunk list does not match the agreed digest)")
+    func hugeClaimRefusedAtOnce() throws {
+        var cluster = try TestCluster()
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
+        order(&cluster, from: 1, count: 30)
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+        let limits = cluster.replicas[3].limits
+        cluster.tamper = { envelope in
+            guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0 else { return envelope }
+            var forged = envelope
+            forged.message = .stateChunk(StateChunk(
+                sequence: chunk.sequence, stateDigest: chunk.stateDigest, totalBytes: UInt64(limits.stateBytesMax), offset: 0,
+                bytes: [UInt8](repeating: 0, count: limits.stateChunkBytes),
+                chunkDigests: Array(repeating: Digest.of([0]), count: limits.stateChunksMax), sender: chunk.sender))
+            return forged
+        }
+        order(&cluster, from: 31, count: 6)
+        let started = cluster.replicas[3].now
+        cluster.tick(300)
+        let rejected = cluster.events.filter { if case .stateTransferRejected(_, replica0) = $0.1, $0.0 == replica3 { return true } else { return false } }
+        #expect(rejected.count >= 1)
+        #expect(cluster.installed.contains { $0.0 == replica3 })
+        #expect(cluster.replicas[3].now - started <= 300)
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+    }
+
     @Test("A state chunk nobody asked for is rejected")
     func unexpectedChunkRejected() throws {
         var cluster = try TestCluster()

@@ -24,6 +24,7 @@ struct MessageBoundsTests {
     static func limits() -> Limits {
         var limits = Limits(frameBytesMax: 256 * 1024, operationBytesMax: 3000, resultBytesMax: 700, batchRequestsMax: 50)
         limits.stateChunkBytes = 4096
+        limits.stateBytesMax = 64 * 1024
         return limits
     }
 
@@ -112,7 +113,9 @@ struct MessageBoundsTests {
             ("checkpoint", .pbft(.checkpoint(Checkpoint(sequence: slot.1, stateDigest: slot.2, sender: slot.3)), authenticator: auth)),
             ("fetchState", .pbft(.fetchState(FetchState(sequence: slot.1, stateDigest: slot.2, offset: 9, sender: slot.3)), authenticator: auth)),
             ("stateChunk", .pbft(.stateChunk(StateChunk(sequence: slot.1, stateDigest: slot.2, totalBytes: 1 << 20, offset: 0,
-                                                        bytes: bytes(limits.stateChunkBytes), sender: slot.3)), authenticator: auth)),
+                                                        bytes: bytes(limits.stateChunkBytes),
+                                                        chunkDigests: Array(repeating: slot.2, count: limits.stateChunksMax), sender: slot.3)),
+                           authenticator: auth)),
             ("fetchBatches", .pbft(.fetchBatches(FetchBatches(from: slot.1, sender: slot.3)), authenticator: auth)),
             ("request", .request(request)),
             ("reply", .reply(Reply(view: slot.0, timestamp: Timestamp(1), client: ClientID(1), replica: slot.3,

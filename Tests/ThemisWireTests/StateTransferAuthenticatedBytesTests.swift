@@ -50,14 +50,20 @@ import ThemisWire
         #expect(expected.count == 8 + 1 + 4 + 8 + 32 + 8)
     }
 
-    @Test func stateChunkLayoutEndsWithTheDigestOfItsBytes() {
+    @Test func stateChunkLayoutEndsWithTheDigestsOfItsBytesAndOfItsChunkList() {
+        let emptyList = Digest.of(Fixtures.bigEndian(UInt32(0))).bytes
         let expected = domain + [0x18] + Fixtures.bigEndian(UInt32(1)) + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes
-            + Fixtures.bigEndian(UInt64(70_000)) + Fixtures.bigEndian(UInt64(65_536)) + Digest.of(Fixtures.stateChunk.bytes).bytes
+            + Fixtures.bigEndian(UInt64(70_000)) + Fixtures.bigEndian(UInt64(65_536)) + Digest.of(Fixtures.stateChunk.bytes).bytes + emptyList
         #expect(bytes(.stateChunk(Fixtures.stateChunk)) == expected)
-        #expect(expected.count == 8 + 1 + 4 + 8 + 32 + 8 + 8 + 32)
-        // The length is fixed whatever the chunk's size.
+        #expect(expected.count == 8 + 1 + 4 + 8 + 32 + 8 + 8 + 32 + 32)
+        // The length is fixed whatever the chunk's size or list.
         #expect(bytes(.stateChunk(Fixtures.stateChunk(bytes: 4096))).count == expected.count)
-        #expect(Array(bytes(.stateChunk(Fixtures.emptyStateChunk)).suffix(32)) == Digest.of([UInt8]()).bytes)
+        #expect(Array(bytes(.stateChunk(Fixtures.emptyStateChunk)).suffix(64).prefix(32)) == Digest.of([UInt8]()).bytes)
+        // The list is bound: another list gives other bytes.
+        let listed = StateChunk(sequence: SequenceNumber(2000), stateDigest: Fixtures.digest(4), totalBytes: 70_000, offset: 0,
+                                bytes: Fixtures.stateChunk.bytes, chunkDigests: [Fixtures.digest(1), Fixtures.digest(2)], sender: ReplicaID(1))
+        let list = Fixtures.bigEndian(UInt32(2)) + Fixtures.digest(1).bytes + Fixtures.digest(2).bytes
+        #expect(Array(bytes(.stateChunk(listed)).suffix(32)) == Digest.of(list).bytes)
     }
 
     @Test func fetchBatchesLayoutIsDomainKindSenderFrom() {

@@ -166,7 +166,7 @@ import ThemisCore
 
     @Test func goldenStateChunkEncoding() {
         let expected: [UInt8] = [1, 0x18] + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(70_000))
-            + Fixtures.bigEndian(UInt64(65_536)) + [0, 0, 0, 5, 0x10, 0x00, 0xFF, 0x7F, 0x01] + Fixtures.bigEndian(UInt32(1)) + zero
+            + Fixtures.bigEndian(UInt64(65_536)) + [0, 0, 0, 5, 0x10, 0x00, 0xFF, 0x7F, 0x01] + zero + Fixtures.bigEndian(UInt32(1)) + zero
         #expect(Fixtures.bytes(.pbft(.stateChunk(Fixtures.stateChunk), authenticator: [])) == expected)
     }
 
@@ -202,7 +202,8 @@ import ThemisCore
         let authenticatorMax = limits.authenticatorBytesMax
         let cases: [(bytes: [UInt8], field: String, max: Int)] = [
             (chunkHead + maxLength, "state chunk", limits.stateChunkBytes),
-            (chunkHead + zero + one + maxLength, "authenticator", authenticatorMax),
+            (chunkHead + zero + maxLength, "chunk digests", limits.stateChunksMax),
+            (chunkHead + zero + zero + one + maxLength, "authenticator", authenticatorMax),
             ([1, 0x17] + sequence + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(0)) + one + maxLength, "authenticator", authenticatorMax),
             ([1, 0x19] + sequence + one + maxLength, "authenticator", authenticatorMax),
             (committed + maxLength, "committed batches", limits.committedBatchesPerMessageMax),

@@ -3,25 +3,36 @@ import ThemisCore
 /// Checkpoints every K sequence numbers, stable at a quorum (2f+1) of matching digests; a stable
 /// checkpoint advances the low watermark and truncates the log (PBFT section 4.3).
 extension PBFTReplica {
-    /// The state digest binds the sequence number, the application's snapshot digest and the client
-    /// table (last timestamps and cached replies), which the framework keeps on the application's behalf.
-    func stateDigest(_ sequence: SequenceNumber, applicationDigest: Digest) -> Digest {
-        Self.stateDigest(sequence, applicationDigest: applicationDigest, clientTableDigest: clientTable.digest())
+    /// The state digest binds the sequence number and the checkpoint's state (application snapshot and
+    /// client table, `CheckpointState`) through the SHA-256 of each of its chunks of `stateChunkBytes`:
+    /// a replica fetching the state checks the chunk list against this digest, then every chunk as it
+    /// arrives, so a lying peer is caught at its first bad chunk (issue 9, finding 6).
+    static func stateDigest(_ sequence: SequenceNumber, totalBytes: Int, chunkDigests: [Digest]) -> Digest {
+        var builder = DigestBuilder(domain: "themis.checkpoint.v2")
+        builder.append(sequence.rawValue)
+        builder.append(UInt64(totalBytes))
+        builder.append(UInt64(chunkDigests.count))
+        for digest in chunkDigests { builder.append(digest) }
+        return builder.finish()
     }
 
-    static func stateDigest(_ sequence: SequenceNumber, applicationDigest: Digest, clientTableDigest: Digest) -> Digest {
-        var builder = DigestBuilder(domain: "themis.checkpoint.v1")
-        builder.append(sequence.rawValue)
-        builder.append(applicationDigest)
-        builder.append(clientTableDigest)
-        return builder.finish()
+    /// The SHA-256 of every `chunkBytes` piece of `state` (the last may be shorter; an empty state has one
+    /// empty chunk).
+    static func chunkDigests(of state: [UInt8], chunkBytes: Int) -> [Digest] {
+        guard !state.isEmpty else { return [Digest.of([])] }
+        return stride(from: 0, to: state.count, by: max(1, chunkBytes)).map {
+            Digest.of(Array(state[$0..<min(state.count, $0 + chunkBytes)]))
+        }
     }
 
     /// Called after the application executed checkpoint batch `sequence`. The state (application
     /// snapshot and client table) is kept to serve state transfers until a later checkpoint is stable.
     mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationSnapshot: [UInt8], into actions: inout [Action<PBFTMessage>]) {
-        let digest = stateDigest(sequence, applicationDigest: Digest.of(applicationSnapshot))
-        stateTransfer.snapshots[sequence] = CheckpointState(applicationSnapshot: applicationSnapshot, clientTable: clientTable).encoded()
+        let state = CheckpointState(applicationSnapshot: applicationSnapshot, clientTable: clientTable).encoded()
+        let chunks = Self.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
+        let digest = Self.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks)
+        stateTransfer.snapshots[sequence] = state
+        stateTransfer.chunkDigests[sequence] = chunks
         let checkpoint = Checkpoint(sequence: sequence, stateDigest: digest, sender: id)
         checkpoints.own[sequence] = digest
         checkpoints.votes[sequence, default: [:]][id] = Authenticated(checkpoint, authenticator: [])
@@ -81,6 +92,7 @@ extension PBFTReplica {
         log = log.filter { $0.key > sequence }
         // Keep the stable state (to serve others) and later ones; older states are of no use any more.
         stateTransfer.snapshots = stateTransfer.snapshots.filter { $0.key >= sequence }
+        stateTransfer.chunkDigests = stateTransfer.chunkDigests.filter { $0.key >= sequence }
         viewChange.preparedCertificates = viewChange.preparedCertificates.filter { $0.key > sequence }
         viewChange.preparedBatches = viewChange.preparedBatches.filter { $0.key > sequence }
         actions.append(.observe(.checkpointStable(sequence, digest)))

@@ -4,7 +4,9 @@ import ThemisCore
 /// client table (last timestamp and reply per client), in one canonical byte string.
 ///
 /// Layout (big-endian): application length u64, application bytes, client count u32, then per client in
-/// id order: client u32, timestamp u64, reply view u64, result length u32, result bytes.
+/// id order: client u32, timestamp u64, result length u32, result bytes. The state digest is computed over
+/// these bytes, so they hold only what every correct replica agrees on: not the view a reply was made in
+/// (replicas may execute one batch in different views), which a restored reply takes from the installer.
 struct CheckpointState {
     let applicationSnapshot: [UInt8]
     let clientTable: ClientTable
@@ -19,7 +21,6 @@ struct CheckpointState {
             guard let record = clientTable.records[client] else { continue }
             append(UInt64(client.rawValue), to: &bytes, width: 4)
             append(record.lastExecuted.rawValue, to: &bytes)
-            append(record.lastReply.view.rawValue, to: &bytes)
             append(UInt64(record.lastReply.result.count), to: &bytes, width: 4)
             bytes.append(contentsOf: record.lastReply.result)
         }
@@ -29,21 +30,22 @@ struct CheckpointState {
     /// Parses bytes a peer sent; nil if they are malformed in any way (never traps).
     /// - Parameters:
     ///   - replica: this replica, named as the sender of the cached replies.
+    ///   - view: the view the cached replies name (the installer's).
     ///   - limits: bounds on results and clients.
-    static func decode(_ bytes: [UInt8], replica: ReplicaID, limits: Limits) -> CheckpointState? {
+    static func decode(_ bytes: [UInt8], replica: ReplicaID, view: View = View(0), limits: Limits) -> CheckpointState? {
         var reader = ByteReader(bytes)
         guard let applicationLength = reader.integer(8), let application = reader.bytes(applicationLength),
             let count = reader.integer(4), count <= UInt64(limits.clientsMax)
         else { return nil }
         var records: [ClientID: ClientTable.Record] = [:]
         for _ in 0..<count {
-            guard let client = reader.integer(4), let timestamp = reader.integer(8), let view = reader.integer(8),
+            guard let client = reader.integer(4), let timestamp = reader.integer(8),
                 let resultLength = reader.integer(4), resultLength <= UInt64(limits.resultBytesMax),
                 let result = reader.bytes(resultLength)
             else { return nil }
             let id = ClientID(UInt32(client))
             guard records[id] == nil else { return nil }
-            let reply = Reply(view: View(view), timestamp: Timestamp(timestamp), client: id, replica: replica, result: result)
+            let reply = Reply(view: view, timestamp: Timestamp(timestamp), client: id, replica: replica, result: result)
             records[id] = ClientTable.Record(lastExecuted: Timestamp(timestamp), lastReply: reply)
         }
         guard reader.isAtEnd else { return nil }

@@ -45,12 +45,10 @@ extension PBFTReplica {
         stateTransfer.fetch?.deadline = now + settings.requestTimeoutTicks
     }
 
-    /// A silent or lying peer: start over with the next one.
+    /// A silent or lying peer: go on with the next one, from the verified prefix.
     mutating func switchPeer(into actions: inout [Action<PBFTMessage>]) {
         guard var fetch = stateTransfer.fetch else { return }
         fetch.peerIndex += 1
-        fetch.received = []
-        fetch.totalBytes = nil
         fetch.peerStarted = now
         stateTransfer.fetch = fetch
         requestChunk(into: &actions)
@@ -63,8 +61,10 @@ extension PBFTReplica {
             actions.append(.broadcast(.checkpoint(Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id))))
         }
         if let fetch = stateTransfer.fetch {
-            let chunks = (fetch.totalBytes ?? 0) / UInt64(max(1, limits.stateChunkBytes)) + 1
-            let budget = settings.requestTimeoutTicks * (4 + 2 * chunks)
+            // The budget grows with the number of chunks still missing, known from the verified chunk list
+            // (a peer can no longer claim a huge state to buy itself time).
+            let missing = UInt64((fetch.chunkDigests?.count ?? 1) - fetch.received.count / max(1, limits.stateChunkBytes))
+            let budget = settings.requestTimeoutTicks * (4 + 2 * missing)
             if now >= fetch.deadline || now >= fetch.peerStarted + budget { switchPeer(into: &actions) }
             return
         }
@@ -83,29 +83,41 @@ extension PBFTReplica {
         guard var fetch = stateTransfer.fetch, chunk.sequence == fetch.sequence, chunk.stateDigest == fetch.stateDigest,
             chunk.sender == fetch.peer, chunk.offset == UInt64(fetch.received.count)
         else { throw .unexpectedStateChunk }
-        let end = chunk.offset + UInt64(chunk.bytes.count)
-        // Chunks are full except the last, so a Byzantine peer cannot trickle bytes to stall us.
-        guard chunk.totalBytes <= UInt64(limits.stateBytesMax), chunk.bytes.count <= limits.stateChunkBytes,
-            fetch.totalBytes == nil || fetch.totalBytes == chunk.totalBytes, end <= chunk.totalBytes,
-            chunk.bytes.count == limits.stateChunkBytes || end == chunk.totalBytes
-        else {
-            actions.append(.observe(.stateTransferRejected(fetch.sequence, from: chunk.sender)))
-            switchPeer(into: &actions)
-            return
+        // The chunk list first: it must hash, with the total length, to the digest a quorum agreed on.
+        if fetch.chunkDigests == nil {
+            let chunkBytes = UInt64(max(1, limits.stateChunkBytes))
+            let expected = chunk.totalBytes == 0 ? 1 : (chunk.totalBytes + chunkBytes - 1) / chunkBytes
+            guard chunk.totalBytes <= UInt64(limits.stateBytesMax), UInt64(chunk.chunkDigests.count) == expected,
+                Self.stateDigest(fetch.sequence, totalBytes: Int(chunk.totalBytes), chunkDigests: chunk.chunkDigests) == fetch.stateDigest
+            else { return rejectChunk(from: chunk.sender, into: &actions) }
+            fetch.chunkDigests = chunk.chunkDigests
+            fetch.totalBytes = chunk.totalBytes
         }
-        fetch.totalBytes = chunk.totalBytes
+        guard let chunkDigests = fetch.chunkDigests, let totalBytes = fetch.totalBytes else { return }
+        // Then every chunk: exactly the expected length, and its digest (a lying peer is caught here, at once).
+        let index = fetch.received.count / max(1, limits.stateChunkBytes)
+        let length = min(UInt64(limits.stateChunkBytes), totalBytes - chunk.offset)
+        guard index < chunkDigests.count, UInt64(chunk.bytes.count) == length, Digest.of(chunk.bytes) == chunkDigests[index] else {
+            stateTransfer.fetch = fetch  // the verified list stays; the next peer resumes at this chunk
+            return rejectChunk(from: chunk.sender, into: &actions)
+        }
         fetch.received += chunk.bytes
         stateTransfer.fetch = fetch
-        guard end == chunk.totalBytes else { return requestChunk(into: &actions) }
-        guard let state = CheckpointState.decode(fetch.received, replica: id, limits: limits),
-            Self.stateDigest(fetch.sequence, applicationDigest: Digest.of(state.applicationSnapshot),
-                             clientTableDigest: state.clientTable.digest()) == fetch.stateDigest
-        else {
-            // A Byzantine (or confused) peer served a state that does not match the agreed digest.
-            actions.append(.observe(.stateTransferRejected(fetch.sequence, from: chunk.sender)))
-            return switchPeer(into: &actions)
+        guard UInt64(fetch.received.count) == totalBytes else { return requestChunk(into: &actions) }
+        guard let state = CheckpointState.decode(fetch.received, replica: id, view: view, limits: limits) else {
+            // Every chunk matched the agreed digest, yet the state does not parse: the quorum's state is one
+            // this replica cannot read (a version or limit mismatch). Start over with the next peer.
+            stateTransfer.fetch?.received = []
+            return rejectChunk(from: chunk.sender, into: &actions)
         }
         install(state, from: fetch, into: &actions)
+    }
+
+    /// A peer sent a chunk list or a chunk that does not match the agreed digest: ask the next peer.
+    private mutating func rejectChunk(from peer: ReplicaID, into actions: inout [Action<PBFTMessage>]) {
+        guard let fetch = stateTransfer.fetch else { return }
+        actions.append(.observe(.stateTransferRejected(fetch.sequence, from: peer)))
+        switchPeer(into: &actions)
     }
 
     /// Replaces our state with the fetched one; execution continues on top of it.
@@ -119,6 +131,7 @@ extension PBFTReplica {
         lastProposed = max(lastProposed, sequence)
         stateTransfer.fetch = nil
         stateTransfer.snapshots[sequence] = fetch.received
+        stateTransfer.chunkDigests[sequence] = fetch.chunkDigests
         stateTransfer.farVotes = stateTransfer.farVotes.filter { $0.value.message.sequence > sequence }
         // We now hold this state: our own (implied) vote joins the proof, which a NEW-VIEW may have
         // handed us one entry short (the sender's own entry cannot be forwarded).
@@ -148,8 +161,12 @@ extension PBFTReplica {
         else { throw .stateUnavailable(request.sequence) }
         let start = Int(request.offset)
         let end = min(state.count, start + limits.stateChunkBytes)
+        var chunkDigests: [Digest] = []
+        if request.offset == 0 {
+            chunkDigests = stateTransfer.chunkDigests[request.sequence] ?? Self.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
+        }
         let chunk = StateChunk(sequence: request.sequence, stateDigest: request.stateDigest, totalBytes: UInt64(state.count),
-                               offset: request.offset, bytes: Array(state[start..<end]), sender: id)
+                               offset: request.offset, bytes: Array(state[start..<end]), chunkDigests: chunkDigests, sender: id)
         actions.append(.send(.stateChunk(chunk), to: request.sender))
     }
 

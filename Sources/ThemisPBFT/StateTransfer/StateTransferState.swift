@@ -4,6 +4,8 @@ import ThemisCore
 struct StateTransferState: Sendable {
     /// Encoded `CheckpointState` of our own checkpoints: the stable one (served to others) and later ones.
     var snapshots: [SequenceNumber: [UInt8]] = [:]
+    /// The chunk digests of each state in `snapshots` (sent with the first chunk).
+    var chunkDigests: [SequenceNumber: [Digest]] = [:]
     /// Per peer: FETCH replies it may still get in this burst, and the tick they were counted at.
     var fetchBudget: [ReplicaID: (replies: Int, tick: UInt64)] = [:]
     /// Per peer, its latest FETCH that arrived over budget: answered once the budget refills (a correct
@@ -31,8 +33,11 @@ struct StateTransferState: Sendable {
         /// Replicas that vouched for the digest, asked in turn.
         let peers: [ReplicaID]
         var peerIndex = 0
+        /// The verified prefix of the state: every chunk matched its digest. Kept when the peer changes.
         var received: [UInt8] = []
         var totalBytes: UInt64?
+        /// The chunk digests, once a peer sent a list that matches the agreed state digest.
+        var chunkDigests: [Digest]?
         var deadline: UInt64
         /// When the current peer was first asked: each peer gets a total budget, so a slow (Byzantine)
         /// peer that answers just before every deadline cannot stall us.
