@@ -32,6 +32,9 @@ public struct Limits: Hashable, Sendable, Codable {
     /// (the latest request over budget waits for it). A small request makes up to a frame of reply:
     /// without a budget a Byzantine replica could make us send frames as fast as it asks.
     public var fetchRepliesBurst: Int = 16
+    /// Most connections a replica keeps open at once (replicas and clients, before and after the
+    /// handshake); further ones are closed at once.
+    public var connectionsMax: Int = 4096
 
     public init() {}
 
@@ -53,6 +56,7 @@ public struct Limits: Hashable, Sendable, Codable {
             ("pipelineDepthMax", pipelineDepthMax), ("pendingRequestsMax", pendingRequestsMax), ("clientsMax", clientsMax),
             ("stateChunkBytes", stateChunkBytes), ("stateBytesMax", stateBytesMax),
             ("committedBatchesPerMessageMax", committedBatchesPerMessageMax), ("fetchRepliesBurst", fetchRepliesBurst),
+            ("connectionsMax", connectionsMax),
         ]
         for (name, value) in positive where value < 1 {
             return "\(name) must be at least 1 (is \(value))"

@@ -5,6 +5,7 @@ extension Limits {
         case pipelineDepthMax, pendingRequestsMax, clientsMax, stateChunkBytes, stateBytesMax
         case committedBatchesPerMessageMax
         case fetchRepliesBurst
+        case connectionsMax
     }
 
     public init(from decoder: any Decoder) throws {
@@ -25,6 +26,7 @@ extension Limits {
         try read(.stateBytesMax, &limits.stateBytesMax)
         try read(.committedBatchesPerMessageMax, &limits.committedBatchesPerMessageMax)
         try read(.fetchRepliesBurst, &limits.fetchRepliesBurst)
+        try read(.connectionsMax, &limits.connectionsMax)
         self = limits
     }
 }

@@ -29,10 +29,16 @@ final class ProtocolDriver: Sendable {
         var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
         /// A task that writes the outbox is queued on the loop.
         var flushScheduled = false
+        /// Status queries waiting for the one status job in flight (all are answered by it).
+        var statusWaiters: [(nonce: UInt64, channel: any Channel)] = []
     }
+
+    /// Status queries that may wait at once; more are dropped (the client asks again).
+    static let statusQueriesPendingMax = 256
 
     let loop: any EventLoop
     let keyring: Keyring
+    let limits: Limits
     let executor: ApplicationExecutor
     let logger: Logger
     let counters: NIOLockedValueBox<ReplicaCounters>
@@ -43,6 +49,7 @@ final class ProtocolDriver: Sendable {
          counters: NIOLockedValueBox<ReplicaCounters>) {
         self.loop = loop
         self.keyring = keyring
+        self.limits = core.limits
         self.executor = executor
         self.logger = logger
         self.counters = counters
@@ -98,23 +105,46 @@ final class ProtocolDriver: Sendable {
         }
     }
 
-    /// Answers a status query after every batch handed to the application so far has executed.
+    /// Answers a status query after every batch handed to the application so far has executed. Queries
+    /// that arrive while a status job runs wait for it and share its answer: the application is snapshotted
+    /// and hashed once per job, not once per query (any client may ask), and at most
+    /// `statusQueriesPendingMax` queries wait.
     func status(nonce: UInt64, channel: any Channel) {
         loop.execute {
-            let core = self.state.value.core
-            let replica = core.id
-            let view = core.view
-            let stable = core.lowWatermark
-            let links = UInt32(self.state.value.replicas.count)
-            self.executor.submit(.status { lastExecuted, digest in
-                let counters = self.counters.withLockedValue { $0 }
-                let report = StatusReport(nonce: nonce, replica: replica, view: view, lastExecuted: lastExecuted,
-                                          lastStableCheckpoint: stable, applicationDigest: digest, connectedReplicas: links,
-                                          batchesExecuted: UInt64(counters.batchesExecuted), requestsExecuted: UInt64(counters.requestsExecuted),
-                                          peakResidentBytes: ProcessMemory.peakResidentBytes() ?? 0)
-                channel.writeAndFlush(ByteBufferAllocator().frame(.statusReport(report)), promise: nil)
-            })
+            let waiting = self.state.value.statusWaiters.count
+            guard waiting < Self.statusQueriesPendingMax else {
+                self.counters.withLockedValue { $0.statusQueriesDropped += 1 }
+                return
+            }
+            self.state.value.statusWaiters.append((nonce, channel))
+            if waiting == 0 { self.submitStatusJob() }
         }
+    }
+
+    /// One status job for every query waiting now; queries arriving meanwhile start the next one.
+    private func submitStatusJob() {
+        let core = state.value.core
+        let replica = core.id
+        let view = core.view
+        let stable = core.lowWatermark
+        let links = UInt32(state.value.replicas.count)
+        let waiters = state.value.statusWaiters.count
+        executor.submit(.status { lastExecuted, digest in
+            let counters = self.counters.withLockedValue { $0 }
+            let peak = ProcessMemory.peakResidentBytes() ?? 0
+            self.loop.execute {
+                let answered = Array(self.state.value.statusWaiters.prefix(waiters))
+                self.state.value.statusWaiters.removeFirst(answered.count)
+                for (nonce, channel) in answered {
+                    let report = StatusReport(nonce: nonce, replica: replica, view: view, lastExecuted: lastExecuted,
+                                              lastStableCheckpoint: stable, applicationDigest: digest, connectedReplicas: links,
+                                              batchesExecuted: UInt64(counters.batchesExecuted), requestsExecuted: UInt64(counters.requestsExecuted),
+                                              peakResidentBytes: peak)
+                    channel.writeAndFlush(ByteBufferAllocator().frame(.statusReport(report)), promise: nil)
+                }
+                if !self.state.value.statusWaiters.isEmpty { self.submitStatusJob() }
+            }
+        })
     }
 
     /// Closes every registered link and completes when all are closed.
@@ -154,9 +184,17 @@ final class ProtocolDriver: Sendable {
 
     private func writeOutbox() {
         state.withValue { state in
+            var dropped = 0
             for (_, entry) in state.outbox {
+                // A peer that does not read: its write buffer passed the high watermark. Its frames are
+                // dropped rather than buffered without bound; it gets them again by retransmission.
+                guard entry.channel.isWritable else {
+                    dropped += 1
+                    continue
+                }
                 entry.channel.writeAndFlush(entry.buffer, promise: nil)
             }
+            if dropped > 0 { counters.withLockedValue { $0.framesDroppedUnwritable += dropped } }
             state.outbox.removeAll(keepingCapacity: true)
             state.flushScheduled = false
         }

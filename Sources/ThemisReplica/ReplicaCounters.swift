@@ -15,6 +15,13 @@ public struct ReplicaCounters: Sendable, Hashable {
     public var connectionsRejected = 0
     /// Inputs the protocol core rejected, by kind.
     public var rejections: [String: Int] = [:]
+    /// Outgoing frames dropped because the peer does not read (its connection stayed unwritable past the
+    /// write-buffer high watermark); the peer gets them again by retransmission.
+    public var framesDroppedUnwritable = 0
+    /// Connections refused because `Limits.connectionsMax` were open.
+    public var connectionsRefused = 0
+    /// Status queries dropped because `statusQueriesPendingMax` were waiting.
+    public var statusQueriesDropped = 0
     public var batchesExecuted = 0
     public var requestsExecuted = 0
 }

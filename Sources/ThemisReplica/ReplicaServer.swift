@@ -60,6 +60,8 @@ public final class ReplicaServer: Sendable {
         let executor = ApplicationExecutor()
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
         let counters = NIOLockedValueBox(ReplicaCounters())
+        let openConnections = NIOLockedValueBox(0)
+        let connectionsMax = cluster.limits.connectionsMax
         let driver = ProtocolDriver(core: core, loop: group.next(), keyring: keyring, executor: executor,
                                     logger: options.logger, counters: counters)
         let executorTask = Task {
@@ -78,7 +80,18 @@ public final class ReplicaServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    // At most connectionsMax at once: a stranger cannot exhaust memory or descriptors.
+                    let admitted = openConnections.withLockedValue { open in
+                        guard open < connectionsMax else { return false }
+                        open += 1
+                        return true
+                    }
+                    guard admitted else {
+                        counters.withLockedValue { $0.connectionsRefused += 1 }
+                        return channel.close()
+                    }
+                    channel.closeFuture.whenComplete { _ in openConnections.withLockedValue { $0 -= 1 } }
+                    return channel.eventLoop.makeCompletedFuture {
                         try ReplicaServer.configure(channel, keyring: keyring, cluster: cluster, driver: driver) { peer in
                             switch peer {
                             case .replica(let other): return cluster.configuration.contains(other) && other > options.id

@@ -28,16 +28,22 @@ public final class HandshakeHandler: ChannelInboundHandler {
     private let ownHello: Hello
     private let admit: @Sendable (Principal) -> Bool
     private let onRejection: @Sendable (ConnectionRejected) -> Void
+    private let handshakeTimeout: TimeAmount
     private var state = State.awaitingHello
+    private var timeoutTask: Scheduled<Void>?
 
     /// - Parameters:
     ///   - admit: which principals this side accepts on this connection.
     ///   - onRejection: called for every connection closed because of a protocol violation (for counting).
+    ///   - handshakeTimeout: a peer that has not proved its identity by then is disconnected, so that a
+    ///     stranger cannot hold connections open without a handshake.
     public init(
         keyring: Keyring, clusterTag: UInt64, limits: Limits,
         admit: @escaping @Sendable (Principal) -> Bool,
-        onRejection: @escaping @Sendable (ConnectionRejected) -> Void = { _ in }
+        onRejection: @escaping @Sendable (ConnectionRejected) -> Void = { _ in },
+        handshakeTimeout: TimeAmount = .seconds(10)
     ) {
+        self.handshakeTimeout = handshakeTimeout
         self.keyring = keyring
         self.limits = limits
         self.admit = admit
@@ -49,7 +55,20 @@ public final class HandshakeHandler: ChannelInboundHandler {
 
     public func channelActive(context: ChannelHandlerContext) {
         context.writeAndFlush(NIOAny(context.channel.allocator.frame(.hello(ownHello))), promise: nil)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timeoutTask = context.eventLoop.scheduleTask(in: handshakeTimeout) {
+            let (handler, context) = bound.value
+            guard case .established = handler.state else {
+                return handler.reject(context: context, reason: "no handshake within \(handler.handshakeTimeout.nanoseconds / 1_000_000) ms")
+            }
+        }
         context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        timeoutTask?.cancel()
+        timeoutTask = nil
+        context.fireChannelInactive()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -100,6 +119,8 @@ public final class HandshakeHandler: ChannelInboundHandler {
             return reject(context: context, reason: "\(peerHello.principal) could not prove its identity")
         }
         state = .established(peer: peerHello.principal, peerHello: peerHello)
+        timeoutTask?.cancel()
+        timeoutTask = nil
         context.fireUserInboundEventTriggered(HandshakeCompleted(peer: peerHello.principal, ownHello: ownHello, peerHello: peerHello))
     }
 

@@ -13,15 +13,25 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
 
     /// The largest payload accepted.
     public let maxFrameBytes: Int
+    /// The largest payload accepted for the first `handshakeFrames` frames of a connection: before the
+    /// peer has proved who it is, it may send only a Hello and a HelloProof (or a goodbye), all small, so
+    /// a stranger cannot make us buffer a frame of `maxFrameBytes`.
+    public let handshakeFrameBytesMax: Int
+    /// Frames of the handshake: the peer's Hello and HelloProof.
+    public static let handshakeFrames = 2
+    private var framesDecoded = 0
 
-    public init(maxFrameBytes: Int) {
+    public init(maxFrameBytes: Int, handshakeFrameBytesMax: Int = WireCodec.handshakeFrameBytesMax) {
         self.maxFrameBytes = maxFrameBytes
+        self.handshakeFrameBytesMax = min(handshakeFrameBytesMax, maxFrameBytes)
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try Self.nextFrame(from: &buffer, maxFrameBytes: maxFrameBytes) else {
+        let limit = framesDecoded < Self.handshakeFrames ? handshakeFrameBytesMax : maxFrameBytes
+        guard let frame = try Self.nextFrame(from: &buffer, maxFrameBytes: limit) else {
             return .needMoreData
         }
+        framesDecoded += 1
         context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }

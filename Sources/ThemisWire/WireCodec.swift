@@ -13,6 +13,9 @@ public enum WireCodec {
     public static let frameHeaderBytes = 4
     /// Longest goodbye reason, in UTF-8 bytes.
     public static let goodbyeReasonBytesMax = 512
+    /// Largest frame before the handshake completes (a Hello, a HelloProof with a signature of up to
+    /// 512 bytes, or a goodbye): see `FrameDecoder.handshakeFrameBytesMax`.
+    public static let handshakeFrameBytesMax = 4096
     /// Most entries in one quorum certificate on the wire: the CHECKPOINT messages proving a
     /// VIEW-CHANGE's stable checkpoint, the PREPAREs of one prepared certificate, the VIEW-CHANGEs of
     /// a NEW-VIEW. Each comes from a distinct replica and `ClusterConfiguration` caps the replica

@@ -177,6 +177,49 @@ struct HandshakeTests {
         #expect(replica.sink.rejections.contains { !$0.byPeer })
     }
 
+    @Test("Before the handshake a frame may hold at most 4 KiB: a stranger cannot make a replica buffer a whole frame (issue 9, finding 4)")
+    func handshakeFramesAreSmall() throws {
+        let (cluster, keys) = try makeCluster()
+        let replica = try makeSide(try Keyring(cluster: cluster, me: .replica(ReplicaID(0)), keys: keys[.replica(ReplicaID(0))]!)) { _ in true }
+        try replica.channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        var bytes = ByteBufferAllocator().buffer(capacity: 8)
+        bytes.writeInteger(UInt32(WireCodec.handshakeFrameBytesMax + 1))
+        _ = try? replica.channel.writeInbound(bytes)
+        #expect(!replica.channel.isActive)
+        #expect(replica.sink.rejections.contains {
+            !$0.byPeer && $0.reason.contains("\(WireCodec.handshakeFrameBytesMax + 1)") && $0.reason.contains("\(WireCodec.handshakeFrameBytesMax)")
+        })
+        // After the two handshake frames, the configured limit applies.
+        let frames = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(maxFrameBytes: 1 << 20)))
+        var input = ByteBufferAllocator().buffer(capacity: 16_000)
+        for length in [10, 20, 10_000] {
+            input.writeInteger(UInt32(length))
+            input.writeRepeatingByte(7, count: length)
+        }
+        try frames.writeInbound(input)
+        #expect(try frames.readInbound(as: ByteBuffer.self)?.readableBytes == 10)
+        #expect(try frames.readInbound(as: ByteBuffer.self)?.readableBytes == 20)
+        #expect(try frames.readInbound(as: ByteBuffer.self)?.readableBytes == 10_000)
+        #expect(FrameDecoder(maxFrameBytes: 100).handshakeFrameBytesMax == 100)
+    }
+
+    @Test("A peer that does not complete the handshake within the timeout is disconnected (issue 9, finding 4)")
+    func handshakeTimesOut() throws {
+        let (cluster, keys) = try makeCluster()
+        let keyring = try Keyring(cluster: cluster, me: .replica(ReplicaID(0)), keys: keys[.replica(ReplicaID(0))]!)
+        let channel = EmbeddedChannel()
+        let sink = Sink()
+        try channel.pipeline.syncOperations.addHandler(HandshakeHandler(
+            keyring: keyring, clusterTag: keyring.clusterTag, limits: Limits(), admit: { _ in true }, handshakeTimeout: .seconds(10)))
+        try channel.pipeline.syncOperations.addHandler(sink)
+        try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+        #expect(sink.rejections.contains { $0.reason == "no handshake within 10000 ms" })
+    }
+
     @Test("A protocol message before the handshake closes the connection")
     func messageBeforeHandshake() throws {
         let (cluster, keys) = try makeCluster()
