@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import ThemisCore
 import ThemisCrypto
 import ThemisPBFT
@@ -35,6 +36,10 @@ final class ProtocolDriver: Sendable {
 
     /// Status queries that may wait at once; more are dropped (the client asks again).
     static let statusQueriesPendingMax = 256
+    /// Read backpressure: once this many verified inputs wait for the protocol loop, the connection that
+    /// delivered the last burst stops reading; paused connections read again below `inputsQueuedLow`.
+    static let inputsQueuedHigh = 16_384
+    static let inputsQueuedLow = 4_096
 
     let loop: any EventLoop
     let keyring: Keyring
@@ -44,6 +49,10 @@ final class ProtocolDriver: Sendable {
     let counters: NIOLockedValueBox<ReplicaCounters>
     private let state: NIOLoopBoundBox<State>
     private let allocator = ByteBufferAllocator()
+    /// Verified inputs handed to the protocol loop and not yet fed to the core, over all connections.
+    private let inputsQueued = Atomic<Int>(0)
+    /// Connections that stopped reading because the protocol loop fell behind.
+    private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     init(core: PBFTReplica, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
          counters: NIOLockedValueBox<ReplicaCounters>) {
@@ -60,10 +69,37 @@ final class ProtocolDriver: Sendable {
 
     // MARK: Inputs (callable from any event loop)
 
-    func deliver(_ inputs: [DriverInput]) {
-        loop.execute { self.step { core, actions in
-            for input in inputs { self.feed(input, core: &core, actions: &actions) }
-        } }
+    /// Hands one read burst of verified inputs to the protocol loop.
+    /// - Returns: true if the loop is behind (`inputsQueuedHigh` inputs wait): the caller SHOULD `pause`
+    ///   its connection, so that a flood of valid messages queues in the peer's socket, not in our memory.
+    @discardableResult
+    func deliver(_ inputs: [DriverInput]) -> Bool {
+        let queued = inputsQueued.wrappingAdd(inputs.count, ordering: .relaxed).newValue
+        loop.execute {
+            self.step { core, actions in
+                for input in inputs { self.feed(input, core: &core, actions: &actions) }
+            }
+            let left = self.inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
+            if left < Self.inputsQueuedLow { self.resumePaused() }
+        }
+        return queued > Self.inputsQueuedHigh
+    }
+
+    /// Stops reading from `channel` until the protocol loop catches up.
+    func pause(_ channel: any Channel) {
+        paused.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+        channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        counters.withLockedValue { $0.readPauses += 1 }
+        // The loop may have caught up before the channel was registered: check again.
+        if inputsQueued.load(ordering: .relaxed) < Self.inputsQueuedLow { resumePaused() }
+    }
+
+    private func resumePaused() {
+        let channels = paused.withLockedValue { paused in
+            defer { paused.removeAll() }
+            return Array(paused.values)
+        }
+        for channel in channels { channel.setOption(.autoRead, value: true).whenFailure { _ in } }
     }
 
     func tick() {

@@ -22,6 +22,8 @@ public struct ReplicaCounters: Sendable, Hashable {
     public var connectionsRefused = 0
     /// Status queries dropped because `statusQueriesPendingMax` were waiting.
     public var statusQueriesDropped = 0
+    /// Times a connection stopped reading because the protocol loop was behind (read backpressure).
+    public var readPauses = 0
     public var batchesExecuted = 0
     public var requestsExecuted = 0
 }

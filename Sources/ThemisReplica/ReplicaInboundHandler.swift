@@ -72,7 +72,7 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if !pending.isEmpty {
-            driver.deliver(pending)
+            if driver.deliver(pending) { driver.pause(context.channel) }
             pending.removeAll(keepingCapacity: true)
         }
         context.fireChannelReadComplete()
