@@ -126,9 +126,11 @@ public struct PrePrepareHeader: Hashable, Sendable {
         self.sender = sender
     }
 
-    /// True if `requests` is the batch this header names.
+    /// True if `requests` is the batch this header names. Only the digest counts (it binds the request
+    /// count too): `requestCount` is the sender's word, which a faulty replica may get wrong in a header of
+    /// its own, and a replica that trusted it would turn away the batch it holds.
     public func matches(_ requests: [Request]) -> Bool {
-        requests.count == requestCount && Request.batchDigest(requests) == digest
+        Request.batchDigest(requests) == digest
     }
 
     /// The pre-prepare with its batch; the caller has checked `matches(requests)`.

@@ -25,6 +25,9 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case staleTimestamp(ClientID, Timestamp, lastExecuted: Timestamp)
     /// The primary's request queue is full (backpressure).
     case overloaded
+    /// A batch of several requests larger than `Limits.batchBytesMax` (by the estimate the primary cuts
+    /// batches with): a correct primary never makes one, and it would not fit the messages that forward it.
+    case batchTooLarge(bytes: Int)
     /// The primary already queues a request of this client; a newer one waits until that one is
     /// proposed (one queued request per client keeps one client from crowding out the others).
     case clientRequestQueued(ClientID)
@@ -66,6 +69,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .duplicate: return "duplicate"
         case .staleTimestamp: return "staleTimestamp"
         case .overloaded: return "overloaded"
+        case .batchTooLarge: return "batchTooLarge"
         case .clientRequestQueued: return "clientRequestQueued"
         case .tooManyClients: return "tooManyClients"
         case .notPrimary: return "notPrimary"
@@ -95,6 +99,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .duplicate: return "duplicate message"
         case .staleTimestamp(let client, let ts, let last): return "\(client) request \(ts) older than last executed \(last)"
         case .overloaded: return "request queue full"
+        case .batchTooLarge(let bytes): return "batch of about \(bytes) bytes exceeds batchBytesMax"
         case .clientRequestQueued(let client): return "a request of \(client) is already queued"
         case .tooManyClients: return "client table full"
         case .notPrimary(let primary): return "not the primary (\(primary) is)"

@@ -126,13 +126,7 @@ public struct PBFTReplica: ReplicaCore {
         case .prePrepare(let prePrepare):
             guard prePrepare.sender == primaryOfView else { throw .notFromPrimary(prePrepare.sender, primary: primaryOfView) }
             try checkWatermarks(prePrepare.sequence)
-            guard !prePrepare.requests.isEmpty, prePrepare.requests.count <= limits.batchRequestsMax else {
-                throw .invalidBatchSize(prePrepare.requests.count)
-            }
-            for request in prePrepare.requests where request.operation.count > limits.operationBytesMax {
-                throw .operationTooLarge(request.operation.count)
-            }
-            guard Request.batchDigest(prePrepare.requests) == prePrepare.digest else { throw .batchDigestMismatch(prePrepare.sequence) }
+            try checkBatch(prePrepare)
         case .prepare(let prepare):
             guard prepare.sender != primaryOfView else { throw .prepareFromPrimary(prepare.sender) }
             try checkWatermarks(prepare.sequence)
@@ -141,6 +135,21 @@ public struct PBFTReplica: ReplicaCore {
         case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
             break
         }
+    }
+
+    /// The batch of a PRE-PREPARE is what a correct primary makes: 1 to `batchRequestsMax` requests, no
+    /// operation over `operationBytesMax`, several requests only within `batchBytesMax` (by the estimate
+    /// `RequestQueue.popFirst` cuts with), and the digest matches.
+    func checkBatch(_ prePrepare: PrePrepare) throws(Rejection) {
+        let requests = prePrepare.requests
+        guard !requests.isEmpty, requests.count <= limits.batchRequestsMax else { throw .invalidBatchSize(requests.count) }
+        var bytes = 0
+        for request in requests {
+            guard request.operation.count <= limits.operationBytesMax else { throw .operationTooLarge(request.operation.count) }
+            bytes += request.operation.count + request.authenticator.count + 64
+        }
+        guard requests.count == 1 || bytes <= limits.batchBytesMax else { throw .batchTooLarge(bytes: bytes) }
+        guard Request.batchDigest(requests) == prePrepare.digest else { throw .batchDigestMismatch(prePrepare.sequence) }
     }
 
     /// Checks the watermarks h < s <= h + L.

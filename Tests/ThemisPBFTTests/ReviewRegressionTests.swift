@@ -144,7 +144,8 @@ struct ReviewRegressionTests {
         let budget = limits.pipelineDepthMax * (limits.batchBytesMax + 128 * limits.batchRequestsMax)
         // Replica 1, primary of view 1, is faulty: it sends replica 2 (in view 0) a full batch of the
         // largest requests for every sequence number of the window, about 1 MiB each.
-        let large = [UInt8](repeating: 7, count: limits.operationBytesMax)
+        // Requests sized so that a full batch is just within batchBytesMax (what a correct primary may send).
+        let large = [UInt8](repeating: 7, count: limits.batchBytesMax / limits.batchRequestsMax - 64)
         var sent = 0
         for sequence in 1...UInt64(8) {
             let batch = (0..<UInt32(limits.batchRequestsMax)).map { Request(client: ClientID($0), timestamp: Timestamp(sequence), operation: large) }
@@ -212,5 +213,53 @@ struct ReviewRegressionTests {
         cluster.submit(TestCluster.request(1, 60), to: replica0)
         cluster.run()
         #expect(cluster.executedRequests(replica1).last?.timestamp == Timestamp(60))
+    }
+
+    @Test("Review: a header's request count is the sender's word; a replica holding the batch attaches it by digest alone")
+    func wrongRequestCountInCertificate() throws {
+        var cluster = try TestCluster()
+        // Replica 2 accepts the PRE-PREPARE of view 0 (with its batch); nothing commits.
+        cluster.drop = { envelope in if case .commit = envelope.message { return true } else { return false } }
+        let batch = [TestCluster.request(1, 1, [5])]
+        cluster.submit(batch[0], to: replica0)
+        cluster.run()
+        #expect(cluster.replicas[2].log[SequenceNumber(1)]?.batch == batch)
+        // The new primary (1) builds O from a certificate whose header has the right digest, a wrong count.
+        let good = certificate(view: 0, sequence: 1, requests: batch, by: [2, 3])
+        let header = good.prePrepare.message
+        let lying = PreparedCertificate(
+            prePrepare: Authenticated(PrePrepareHeader(view: header.view, sequence: header.sequence, digest: header.digest, requestCount: 7,
+                                                       sender: header.sender), authenticator: good.prePrepare.authenticator),
+            prepares: good.prepares)
+        let changes = [viewChange(to: 1, from: 1, prepared: [lying]), viewChange(to: 1, from: 2), viewChange(to: 1, from: 3)]
+        let (_, o) = PBFTReplica.reproposals(from: changes, view: View(1), primary: replica1)
+        #expect(o.first?.requestCount == 7)
+        let newView = NewView(view: View(1), viewChanges: changes.map { Authenticated($0, authenticator: fakeAuthenticator($0.sender)) },
+                              prePrepares: o.map { Authenticated($0, authenticator: fakeAuthenticator(replica1)) }, sender: replica1)
+        #expect(cluster.deliver(.newView(newView), to: replica2, authenticator: fakeAuthenticator(replica1)) == nil)
+        #expect(cluster.replicas[2].view == View(1))
+        #expect(cluster.replicas[2].log[SequenceNumber(1)]?.batch == batch, "the held batch is attached: its digest matches")
+        #expect(!cluster.events.contains { $0.0 == replica2 && $0.1 == .batchMissing(SequenceNumber(1)) })
+    }
+
+    @Test("Review: sequence numbers and sizes from peers are never used in arithmetic that can trap")
+    func peerNumbersCannotTrap() throws {
+        var cluster = try TestCluster()
+        cluster.submit(TestCluster.request(1, 1), to: replica0)
+        cluster.run()
+        // FETCH-BATCHES from the end of the sequence space: nothing to serve, no overflow.
+        #expect(cluster.deliver(.fetchBatches(FetchBatches(from: SequenceNumber(UInt64.max), sender: replica2)), to: replica1,
+                                authenticator: fakeAuthenticator(replica2)) == nil)
+        // A batch of two requests over batchBytesMax (a correct primary cuts batches below it).
+        let limits = cluster.replicas[1].limits
+        let large = [UInt8](repeating: 1, count: limits.operationBytesMax)
+        let count = limits.batchBytesMax / limits.operationBytesMax + 1
+        let oversized = PrePrepare(view: View(0), sequence: SequenceNumber(2),
+                                   requests: (0..<UInt32(count)).map { Request(client: ClientID($0), timestamp: Timestamp(1), operation: large) },
+                                   sender: replica0)
+        guard case .batchTooLarge? = cluster.deliver(.prePrepare(oversized), to: replica1, authenticator: fakeAuthenticator(replica0)) else {
+            Issue.record("a batch over batchBytesMax was accepted")
+            return
+        }
     }
 }

@@ -125,6 +125,26 @@ struct StateTransferTests {
         #expect(cluster.applicationState[3] == cluster.applicationState[0])
     }
 
+    @Test("Review: a first chunk claiming UInt64.max bytes is refused without arithmetic on it (it trapped)")
+    func maximalTotalRefused() throws {
+        var cluster = try TestCluster()
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
+        order(&cluster, from: 1, count: 30)
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+        cluster.tamper = { envelope in
+            guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0 else { return envelope }
+            var forged = envelope
+            forged.message = .stateChunk(StateChunk(sequence: chunk.sequence, stateDigest: chunk.stateDigest, totalBytes: UInt64.max,
+                                                    offset: 0, bytes: chunk.bytes, chunkDigests: chunk.chunkDigests, sender: chunk.sender))
+            return forged
+        }
+        order(&cluster, from: 31, count: 6)
+        cluster.tick(300)
+        #expect(cluster.events.contains { if case .stateTransferRejected(_, replica0) = $0.1, $0.0 == replica3 { return true } else { return false } })
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+    }
+
     @Test("A state chunk nobody asked for is rejected")
     func unexpectedChunkRejected() throws {
         var cluster = try TestCluster()

@@ -267,7 +267,9 @@ struct ViewChangeTests {
                                       authenticator: []),
             prepares: good.prepares)
         let sameOrLaterView = certificate(view: 1, sequence: 1, requests: batch, by: [2, 3])
-        for forged in [tooFew, fromPrimary, repeated, mismatched, notPrimary, sameOrLaterView] {
+        // More than 2f PREPAREs would let a faulty replica inflate VIEW-CHANGEs beyond MessageBounds.
+        let tooMany = certificate(view: 0, sequence: 1, requests: batch, by: [1, 2, 3])
+        for forged in [tooFew, fromPrimary, repeated, mismatched, notPrimary, sameOrLaterView, tooMany] {
             guard case .invalidCertificate? = cluster.deliver(.viewChange(viewChange(to: 1, from: 2, prepared: [forged])), to: replica1) else {
                 Issue.record("forged certificate accepted")
                 continue

@@ -94,7 +94,7 @@ extension PBFTReplica {
         stateTransfer.snapshots = stateTransfer.snapshots.filter { $0.key >= sequence }
         stateTransfer.chunkDigests = stateTransfer.chunkDigests.filter { $0.key >= sequence }
         viewChange.preparedCertificates = viewChange.preparedCertificates.filter { $0.key > sequence }
-        viewChange.preparedBatches = viewChange.preparedBatches.filter { $0.key > sequence }
+        viewChange.heldBatches = viewChange.heldBatches.filter { $0.key > sequence }
         actions.append(.observe(.checkpointStable(sequence, digest)))
     }
 }

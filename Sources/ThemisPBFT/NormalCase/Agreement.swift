@@ -15,15 +15,7 @@ extension PBFTReplica {
         else { return }
         guard prePrepare.sender == primary else { throw .notFromPrimary(prePrepare.sender, primary: primary) }
         try checkWatermarks(prePrepare.sequence)
-        guard !prePrepare.requests.isEmpty, prePrepare.requests.count <= limits.batchRequestsMax else {
-            throw .invalidBatchSize(prePrepare.requests.count)
-        }
-        for request in prePrepare.requests where request.operation.count > limits.operationBytesMax {
-            throw .operationTooLarge(request.operation.count)
-        }
-        guard Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
-            throw .batchDigestMismatch(prePrepare.sequence)
-        }
+        try checkBatch(prePrepare)
         if let accepted = log[prePrepare.sequence]?.prePrepare {
             // A primary that sends two different pre-prepares for (v, s) equivocates.
             guard accepted.message.digest == prePrepare.digest else { throw .equivocation(prePrepare.sender, prePrepare.sequence) }
@@ -47,6 +39,7 @@ extension PBFTReplica {
         let sequence = authenticated.message.sequence
         log[sequence, default: Slot()].prePrepare = authenticated
         log[sequence, default: Slot()].batch = batch
+        if let batch { viewChange.hold(batch, digest: authenticated.message.digest, at: sequence) }
         if vouched {
             prepare(sequence, into: &actions)
         } else {
@@ -119,9 +112,9 @@ extension PBFTReplica {
             // Keep the proof: a later VIEW-CHANGE must carry it.
             // Exactly the quorum's 2f PREPAREs: more would only make every VIEW-CHANGE larger.
             let prepares = testingIgnoreDigestsInQuorums
-                ? Array(slot.prepares.values) : Array(slot.preparesMatching(digest).prefix(configuration.quorumSize - 1))
+                ? Array(slot.prepares.values.sorted { $0.message.sender < $1.message.sender }.prefix(configuration.quorumSize - 1))
+                : Array(slot.preparesMatching(digest).prefix(configuration.quorumSize - 1))
             viewChange.preparedCertificates[sequence] = PreparedCertificate(prePrepare: prePrepare, prepares: prepares)
-            viewChange.preparedBatches[sequence] = slot.batch
             actions.append(.observe(.prepared(sequence)))
             actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
         }
@@ -141,7 +134,7 @@ extension PBFTReplica {
     mutating func attachBatch(_ requests: [Request], at sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
         guard let digest = log[sequence]?.prePrepare?.message.digest, log[sequence]?.batch == nil else { return }
         log[sequence]?.batch = requests
-        if viewChange.preparedCertificates[sequence]?.digest == digest { viewChange.preparedBatches[sequence] = requests }
+        viewChange.hold(requests, digest: digest, at: sequence)
         for request in requests { noteWaiting(request) }
         actions.append(.observe(.batchFetched(sequence)))
         scheduleExecution(into: &actions)

@@ -101,6 +101,7 @@ extension PBFTReplica {
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
             log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare.header, authenticator: [])
             log[sequence, default: Slot()].batch = requests
+            viewChange.hold(requests, digest: prePrepare.digest, at: sequence)
             actions.append(.broadcast(.prePrepare(prePrepare)))
             actions.append(.observe(.batchProposed(sequence, requests: requests.count)))
         }

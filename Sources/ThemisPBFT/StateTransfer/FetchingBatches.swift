@@ -31,6 +31,8 @@ extension PBFTReplica {
     func serveBatches(_ request: FetchBatches, into actions: inout [Action<PBFTMessage>]) {
         var batches: [PrePrepare] = []
         let first = max(request.from, lowWatermark.next)
+        // `from` is the peer's word: anything beyond our window is served nothing (and no arithmetic on it).
+        guard first <= highWatermark else { return }
         // The requester keeps only batches this close to its own execution (see `receiveCommittedBatches`).
         let last = min(highWatermark, first + UInt64(2 * limits.committedBatchesPerMessageMax))
         // Stay well inside one frame: a reply is cut by size as well as by count.
@@ -59,10 +61,14 @@ extension PBFTReplica {
         for prePrepare in message.batches {
             let sequence = prePrepare.sequence
             // A batch we accepted by digest: one copy that matches it is enough.
-            if sequence > lastScheduled, let header = log[sequence]?.prePrepare?.message, log[sequence]?.batch == nil {
-                if header.digest == prePrepare.digest { attachBatch(prePrepare.requests, at: sequence, into: &actions) }
+            if sequence > lastScheduled, let header = log[sequence]?.prePrepare?.message, log[sequence]?.batch == nil,
+                header.digest == prePrepare.digest
+            {
+                attachBatch(prePrepare.requests, at: sequence, into: &actions)
                 continue
             }
+            // Another digest than ours (we may hold a stale one from a view we missed): only f+1 matching
+            // copies, that is a batch committed at a correct replica, replace it.
             // Only the next batches are of use; this also bounds what a Byzantine sender can make us keep.
             let horizon = lastScheduled + UInt64(2 * limits.committedBatchesPerMessageMax)
             guard sequence > lastScheduled, sequence <= highWatermark, sequence <= horizon, log[sequence]?.isCommitted != true else { continue }
@@ -74,6 +80,7 @@ extension PBFTReplica {
             var slot = log[sequence] ?? Slot()
             slot.prePrepare = Authenticated(prePrepare.header, authenticator: [])
             slot.batch = prePrepare.requests
+            viewChange.hold(prePrepare.requests, digest: prePrepare.digest, at: sequence)
             slot.isPrepared = true
             slot.isCommitted = true
             log[sequence] = slot

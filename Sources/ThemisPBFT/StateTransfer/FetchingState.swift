@@ -86,8 +86,10 @@ extension PBFTReplica {
         // The chunk list first: it must hash, with the total length, to the digest a quorum agreed on.
         if fetch.chunkDigests == nil {
             let chunkBytes = UInt64(max(1, limits.stateChunkBytes))
+            // The peer's total first: no arithmetic on it before it is known to be within stateBytesMax.
+            guard chunk.totalBytes <= UInt64(limits.stateBytesMax) else { return rejectChunk(from: chunk.sender, into: &actions) }
             let expected = chunk.totalBytes == 0 ? 1 : (chunk.totalBytes + chunkBytes - 1) / chunkBytes
-            guard chunk.totalBytes <= UInt64(limits.stateBytesMax), UInt64(chunk.chunkDigests.count) == expected,
+            guard UInt64(chunk.chunkDigests.count) == expected,
                 Self.stateDigest(fetch.sequence, totalBytes: Int(chunk.totalBytes), chunkDigests: chunk.chunkDigests) == fetch.stateDigest
             else { return rejectChunk(from: chunk.sender, into: &actions) }
             fetch.chunkDigests = chunk.chunkDigests

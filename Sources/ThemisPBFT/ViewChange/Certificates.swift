@@ -75,8 +75,10 @@ extension PBFTReplica {
                 throw .invalidCertificate("prepare for \(prepare.sequence) repeats a sender or comes from the primary")
             }
         }
-        guard backups.count >= configuration.quorumSize - 1 else {
-            throw .invalidCertificate("\(backups.count) prepares for \(prePrepare.sequence); \(configuration.quorumSize - 1) needed")
+        // Exactly 2f (quorum - 1), as correct replicas build them: more would let a faulty replica inflate
+        // its VIEW-CHANGE, and the NEW-VIEW that carries it, beyond the frame `MessageBounds` guarantees.
+        guard backups.count == configuration.quorumSize - 1 else {
+            throw .invalidCertificate("\(backups.count) prepares for \(prePrepare.sequence); exactly \(configuration.quorumSize - 1) needed")
         }
     }
 }

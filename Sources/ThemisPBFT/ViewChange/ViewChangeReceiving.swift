@@ -77,8 +77,8 @@ extension PBFTReplica {
         for slot in log.values {
             if let digest = slot.prePrepare?.message.digest, let batch = slot.batch { known[digest] = batch }
         }
-        for (sequence, batch) in viewChange.preparedBatches {
-            if let digest = viewChange.preparedCertificates[sequence]?.digest { known[digest] = batch }
+        for held in viewChange.heldBatches.values {
+            for (digest, requests) in held { known[digest] = requests }
         }
         view = newView
         status = .normal

@@ -14,9 +14,21 @@ struct ViewChangeState: Sendable {
     /// For every sequence number above the stable checkpoint, the certificate of the highest view in
     /// which the batch prepared here.
     var preparedCertificates: [SequenceNumber: PreparedCertificate] = [:]
-    /// The batch of each prepared certificate, when this replica holds it (a certificate carries only the
-    /// digest; replicas that lack a batch re-proposed in a new view fetch it from those that kept it).
-    var preparedBatches: [SequenceNumber: [Request]] = [:]
+    /// Batches this replica accepted above the stable checkpoint, by sequence number, the latest
+    /// `heldBatchesPerSequenceMax` each, oldest first. Certificates and NEW-VIEWs carry digests only, so the
+    /// batches must outlive the view they were proposed in: a later view may re-propose any of them (the
+    /// one a certificate names), and then the replicas that hold it attach it and serve it to the others.
+    var heldBatches: [SequenceNumber: [(digest: Digest, requests: [Request])]] = [:]
+    static let heldBatchesPerSequenceMax = 4
+
+    /// Keeps `requests` (whose digest is `digest`) for `sequence`.
+    mutating func hold(_ requests: [Request], digest: Digest, at sequence: SequenceNumber) {
+        var held = heldBatches[sequence] ?? []
+        guard !held.contains(where: { $0.digest == digest }) else { return }
+        if held.count >= Self.heldBatchesPerSequenceMax { held.removeFirst() }
+        held.append((digest, requests))
+        heldBatches[sequence] = held
+    }
     /// The VIEW-CHANGE of the highest view per sender (ours included, with an empty authenticator).
     var received: [ReplicaID: Authenticated<ViewChange>] = [:]
     /// Normal-case messages for a view this replica has not entered yet, replayed when it does.
