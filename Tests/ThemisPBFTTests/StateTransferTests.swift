@@ -16,15 +16,20 @@ struct StateTransferTests {
         }
     }
 
+    /// Replica 3 is down while 30 requests are ordered (far beyond its window), then restarts empty.
+    func leaveReplica3Behind(_ cluster: inout TestCluster) {
+        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
+        order(&cluster, from: 1, count: 30)
+        cluster.restart(replica3)
+        cluster.drop = { _ in false }
+    }
+
     @Test("A replica restarted empty beyond the window fetches the stable state, then the batches after it, and converges")
     func restartedReplicaCatchesUp() throws {
         var limits = Limits()
         limits.stateChunkBytes = 7  // several chunks even for a small state
         var cluster = try TestCluster(limits: limits)
-        cluster.drop = { $0.to == replica3 || $0.from == replica3 }  // replica 3 is down
-        order(&cluster, from: 1, count: 30)
-        cluster.restart(replica3)
-        cluster.drop = { _ in false }
+        leaveReplica3Behind(&cluster)
         order(&cluster, from: 31, count: 6)
         cluster.tick(30)
         #expect(cluster.installed.contains { $0.0 == replica3 }, "replica 3 installed a fetched state")
@@ -40,10 +45,7 @@ struct StateTransferTests {
     @Test("A peer serving a state that does not match the agreed digest is detected and another peer is asked")
     func wrongStateDetected() throws {
         var cluster = try TestCluster()
-        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
-        order(&cluster, from: 1, count: 30)
-        cluster.restart(replica3)
-        cluster.drop = { _ in false }
+        leaveReplica3Behind(&cluster)
         // Every state chunk replica 0 serves is corrupted.
         cluster.tamper = { envelope in
             guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0 else { return envelope }
@@ -72,10 +74,7 @@ struct StateTransferTests {
         var limits = Limits()
         limits.stateChunkBytes = 7
         var cluster = try TestCluster(limits: limits)
-        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
-        order(&cluster, from: 1, count: 30)
-        cluster.restart(replica3)
-        cluster.drop = { _ in false }
+        leaveReplica3Behind(&cluster)
         let requests = Requests()
         // Replica 0 serves its first two chunks honestly and corrupts the third (offset 14).
         cluster.tamper = { envelope in
@@ -101,10 +100,7 @@ struct StateTransferTests {
     @Test("Issue 9 finding 6: a peer claiming a huge state is refused at its first chunk (its chunk list does not match the agreed digest)")
     func hugeClaimRefusedAtOnce() throws {
         var cluster = try TestCluster()
-        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
-        order(&cluster, from: 1, count: 30)
-        cluster.restart(replica3)
-        cluster.drop = { _ in false }
+        leaveReplica3Behind(&cluster)
         let limits = cluster.replicas[3].limits
         cluster.tamper = { envelope in
             guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0 else { return envelope }
@@ -128,10 +124,7 @@ struct StateTransferTests {
     @Test("Review: a first chunk claiming UInt64.max bytes is refused without arithmetic on it (it trapped)")
     func maximalTotalRefused() throws {
         var cluster = try TestCluster()
-        cluster.drop = { $0.to == replica3 || $0.from == replica3 }
-        order(&cluster, from: 1, count: 30)
-        cluster.restart(replica3)
-        cluster.drop = { _ in false }
+        leaveReplica3Behind(&cluster)
         cluster.tamper = { envelope in
             guard case .stateChunk(let chunk) = envelope.message, envelope.from == replica0 else { return envelope }
             var forged = envelope
