@@ -262,4 +262,23 @@ struct ReviewRegressionTests {
             return
         }
     }
+
+    @Test("A replica alone in a view change keeps fetching the batches the others commit without it (found under ThreadSanitizer)")
+    func aloneInViewChangeKeepsUp() throws {
+        var cluster = try TestCluster()
+        var actions: [Action<PBFTMessage>] = []
+        cluster.replicas[3].startViewChange(to: View(1), into: &actions)
+        cluster.perform(actions, at: replica3)
+        for timestamp: UInt64 in 1...6 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica0)
+            cluster.run()
+        }
+        #expect(cluster.replicas[3].status == .viewChanging(to: View(1)), "no quorum joined its view change")
+        #expect(cluster.executedSequences(replica3).isEmpty)
+        cluster.tick(250)
+        // Checkpoint 4 by state transfer, then 5 and 6 fetched and executed while still changing views.
+        #expect(cluster.replicas[3].lastExecuted == cluster.replicas[0].lastExecuted)
+        #expect(cluster.executedSequences(replica3) == [5, 6])
+        #expect(cluster.applicationState[3] == cluster.applicationState[0])
+    }
 }

@@ -15,12 +15,17 @@ extension PBFTReplica {
         }
         // Messages of a later view we are not in: the others moved on without us (we missed a NEW-VIEW).
         let laterView = !viewChange.future.isEmpty && now >= stateTransfer.lastBatchFetch + settings.requestTimeoutTicks
+        // Changing views, we refuse the normal-case messages that would show us a gap: the others may go
+        // on ordering without us (a view change no quorum joined). Ask now and then, so that we keep up
+        // (found under ThreadSanitizer: a restarted replica alone in a view change stopped short).
+        var changingViews = false
+        if case .viewChanging = status { changingViews = now >= stateTransfer.lastBatchFetch + settings.requestTimeoutTicks }
         if stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20 {
             // A round without progress ends the catching up: we have what the others have.
             if lastScheduled == stateTransfer.scheduledAtLastFetch { stateTransfer.catchingUp = false }
         }
         let again = stateTransfer.catchingUp && now >= stateTransfer.lastBatchFetch + 20
-        guard force || again || laterView || ((gap || checkpointsAhead || missing) && now >= stateTransfer.lastBatchFetch + 10) else { return }
+        guard force || again || laterView || changingViews || ((gap || checkpointsAhead || missing) && now >= stateTransfer.lastBatchFetch + 10) else { return }
         stateTransfer.lastBatchFetch = now
         stateTransfer.scheduledAtLastFetch = lastScheduled
         actions.append(.broadcast(.fetchBatches(FetchBatches(from: next, sender: id))))
