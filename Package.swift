@@ -128,7 +128,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "ThemisFuzzTargets",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Fuzz/ThemisFuzzTargets",
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ThemisCoreTests", dependencies: ["ThemisCore"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
         .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
         .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"]),
@@ -172,6 +183,20 @@ if Context.environment["THEMIS_BENCHMARKS"] != nil {
             ],
             path: "Benchmarks/ThemisBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}
+
+// The libFuzzer driver (Fuzz/ThemisFuzz): only with THEMIS_FUZZ=1, built by scripts/fuzz.sh with
+// `-sanitize=fuzzer` into its own build directory. Its targets (Fuzz/ThemisFuzzTargets) are always
+// built: FuzzCorpusTests replays the seed corpus through them. Neither is part of a product.
+if Context.environment["THEMIS_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "themis-fuzz",
+            dependencies: ["ThemisFuzzTargets"],
+            path: "Fuzz/ThemisFuzz",
+            swiftSettings: strictSettings
         )
     )
 }

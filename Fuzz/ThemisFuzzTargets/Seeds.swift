@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import ThemisCore
+import ThemisPBFT
+import ThemisWire
+
+/// The seed corpus: real runs of a 4-replica cluster of cores (the `core` target's configuration),
+/// recorded as what replica 1 received, and the messages and streams of those runs for the other targets.
+enum Seeds {
+    /// Writes DIR/TARGET/NAME for every target.
+    public static func write(to directory: String) throws(SeedError) {
+        var files: [(target: FuzzTarget, name: String, bytes: [UInt8])] = []
+        for scenario in Scenario.allCases {
+            let records = MiniCluster.run(scenario)
+            files.append((.core, "\(scenario)", records.flatMap(\.bytes)))
+            var stream: [UInt8] = [0]
+            for (index, record) in records.enumerated() {
+                guard case .receive(_, let payload, _) = record else { continue }
+                stream += frame(payload)
+                // One message of each kind per scenario is enough for the message target.
+                if let kind = payload.dropFirst().first, !files.contains(where: { $0.target == .message && $0.bytes.dropFirst(2).first == kind }) {
+                    files.append((.message, "\(scenario)-\(index)", [0] + payload))
+                }
+            }
+            files.append((.frame, "\(scenario)", stream))
+        }
+        // A client's stream after the handshake: requests, an attach with a bad proof, a status query.
+        var session: [UInt8] = [0]
+        for timestamp in 1...3 {
+            session += frame(encode(.request(Request(client: ClientID(0), timestamp: Timestamp(UInt64(timestamp)), operation: [1, 2, 3], authenticator: [UInt8](repeating: 7, count: 128)))))
+        }
+        session += frame(encode(.attachClient(AttachClient(client: ClientID(1), proof: [UInt8](repeating: 1, count: 32)))))
+        files.append((.session, "client", session))
+        // A stranger's opening: a Hello (the proof cannot be right), then a message.
+        let hello = Hello(principal: .client(ClientID(0)), nonce: [UInt8](repeating: 9, count: Hello.nonceByteCount), clusterTag: 0)
+        files.append((.handshake, "hello", [0] + frame(encode(.hello(hello))) + frame(encode(.helloProof(HelloProof(proof: [UInt8](repeating: 3, count: 32)))))))
+        files.append((.handshake, "goodbye", [0] + frame(encode(.goodbye(reason: "bye")))))
+        for file in files {
+            let folder = "\(directory)/\(file.target.rawValue)"
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST, mkdir(folder, 0o755) == 0 || errno == EEXIST else {
+                throw SeedError(path: folder)
+            }
+            let path = "\(folder)/\(file.name)"
+            guard let handle = fopen(path, "wb") else { throw SeedError(path: path) }
+            let written = fwrite(file.bytes, 1, file.bytes.count, handle)
+            fclose(handle)
+            guard written == file.bytes.count else { throw SeedError(path: path) }
+        }
+        print("wrote \(files.count) seeds under \(directory)")
+    }
+
+    static func encode(_ message: WireMessage) -> [UInt8] {
+        var buffer = ByteBuffer()
+        WireCodec.encode(message, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    static func frame(_ payload: [UInt8]) -> [UInt8] {
+        let count = UInt32(payload.count)
+        return [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)] + payload
+    }
+}
+
+public struct SeedError: Error, CustomStringConvertible {
+    let path: String
+    public var description: String { "cannot write \(path)" }
+}
+
+/// What the recorded runs do.
+enum Scenario: CaseIterable {
+    /// Twelve requests ordered in view 0: three checkpoints.
+    case normal
+    /// The primary stops sending after three requests; the backups change to view 1 (replica 1 leads it).
+    case viewChange
+    /// Replica 1 hears nothing while 14 requests are ordered, then catches up by state transfer.
+    case stateTransfer
+}
+
+/// Four cores on a FIFO network; every input replica 1 gets is recorded.
+struct MiniCluster {
+    var replicas = (0..<4).map { HarnessReplica(id: ReplicaID(UInt32($0))) }
+    var network: [(from: ReplicaID, to: ReplicaID, message: PBFTMessage)] = []
+    var records: [CoreRecord] = []
+    var silent: Set<ReplicaID> = []
+    var deaf: Set<ReplicaID> = []
+    var timestamp: UInt64 = 0
+
+    static func run(_ scenario: Scenario) -> [CoreRecord] {
+        var cluster = MiniCluster()
+        switch scenario {
+        case .normal:
+            for _ in 0..<12 { cluster.request(); cluster.settle() }
+        case .viewChange:
+            for _ in 0..<3 { cluster.request(); cluster.settle() }
+            cluster.silent = [ReplicaID(0)]
+            cluster.request()
+            for _ in 0..<20 { cluster.tickAll(); cluster.settle() }
+            for _ in 0..<3 { cluster.request(); cluster.settle() }
+        case .stateTransfer:
+            cluster.deaf = [ReplicaID(1)]
+            for _ in 0..<14 { cluster.request(); cluster.settle() }
+            cluster.deaf = []
+            for _ in 0..<3 { cluster.request(); cluster.settle() }
+            for _ in 0..<10 { cluster.tickAll(); cluster.settle() }
+        }
+        let states = cluster.replicas.map { "r\($0.core.id.rawValue): view \($0.core.view.rawValue), executed \($0.lastExecuted), stable \($0.core.lowWatermark.rawValue)" }
+        print("\(scenario): \(cluster.records.count) records for replica 1; \(states.joined(separator: "; "))")
+        return cluster.records
+    }
+
+    /// A client request sent to every replica (as a client retransmits it).
+    mutating func request() {
+        timestamp += 1
+        let request = Request(client: ClientID(0), timestamp: Timestamp(timestamp), operation: [UInt8(timestamp & 0xFF)])
+        for index in replicas.indices where !deaf.contains(ReplicaID(UInt32(index))) {
+            if index == Int(CoreSetup.target.rawValue) { records.append(.submit(payload: Seeds.encode(.request(request)))) }
+            try? replicas[index].submit(request)
+            collect(from: index)
+        }
+    }
+
+    mutating func tickAll() {
+        for index in replicas.indices {
+            if index == Int(CoreSetup.target.rawValue) { records.append(.tick(count: 1)) }
+            try? replicas[index].tick()
+            collect(from: index)
+        }
+    }
+
+    mutating func collect(from index: Int) {
+        let sender = ReplicaID(UInt32(index))
+        for (message, target) in replicas[index].outbox where !silent.contains(sender) {
+            for to in target.map({ [$0] }) ?? replicas.indices.map({ ReplicaID(UInt32($0)) }).filter({ $0 != sender }) {
+                network.append((sender, to, message))
+            }
+        }
+        replicas[index].outbox.removeAll()
+    }
+
+    /// Delivers until the network is empty (bounded).
+    mutating func settle() {
+        var steps = 0
+        while !network.isEmpty, steps < 100_000 {
+            steps += 1
+            let envelope = network.removeFirst()
+            guard !deaf.contains(envelope.to) else { continue }
+            let index = Int(envelope.to.rawValue)
+            if envelope.to == CoreSetup.target {
+                records.append(.receive(sender: envelope.from, payload: Seeds.encode(.pbft(envelope.message, authenticator: [])), requestsUnverified: false))
+            }
+            try? replicas[index].receive(envelope.message)
+            collect(from: index)
+        }
+    }
+}
