@@ -81,6 +81,9 @@ enum HandshakeFuzz {
             shuttle(client, replica)
             guard sink.established else { throw FuzzFailure("a correct client did not complete the handshake") }
             _ = try? client.finish()
+            // A channel closed inside `writeInbound` removes its handlers in a task on its loop, which an
+            // EmbeddedEventLoop runs only when asked: without this every run leaks the pipeline.
+            client.embeddedEventLoop.run()
         }
         // Bits 1-3 of the first byte cut the stream into pieces, so partial frames are exercised.
         let stream = Array(input.dropFirst())
@@ -98,6 +101,7 @@ enum HandshakeFuzz {
             }
         }
         _ = try? replica.finish()
+        replica.embeddedEventLoop.run()
     }
 
     /// Moves bytes between the two channels until neither has anything to send.

@@ -15,6 +15,12 @@ struct ClientTable: Sendable {
 
     var count: Int { records.count }
 
+    /// By the size model of `RetainedBytes`: a record and a reply per client, a scheduled timestamp.
+    var retainedBytes: Int {
+        records.values.reduce(0) { $0 + RetainedBytes.recordOverhead + RetainedBytes.entryOverhead + $1.lastReply.result.count + $1.lastReply.authenticator.count }
+            + scheduled.count * RetainedBytes.recordOverhead
+    }
+
     init() {}
 
     /// A table installed by state transfer: nothing is scheduled beyond what it executed.

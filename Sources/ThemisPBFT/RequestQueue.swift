@@ -8,6 +8,10 @@ struct RequestQueue: Sendable {
     var count: Int { storage.count - head }
     var isEmpty: Bool { count == 0 }
 
+    /// What the queue's storage holds (the consumed prefix too, until it is compacted), by the size model
+    /// of `RetainedBytes`.
+    var retainedBytes: Int { RetainedBytes.bytes(storage) }
+
     mutating func append(_ request: Request) {
         storage.append(request)
     }

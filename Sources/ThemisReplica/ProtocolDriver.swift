@@ -12,6 +12,14 @@ import ThemisWire
 enum DriverInput: Sendable {
     case message(Verified<PBFTMessage>)
     case request(Verified<Request>)
+
+    /// What the input holds, by the size model of `RetainedBytes` (for the queue's byte bound).
+    var estimatedBytes: Int {
+        switch self {
+        case .message(let verified): RetainedBytes.estimate(verified.message) + verified.authenticator.count
+        case .request(let verified): RetainedBytes.estimate(.request(verified.message, relayedBy: ReplicaID(0)))
+        }
+    }
 }
 
 /// The driver of the PBFT core: it owns the core on one event loop (the protocol loop), feeds it verified
@@ -36,10 +44,14 @@ final class ProtocolDriver: Sendable {
 
     /// Status queries that may wait at once; more are dropped (the client asks again).
     static let statusQueriesPendingMax = 256
-    /// Read backpressure: once this many verified inputs wait for the protocol loop, the connection that
-    /// delivered the last burst stops reading; paused connections read again below `inputsQueuedLow`.
+    /// Read backpressure: once this many verified inputs, or this many bytes of them, wait for the
+    /// protocol loop, the connection that delivered the last burst stops reading; paused connections read
+    /// again below both low marks. Each connection can add one read burst past the high marks before
+    /// it is paused (at most a frame and the 4 reads of 64 KiB NIO makes per read event).
     static let inputsQueuedHigh = 16_384
     static let inputsQueuedLow = 4_096
+    static let inputBytesQueuedHigh = 64 << 20
+    static let inputBytesQueuedLow = 16 << 20
 
     let loop: any EventLoop
     let keyring: Keyring
@@ -51,6 +63,8 @@ final class ProtocolDriver: Sendable {
     private let allocator = ByteBufferAllocator()
     /// Verified inputs handed to the protocol loop and not yet fed to the core, over all connections.
     private let inputsQueued = Atomic<Int>(0)
+    /// Their bytes (`DriverInput.estimatedBytes`).
+    private let inputBytesQueued = Atomic<Int>(0)
     /// Connections that stopped reading because the protocol loop fell behind.
     private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
@@ -74,15 +88,18 @@ final class ProtocolDriver: Sendable {
     ///   its connection, so that a flood of valid messages queues in the peer's socket, not in our memory.
     @discardableResult
     func deliver(_ inputs: [DriverInput]) -> Bool {
+        let bytes = inputs.reduce(0) { $0 + $1.estimatedBytes }
         let queued = inputsQueued.wrappingAdd(inputs.count, ordering: .relaxed).newValue
+        let queuedBytes = inputBytesQueued.wrappingAdd(bytes, ordering: .relaxed).newValue
         loop.execute {
             self.step { core, actions in
                 for input in inputs { self.feed(input, core: &core, actions: &actions) }
             }
             let left = self.inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
-            if left < Self.inputsQueuedLow { self.resumePaused() }
+            let leftBytes = self.inputBytesQueued.wrappingSubtract(bytes, ordering: .relaxed).newValue
+            if left < Self.inputsQueuedLow && leftBytes < Self.inputBytesQueuedLow { self.resumePaused() }
         }
-        return queued > Self.inputsQueuedHigh
+        return queued > Self.inputsQueuedHigh || queuedBytes > Self.inputBytesQueuedHigh
     }
 
     /// Stops reading from `channel` until the protocol loop catches up.
@@ -91,7 +108,9 @@ final class ProtocolDriver: Sendable {
         channel.setOption(.autoRead, value: false).whenFailure { _ in }
         counters.withLockedValue { $0.readPauses += 1 }
         // The loop may have caught up before the channel was registered: check again.
-        if inputsQueued.load(ordering: .relaxed) < Self.inputsQueuedLow { resumePaused() }
+        if inputsQueued.load(ordering: .relaxed) < Self.inputsQueuedLow && inputBytesQueued.load(ordering: .relaxed) < Self.inputBytesQueuedLow {
+            resumePaused()
+        }
     }
 
     private func resumePaused() {

@@ -22,6 +22,12 @@ public enum ByzantineBehavior: String, Sendable, CaseIterable {
     /// Beyond the fault model: with other colluders, votes for the original batch to some replicas and for
     /// a variant to the others (used by the "checkers can fail" test with f+1 colluders).
     case colluding
+    /// Runs a correct core and, besides, floods every message kind at its limits (issue 9): maximal
+    /// PRE-PREPAREs, PREPAREs and COMMITs for every sequence number of the window in this view and the
+    /// next, CHECKPOINTs in and beyond the window, unsolicited STATE-CHUNKs and COMMITTED-BATCHES, fetch
+    /// requests, forwarded requests. The memory checker bounds what correct replicas hold meanwhile.
+    /// (Drawn from a generator of its own, never from `allCases`.)
+    case exhausting
 }
 
 /// Everything a seed decides. Build one with `Scenario(seed:)`; tests may adjust it.
@@ -64,6 +70,9 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// Test-only: the frame limit the replicas enforce, below what the configuration needs (shows that
     /// the frame checker fires).
     public var frameBytesMaxOverride: Int?
+    /// Test-only: every part of the memory bound replaced by this many bytes (shows that the memory
+    /// checker fires).
+    public var retainedBytesBoundOverride: Int?
 
     public var faultsTolerated: Int { (replicaCount - 1) / 3 }
 
@@ -76,7 +85,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
         operationsPerClient = Int(random.pick(10...30))
         var byzantine: [Int: ByzantineBehavior] = [:]
         let faulty = Int(random.next() % UInt64(f + 1))
-        let usable = ByzantineBehavior.allCases.filter { $0 != .colluding }
+        let usable = ByzantineBehavior.allCases.filter { $0 != .colluding && $0 != .exhausting }
         while byzantine.count < faulty {
             byzantine[Int(random.next() % UInt64(replicaCount))] = usable[Int(random.next() % UInt64(usable.count))]
         }
@@ -95,6 +104,16 @@ public struct Scenario: Sendable, CustomStringConvertible {
         var largeRandom = SplitMix64(seed: seed ^ 0x1A26E)
         largeMessages = largeRandom.chance(1, in: 4)
         if largeMessages { clientCount += 12 }
+        // One replica in eight seeds floods (a new fault where the budget allows, else it replaces one).
+        var floodRandom = SplitMix64(seed: seed ^ 0xF100D)
+        if f > 0, floodRandom.chance(1, in: 8) {
+            if self.byzantine.count < f {
+                let free = (0..<replicaCount).filter { self.byzantine[$0] == nil }
+                self.byzantine[free[Int(floodRandom.next() % UInt64(free.count))]] = .exhausting
+            } else if let first = self.byzantine.keys.min() {
+                self.byzantine[first] = .exhausting
+            }
+        }
     }
 
     public var description: String {

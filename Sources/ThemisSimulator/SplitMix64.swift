@@ -23,6 +23,17 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// 32 bytes, for deriving keys.
+    /// `count` pseudo-random bytes.
+    mutating func bytes(count: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        while bytes.count < count {
+            let word = next()
+            for shift in stride(from: 0, to: 64, by: 8) where bytes.count < count { bytes.append(UInt8(truncatingIfNeeded: word >> shift)) }
+        }
+        return bytes
+    }
+
     mutating func seedBytes() -> [UInt8] {
         (0..<4).flatMap { _ -> [UInt8] in
             let word = next()

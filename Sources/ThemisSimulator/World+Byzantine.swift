@@ -1,5 +1,6 @@
 import ThemisCore
 import ThemisCrypto
+import ThemisPBFT
 import ThemisWire
 
 /// How Byzantine replicas tamper with what their (real) core sends.
@@ -43,6 +44,9 @@ extension World {
             for target in targets { emit(withFakeCertificate(message) ?? message, to: target) }
         case .flooding:
             for target in targets { for _ in 0..<5 { emit(message, to: target) } }
+        case .exhausting:
+            // Its own messages go out as a correct replica's; the flood comes on its ticks (`exhaust`).
+            for target in targets { emit(message, to: target) }
         }
     }
 
@@ -114,5 +118,96 @@ extension World {
         let prepared = [fake] + change.prepared.filter { $0.sequence != sequence }
         return .viewChange(ViewChange(newView: change.newView, stableCheckpoint: change.stableCheckpoint, stableDigest: change.stableDigest,
                                       checkpointProof: change.checkpointProof, prepared: prepared, sender: change.sender))
+    }
+}
+
+/// The exhausting replica's flood (issue 9): every message kind at its limits, validly authenticated by
+/// its sender, one kind per round, to one other replica (a round to all would cost the simulation more
+/// than it shows: the bound is per receiver).
+extension World {
+    func exhaust(from index: Int) {
+        guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
+        let me = ReplicaID(UInt32(index))
+        let core = replicas[index].core
+        let limits = core.limits
+        let window = core.settings.watermarkWindow
+        let interval = core.settings.checkpointInterval
+        let low = core.lowWatermark.rawValue
+        // PRE-PREPAREs only where it is the primary (this view or the next: those are kept or buffered);
+        // the others are refused on their sender at once.
+        let views = [core.view, View(core.view.rawValue + 1)]
+        let leading = views.filter { configuration.primary(of: $0) == me }
+        let sizes = scenario.scheme.authenticatorSizes(replicaCount: scenario.replicaCount)
+        func randomDigest() -> Digest { Digest(word0: random.next(), word1: random.next(), word2: random.next(), word3: random.next()) }
+        /// A batch as large as `checkBatch` admits, of requests no client sent (their authenticators are
+        /// noise); made once per run (cheap operations: a debug build runs this too).
+        func fullBatch() -> [Request] {
+            if let batch = floodBatch { return batch }
+            let perRequest = limits.batchBytesMax / limits.batchRequestsMax - sizes.request - 64
+            let operationBytes = max(1, min(limits.operationBytesMax, perRequest))
+            let batch = (0..<limits.batchRequestsMax).map { index in
+                Request(client: ClientID(UInt32(index % max(1, clients.count))), timestamp: Timestamp(random.next() >> 8),
+                        operation: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: operationBytes),
+                        authenticator: random.bytes(count: sizes.request))
+            }
+            floodBatch = batch
+            return batch
+        }
+        var messages: [PBFTMessage] = []
+        let targets = others(than: index)
+        let target = targets[Int(random.next() % UInt64(targets.count))]
+        floodRound += 1
+        switch floodRound % 6 {
+        case 0:
+            let batch = fullBatch()
+            for view in leading {
+                for sequence in (low + 1)...(low + window) {
+                    messages.append(.prePrepare(PrePrepare(view: view, sequence: SequenceNumber(sequence), requests: batch, sender: me)))
+                }
+            }
+        case 1:
+            for view in views {
+                for sequence in (low + 1)...(low + window) {
+                    messages.append(.prepare(Prepare(view: view, sequence: SequenceNumber(sequence), digest: randomDigest(), sender: me)))
+                    messages.append(.commit(Commit(view: view, sequence: SequenceNumber(sequence), digest: randomDigest(), sender: me)))
+                }
+            }
+        case 2:
+            var sequence = (low / interval + 1) * interval
+            while sequence <= low + window + 4 * interval {
+                messages.append(.checkpoint(Checkpoint(sequence: SequenceNumber(sequence), stateDigest: randomDigest(), sender: me)))
+                sequence += interval
+            }
+        case 3:
+            for _ in 0..<(2 * limits.fetchRepliesBurst) {
+                messages.append(.fetchState(FetchState(sequence: core.lowWatermark, stateDigest: core.stableCheckpointDigest ?? randomDigest(),
+                                                       offset: 0, sender: me)))
+                messages.append(.fetchBatches(FetchBatches(from: SequenceNumber(low + 1), sender: me)))
+            }
+        case 4:
+            let chunks = limits.stateChunksMax
+            messages.append(.stateChunk(StateChunk(
+                sequence: SequenceNumber((low / interval + 1) * interval), stateDigest: randomDigest(), totalBytes: UInt64(limits.stateBytesMax),
+                offset: 0, bytes: [UInt8](repeating: 0xEE, count: limits.stateChunkBytes), chunkDigests: (0..<chunks).map { _ in randomDigest() }, sender: me)))
+            let batch = fullBatch()
+            var batches: [PrePrepare] = []
+            for sequence in (low + 1)...(low + window) {
+                batches.append(PrePrepare(view: core.view, sequence: SequenceNumber(sequence), requests: batch, sender: me))
+                if batches.count == limits.committedBatchesPerMessageMax {
+                    messages.append(.committedBatches(CommittedBatches(batches: batches, sender: me)))
+                    batches = []
+                }
+            }
+            if !batches.isEmpty { messages.append(.committedBatches(CommittedBatches(batches: batches, sender: me))) }
+        default:
+            // Real requests (they verify) relayed again and again.
+            for request in requestPool.suffix(clients.count) {
+                messages.append(.request(request, relayedBy: me))
+            }
+        }
+        for message in messages {
+            let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: .allReplicas)
+            enqueue(.pbft(message, authenticator: tag), from: .replica(me), to: .replica(target))
+        }
     }
 }

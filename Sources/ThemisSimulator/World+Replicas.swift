@@ -61,6 +61,8 @@ extension World {
 
     func tickReplica(_ index: Int) {
         guard replicas[index].crashedUntil == nil else { return }
+        if replicas[index].behavior == .exhausting, !healed, now % 32 == UInt64(index) % 32 { exhaust(from: index) }
+        if isCorrect(index), now % 16 == UInt64(index) % 16 { checkRetainedBytes(index) }
         if !healed && random.chance(scenario.tickSkewPerMille, in: 1000) { return }
         var actions: [Action<PBFTMessage>] = []
         replicas[index].core.tick(into: &actions)
@@ -136,6 +138,21 @@ extension World {
             stats.stateTransfers += 1
         default:
             break
+        }
+    }
+}
+
+/// The memory checker: what a correct core holds stays within the bound `Limits` give (issue 9).
+extension World {
+    func checkRetainedBytes(_ index: Int) {
+        let core = replicas[index].core
+        let retained = core.retainedBytes
+        stats.retainedBytesMax = max(stats.retainedBytesMax, retained.total)
+        let over = zip(retained.parts, retainedBytesBound.parts).filter { $0.0.bytes > $0.1.bytes }
+        guard over.isEmpty else {
+            let detail = over.map { "\($0.0.name) \($0.0.bytes) B > \($0.1.bytes) B" }.joined(separator: ", ")
+            checker.fail("memory", now, "replica \(index) holds more than the bound: \(detail)")
+            return
         }
     }
 }

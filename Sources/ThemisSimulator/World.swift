@@ -62,6 +62,12 @@ final class World {
     /// it voted for (amnesia), so it stays charged to the fault budget for the rest of the safety phase:
     /// more than f amnesiac replicas could vote for conflicting batches. (Found by seed 469.)
     var amnesiac: Set<Int> = []
+    /// What a correct core may hold at most (`PBFTReplica.retainedBytesBound`); the memory checker.
+    let retainedBytesBound: RetainedBytes
+    /// The exhausting replica's flood: which kind comes next.
+    var floodRound = 0
+    /// The exhausting replica's batch (made once).
+    var floodBatch: [Request]?
 
     init(scenario: Scenario) throws {
         self.scenario = scenario
@@ -93,6 +99,8 @@ final class World {
         // A chunk digest list of 512 entries at most (the states here are tens of KB).
         limits.stateBytesMax = 256 * 1024
         limits.batchRequestsMax = scenario.largeMessages ? 32 : 8
+        // The clients of the cluster file: the memory bound counts per client.
+        limits.clientsMax = clientEntries.count
         if scenario.largeMessages {
             // The smallest frame (in KiB) every message of this configuration fits: the frame checker then
             // fails any message a correct replica makes beyond the computed bound.
@@ -109,6 +117,20 @@ final class World {
         self.keyrings = keyrings
         if let frameBytesMax = scenario.frameBytesMaxOverride { limits.frameBytesMax = frameBytesMax }
         stats.frameBytesMax = limits.frameBytesMax
+        let sizes = scenario.scheme.authenticatorSizes(replicaCount: scenario.replicaCount)
+        var bound = PBFTReplica.retainedBytesBound(
+            configuration: configuration, settings: settings, limits: limits,
+            authenticatorBytes: max(sizes.broadcast, sizes.request, sizes.pairwise), stateBytes: limits.stateBytesMax)
+        if let override = scenario.retainedBytesBoundOverride {
+            bound.log = override
+            bound.requests = override
+            bound.clients = override
+            bound.checkpoints = override
+            bound.viewChange = override
+            bound.stateTransfer = override
+        }
+        retainedBytesBound = bound
+        stats.retainedBytesBound = retainedBytesBound.total
         self.replicas = configuration.replicas.map { id in
             var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
             core.testingIgnoreDigestsInQuorums = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
@@ -203,6 +225,9 @@ public struct SimulationStatistics: Sendable {
     public var viewChangeBatchBytesMax = 0
     /// The replicas' frame limit.
     public var frameBytesMax = 0
+    /// The most a correct core held (`PBFTReplica.retainedBytes`, sampled every 16 ticks), and the bound.
+    public var retainedBytesMax = 0
+    public var retainedBytesBound = 0
 }
 
 /// The kind of a wire message, for checker messages.

@@ -1,5 +1,6 @@
 // Proves read backpressure in the replica shell (issue 9, finding 4): while the protocol loop is busy,
-// verified inputs queue up; past `ProtocolDriver.inputsQueuedHigh` the driver asks the delivering
+// verified inputs queue up; past `ProtocolDriver.inputsQueuedHigh` inputs (or `inputBytesQueuedHigh`
+// bytes of them: a few large PRE-PREPAREs) the driver asks the delivering
 // connection to stop reading, the connection's autoRead goes off, and it comes back on once the loop has
 // worked the queue down below `inputsQueuedLow`. Runs a real driver on a real event loop, in this process.
 import Foundation
@@ -16,8 +17,9 @@ import ThemisPBFT
 extension IntegrationSuite {
 @Suite("Read backpressure")
 struct ReadBackpressureTests {
-    @Test("A connection stops reading while the protocol loop is behind, and reads again once it caught up")
-    func pauseAndResume() async throws {
+    @Test("A connection stops reading while the protocol loop is behind (by input count or by bytes), and reads again once it caught up",
+          arguments: [false, true])
+    func pauseAndResume(large: Bool) async throws {
         let directory = NSTemporaryDirectory() + "themis-bp-\(UUID().uuidString.prefix(8))"
         let cluster = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 1, hosts: ["127.0.0.1"], basePort: 7000,
                                                      scheme: .hmac, settings: ProtocolSettings(checkpointInterval: 50, watermarkWindow: 100))
@@ -47,17 +49,30 @@ struct ReadBackpressureTests {
         // fed to the core and rejected, which is all we need).
         let release = NIOLockedValueBox(false)
         protocolLoop.execute { while !release.withLockedValue({ $0 }) { usleep(1_000) } }
-        let burst = (0..<1024).map { index in
-            DriverInput.message(Verified(checked: .prepare(Prepare(view: View(0), sequence: SequenceNumber(UInt64(index) + 1_000_000),
-                                                                   digest: .zero, sender: ReplicaID(2)))))
-        }
+        let operation = [UInt8](repeating: 7, count: 1 << 20)
+        let burst = large
+            ? (0..<8).map { index in
+                // 1 MiB each by the size estimate (the operation's storage is shared, so the test holds little).
+                DriverInput.message(Verified(checked: .prePrepare(PrePrepare(
+                    view: View(0), sequence: SequenceNumber(UInt64(index) + 1_000_000),
+                    requests: [Request(client: ClientID(0), timestamp: Timestamp(1), operation: operation)], sender: ReplicaID(0)))))
+            }
+            : (0..<1024).map { index in
+                DriverInput.message(Verified(checked: .prepare(Prepare(view: View(0), sequence: SequenceNumber(UInt64(index) + 1_000_000),
+                                                                       digest: .zero, sender: ReplicaID(2)))))
+            }
         var behind = false
         var bursts = 0
         while !behind && bursts < 100 {
             behind = driver.deliver(burst)
             bursts += 1
         }
-        #expect(behind && bursts * burst.count > ProtocolDriver.inputsQueuedHigh, "\(bursts) bursts")
+        if large {
+            #expect(behind && bursts * burst.count < ProtocolDriver.inputsQueuedHigh && bursts * (8 << 20) >= ProtocolDriver.inputBytesQueuedHigh,
+                    "\(bursts) bursts")
+        } else {
+            #expect(behind && bursts * burst.count > ProtocolDriver.inputsQueuedHigh, "\(bursts) bursts")
+        }
         driver.pause(connection)
         #expect(try await connection.getOption(.autoRead).get() == false)
         // Let the loop work the queue off: the connection reads again.

@@ -29,6 +29,24 @@ struct SimulatorTests {
         #expect(statistics.viewChangeBytesMax > 0 && statistics.viewChangeBytesMax <= statistics.frameBytesMax)
     }
 
+    @Test("A replica flooding every message kind at its limits (n = 4 HMAC with large messages, n = 7 Ed25519) leaves correct replicas within the memory bound, and makes them hold megabytes (issue 9)",
+          arguments: [UInt64(26), 79])
+    func exhaustingReplicaStaysWithinTheMemoryBound(seed: UInt64) {
+        let result = Simulation.run(seed: seed)
+        #expect(result.scenario.contains("exhausting"))
+        #expect(result.passed, "\(result.summary)")
+        #expect(result.statistics.retainedBytesMax > 500_000, "\(result.summary)")
+        #expect(result.statistics.retainedBytesMax <= result.statistics.retainedBytesBound)
+    }
+
+    @Test("The memory checker fails a run in which a correct core holds more than the bound")
+    func memoryCheckerCanFail() {
+        var scenario = Scenario(seed: 79)
+        scenario.retainedBytesBoundOverride = 64 * 1024
+        let result = Simulation.run(scenario)
+        #expect(result.violation?.checker == "memory", "\(result.summary)")
+    }
+
     @Test("The frame checker fails a run in which a correct replica makes a message larger than the replicas' frame limit")
     func frameCheckerCanFail() {
         var scenario = Scenario(seed: 47)

@@ -45,7 +45,7 @@ struct ViewChangeState: Sendable {
     @discardableResult
     mutating func buffer(_ message: Verified<PBFTMessage>, limitPerSender: Int, bytesPerSenderMax: Int) -> Bool {
         let sender = message.message.sender
-        let bytes = Self.estimatedBytes(message.message)
+        let bytes = Self.estimatedBytes(message.message) + message.authenticator.count
         guard futureCount[sender, default: 0] < limitPerSender, futureBytes[sender, default: 0] + bytes <= bytesPerSenderMax else {
             return false
         }
