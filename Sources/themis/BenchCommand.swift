@@ -47,6 +47,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "--local: requests per batch at most (Limits.batchRequestsMax).") var batchMax = Limits().batchRequestsMax
     @Option(help: "--local: checkpoint interval K in batches; the log window L is 2K (the log holds at most L batches).")
     var checkpointInterval = 32
+    @Option(help: "--config: use the cluster file's clients from this index on (so two load generators never share a client id).")
+    var firstClient = 0
     @Flag(help: "Print one JSON object per point on stdout.") var json = false
     @Option(help: "Append one CSV row per point to this file (header written if the file is new).") var csv: String?
 
@@ -138,13 +140,13 @@ struct BenchCommand: AsyncParsableCommand {
     /// Runs one point: connect `count` clients, warm up, measure, read the replicas' counters.
     private func measure(cluster: ClusterFile, directory: String, clients count: Int,
                          group: MultiThreadedEventLoopGroup) async throws -> BenchPoint {
-        guard cluster.clients.count >= count else {
-            throw ValidationError("the cluster file lists \(cluster.clients.count) clients; --clients \(count) needs that many")
+        guard firstClient >= 0, cluster.clients.count >= firstClient + count else {
+            throw ValidationError("the cluster file lists \(cluster.clients.count) clients; --clients \(count) from --first-client \(firstClient) needs \(firstClient + count)")
         }
         // One session per load thread: its clients share one connection per replica.
         let sessions = connections == .shared ? group.makeIterator().map { ClientSession(cluster: cluster, eventLoop: $0) } : []
         var handles: [ThemisClient] = []
-        for index in 0..<count {
+        for index in firstClient..<(firstClient + count) {
             let id = ClientID(cluster.clients[index].id)
             let keys = try loadKeys(of: .client(id), path: KeyGeneration.keyPath(directory: directory, principal: .client(id)))
             if sessions.isEmpty {

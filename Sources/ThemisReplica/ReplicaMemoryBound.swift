@@ -1,0 +1,76 @@
+import ThemisCore
+import ThemisCrypto
+import ThemisPBFT
+import ThemisWire
+
+/// The most memory a replica process of a cluster can hold, whatever its peers, its clients and strangers
+/// on its port send (issue 9): a formula of the cluster file, part by part. `themis bounds` prints it.
+///
+/// - process: the binary, the Swift runtime, NIO and crypto when idle (measured 21-25 MiB RSS here with
+///   the release build), rounded up to 32 MiB.
+/// - core: `PBFTReplica.retainedBytesBound` (log, queued requests, client table, checkpoints, view
+///   change, state transfer), with the clients of the cluster file (no other client can authenticate).
+/// - connections: per connection, what it may buffer: a partial frame being read (`frameBytesMax`,
+///   4 KiB before the handshake), NIO's reads of one event (4 x 64 KiB), its write buffer up to the high
+///   watermark plus one frame (replica links: 2 frames + 1 MiB; client links: 4 replies), and 16 KiB of
+///   channel and handler state. Strangers: `connectionsMax` connections that never finish the handshake.
+///   Peers: 2 links per other replica, one per listed client.
+/// - inputs: verified inputs waiting for the protocol loop (read backpressure pauses at 64 MiB; each
+///   connection's read burst, counted above, can come on top).
+/// - execution: batches handed to the application and their results (at most L batches).
+/// - application: the application's own state (`stateBytes`; two copies while a snapshot is taken).
+public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
+    public static let processBaselineBytes = 32 << 20
+    public static let connectionOverheadBytes = 16 << 10
+    public static let readBurstBytes = 4 * (64 << 10)
+
+    public let process: Int
+    public let core: RetainedBytes
+    public let strangers: Int
+    public let replicaLinks: Int
+    public let clientLinks: Int
+    public let inputs: Int
+    public let execution: Int
+    public let application: Int
+
+    public var total: Int { process + core.total + strangers + replicaLinks + clientLinks + inputs + execution + application }
+
+    public var parts: [(name: String, bytes: Int)] {
+        [("process", process), ("core", core.total), ("strangers", strangers), ("replica links", replicaLinks),
+         ("client links", clientLinks), ("inputs", inputs), ("execution", execution), ("application", application)]
+    }
+
+    public var description: String {
+        parts.map { "\($0.name) \(Self.mebibytes($0.bytes))" }.joined(separator: ", ") + "; total \(Self.mebibytes(total))"
+    }
+
+    public static func mebibytes(_ bytes: Int) -> String {
+        let tenths = (bytes * 10 + (1 << 20) - 1) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
+    }
+
+    /// - Parameter stateBytes: the largest state the application holds (snapshot plus client table); at
+    ///   most `limits.stateBytesMax` for state transfer to work, which is the default.
+    public init(cluster: ClusterFile, stateBytes: Int? = nil) throws(ClusterConfiguration.Error) {
+        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count)
+        let limits = cluster.limits
+        let state = stateBytes ?? limits.stateBytesMax
+        let sizes = cluster.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
+        let authenticator = max(sizes.broadcast, sizes.request, sizes.pairwise)
+        var coreLimits = limits
+        coreLimits.clientsMax = min(limits.clientsMax, cluster.clients.count)
+        process = Self.processBaselineBytes
+        core = PBFTReplica.retainedBytesBound(configuration: configuration, settings: cluster.settings, limits: coreLimits,
+                                              authenticatorBytes: authenticator, stateBytes: state)
+        let read = Self.readBurstBytes + Self.connectionOverheadBytes
+        strangers = limits.connectionsMax * (WireCodec.handshakeFrameBytesMax + read + 1024)
+        let replicaWrite = 2 * limits.frameBytesMax + (1 << 20) + limits.frameBytesMax
+        replicaLinks = 2 * (configuration.replicaCount - 1) * (limits.frameBytesMax + read + replicaWrite)
+        let clientWrite = max(64 * 1024, 4 * (limits.resultBytesMax + 1024)) + limits.resultBytesMax + 1024
+        clientLinks = cluster.clients.count * (limits.frameBytesMax + read + clientWrite)
+        inputs = 64 << 20
+        let window = Int(cluster.settings.watermarkWindow)
+        execution = window * (limits.batchBytesMax + limits.batchRequestsMax * (limits.resultBytesMax + 64))
+        application = 2 * state
+    }
+}

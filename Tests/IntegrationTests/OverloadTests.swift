@@ -1,0 +1,81 @@
+// The overload test of issue 9: 400 clients (10x the reference load of 40), each its own connections,
+// hammer a 4-replica cluster while one more, well-behaved client measures its latency. Passes if every
+// operation of the load completes without error, the well-behaved client's p99 stays under 10x its p99
+// on the idle cluster (one outstanding request per client in the primary's queue, batches in arrival
+// order: no client is starved), and every replica's peak RSS stays under `ReplicaMemoryBound`.
+import Foundation
+import NIOCore
+import Testing
+import ThemisCore
+import ThemisCrypto
+import ThemisReplica
+
+extension IntegrationSuite {
+@Suite("Overload")
+struct OverloadTests {
+    struct Point {
+        let operations: Int
+        let errors: Int
+        let p99: Double
+        let p50: Double
+    }
+
+    static func parse(_ json: String) throws -> Point {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], "bench printed: \(json)")
+        let latency = try #require(object["latency_ms"] as? [String: Any])
+        return Point(operations: (object["operations"] as? Int) ?? 0, errors: (object["errors"] as? Int) ?? -1,
+                     p99: (latency["p99"] as? Double) ?? .infinity, p50: (latency["p50"] as? Double) ?? .infinity)
+    }
+
+    /// VmHWM of a process, in bytes.
+    static func peakResidentBytes(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    @Test("400 clients hammer the cluster: all complete, a well-behaved client keeps p99 under 10x its idle p99, RSS stays under the bound")
+    func fourHundredClients() async throws {
+        let processes = try ReplicaProcesses(clients: 401, auth: "hmac", application: ["bench"])
+        defer { processes.stopAll() }
+        let probe = try processes.client(400, group: NIOSingleThreaded.group)
+        try await processes.waitUntilReady(probe)
+        await probe.close()
+        let config = processes.directory + "/cluster.json"
+        let well = ["bench", "--config", config, "--first-client", "400", "--clients", "1", "--json"]
+
+        let (idleStatus, idleOut, idleError) = try themis(well + ["--duration", "4", "--warmup", "1"])
+        #expect(idleStatus == 0, "stderr: \(idleError)")
+        let idle = try Self.parse(idleOut)
+
+        // The load: 400 clients with connections of their own, in a separate process.
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: try ReplicaProcesses.themisBinary())
+        load.arguments = ["bench", "--config", config, "--clients", "400", "--connections", "per-client",
+                          "--duration", "16", "--warmup", "2", "--json"]
+        let loadOutput = Pipe()
+        load.standardOutput = loadOutput
+        load.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try load.run()
+        try await Task.sleep(for: .seconds(7))
+        let (busyStatus, busyOut, busyError) = try themis(well + ["--duration", "6", "--warmup", "0.5"])
+        let loadText = String(decoding: loadOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        load.waitUntilExit()
+        #expect(busyStatus == 0, "stderr: \(busyError)")
+        #expect(load.terminationStatus == 0)
+        let busy = try Self.parse(busyOut)
+        let hammer = try Self.parse(loadText)
+
+        let bound = try ReplicaMemoryBound(cluster: processes.cluster).total
+        let peaks = processes.processes.sorted { $0.key < $1.key }.map { Self.peakResidentBytes($0.value.processIdentifier) }
+        print("overload: idle p50 \(idle.p50) ms p99 \(idle.p99) ms; under 400 clients p50 \(busy.p50) ms p99 \(busy.p99) ms "
+            + "(\(busy.operations) ops); the 400: \(hammer.operations) ops, p50 \(hammer.p50) ms p99 \(hammer.p99) ms, "
+            + "\(hammer.errors) errors; replica peak RSS \(peaks.map { $0 >> 20 }) MiB, bound \(bound >> 20) MiB")
+        #expect(hammer.errors == 0 && hammer.operations > 400)
+        #expect(busy.errors == 0 && busy.operations > 0)
+        #expect(busy.p99 < 10 * idle.p99, "p99 \(busy.p99) ms under load against \(idle.p99) ms idle")
+        #expect(peaks.count == 4 && peaks.allSatisfy { $0 > 0 && $0 < bound }, "peaks \(peaks), bound \(bound)")
+    }
+}
+}
