@@ -70,6 +70,10 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// Test-only: the frame limit the replicas enforce, below what the configuration needs (shows that
     /// the frame checker fires).
     public var frameBytesMaxOverride: Int?
+    /// A long partition (issue 9): from tick 100 to near the end of the safety phase one correct replica
+    /// hears nothing and is heard by no one, while the clients issue 30 more operations each, so the others
+    /// move several windows ahead and it must catch up by state transfer. (Drawn from a generator of its own.)
+    public var longPartition: Bool
     /// Test-only: every part of the memory bound replaced by this many bytes (shows that the memory
     /// checker fires).
     public var retainedBytesBoundOverride: Int?
@@ -104,6 +108,9 @@ public struct Scenario: Sendable, CustomStringConvertible {
         var largeRandom = SplitMix64(seed: seed ^ 0x1A26E)
         largeMessages = largeRandom.chance(1, in: 4)
         if largeMessages { clientCount += 12 }
+        var partitionRandom = SplitMix64(seed: seed ^ 0x10_9A27)
+        longPartition = partitionRandom.chance(1, in: 6)
+        if longPartition { operationsPerClient += 30 }
         // One replica in eight seeds floods (a new fault where the budget allows, else it replaces one).
         var floodRandom = SplitMix64(seed: seed ^ 0xF100D)
         if f > 0, floodRandom.chance(1, in: 8) {
@@ -121,6 +128,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
         return "n=\(replicaCount) f=\(faultsTolerated) clients=\(clientCount)x\(operationsPerClient) byzantine=[\(faults)] "
             + "delay<=\(maxDelayTicks) drop=\(dropPerMille)‰ dup=\(duplicatePerMille)‰ crashes=\(crashes) partitions=\(partitions) "
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
-            + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "")
+            + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "") + (longPartition ? " longPartition" : "")
     }
 }

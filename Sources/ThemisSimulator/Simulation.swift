@@ -53,7 +53,10 @@ public enum Simulation {
             world.now += 1
             if world.now == scenario.faultTicks { world.heal() } else if !world.healed { world.injectFaults() }
             step(world)
-            if world.healed && world.outstandingOperations == 0 && world.network.isEmpty { break }
+            // A replica cut off by a long partition must also have caught up (it may have to wait for the
+            // others' periodic messages).
+            let caughtUp = world.longPartitionVictim.map { world.replicas[$0].core.lastExecuted.rawValue >= world.longPartitionTarget } ?? true
+            if world.healed && world.outstandingOperations == 0 && world.network.isEmpty && caughtUp { break }
         }
         if debugEnabled {
             for (index, replica) in world.replicas.enumerated() {
@@ -62,6 +65,9 @@ public enum Simulation {
                     + "scheduled \(core.lastScheduled.rawValue) executed \(core.lastExecuted.rawValue) proposed \(core.lastProposed.rawValue) "
                     + "\(core.debugDescription)")
             }
+        }
+        if let victim = world.longPartitionVictim {
+            world.stats.longPartitionCaughtUp = world.replicas[victim].core.lastExecuted.rawValue >= world.longPartitionTarget
         }
         if world.checker.violation == nil && world.outstandingOperations > 0 {
             world.checker.fail("liveness", world.now, "\(world.outstandingOperations) client operations did not complete "

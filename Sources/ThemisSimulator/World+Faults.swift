@@ -10,6 +10,14 @@ extension World {
             if let until = replicas[index].crashedUntil, until <= now { restart(index) }
             if let cut = partitioned[index], cut.until <= now { partitioned[index] = nil }
         }
+        if scenario.longPartition, now == 100, faultsInUse < f, scenario.faultTicks > 400 {
+            let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
+            if let victim = candidates.first {
+                partitioned[victim] = (scenario.faultTicks - 100, false)
+                longPartitionVictim = victim
+                stats.longPartitions += 1
+            }
+        }
         if scenario.crashes, faultsInUse < f, random.chance(1, in: 700) {
             let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
             if let victim = candidates.randomElement(using: &random) {
@@ -40,6 +48,11 @@ extension World {
     /// End of the safety phase: crashed replicas restart, partitions heal, the network stops losing messages.
     func heal() {
         healed = true
+        if let victim = longPartitionVictim {
+            let ahead = replicas.map(\.core.lastExecuted.rawValue).max() ?? 0
+            longPartitionTarget = ahead
+            stats.longPartitionLag = ahead - replicas[victim].core.lastExecuted.rawValue
+        }
         for index in replicas.indices where replicas[index].crashedUntil != nil { restart(index) }
         partitioned = [:]
     }

@@ -66,6 +66,9 @@ final class World {
     let retainedBytesBound: RetainedBytes
     /// The exhausting replica's flood: which kind comes next.
     var floodRound = 0
+    /// The replica cut off by a long partition, and how far the others had executed when it healed.
+    var longPartitionVictim: Int?
+    var longPartitionTarget: UInt64 = 0
     /// The exhausting replica's batch (made once).
     var floodBatch: [Request]?
 
@@ -227,6 +230,12 @@ public struct SimulationStatistics: Sendable {
     public var frameBytesMax = 0
     /// The most a correct core held (`PBFTReplica.retainedBytes`, sampled every 16 ticks), and the bound.
     public var retainedBytesMax = 0
+    /// Replicas cut off for most of the safety phase (`Scenario.longPartition`).
+    public var longPartitions = 0
+    /// How many sequence numbers the others had executed beyond the cut replica when the partition healed,
+    /// and whether it executed up to there by the end of the run.
+    public var longPartitionLag: UInt64 = 0
+    public var longPartitionCaughtUp = false
     public var retainedBytesBound = 0
 }
 

@@ -39,6 +39,20 @@ struct SimulatorTests {
         #expect(result.statistics.retainedBytesMax <= result.statistics.retainedBytesBound)
     }
 
+    @Test("A replica cut off for most of the safety phase while the others move more than a window ahead catches up (issue 9)")
+    func longPartitionCatchesUp() throws {
+        // The first two seeds (n = 4) with a long partition and no Byzantine replica (the cut is the one fault).
+        let seeds = (UInt64(1)...200).map { Scenario(seed: $0) }.filter { $0.longPartition && $0.byzantine.isEmpty && !$0.largeMessages && $0.replicaCount == 4 }.prefix(2)
+        #expect(seeds.count == 2)
+        for scenario in seeds {
+            let result = Simulation.run(scenario)
+            #expect(result.passed, "\(result.summary)")
+            let statistics = result.statistics
+            #expect(statistics.longPartitions == 1 && statistics.longPartitionLag > 16 && statistics.longPartitionCaughtUp,
+                    "lag \(statistics.longPartitionLag), caught up \(statistics.longPartitionCaughtUp): \(result.summary)")
+        }
+    }
+
     @Test("The memory checker fails a run in which a correct core holds more than the bound")
     func memoryCheckerCanFail() {
         var scenario = Scenario(seed: 79)
