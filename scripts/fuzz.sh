@@ -5,16 +5,21 @@
 # feeds). The binary is a release build with -sanitize=fuzzer in .build/fuzz (its own build directory, so
 # the normal build is not touched). Fuzz/corpus/TARGET is the seed corpus (in git); new inputs go to
 # .build/fuzz-corpus/TARGET, findings to .build/fuzz-findings/TARGET (crash-*, with the input that stopped
-# the process). `scripts/fuzz.sh seeds` rewrites Fuzz/corpus from Fuzz/ThemisFuzz/Seeds.swift.
+# the process). `scripts/fuzz.sh seeds` rewrites Fuzz/corpus from Fuzz/ThemisFuzzTargets/Seeds.swift.
+# `THEMIS_FUZZ_TARGET=T .build/fuzz/release/themis-fuzz --replay ROUNDS FILE...` replays inputs without
+# libFuzzer and prints the resident set before and after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:?usage: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags] | scripts/fuzz.sh seeds}"
 export THEMIS_FUZZ=1
 # gold cannot link libFuzzer into a SwiftPM executable here; lld can.
-THEMIS_FUZZ=1 swift build -c release --build-path .build/fuzz --product themis-fuzz \
-    -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld 2>&1 | grep -v '^\[' || true
+if ! THEMIS_FUZZ=1 swift build -c release --build-path .build/fuzz --product themis-fuzz \
+    -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld > .build/fuzz-build.log 2>&1; then
+    grep -E "error|warning" .build/fuzz-build.log >&2 || tail -20 .build/fuzz-build.log >&2
+    echo "the fuzz build failed (.build/fuzz-build.log)" >&2
+    exit 1
+fi
 binary=.build/fuzz/release/themis-fuzz
-[ -x "$binary" ] || { echo "the fuzz build failed" >&2; exit 1; }
 if [ "$target" = seeds ]; then
     rm -rf Fuzz/corpus
     exec "$binary" --write-seeds Fuzz/corpus

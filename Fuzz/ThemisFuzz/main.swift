@@ -32,6 +32,36 @@ if arguments.count == 3, arguments[1] == "--write-seeds" {
     }
 }
 
+// `themis-fuzz --replay ROUNDS FILE...`: runs every file ROUNDS times through THEMIS_FUZZ_TARGET without
+// libFuzzer and prints the resident set before and after (to tell a leak of the targets from memory
+// libFuzzer keeps).
+func readFile(_ path: String) -> [UInt8]? {
+    guard let handle = fopen(path, "rb") else { return nil }
+    defer { fclose(handle) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, handle)
+        bytes += chunk[0..<count]
+        if count < chunk.count { return bytes }
+    }
+}
+
+func residentKiB() -> Int {
+    guard let text = readFile("/proc/self/statm").map({ String(decoding: $0, as: UTF8.self) }) else { return 0 }
+    let fields = text.split(separator: " ")
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * 4 : 0
+}
+
+if arguments.count >= 4, arguments[1] == "--replay", let target = FuzzTarget.selected, let rounds = Int(arguments[2]) {
+    let inputs = arguments.dropFirst(3).compactMap(readFile)
+    for input in inputs { try? target.run(input) }
+    let before = residentKiB()
+    for _ in 0..<rounds { for input in inputs { try? target.run(input) } }
+    print("\(target.rawValue): \(rounds * inputs.count) runs of \(inputs.count) inputs; resident \(before) KiB before, \(residentKiB()) KiB after")
+    exit(0)
+}
+
 guard FuzzTarget.selected != nil else {
     print("set THEMIS_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
     exit(2)

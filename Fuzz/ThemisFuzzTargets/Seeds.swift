@@ -8,7 +8,7 @@ import ThemisWire
 
 /// The seed corpus: real runs of a 4-replica cluster of cores (the `core` target's configuration),
 /// recorded as what replica 1 received, and the messages and streams of those runs for the other targets.
-enum Seeds {
+public enum Seeds {
     /// Writes DIR/TARGET/NAME for every target.
     public static func write(to directory: String) throws(SeedError) {
         var files: [(target: FuzzTarget, name: String, bytes: [UInt8])] = []
