@@ -3,6 +3,8 @@
 // wrong input (bad config path, unknown command) gives a one-line error and a non-zero status.
 import Foundation
 import Testing
+import ThemisCrypto
+import ThemisReplica
 
 /// Runs the themis binary and returns (status, stdout, stderr).
 func themis(_ arguments: [String]) throws -> (Int32, String, String) {
@@ -53,6 +55,32 @@ struct CommandLineTests {
         #expect(err.split(separator: "\n").count == 1, "stderr was: \(err)")
         let (badStatus, _, _) = try themis(["kv", "--config", "/nonexistent/cluster.json", "--client", "0", "frobnicate"])
         #expect(badStatus != 0)
+    }
+
+    @Test("themis bounds prints every message kind and a memory bound that grows with the window; a bad flag is a clear error")
+    func bounds() throws {
+        let directory = NSTemporaryDirectory() + "themis-bounds-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var totals: [Int] = []
+        for interval in ["50", "500"] {
+            let out = directory + "-" + interval
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let (keygen, _, keygenError) = try themis(["keygen", "--replicas", "4", "--clients", "3", "--auth", "hmac", "--out", out,
+                                                      "--checkpoint-interval", interval])
+            #expect(keygen == 0, "stderr: \(keygenError)")
+            let (status, text, error) = try themis(["bounds", "--config", out + "/cluster.json"])
+            #expect(status == 0, "stderr: \(error)")
+            for kind in ["prePrepare", "viewChange", "newView", "committedBatches", "stateChunk", "request", "reply"] {
+                #expect(text.contains("  \(kind) "), "\(kind) missing from: \(text)")
+            }
+            let cluster = try ClusterFile.load(path: out + "/cluster.json")
+            let bound = try ReplicaMemoryBound(cluster: cluster)
+            #expect(text.contains("total              \(ReplicaMemoryBound.mebibytes(bound.total))"), "\(text)")
+            totals.append(bound.total)
+        }
+        #expect(totals[1] > totals[0])
+        let (bad, _, badError) = try themis(["bounds", "--config", "/nonexistent/cluster.json"])
+        #expect(bad != 0 && !badError.isEmpty)
     }
 }
 }
