@@ -10,8 +10,8 @@ import ThemisWire
 ///   the release build), rounded up to 32 MiB.
 /// - core: `PBFTReplica.retainedBytesBound` (log, queued requests, client table, checkpoints, view
 ///   change, state transfer), with the clients of the cluster file (no other client can authenticate).
-/// - connections: per connection, what it may buffer: a partial frame being read (`frameBytesMax`,
-///   4 KiB before the handshake), NIO's reads of one event (4 x 64 KiB), its write buffer up to the high
+/// - connections: per connection, what it may buffer: a partial frame being read (`frameBytesMax` from
+///   a replica, the largest client message from a client, 4 KiB before the handshake), NIO's reads of one event (4 x 64 KiB), its write buffer up to the high
 ///   watermark plus one frame (replica links: 2 frames + 1 MiB; client links: 4 replies), and 16 KiB of
 ///   channel and handler state. Strangers: `connectionsMax` connections that never finish the handshake.
 ///   Peers: 2 links per other replica, one per listed client.
@@ -49,6 +49,14 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
         return "\(tenths / 10).\(tenths % 10) MiB"
     }
 
+    /// The largest frame a replica accepts from a client after the handshake (`MessageBounds.clientFrameBytesMax`).
+    public static func clientFrameBytesMax(_ cluster: ClusterFile) throws(ClusterConfiguration.Error) -> Int {
+        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count)
+        let sizes = cluster.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
+        return MessageBounds(configuration: configuration, settings: cluster.settings, limits: cluster.limits, authenticators: sizes)
+            .clientFrameBytesMax
+    }
+
     /// - Parameter stateBytes: the largest state the application holds (snapshot plus client table); at
     ///   most `limits.stateBytesMax` for state transfer to work, which is the default.
     public init(cluster: ClusterFile, stateBytes: Int? = nil) throws(ClusterConfiguration.Error) {
@@ -67,7 +75,8 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
         let replicaWrite = 2 * limits.frameBytesMax + (1 << 20) + limits.frameBytesMax
         replicaLinks = 2 * (configuration.replicaCount - 1) * (limits.frameBytesMax + read + replicaWrite)
         let clientWrite = max(64 * 1024, 4 * (limits.resultBytesMax + 1024)) + limits.resultBytesMax + 1024
-        clientLinks = cluster.clients.count * (limits.frameBytesMax + read + clientWrite)
+        // A client's frames are cut at the largest message a client sends (FrameDecoder.clientFrameBytesMax).
+        clientLinks = cluster.clients.count * (min(limits.frameBytesMax, try Self.clientFrameBytesMax(cluster)) + read + clientWrite)
         inputs = 64 << 20
         let window = Int(cluster.settings.watermarkWindow)
         execution = window * (limits.batchBytesMax + limits.batchRequestsMax * (limits.resultBytesMax + 64))

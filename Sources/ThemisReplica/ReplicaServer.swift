@@ -140,7 +140,8 @@ public final class ReplicaServer: Sendable {
         let counters = driver.counters
         let logger = driver.logger
         try channel.pipeline.syncOperations.addThemisFront(
-            keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits, admit: admit,
+            keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits,
+            clientFrameBytesMax: try ReplicaMemoryBound.clientFrameBytesMax(cluster), admit: admit,
             onRejection: { rejection in
                 counters.withLockedValue { $0.connectionsRejected += 1 }
                 logger.info("connection rejected", metadata: ["reason": "\(rejection.reason)"])

@@ -17,19 +17,34 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
     /// peer has proved who it is, it may send only a Hello and a HelloProof (or a goodbye), all small, so
     /// a stranger cannot make us buffer a frame of `maxFrameBytes`.
     public let handshakeFrameBytesMax: Int
+    /// The largest payload accepted after the handshake from a peer whose Hello names a client (a client
+    /// sends requests, status queries and attaches, never a frame of replica messages), so a client
+    /// connection cannot make us buffer `maxFrameBytes`. Nil: `maxFrameBytes` for every peer.
+    public let clientFrameBytesMax: Int?
     /// Frames of the handshake: the peer's Hello and HelloProof.
     public static let handshakeFrames = 2
     private var framesDecoded = 0
+    private var peerIsClient = false
 
-    public init(maxFrameBytes: Int, handshakeFrameBytesMax: Int = WireCodec.handshakeFrameBytesMax) {
+    public init(maxFrameBytes: Int, handshakeFrameBytesMax: Int = WireCodec.handshakeFrameBytesMax, clientFrameBytesMax: Int? = nil) {
+        let handshakeLimit = min(handshakeFrameBytesMax, maxFrameBytes)
         self.maxFrameBytes = maxFrameBytes
-        self.handshakeFrameBytesMax = min(handshakeFrameBytesMax, maxFrameBytes)
+        self.handshakeFrameBytesMax = handshakeLimit
+        self.clientFrameBytesMax = clientFrameBytesMax.map { min(max($0, handshakeLimit), maxFrameBytes) }
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        let limit = framesDecoded < Self.handshakeFrames ? handshakeFrameBytesMax : maxFrameBytes
+        let limit = framesDecoded < Self.handshakeFrames
+            ? handshakeFrameBytesMax
+            : (peerIsClient ? clientFrameBytesMax ?? maxFrameBytes : maxFrameBytes)
         guard let frame = try Self.nextFrame(from: &buffer, maxFrameBytes: limit) else {
             return .needMoreData
+        }
+        if framesDecoded == 0 {
+            // A Hello: version, kind 0x01, principal kind (1 = client). The handshake handler checks the
+            // rest and closes the connection unless the peer proves to be that principal.
+            peerIsClient = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) == MessageKind.hello.rawValue
+                && frame.getInteger(at: frame.readerIndex + 2, as: UInt8.self) == 1
         }
         framesDecoded += 1
         context.fireChannelRead(Self.wrapInboundOut(frame))

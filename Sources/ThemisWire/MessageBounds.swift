@@ -49,6 +49,12 @@ public struct MessageBounds: Sendable {
         MessageKind.allCases.map { Bound(kind: "\($0)", payloadBytes: largestPayloadBytes($0)) }
     }
 
+    /// The largest payload a client sends (a request, a status query, an attach, a goodbye, the
+    /// handshake): a replica's frame limit on client connections after the handshake.
+    public var clientFrameBytesMax: Int {
+        [MessageKind.hello, .helloProof, .goodbye, .attachClient, .request, .statusQuery].map(largestPayloadBytes).max() ?? limits.frameBytesMax
+    }
+
     /// The kinds whose largest payload does not fit `limits.frameBytesMax`, largest first.
     public var oversized: [Bound] {
         all.filter { $0.payloadBytes > limits.frameBytesMax }.sorted { $0.payloadBytes > $1.payloadBytes }

@@ -203,6 +203,29 @@ struct HandshakeTests {
         #expect(FrameDecoder(maxFrameBytes: 100).handshakeFrameBytesMax == 100)
     }
 
+    @Test("After a client's handshake, its frames are cut at the largest client message; a replica's are not (issue 9)",
+          arguments: [UInt8(1), 0])
+    func clientFramesAreSmall(principalKind: UInt8) throws {
+        let frames = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(maxFrameBytes: 1 << 20, clientFrameBytesMax: 5_000)))
+        var input = ByteBufferAllocator().buffer(capacity: 16_000)
+        // A Hello (version, kind 0x01, principal kind, ...), a HelloProof, then a 10,000-byte frame.
+        input.writeInteger(UInt32(10))
+        input.writeBytes([WireCodec.version, 0x01, principalKind, 0, 0, 0, 0, 0, 0, 0])
+        input.writeInteger(UInt32(20))
+        input.writeRepeatingByte(7, count: 20)
+        input.writeInteger(UInt32(10_000))
+        input.writeRepeatingByte(7, count: 10_000)
+        if principalKind == 1 {
+            #expect(throws: WireError.frameTooLarge(length: 10_000, max: 5_000)) { try frames.writeInbound(input) }
+        } else {
+            try frames.writeInbound(input)
+            _ = try frames.readInbound(as: ByteBuffer.self)
+            _ = try frames.readInbound(as: ByteBuffer.self)
+            #expect(try frames.readInbound(as: ByteBuffer.self)?.readableBytes == 10_000)
+        }
+        _ = try? frames.finish()
+    }
+
     @Test("A peer that does not complete the handshake within the timeout is disconnected (issue 9, finding 4)")
     func handshakeTimesOut() throws {
         let (cluster, keys) = try makeCluster()
