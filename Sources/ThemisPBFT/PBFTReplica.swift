@@ -179,7 +179,7 @@ public struct PBFTReplica: ReplicaCore {
             // A correct primary has at most pipelineDepthMax batches in flight: a budget of that many full
             // batches per sender bounds what a faulty replica can park here (issue 9, finding 3).
             viewChange.buffer(early, limitPerSender: Int(settings.watermarkWindow),
-                              bytesPerSenderMax: limits.pipelineDepthMax * (limits.batchBytesMax + 128 * limits.batchRequestsMax))
+                              bytesPerSenderMax: ViewChangeState.futureBytesPerSenderMax(limits))
             return false
         }
         guard messageView == view else { throw .wrongView(message: messageView, current: view) }

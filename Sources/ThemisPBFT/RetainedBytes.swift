@@ -62,6 +62,7 @@ public struct RetainedBytes: Hashable, Sendable, CustomStringConvertible {
 
     /// What `message` holds by this size model (a driver bounds its input queue with it).
     public static func estimate(_ message: PBFTMessage) -> Int { bytes(message) }
+    public static func estimate(_ request: Request) -> Int { bytes(request) }
 
     static func bytes(_ message: PBFTMessage) -> Int {
         switch message {
@@ -155,9 +156,8 @@ extension PBFTReplica {
         bound.requests = (2 * queued + 1024) * request + (queued + 2 * clients) * R.recordOverhead
         bound.clients = clients * (2 * R.recordOverhead + R.entryOverhead + limits.resultBytesMax + auth)
         bound.checkpoints = checkpointsInWindow * (R.recordOverhead + n * vote) + checkpointsInWindow * R.recordOverhead + n * vote
-        // Next-view messages: per sender at most L messages and the byte budget of `checkView`.
-        let futurePerSender = window * (R.entryOverhead + auth)
-            + limits.pipelineDepthMax * (limits.batchBytesMax + 128 * limits.batchRequestsMax) + window * R.slotOverhead
+        // Next-view messages: per sender the byte budget of `checkView`, counted in this size model.
+        let futurePerSender = ViewChangeState.futureBytesPerSenderMax(limits)
         bound.viewChange = clients * (R.recordOverhead + request)
             + window * certificate
             + window * ViewChangeState.heldBatchesPerSequenceMax * (R.slotOverhead + batch)

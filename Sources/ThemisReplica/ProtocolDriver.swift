@@ -17,7 +17,7 @@ enum DriverInput: Sendable {
     var estimatedBytes: Int {
         switch self {
         case .message(let verified): RetainedBytes.estimate(verified.message) + verified.authenticator.count
-        case .request(let verified): RetainedBytes.estimate(.request(verified.message, relayedBy: ReplicaID(0)))
+        case .request(let verified): RetainedBytes.estimate(verified.message)
         }
     }
 }
@@ -55,6 +55,9 @@ final class ProtocolDriver: Sendable {
 
     let loop: any EventLoop
     let keyring: Keyring
+    /// The largest frame a client may send after its handshake (`MessageBounds.clientFrameBytesMax`),
+    /// computed once for every connection's frame decoder.
+    let clientFrameBytesMax: Int
     let limits: Limits
     let executor: ApplicationExecutor
     let logger: Logger
@@ -73,6 +76,10 @@ final class ProtocolDriver: Sendable {
         self.loop = loop
         self.keyring = keyring
         self.limits = core.limits
+        self.clientFrameBytesMax = MessageBounds(
+            configuration: core.configuration, settings: core.settings, limits: core.limits,
+            authenticators: keyring.scheme.authenticatorSizes(replicaCount: core.configuration.replicaCount)
+        ).clientFrameBytesMax
         self.executor = executor
         self.logger = logger
         self.counters = counters

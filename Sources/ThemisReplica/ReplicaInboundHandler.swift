@@ -31,18 +31,21 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
             // What we buffer for a peer that does not read is bounded by this high watermark (then its
             // frames are dropped, see ProtocolDriver.writeOutbox): a few frames for a replica, a few
             // replies for a client.
-            let limits = driver.limits
-            let high: Int
-            switch completed.peer {
-            case .replica: high = 2 * limits.frameBytesMax + (1 << 20)
-            case .client: high = max(64 * 1024, 4 * (limits.resultBytesMax + 1024))
-            }
+            let high = Self.writeHighWatermark(for: completed.peer, limits: driver.limits)
             context.channel.setOption(.writeBufferWaterMark, value: .init(low: high / 2, high: high)).whenFailure { _ in }
             driver.register(completed.peer, channel: context.channel)
         } else if let attach = event as? ClientAttached, attached.insert(attach.client).inserted {
             driver.register(.client(attach.client), channel: context.channel)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The write-buffer high watermark of a link: a few frames for a replica, a few replies for a client.
+    static func writeHighWatermark(for peer: Principal, limits: Limits) -> Int {
+        switch peer {
+        case .replica: 2 * limits.frameBytesMax + (1 << 20)
+        case .client: max(64 * 1024, 4 * (limits.resultBytesMax + 1024))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

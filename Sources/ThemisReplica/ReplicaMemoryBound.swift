@@ -72,12 +72,13 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
                                               authenticatorBytes: authenticator, stateBytes: state)
         let read = Self.readBurstBytes + Self.connectionOverheadBytes
         strangers = limits.connectionsMax * (WireCodec.handshakeFrameBytesMax + read + 1024)
-        let replicaWrite = 2 * limits.frameBytesMax + (1 << 20) + limits.frameBytesMax
+        // A link buffers writes up to its high watermark, and one more frame passes the writability check.
+        let replicaWrite = ReplicaInboundHandler.writeHighWatermark(for: .replica(ReplicaID(0)), limits: limits) + limits.frameBytesMax
         replicaLinks = 2 * (configuration.replicaCount - 1) * (limits.frameBytesMax + read + replicaWrite)
-        let clientWrite = max(64 * 1024, 4 * (limits.resultBytesMax + 1024)) + limits.resultBytesMax + 1024
+        let clientWrite = ReplicaInboundHandler.writeHighWatermark(for: .client(ClientID(0)), limits: limits) + limits.resultBytesMax + 1024
         // A client's frames are cut at the largest message a client sends (FrameDecoder.clientFrameBytesMax).
         clientLinks = cluster.clients.count * (min(limits.frameBytesMax, try Self.clientFrameBytesMax(cluster)) + read + clientWrite)
-        inputs = 64 << 20
+        inputs = ProtocolDriver.inputBytesQueuedHigh
         let window = Int(cluster.settings.watermarkWindow)
         execution = window * (limits.batchBytesMax + limits.batchRequestsMax * (limits.resultBytesMax + 64))
         application = 2 * state

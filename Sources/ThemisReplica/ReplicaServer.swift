@@ -141,7 +141,7 @@ public final class ReplicaServer: Sendable {
         let logger = driver.logger
         try channel.pipeline.syncOperations.addThemisFront(
             keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits,
-            clientFrameBytesMax: try ReplicaMemoryBound.clientFrameBytesMax(cluster), admit: admit,
+            clientFrameBytesMax: driver.clientFrameBytesMax, admit: admit,
             onRejection: { rejection in
                 counters.withLockedValue { $0.connectionsRejected += 1 }
                 logger.info("connection rejected", metadata: ["reason": "\(rejection.reason)"])

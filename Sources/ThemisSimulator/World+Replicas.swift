@@ -149,10 +149,9 @@ extension World {
         let retained = core.retainedBytes
         stats.retainedBytesMax = max(stats.retainedBytesMax, retained.total)
         let over = zip(retained.parts, retainedBytesBound.parts).filter { $0.0.bytes > $0.1.bytes }
-        guard over.isEmpty else {
+        if !over.isEmpty {
             let detail = over.map { "\($0.0.name) \($0.0.bytes) B > \($0.1.bytes) B" }.joined(separator: ", ")
             checker.fail("memory", now, "replica \(index) holds more than the bound: \(detail)")
-            return
         }
     }
 }

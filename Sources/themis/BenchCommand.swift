@@ -253,10 +253,6 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
-
     private func progress(_ message: String) {
         writeToStandardError(message + "\n")
     }

@@ -27,22 +27,16 @@ struct BoundsCommand: AsyncParsableCommand {
             let messages = MessageBounds(configuration: validated.configuration, settings: cluster.settings, limits: cluster.limits, authenticators: sizes)
             print("largest payload per message kind (frameBytesMax \(cluster.limits.frameBytesMax)):")
             for bound in messages.all {
-                print("  \(bound.kind.padding(18)) \(bound.payloadBytes)")
+                print("  \(pad(bound.kind, 18)) \(bound.payloadBytes)")
             }
             let memory = try ReplicaMemoryBound(cluster: cluster, stateBytes: stateBytes)
             print("replica memory bound (n = \(validated.configuration.replicaCount), \(cluster.clients.count) clients, "
                 + "K = \(cluster.settings.checkpointInterval), L = \(cluster.settings.watermarkWindow)):")
             for part in memory.parts {
-                print("  \(part.name.padding(18)) \(ReplicaMemoryBound.mebibytes(part.bytes))")
+                print("  \(pad(part.name, 18)) \(ReplicaMemoryBound.mebibytes(part.bytes))")
             }
             print("  core, by part:    " + memory.core.parts.map { "\($0.name) \(ReplicaMemoryBound.mebibytes($0.bytes))" }.joined(separator: ", "))
             print("  total              \(ReplicaMemoryBound.mebibytes(memory.total))")
         }
-    }
-}
-
-extension String {
-    fileprivate func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

@@ -35,6 +35,11 @@ struct LatencySummary {
     }
 }
 
+/// `text` padded with spaces to `width` characters (table columns).
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
+
 func formatted(_ value: Double, decimals: Int = 2) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }

@@ -45,7 +45,7 @@ struct ViewChangeState: Sendable {
     @discardableResult
     mutating func buffer(_ message: Verified<PBFTMessage>, limitPerSender: Int, bytesPerSenderMax: Int) -> Bool {
         let sender = message.message.sender
-        let bytes = Self.estimatedBytes(message.message) + message.authenticator.count
+        let bytes = RetainedBytes.bytes(message.message) + message.authenticator.count
         guard futureCount[sender, default: 0] < limitPerSender, futureBytes[sender, default: 0] + bytes <= bytesPerSenderMax else {
             return false
         }
@@ -55,9 +55,13 @@ struct ViewChangeState: Sendable {
         return true
     }
 
-    /// An upper estimate of what a buffered message holds: its requests, and a fixed part for the rest.
-    static func estimatedBytes(_ message: PBFTMessage) -> Int {
-        message.embeddedRequests.reduce(128) { $0 + $1.operation.count + $1.authenticator.count + 64 }
+    /// The bytes (by the size model of `RetainedBytes`, authenticators included) one sender may park for
+    /// the next view: a correct replica has at most `pipelineDepthMax` batches in flight, so at most that
+    /// many PRE-PREPAREs (each a slot, a batch within `batchBytesMax` by the same estimate, and an
+    /// authenticator) and a PREPARE and a COMMIT for each.
+    static func futureBytesPerSenderMax(_ limits: Limits) -> Int {
+        limits.pipelineDepthMax * (RetainedBytes.slotOverhead + limits.batchBytesMax + limits.authenticatorBytesMax
+            + 2 * (RetainedBytes.entryOverhead + limits.authenticatorBytesMax))
     }
 
     mutating func clearFuture() {
