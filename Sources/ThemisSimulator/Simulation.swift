@@ -22,7 +22,7 @@ public struct SimulationResult: Sendable {
             + "\(statistics.requestsCompleted) requests, \(statistics.viewChanges) view entries, "
             + "\(statistics.stateTransfers) state transfers, \(statistics.crashes) crashes, "
             + "\(statistics.rejections) rejected inputs; largest VIEW-CHANGE \(statistics.viewChangeBytesMax) B naming "
-            + "\(statistics.viewChangeBatchBytesMax) B of batches (frame \(statistics.frameBytesMax) B); core memory "
+            + "\(statistics.viewChangePreparedMax) batches of \(statistics.viewChangeBatchBytesMax) B (frame \(statistics.frameBytesMax) B); core memory "
             + "\(statistics.retainedBytesMax) B of \(statistics.retainedBytesBound) B bound; trace \(String(traceHash, radix: 16))\n  \(scenario)"
     }
 }

@@ -18,6 +18,20 @@ extension World {
                 stats.longPartitions += 1
             }
         }
+        // Finding 1 of issue 9: with keygen's window, the primary crashes once a hundred sequence numbers
+        // are executed, with all of them prepared above the stable checkpoint (0): the VIEW-CHANGEs carry
+        // them all. (Not drawn from `random`: the rest of the seed stays as it was.)
+        if scenario.keygenWindow, !primaryCrashed, faultsInUse < f,
+           (replicas.map(\.core.lastExecuted.rawValue).max() ?? 0) >= 100 {
+            primaryCrashed = true
+            let view = replicas.indices.filter(isCorrect).map { replicas[$0].core.view }.max() ?? View(0)
+            let primary = Int(configuration.primary(of: view).rawValue)
+            if isCorrect(primary), replicas[primary].crashedUntil == nil, partitioned[primary] == nil {
+                replicas[primary].crashedUntil = now + 400
+                amnesiac.insert(primary)
+                stats.crashes += 1
+            }
+        }
         if scenario.crashes, faultsInUse < f, random.chance(1, in: 700) {
             let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
             if let victim = candidates.randomElement(using: &random) {

@@ -69,6 +69,8 @@ final class World {
     /// The replica cut off by a long partition, and how far the others had executed when it healed.
     var longPartitionVictim: Int?
     var longPartitionTarget: UInt64 = 0
+    /// Keygen's window: whether the primary was crashed after the load (finding 1).
+    var primaryCrashed = false
     /// The exhausting replica's batch (made once).
     var floodBatch: [Request]?
 
@@ -96,15 +98,17 @@ final class World {
         }
         let settings = scenario.largeMessages
             ? ProtocolSettings(checkpointInterval: 64, watermarkWindow: 128, requestTimeoutTicks: 60)
+            : scenario.keygenWindow
+            ? ProtocolSettings(checkpointInterval: 1000, watermarkWindow: 2000, requestTimeoutTicks: 60)
             : ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
         var limits = Limits()
         limits.stateChunkBytes = 512
         // A chunk digest list of 512 entries at most (the states here are tens of KB).
         limits.stateBytesMax = 256 * 1024
-        limits.batchRequestsMax = scenario.largeMessages ? 32 : 8
+        limits.batchRequestsMax = scenario.largeMessages ? 32 : scenario.keygenWindow ? 2 : 8
         // The clients of the cluster file: the memory bound counts per client.
         limits.clientsMax = clientEntries.count
-        if scenario.largeMessages {
+        if scenario.largeMessages || scenario.keygenWindow {
             // The smallest frame (in KiB) every message of this configuration fits: the frame checker then
             // fails any message a correct replica makes beyond the computed bound.
             limits.operationBytesMax = 4096
@@ -199,6 +203,7 @@ final class World {
             batchBytes[prePrepare.digest] = prePrepare.requests.reduce(0) { $0 + 20 + $1.operation.count + $1.authenticator.count }
         case .pbft(.viewChange(let viewChange), _):
             stats.viewChangeBytesMax = max(stats.viewChangeBytesMax, bytes)
+            stats.viewChangePreparedMax = max(stats.viewChangePreparedMax, viewChange.prepared.count)
             let named = viewChange.prepared.reduce(0) { $0 + (batchBytes[$1.digest] ?? 0) }
             stats.viewChangeBatchBytesMax = max(stats.viewChangeBatchBytesMax, named)
         default:
@@ -226,6 +231,8 @@ public struct SimulationStatistics: Sendable {
     /// The most bytes of batches one of those VIEW-CHANGEs names by digest: what it would have carried
     /// when certificates held whole batches.
     public var viewChangeBatchBytesMax = 0
+    /// The most prepared sequence numbers one of those VIEW-CHANGEs carries.
+    public var viewChangePreparedMax = 0
     /// The replicas' frame limit.
     public var frameBytesMax = 0
     /// The most a correct core held (`PBFTReplica.retainedBytes`, sampled every 16 ticks), and the bound.

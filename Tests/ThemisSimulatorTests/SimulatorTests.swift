@@ -29,6 +29,20 @@ struct SimulatorTests {
         #expect(statistics.viewChangeBytesMax > 0 && statistics.viewChangeBytesMax <= statistics.frameBytesMax)
     }
 
+    @Test("keygen's window (K = 1000, L = 2000): the primary crashes after a hundred batches, none of them below a stable checkpoint; the view change carries them all by digest and fits the smallest frame the configuration needs (issue 9, finding 1)")
+    func keygenWindowViewChange() throws {
+        // The first two seeds with keygen's window and no Byzantine replica (the crashed primary is the fault).
+        let seeds = (UInt64(1)...200).map { Scenario(seed: $0) }.filter { $0.keygenWindow && $0.byzantine.isEmpty }.prefix(2)
+        #expect(seeds.count == 2)
+        for scenario in seeds {
+            let result = Simulation.run(scenario)
+            #expect(result.passed, "\(result.summary)")
+            let statistics = result.statistics
+            #expect(statistics.viewChanges > 0 && statistics.viewChangePreparedMax >= 100, "\(result.summary)")
+            #expect(statistics.viewChangeBytesMax <= statistics.frameBytesMax, "\(result.summary)")
+        }
+    }
+
     @Test("A replica flooding every message kind at its limits (n = 4 HMAC with large messages, n = 7 Ed25519) leaves correct replicas within the memory bound, and makes them hold megabytes (issue 9)",
           arguments: [UInt64(26), 79])
     func exhaustingReplicaStaysWithinTheMemoryBound(seed: UInt64) {
