@@ -81,6 +81,12 @@ public struct ClusterFile: Codable, Sendable, Hashable {
         version = try container.decode(Int.self, forKey: .version)
         protocolName = try container.decode(String.self, forKey: .protocolName)
         authentication = try container.decode(AuthenticationScheme.self, forKey: .authentication)
+        guard AuthenticationScheme.deployable.contains(authentication) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .authentication, in: container,
+                debugDescription: "\"\(authentication.rawValue)\" is the simulator's insecure stand-in for signatures; use one of "
+                    + AuthenticationScheme.deployable.map(\.rawValue).joined(separator: ", "))
+        }
         settings = try container.decodeIfPresent(ProtocolSettings.self, forKey: .settings) ?? ProtocolSettings()
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
         replicas = try container.decode([Replica].self, forKey: .replicas)

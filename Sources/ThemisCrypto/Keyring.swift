@@ -19,6 +19,8 @@ public final class Keyring: Sendable {
     /// A replica's key with itself (X25519 of its own key pair): the own entry of its MAC vectors, so that
     /// it can recognise its own message when another replica forwards it as proof (VIEW-CHANGE).
     let selfLink: LinkKey?
+    /// The simulator's memo of good signatures (shared by a world's keyrings); nil everywhere else.
+    let signatureMemo: SignatureMemo?
 
     /// Validates the cluster, checks that the keys are mine and derives the link keys.
     /// - Parameters:
@@ -39,7 +41,14 @@ public final class Keyring: Sendable {
     /// - Throws: `.unknownPrincipal` if I am not in the cluster; `.schemeMismatch`; `.keyMismatch` if my
     ///   public keys in the cluster file are not those of `keys`; `.invalidField` if a peer's agreement key
     ///   is a low-order point.
-    public init(validated cluster: ValidatedCluster, me: Principal, keys: PrivateKeys) throws(ConfigurationError) {
+    public convenience init(validated cluster: ValidatedCluster, me: Principal, keys: PrivateKeys) throws(ConfigurationError) {
+        try self.init(validated: cluster, me: me, keys: keys, signatureMemo: nil)
+    }
+
+    /// As `init(validated:me:keys:)`, with a memo of signatures already found good (the simulator's: a
+    /// broadcast is verified once, not by each of n - 1 replicas; verification is a pure function, so a
+    /// run is the same with or without it).
+    package init(validated cluster: ValidatedCluster, me: Principal, keys: PrivateKeys, signatureMemo: SignatureMemo?) throws(ConfigurationError) {
         let file = cluster.file
         let source = cluster.source
         guard keys.scheme == file.authentication else {
@@ -68,6 +77,7 @@ public final class Keyring: Sendable {
         self.signer = keys.signing
         self.replicaLinks = replicaLinks
         self.clientLinks = clientLinks
+        self.signatureMemo = signatureMemo
         if case .replica = me {
             self.selfLink = LinkKey(me: me, myKey: keys.agreement, peer: me, peerKey: keys.agreement.publicKey)
         } else {

@@ -48,6 +48,8 @@ public struct PrivateKeys: Sendable {
                 preconditionFailure("Ed25519 rejected a 32-byte seed")
             }
             return .ed25519(key)
+        case .simulatedInsecure:
+            return .simulatedInsecure(SimulatedKey(bytes: derivedBytes(seed: seed, label: "themis/v1/seed/signing")))
         case .ecdsa:
             // A P-256 scalar must lie in [1, order-1]; a random 32-byte string misses with probability
             // about 2^-32, in which case the next counter value is tried. Bounded, so never an endless loop.

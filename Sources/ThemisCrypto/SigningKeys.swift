@@ -10,6 +10,8 @@ enum SigningPrivateKey: Sendable {
     case ed25519(Curve25519.Signing.PrivateKey)
     case ecdsa(P256.Signing.PrivateKey)
     case rsa(_RSA.Signing.PrivateKey)
+    /// The simulator's stand-in (`AuthenticationScheme.simulatedInsecure`): 32 key bytes, public too.
+    case simulatedInsecure(SimulatedKey)
 
     /// A fresh random key; nil for `hmac`, which signs nothing.
     static func generate(_ scheme: AuthenticationScheme) -> SigningPrivateKey? {
@@ -26,6 +28,8 @@ enum SigningPrivateKey: Sendable {
                 preconditionFailure("RSA-2048 key generation failed")
             }
             return .rsa(key)
+        case .simulatedInsecure:
+            return .simulatedInsecure(SimulatedKey(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max) }))
         }
     }
 
@@ -60,6 +64,8 @@ enum SigningPrivateKey: Sendable {
                 }
                 self = .rsa(key)
             }
+        case .simulatedInsecure:
+            self = .simulatedInsecure(try SigningPublicKey.simulatedKey(text))
         }
     }
 
@@ -69,6 +75,7 @@ enum SigningPrivateKey: Sendable {
         case .ed25519(let key): return Base64.encode(key.rawRepresentation)
         case .ecdsa(let key): return Base64.encode(key.rawRepresentation)
         case .rsa(let key): return Base64.encode(key.derRepresentation)
+        case .simulatedInsecure(let key): return Base64.encode(key.bytes)
         }
     }
 
@@ -77,6 +84,7 @@ enum SigningPrivateKey: Sendable {
         case .ed25519(let key): return .ed25519(key.publicKey)
         case .ecdsa(let key): return .ecdsa(key.publicKey)
         case .rsa(let key): return .rsa(key.publicKey)
+        case .simulatedInsecure(let key): return .simulatedInsecure(key)
         }
     }
 
@@ -89,6 +97,8 @@ enum SigningPrivateKey: Sendable {
             return (try? key.signature(for: bytes)).map { Array($0.rawRepresentation) }
         case .rsa(let key):
             return (try? key.signature(for: bytes, padding: .PSS)).map { Array($0.rawRepresentation) }
+        case .simulatedInsecure(let key):
+            return key.tag(bytes)
         }
     }
 }
@@ -101,6 +111,8 @@ enum SigningPublicKey: Sendable {
     case ed25519(Curve25519.Signing.PublicKey)
     case ecdsa(P256.Signing.PublicKey)
     case rsa(_RSA.Signing.PublicKey)
+    /// The simulator's stand-in: the signer's key itself (`AuthenticationScheme.simulatedInsecure`).
+    case simulatedInsecure(SimulatedKey)
 
     /// Parses a cluster file's text for the scheme.
     /// - Throws: `FieldProblem.invalidBase64` or `.invalidKey` if the text does not hold such a key.
@@ -133,7 +145,16 @@ enum SigningPublicKey: Sendable {
                 }
                 self = .rsa(key)
             }
+        case .simulatedInsecure:
+            self = .simulatedInsecure(try Self.simulatedKey(text))
         }
+    }
+
+    /// The 32 bytes of a simulator-only key.
+    static func simulatedKey(_ text: String) throws(FieldProblem) -> SimulatedKey {
+        let bytes = try Base64.decode(text)
+        guard bytes.count == 32 else { throw .invalidKey("expected a 32-byte simulator key, got \(bytes.count) bytes") }
+        return SimulatedKey(bytes: bytes)
     }
 
     /// The canonical bytes of the key, used to compare keys whatever text they were read from.
@@ -142,6 +163,7 @@ enum SigningPublicKey: Sendable {
         case .ed25519(let key): return Array(key.rawRepresentation)
         case .ecdsa(let key): return Array(key.x963Representation)
         case .rsa(let key): return Array(key.derRepresentation)
+        case .simulatedInsecure(let key): return key.bytes
         }
     }
 
@@ -159,6 +181,27 @@ enum SigningPublicKey: Sendable {
         case .rsa(let key):
             let parsed = _RSA.Signing.RSASignature(rawRepresentation: signature)
             return key.isValidSignature(parsed, for: bytes, padding: .PSS)
+        case .simulatedInsecure(let key):
+            return key.tag(bytes) == signature
         }
+    }
+}
+
+/// The simulator's stand-in for a signing key (`AuthenticationScheme.simulatedInsecure`): its 32 bytes are
+/// both the private and the "public" key, and a tag is HMAC-SHA256 under them (a copy of a pre-keyed HMAC,
+/// under a microsecond).
+struct SimulatedKey: Sendable {
+    let bytes: [UInt8]
+    private let keyed: HMAC<SHA256>
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        self.keyed = HMAC<SHA256>(key: SymmetricKey(data: bytes))
+    }
+
+    func tag(_ message: [UInt8]) -> [UInt8] {
+        var mac = keyed
+        mac.update(data: message)
+        return Array(mac.finalize())
     }
 }

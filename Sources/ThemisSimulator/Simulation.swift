@@ -84,7 +84,7 @@ public enum Simulation {
         if let due = world.network.removeValue(forKey: world.now) {
             for packet in due {
                 world.stats.packetsDelivered += 1
-                world.trace.add(packet.payload.readableBytesView)
+                world.trace.add(packet.payload)
                 switch packet.to {
                 case .replica(let id): world.deliver(packet, toReplica: Int(id.rawValue))
                 case .client(let id): world.deliver(packet, toClient: Int(id.rawValue))

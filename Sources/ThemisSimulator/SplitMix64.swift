@@ -1,3 +1,6 @@
+import NIOCore
+import ThemisCore
+
 /// The simulator's only source of randomness: SplitMix64, seeded once per run (no global generator).
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
@@ -46,8 +49,10 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 struct TraceHash {
     private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
 
+    /// Mixes one 64-bit word (a multiply-xorshift step: every packet's bytes go through here, 8 at a time).
     mutating func add(_ word: UInt64) {
-        for shift in stride(from: 0, to: 64, by: 8) { add(byte: UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        value = (value ^ word) &* 0x9E37_79B9_7F4A_7C15
+        value ^= value >> 29
     }
 
     mutating func add(_ digest: Digest) {
@@ -57,13 +62,14 @@ struct TraceHash {
         add(digest.word3)
     }
 
-    mutating func add(_ bytes: some Sequence<UInt8>) {
-        for byte in bytes { add(byte: byte) }
-    }
-
-    private mutating func add(byte: UInt8) {
-        value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+    /// A packet's readable bytes, 8 at a time, then the tail and the length.
+    mutating func add(_ buffer: ByteBuffer) {
+        var reader = buffer
+        while let word: UInt64 = reader.readInteger() { add(word) }
+        var tail: UInt64 = 0
+        while let byte: UInt8 = reader.readInteger() { tail = tail << 8 | UInt64(byte) }
+        add(tail)
+        add(UInt64(buffer.readableBytes))
     }
 }
 
-import ThemisCore

@@ -118,8 +118,10 @@ final class World {
         }
         let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
         var keyrings: [Principal: Keyring] = [:]
+        let validated = try file.validated(source: "simulated cluster")
+        let signatureMemo = SignatureMemo()
         for (principal, privateKeys) in keys {
-            keyrings[principal] = try Keyring(cluster: file, me: principal, keys: privateKeys)
+            keyrings[principal] = try Keyring(validated: validated, me: principal, keys: privateKeys, signatureMemo: signatureMemo)
         }
         self.keyrings = keyrings
         if let frameBytesMax = scenario.frameBytesMaxOverride { limits.frameBytesMax = frameBytesMax }

@@ -57,7 +57,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard protocolName == "pbft" else {
             throw ValidationError("--protocol \(protocolName) is not available: this build implements pbft only")
         }
-        guard AuthenticationScheme(rawValue: auth) != nil else { throw ValidationError("unknown --auth \(auth) (hmac, ed25519, ecdsa, rsa)") }
+        guard AuthenticationScheme(deployable: auth) != nil else { throw ValidationError("unknown --auth \(auth) (hmac, ed25519, ecdsa, rsa)") }
         _ = try sweep()
         guard requestSize >= 1, requestSize <= Limits().operationBytesMax else {
             throw ValidationError("--request-size must be 1...\(Limits().operationBytesMax)")
@@ -111,7 +111,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func runLocal(clients count: Int, group: MultiThreadedEventLoopGroup) async throws -> BenchPoint {
-        let scheme = AuthenticationScheme(rawValue: auth) ?? .hmac
+        let scheme = AuthenticationScheme(deployable: auth) ?? .hmac
         let directory = "/tmp/themis-bench-\(getpid())-\(count)"
         let basePort = try await LocalCluster.freePorts(count: 4)
         var limits = Limits()

@@ -27,7 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            guard let scheme = AuthenticationScheme(rawValue: auth) else { throw ValidationError("unknown --auth \(auth)") }
+            guard let scheme = AuthenticationScheme(deployable: auth) else { throw ValidationError("unknown --auth \(auth)") }
             let directory = "/tmp/themis-demo-\(getpid())"
             let basePort = try await LocalCluster.freePorts(count: 4)
             let cluster = try KeyGeneration.writeCluster(

@@ -19,7 +19,7 @@ struct KeygenCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            guard let scheme = AuthenticationScheme(rawValue: auth) else {
+            guard let scheme = AuthenticationScheme(deployable: auth) else {
                 throw ValidationError("--auth must be one of hmac, ed25519, ecdsa, rsa (got \(auth))")
             }
             let settings = ProtocolSettings(checkpointInterval: checkpointInterval,

@@ -6,7 +6,7 @@ import ThemisCore
 import ThemisCrypto
 
 @Suite struct SignatureTests {
-    static let signatureSchemes: [AuthenticationScheme] = [.ed25519, .ecdsa, .rsa]
+    static let signatureSchemes: [AuthenticationScheme] = [.ed25519, .ecdsa, .rsa, .simulatedInsecure]
     let message: [UInt8] = Array("PREPARE view 3 seq 17".utf8)
 
     @Test(arguments: signatureSchemes)
@@ -69,5 +69,39 @@ import ThemisCrypto
         // A client only listens to replicas.
         #expect(!cluster.keyring(client(0)).verify(message, authenticator: signature, from: client(1)))
         #expect(cluster.keyring(replica(0)).verify(message, authenticator: signature, from: client(1)))
+    }
+
+    @Test("The simulator's insecure stand-in is refused in a cluster file and on command lines")
+    func theSimulatedSchemeIsNotDeployable() throws {
+        #expect(AuthenticationScheme(deployable: "simulated-insecure") == nil)
+        #expect(AuthenticationScheme(deployable: "ed25519") == .ed25519)
+        #expect(!AuthenticationScheme.deployable.contains(.simulatedInsecure))
+        let json = String(decoding: TestCluster(scheme: .simulatedInsecure).file.json, as: UTF8.self)
+        #expect(json.contains("\"simulated-insecure\""))
+        #expect {
+            try ClusterFile.decode(json: Array(json.utf8), source: "c.json")
+        } throws: { error in
+            "\(error)".contains("c.json") && "\(error)".contains("simulator's insecure stand-in")
+        }
+    }
+
+    @Test("With the simulator's signature memo, a good signature is accepted again and a forgery is still refused", arguments: [AuthenticationScheme.ed25519, .simulatedInsecure])
+    func theSignatureMemoNeverAcceptsAForgery(scheme: AuthenticationScheme) throws {
+        let cluster = TestCluster(scheme: scheme)
+        let memo = SignatureMemo()
+        let validated = try cluster.file.validated()
+        let verifiers = try [replica(0), replica(2)].map { try Keyring(validated: validated, me: $0, keys: cluster.keys[$0]!, signatureMemo: memo) }
+        let signature = cluster.keyring(replica(1)).authenticator(for: message, audience: .allReplicas)
+        for verifier in verifiers + verifiers {
+            #expect(verifier.verify(message, authenticator: signature, from: replica(1)))
+            // Remembered for replica 1 over these bytes only: not for another signer, other bytes or other tags.
+            #expect(!verifier.verify(message, authenticator: signature, from: replica(3)))
+            #expect(!verifier.verify(message + [0], authenticator: signature, from: replica(1)))
+            var tampered = signature
+            tampered[0] ^= 0x01
+            #expect(!verifier.verify(message, authenticator: tampered, from: replica(1)))
+            // The length goes into the key: the same bytes split differently are not the same pair.
+            #expect(!verifier.verify(Array(message.dropFirst()), authenticator: signature + [message[0]], from: replica(1)))
+        }
     }
 }
