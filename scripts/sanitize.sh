@@ -7,6 +7,7 @@
 #   scripts/sanitize.sh thread          # one sanitizer
 #   scripts/sanitize.sh address --skip Integration   # extra arguments go to `swift test`
 #
+# Known false positives are suppressed in scripts/tsan-suppressions.txt (each with its reason).
 # A sanitizer report fails the run: TSan and ASan abort the process on their first finding
 # (halt_on_error), so a report is never lost in passing output. Logs: /tmp/themis-sanitize-<name>.log.
 set -euo pipefail
@@ -18,7 +19,7 @@ if [[ $# -gt 0 && ( "$1" == thread || "$1" == address ) ]]; then
     shift
 fi
 
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt ${TSAN_OPTIONS:-}"
 export ASAN_OPTIONS="halt_on_error=1 detect_leaks=0 ${ASAN_OPTIONS:-}"
 
 status=0
