@@ -5,18 +5,28 @@ import ThemisCore
 /// The model of `cluster.json`: everything every process of a cluster must agree on.
 ///
 /// ```json
-/// { "version": 1, "protocol": "pbft", "authentication": "ed25519",
+/// { "version": 1, "protocol": "pbft", "faultModel": "byzantine", "authentication": "ed25519",
 ///   "settings": { "checkpointInterval": 1000, "watermarkWindow": 2000, "requestTimeoutTicks": 200 },
 ///   "limits": { ... },
 ///   "replicas": [ { "id": 0, "host": "127.0.0.1", "port": 7000, "signingKey": "...", "agreementKey": "..." } ],
 ///   "clients":  [ { "id": 0, "signingKey": "...", "agreementKey": "..." } ] }
 /// ```
-/// `settings`, `limits` and `clients` may be omitted (defaults, no clients). `signingKey` is absent for
+/// `faultModel`, `settings`, `limits` and `clients` may be omitted (the protocol's fault model, defaults, no
+/// clients). `signingKey` is absent for
 /// `hmac`. A value of this type is not necessarily valid: `load` validates, `validated()` checks a value
 /// built in memory.
 public struct ClusterFile: Codable, Sendable, Hashable {
     /// The protocols this build can run.
     public static let knownProtocols = ["pbft"]
+
+    /// The fault model a protocol's quorums are computed for (Byzantine: n >= 3f + 1; hybrid, with a
+    /// trusted counter: n >= 2f + 1); nil for an unknown protocol.
+    public static func faultModel(of protocolName: String) -> ClusterConfiguration.FaultModel? {
+        switch protocolName {
+        case "pbft": return .byzantine
+        default: return nil
+        }
+    }
 
     /// One replica: where it listens and its public keys (base64).
     public struct Replica: Codable, Sendable, Hashable {
@@ -51,6 +61,9 @@ public struct ClusterFile: Codable, Sendable, Hashable {
     public var version: Int
     /// The replication protocol, one of `knownProtocols`. (JSON key `protocol`.)
     public var protocolName: String
+    /// The fault model (JSON key `faultModel`): written by keygen, it MUST be the protocol's; when omitted,
+    /// the protocol's.
+    public var faultModel: ClusterConfiguration.FaultModel
     public var authentication: AuthenticationScheme
     public var settings: ProtocolSettings
     public var limits: Limits
@@ -58,11 +71,13 @@ public struct ClusterFile: Codable, Sendable, Hashable {
     public var clients: [Client]
 
     public init(
-        version: Int = 1, protocolName: String = "pbft", authentication: AuthenticationScheme,
+        version: Int = 1, protocolName: String = "pbft", faultModel: ClusterConfiguration.FaultModel? = nil,
+        authentication: AuthenticationScheme,
         settings: ProtocolSettings = .init(), limits: Limits = .init(), replicas: [Replica], clients: [Client]
     ) {
         self.version = version
         self.protocolName = protocolName
+        self.faultModel = faultModel ?? Self.faultModel(of: protocolName) ?? .byzantine
         self.authentication = authentication
         self.settings = settings
         self.limits = limits
@@ -73,13 +88,15 @@ public struct ClusterFile: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case version
         case protocolName = "protocol"
-        case authentication, settings, limits, replicas, clients
+        case faultModel, authentication, settings, limits, replicas, clients
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         version = try container.decode(Int.self, forKey: .version)
         protocolName = try container.decode(String.self, forKey: .protocolName)
+        faultModel = try container.decodeIfPresent(ClusterConfiguration.FaultModel.self, forKey: .faultModel)
+            ?? Self.faultModel(of: protocolName) ?? .byzantine
         authentication = try container.decode(AuthenticationScheme.self, forKey: .authentication)
         guard AuthenticationScheme.deployable.contains(authentication) else {
             throw DecodingError.dataCorruptedError(
@@ -109,21 +126,21 @@ public struct ClusterFile: Codable, Sendable, Hashable {
         return tag
     }
 
-    /// The quorum arithmetic for this cluster's replica count.
+    /// The quorum arithmetic for this cluster's replica count and fault model.
     ///
     /// The file MUST have been validated (`load(path:)`, `validated(source:)` and `Keyring.init` do):
-    /// reading this on a file with fewer than 4 replicas is a programming error and traps.
+    /// reading this on a file with too few replicas for its fault model is a programming error and traps.
     public var configuration: ClusterConfiguration {
         do {
-            return try ClusterConfiguration(replicaCount: replicas.count)
+            return try ClusterConfiguration(replicaCount: replicas.count, faultModel: faultModel)
         } catch {
             preconditionFailure("configuration of an unvalidated cluster file: \(error)")
         }
     }
 
-    static func configuration(replicaCount: Int, source: String) throws(ConfigurationError) -> ClusterConfiguration {
+    static func configuration(replicaCount: Int, faultModel: ClusterConfiguration.FaultModel, source: String) throws(ConfigurationError) -> ClusterConfiguration {
         do {
-            return try ClusterConfiguration(replicaCount: replicaCount)
+            return try ClusterConfiguration(replicaCount: replicaCount, faultModel: faultModel)
         } catch {
             switch error {
             case .tooFewReplicas(let count, let minimum):

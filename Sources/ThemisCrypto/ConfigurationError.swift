@@ -48,6 +48,8 @@ public enum ConfigurationError: Error, Hashable, Sendable, CustomStringConvertib
 public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedVersion(Int)
     case unknownProtocol(String)
+    /// The fault model is not the one the protocol is built for.
+    case faultModelMismatch(String, protocolName: String, required: String)
     case invalidSettings(String)
     case tooFewReplicas(count: Int, minimum: Int)
     case tooMany(count: Int, maximum: Int)
@@ -69,6 +71,8 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .unsupportedVersion(let version): return "version \(version) is not supported (expected 1)"
         case .unknownProtocol(let name): return "unknown protocol \"\(name)\" (known: \(ClusterFile.knownProtocols.joined(separator: ", ")))"
+        case .faultModelMismatch(let model, let name, let required):
+            return "\(name) runs with the \(required) fault model, not \"\(model)\""
         case .invalidSettings(let problem): return problem
         case .tooFewReplicas(let count, let minimum): return "\(count) replicas, at least \(minimum) are needed"
         case .tooMany(let count, let maximum): return "\(count) entries, at most \(maximum) are allowed"

@@ -22,11 +22,14 @@ public enum KeyGeneration {
     ///   make a valid cluster, `.unwritable` if the directory or a file cannot be written.
     public static func writeCluster(
         directory: String, replicas: Int, clients: Int, hosts: [String], basePort: Int,
-        scheme: AuthenticationScheme, settings: ProtocolSettings = .init(), limits: Limits? = nil
+        scheme: AuthenticationScheme, protocolName: String = "pbft", settings: ProtocolSettings = .init(), limits: Limits? = nil
     ) throws(ConfigurationError) -> ClusterFile {
         let clusterPath = directory + "/cluster.json"
+        guard let faultModel = ClusterFile.faultModel(of: protocolName) else {
+            throw .invalidField(file: clusterPath, field: "protocol", problem: .unknownProtocol(protocolName))
+        }
         // Also refuses a negative count, before it could make an invalid range below.
-        let configuration = try ClusterFile.configuration(replicaCount: replicas, source: clusterPath)
+        let configuration = try ClusterFile.configuration(replicaCount: replicas, faultModel: faultModel, source: clusterPath)
         let limits = limits ?? defaultLimits(configuration, scheme: scheme, settings: settings)
         guard clients >= 0 else {
             throw .invalidField(file: clusterPath, field: "clients", problem: .negativeCount(clients))
@@ -34,7 +37,8 @@ public enum KeyGeneration {
         guard hosts.count == 1 || hosts.count == replicas else {
             throw .invalidField(file: clusterPath, field: "replicas", problem: .hostCountMismatch(hosts: hosts.count, replicas: replicas))
         }
-        var cluster = ClusterFile(authentication: scheme, settings: settings, limits: limits, replicas: [], clients: [])
+        var cluster = ClusterFile(protocolName: protocolName, faultModel: faultModel, authentication: scheme, settings: settings,
+                                  limits: limits, replicas: [], clients: [])
         var keyFiles: [PrivateKeyFile] = []
         for index in 0..<replicas {
             let keys = PrivateKeys.generate(scheme: scheme)

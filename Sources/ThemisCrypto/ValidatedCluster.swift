@@ -41,7 +41,7 @@ public struct ValidatedCluster: Sendable {
 extension ClusterFile {
     /// Checks every rule of the file format and decodes every key.
     ///
-    /// Rules: version 1; a known protocol; valid settings; replica ids exactly `0..<n` with n >= 4;
+    /// Rules: version 1; a known protocol and its fault model; valid settings; replica ids exactly `0..<n` with n >= 4;
     /// ports in 1...65535; non-empty hosts; unique client ids, at most `limits.clientsMax`; every key
     /// decodes for the scheme (`signingKey` is ignored for `hmac`).
     /// - Parameter source: the file name used in error messages.
@@ -53,10 +53,14 @@ extension ClusterFile {
         if !Self.knownProtocols.contains(protocolName) {
             throw .invalidField(file: source, field: "protocol", problem: .unknownProtocol(protocolName))
         }
+        if let required = Self.faultModel(of: protocolName), faultModel != required {
+            throw .invalidField(file: source, field: "faultModel",
+                                problem: .faultModelMismatch(faultModel.rawValue, protocolName: protocolName, required: required.rawValue))
+        }
         if let problem = settings.problem {
             throw .invalidField(file: source, field: "settings", problem: .invalidSettings(problem))
         }
-        let configuration = try Self.configuration(replicaCount: replicas.count, source: source)
+        let configuration = try Self.configuration(replicaCount: replicas.count, faultModel: faultModel, source: source)
         try validateSizes(configuration, source: source)
         let replicaKeys = try validatedReplicas(source: source)
         let clientKeys = try validatedClients(source: source)

@@ -51,7 +51,7 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
 
     /// The largest frame a replica accepts from a client after the handshake (`MessageBounds.clientFrameBytesMax`).
     public static func clientFrameBytesMax(_ cluster: ClusterFile) throws(ClusterConfiguration.Error) -> Int {
-        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count)
+        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count, faultModel: cluster.faultModel)
         let sizes = cluster.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
         return MessageBounds(configuration: configuration, settings: cluster.settings, limits: cluster.limits, authenticators: sizes)
             .clientFrameBytesMax
@@ -60,7 +60,7 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
     /// - Parameter stateBytes: the largest state the application holds (snapshot plus client table); at
     ///   most `limits.stateBytesMax` for state transfer to work, which is the default.
     public init(cluster: ClusterFile, stateBytes: Int? = nil) throws(ClusterConfiguration.Error) {
-        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count)
+        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count, faultModel: cluster.faultModel)
         let limits = cluster.limits
         let state = stateBytes ?? limits.stateBytesMax
         let sizes = cluster.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)

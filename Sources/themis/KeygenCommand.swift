@@ -8,7 +8,8 @@ struct KeygenCommand: AsyncParsableCommand {
         commandName: "keygen",
         abstract: "Write a cluster configuration and one private key file per replica and client.")
 
-    @Option(help: "Number of replicas (n >= 3f + 1).") var replicas = 4
+    @Option(name: .customLong("protocol"), help: "Protocol: pbft (Byzantine fault model, n >= 3f + 1).") var protocolName = "pbft"
+    @Option(help: "Number of replicas (n >= 3f + 1 for pbft).") var replicas = 4
     @Option(help: "Number of clients.") var clients = 8
     @Option(help: "Output directory.") var out: String
     @Option(help: "Port of replica 0; replica i listens on base-port + i.") var basePort = 7000
@@ -28,8 +29,9 @@ struct KeygenCommand: AsyncParsableCommand {
             let hostList = hosts.split(separator: ",").map(String.init)
             let cluster = try KeyGeneration.writeCluster(
                 directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
-                scheme: scheme, settings: settings)
-            print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(scheme.rawValue))")
+                scheme: scheme, protocolName: protocolName, settings: settings)
+            print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(cluster.protocolName), "
+                + "\(cluster.faultModel.rawValue) fault model, f = \(cluster.configuration.faultsTolerated), \(scheme.rawValue))")
             if cluster.limits.frameBytesMax != Limits().frameBytesMax {
                 print("frameBytesMax is \(cluster.limits.frameBytesMax) bytes: the largest VIEW-CHANGE or NEW-VIEW of n = \(replicas), "
                     + "L = \(settings.watermarkWindow) with \(scheme.rawValue) needs more than the default \(Limits().frameBytesMax)")

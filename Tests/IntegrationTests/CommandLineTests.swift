@@ -57,6 +57,22 @@ struct CommandLineTests {
         #expect(badStatus != 0)
     }
 
+    @Test("keygen writes the protocol and its fault model; an unknown protocol or the simulator-only scheme is a one-line error")
+    func keygenProtocolAndScheme() throws {
+        let out = NSTemporaryDirectory() + "themis-keygen-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, text, error) = try themis(["keygen", "--protocol", "pbft", "--replicas", "4", "--clients", "1", "--auth", "hmac", "--out", out])
+        #expect(status == 0, "stderr: \(error)")
+        #expect(text.contains("pbft, byzantine fault model, f = 1"), "\(text)")
+        let cluster = try ClusterFile.load(path: out + "/cluster.json")
+        #expect(cluster.protocolName == "pbft" && cluster.faultModel == .byzantine)
+        for (flag, value, expected) in [("--protocol", "raft", "unknown protocol \"raft\""), ("--auth", "simulated-insecure", "--auth must be one of")] {
+            let (bad, _, badError) = try themis(["keygen", flag, value, "--out", out + "-bad"])
+            #expect(bad != 0 && badError.contains(expected) && badError.split(separator: "\n").count == 1, "stderr: \(badError)")
+            #expect(!FileManager.default.fileExists(atPath: out + "-bad/cluster.json"))
+        }
+    }
+
     @Test("themis bounds prints every message kind and a memory bound that grows with the window; a bad flag is a clear error")
     func bounds() throws {
         let directory = NSTemporaryDirectory() + "themis-bounds-\(UUID().uuidString.prefix(8))"

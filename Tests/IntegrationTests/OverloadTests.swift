@@ -56,14 +56,17 @@ struct OverloadTests {
                           "--duration", "16", "--warmup", "2", "--json"]
         let loadOutput = Pipe()
         load.standardOutput = loadOutput
-        load.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        // Its stderr goes to a file (a pipe nobody reads could fill and block it), shown if it fails.
+        let loadErrorPath = processes.directory + "/load.stderr"
+        _ = FileManager.default.createFile(atPath: loadErrorPath, contents: nil)
+        load.standardError = FileHandle(forWritingAtPath: loadErrorPath)
         try load.run()
         try await Task.sleep(for: .seconds(7))
         let (busyStatus, busyOut, busyError) = try themis(well + ["--duration", "6", "--warmup", "0.5"])
         let loadText = String(decoding: loadOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         load.waitUntilExit()
         #expect(busyStatus == 0, "stderr: \(busyError)")
-        #expect(load.terminationStatus == 0)
+        #expect(load.terminationStatus == 0, "stderr of the 400: \((try? String(contentsOfFile: loadErrorPath, encoding: .utf8)) ?? "")")
         let busy = try Self.parse(busyOut)
         let hammer = try Self.parse(loadText)
 

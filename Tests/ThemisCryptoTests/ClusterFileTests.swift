@@ -29,6 +29,25 @@ import ThemisWire
         #expect(!hmacText.contains("signingKey"))
     }
 
+    @Test("The protocol and its fault model are written to cluster.json; an omitted fault model is the protocol's")
+    func theFaultModelIsWrittenAndDefaulted() throws {
+        let text = String(decoding: valid.json, as: UTF8.self)
+        #expect(text.contains("\"faultModel\" : \"byzantine\""))
+        #expect(valid.faultModel == .byzantine && valid.configuration.faultModel == .byzantine)
+        let omitted = text.replacingOccurrences(of: "\"faultModel\" : \"byzantine\",", with: "")
+        #expect(omitted != text)
+        #expect(try ClusterFile.decode(json: Array(omitted.utf8)).faultModel == .byzantine)
+        let hybrid = text.replacingOccurrences(of: "\"faultModel\" : \"byzantine\"", with: "\"faultModel\" : \"hybrid\"")
+        #expect(throws: ConfigurationError.invalidField(file: "c.json", field: "faultModel",
+                                                        problem: .faultModelMismatch("hybrid", protocolName: "pbft", required: "byzantine"))) {
+            try ClusterFile.decode(json: Array(hybrid.utf8), source: "c.json").validated(source: "c.json")
+        }
+        #expect(throws: ConfigurationError.invalidField(file: "/nonexistent/cluster.json", field: "protocol", problem: .unknownProtocol("raft"))) {
+            try KeyGeneration.writeCluster(directory: "/nonexistent", replicas: 4, clients: 0, hosts: ["h"], basePort: 7000,
+                                           scheme: .hmac, protocolName: "raft")
+        }
+    }
+
     @Test func omittedSettingsLimitsAndClientsTakeDefaults() throws {
         let replicas = valid.replicas.map { replica in
             "{\"id\": \(replica.id), \"host\": \"\(replica.host)\", \"port\": \(replica.port), "
@@ -89,6 +108,8 @@ import ThemisWire
         let file = "cluster.json"
         #expect(validationError { $0.version = 2 } == .invalidField(file: file, field: "version", problem: .unsupportedVersion(2)))
         #expect(validationError { $0.protocolName = "raft" } == .invalidField(file: file, field: "protocol", problem: .unknownProtocol("raft")))
+        #expect(validationError { $0.faultModel = .hybrid }
+            == .invalidField(file: file, field: "faultModel", problem: .faultModelMismatch("hybrid", protocolName: "pbft", required: "byzantine")))
         #expect(validationError { $0.settings.checkpointInterval = 0 }
             == .invalidField(file: file, field: "settings", problem: .invalidSettings("checkpointInterval must be at least 1")))
         #expect(validationError { $0.replicas.removeLast() } == .invalidField(file: file, field: "replicas", problem: .tooFewReplicas(count: 3, minimum: 4)))
