@@ -6,15 +6,14 @@ import ThemisCrypto
 import ThemisTransport
 import ThemisWire
 
-/// The replica's per-connection handler, after the handshake: checks that every message names the
-/// authenticated peer as its sender, verifies authenticators (the message's and every embedded client
-/// request's) here on the connection's event loop, in parallel with other connections, and hands the
-/// verified inputs of one read burst to the protocol driver together.
+/// The replica's per-connection handler, after the handshake: runs the `Ingress` (the sender is the
+/// authenticated peer, every authenticator verifies) here on the connection's event loop, in parallel with
+/// other connections, and hands the verified inputs of one read burst to the protocol driver together.
 final class ReplicaInboundHandler: ChannelInboundHandler {
     typealias InboundIn = PeerMessage
 
     private let driver: ProtocolDriver
-    private let keyring: Keyring
+    private let ingress: Ingress
     private var pending: [DriverInput] = []
     private var peer: Principal?
     /// Further clients this (client) connection carries, each proved by `attachClient`.
@@ -22,7 +21,7 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
 
     init(driver: ProtocolDriver, keyring: Keyring) {
         self.driver = driver
-        self.keyring = keyring
+        self.ingress = Ingress(keyring: keyring)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -83,31 +82,30 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
 
     private func receive(_ message: PBFTMessage, authenticator: [UInt8], from replica: ReplicaID) {
         driver.counters.withLockedValue { $0.messagesReceived += 1 }
-        guard message.sender == replica else {
-            driver.counters.withLockedValue { $0.forgedSenders += 1 }
-            return
+        switch ingress.admit(message, authenticator: authenticator, from: replica) {
+        case .success(let verified):
+            if verified.requestsUnverified { driver.counters.withLockedValue { $0.unverifiedBatches += 1 } }
+            pending.append(.message(verified))
+        case .failure(let refusal):
+            count(refusal)
+            if refusal == .authenticationFailed {
+                driver.logger.debug("authentication failed", metadata: ["from": "\(replica)", "kind": "\(message.kindName)"])
+            }
         }
-        let verdict = MessageVerifier(keyring: keyring).verification(of: message, authenticator: authenticator)
-        guard verdict != .forged else {
-            driver.counters.withLockedValue { $0.authenticationFailures += 1 }
-            driver.logger.debug("authentication failed", metadata: ["from": "\(replica)", "kind": "\(message.kindName)"])
-            return
-        }
-        if verdict == .requestsUnverified { driver.counters.withLockedValue { $0.unverifiedBatches += 1 } }
-        pending.append(.message(Verified(checked: message, authenticator: authenticator, requestsUnverified: verdict == .requestsUnverified)))
     }
 
     private func receive(_ request: Request, from client: ClientID) {
         driver.counters.withLockedValue { $0.requestsReceived += 1 }
-        // The link proved the client's id (and those attached to it): a request naming another is forged.
-        guard request.client == client || attached.contains(request.client) else {
-            driver.counters.withLockedValue { $0.forgedSenders += 1 }
-            return
+        switch ingress.admit(request, from: client, attached: attached) {
+        case .success(let verified): pending.append(.request(verified))
+        case .failure(let refusal): count(refusal)
         }
-        guard MessageVerifier(keyring: keyring).isAuthentic(request) else {
-            driver.counters.withLockedValue { $0.authenticationFailures += 1 }
-            return
+    }
+
+    private func count(_ refusal: IngressRefusal) {
+        switch refusal {
+        case .forgedSender: driver.counters.withLockedValue { $0.forgedSenders += 1 }
+        case .authenticationFailed: driver.counters.withLockedValue { $0.authenticationFailures += 1 }
         }
-        pending.append(.request(Verified(checked: request)))
     }
 }

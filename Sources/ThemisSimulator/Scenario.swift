@@ -28,6 +28,11 @@ public enum ByzantineBehavior: String, Sendable, CaseIterable {
     /// requests, forwarded requests. The memory checker bounds what correct replicas hold meanwhile.
     /// (Drawn from a generator of its own, never from `allCases`.)
     case exhausting
+    /// Test-only, beyond what an authenticated link allows: equivocates as primary and injects, on the
+    /// links of the other replicas, PREPAREs and COMMITs in their names for whichever batch each target
+    /// got, authenticated with its own key. The ingress refuses them (their authenticators are not the
+    /// named senders'); an ingress that skips authenticator checks lets them break agreement.
+    case impersonating
 }
 
 /// Everything a seed decides. Build one with `Scenario(seed:)`; tests may adjust it.
@@ -81,6 +86,9 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// configuration; the frame limit is the smallest the configuration needs. (Drawn from a generator of
     /// its own; never with `largeMessages`, `longPartition` or an exhausting replica.)
     public var keygenWindow: Bool
+    /// Test-only: the replicas' ingress admits messages without checking authenticators (shows that the
+    /// simulator runs the shell's ingress: with its checks off, impersonating replicas break agreement).
+    public var ingressSkipsAuthentication: Bool = false
     /// Test-only: every part of the memory bound replaced by this many bytes (shows that the memory
     /// checker fires).
     public var retainedBytesBoundOverride: Int?
@@ -96,7 +104,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
         operationsPerClient = Int(random.pick(10...30))
         var byzantine: [Int: ByzantineBehavior] = [:]
         let faulty = Int(random.next() % UInt64(f + 1))
-        let usable = ByzantineBehavior.allCases.filter { $0 != .colluding && $0 != .exhausting }
+        let usable = ByzantineBehavior.allCases.filter { $0 != .colluding && $0 != .exhausting && $0 != .impersonating }
         while byzantine.count < faulty {
             byzantine[Int(random.next() % UInt64(replicaCount))] = usable[Int(random.next() % UInt64(usable.count))]
         }

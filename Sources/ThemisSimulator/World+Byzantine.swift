@@ -44,9 +44,35 @@ extension World {
             for target in targets { emit(withFakeCertificate(message) ?? message, to: target) }
         case .flooding:
             for target in targets { for _ in 0..<5 { emit(message, to: target) } }
+        case .impersonating:
+            for target in targets {
+                emit(equivocated(message, for: target, colluding: false) ?? message, to: target)
+            }
+            impersonate(after: message, from: index, to: targets)
         case .exhausting:
             // Its own messages go out as a correct replica's; the flood comes on its ticks (`exhaust`).
             for target in targets { emit(message, to: target) }
+        }
+    }
+
+    /// After its PRE-PREPARE, the impersonating primary's votes for each target's version in the names of
+    /// all other replicas, sent on their links (the network takes them as theirs), tagged with its own key.
+    func impersonate(after message: PBFTMessage, from index: Int, to targets: [ReplicaID]) {
+        guard case .prePrepare(let prePrepare) = message, let pair = collusion[prePrepare.sequence], pair.0.view == prePrepare.view,
+              let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
+        let me = ReplicaID(UInt32(index))
+        for target in targets {
+            let digest = target.rawValue % 2 == 1 ? pair.1.digest : pair.0.digest
+            for name in configuration.replicas where name != target {
+                var votes: [PBFTMessage] = [.commit(Commit(view: prePrepare.view, sequence: prePrepare.sequence, digest: digest, sender: name))]
+                if name != me {
+                    votes.append(.prepare(Prepare(view: prePrepare.view, sequence: prePrepare.sequence, digest: digest, sender: name)))
+                }
+                for vote in votes {
+                    let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: vote), audience: .allReplicas)
+                    enqueue(.pbft(vote, authenticator: tag), from: .replica(name), to: .replica(target))
+                }
+            }
         }
     }
 

@@ -21,30 +21,32 @@ extension World {
             return
         }
         var actions: [Action<PBFTMessage>] = []
+        // The real ingress (the shell's): the network knows the true sender, as a link after the handshake does.
+        let ingress = Ingress(keyring: keyring, skippingAuthenticationForTesting: scenario.ingressSkipsAuthentication)
         do {
             switch (packet.from, message) {
             case (.replica(let sender), .pbft(let inner, let tag)):
-                // The network knows the true sender (as a TCP link after the handshake does).
-                let verdict = MessageVerifier(keyring: keyring).verification(of: inner, authenticator: tag)
-                guard inner.sender == sender, verdict != .forged else {
-                    stats.rejections += 1
+                switch ingress.admit(inner, authenticator: tag, from: sender) {
+                case .success(let verified):
+                    if verified.requestsUnverified, isCorrect(index) {
+                        stats.unverifiedBatches += 1
+                        if debugLog { print("t\(now) r\(index) cannot authenticate a request in \(inner.kindName) from \(inner.sender)") }
+                    }
+                    try replicas[index].core.receive(verified, into: &actions)
+                case .failure(let refusal):
+                    refused(refusal)
                     if debugLog, isCorrect(index), inner.kindName.hasSuffix("view") || inner.kindName == "view-change" {
-                        print("t\(now) r\(index) finds \(inner.kindName) from \(inner.sender) not authentic")
+                        print("t\(now) r\(index) refuses \(inner.kindName) from \(inner.sender): \(refusal)")
                     }
                     return
                 }
-                if verdict == .requestsUnverified, isCorrect(index) { stats.unverifiedBatches += 1 }
-                if debugLog, isCorrect(index), verdict == .requestsUnverified {
-                    print("t\(now) r\(index) cannot authenticate a request in \(inner.kindName) from \(inner.sender)")
-                }
-                try replicas[index].core.receive(
-                    Verified(checked: inner, authenticator: tag, requestsUnverified: verdict == .requestsUnverified), into: &actions)
             case (.client(let client), .request(let request)):
-                guard request.client == client, MessageVerifier(keyring: keyring).isAuthentic(request) else {
-                    stats.rejections += 1
+                switch ingress.admit(request, from: client) {
+                case .success(let verified): try replicas[index].core.submit(verified, into: &actions)
+                case .failure(let refusal):
+                    refused(refusal)
                     return
                 }
-                try replicas[index].core.submit(Verified(checked: request), into: &actions)
             default:
                 stats.rejections += 1
                 return
@@ -57,6 +59,11 @@ extension World {
         }
         replicas[index].core.flush(into: &actions)
         perform(actions, at: index)
+    }
+
+    func refused(_ refusal: IngressRefusal) {
+        stats.rejections += 1
+        stats.ingressRefusals[refusal, default: 0] += 1
     }
 
     func tickReplica(_ index: Int) {

@@ -235,6 +235,8 @@ public struct SimulationStatistics: Sendable {
     public var viewChangeBatchBytesMax = 0
     /// The most prepared sequence numbers one of those VIEW-CHANGEs carries.
     public var viewChangePreparedMax = 0
+    /// Inputs the ingress refused, by reason (counted in `rejections` too).
+    public var ingressRefusals: [IngressRefusal: Int] = [:]
     /// The replicas' frame limit.
     public var frameBytesMax = 0
     /// The most a correct core held (`PBFTReplica.retainedBytes`, sampled every 16 ticks), and the bound.

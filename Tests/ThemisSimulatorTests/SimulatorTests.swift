@@ -152,6 +152,29 @@ struct SimulatorTests {
         #expect(caught > 0, "no checker noticed f+1 colluding replicas in 10 seeds")
     }
 
+    @Test("The simulator runs the shell's ingress: a primary injecting votes in other replicas' names is refused by it, and breaks agreement once the ingress skips authenticator checks")
+    func ingressChecksAreTheShells() {
+        var refused = 0
+        var caught = 0
+        for seed: UInt64 in 1...6 {
+            var scenario = Scenario(seed: seed)
+            scenario.replicaCount = 4
+            scenario.byzantine = [0: .impersonating]  // the primary of view 0, within the fault model
+            scenario.crashes = false
+            scenario.partitions = false
+            scenario.keygenWindow = false
+            let result = Simulation.run(scenario)
+            #expect(result.passed, "\(result.summary)")
+            refused += result.statistics.ingressRefusals[.authenticationFailed] ?? 0
+            scenario.ingressSkipsAuthentication = true
+            if let violation = Simulation.run(scenario).violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
+                caught += 1
+            }
+        }
+        #expect(refused > 0, "the ingress refused none of the impersonated votes")
+        #expect(caught > 0, "without the ingress's authenticator checks, impersonated votes broke no checker in 6 seeds")
+    }
+
     @Test("A core with one acceptance check disabled is caught within 40 seeds")
     func disabledCheckIsCaught() {
         var firstFailure: UInt64?
