@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(name: "ThemisCoreTests", dependencies: ["ThemisCore"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
-        .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
         .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),

@@ -2,6 +2,7 @@ import NIOCore
 import ThemisCore
 
 /// The simulator's only source of randomness: SplitMix64, seeded once per run (no global generator).
+/// The one seeded generator of the package: tests that need reproducible randomness use it too.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
@@ -16,18 +17,17 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// True with probability `numerator / denominator`.
-    mutating func chance(_ numerator: UInt64, in denominator: UInt64) -> Bool {
+    public mutating func chance(_ numerator: UInt64, in denominator: UInt64) -> Bool {
         next() % denominator < numerator
     }
 
     /// A value in `range`.
-    mutating func pick(_ range: ClosedRange<UInt64>) -> UInt64 {
+    public mutating func pick(_ range: ClosedRange<UInt64>) -> UInt64 {
         range.lowerBound + next() % (range.upperBound - range.lowerBound + 1)
     }
 
-    /// 32 bytes, for deriving keys.
     /// `count` pseudo-random bytes.
-    mutating func bytes(count: Int) -> [UInt8] {
+    public mutating func bytes(count: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         while bytes.count < count {
@@ -37,7 +37,8 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return bytes
     }
 
-    mutating func seedBytes() -> [UInt8] {
+    /// 32 bytes, for deriving keys.
+    public mutating func seedBytes() -> [UInt8] {
         (0..<4).flatMap { _ -> [UInt8] in
             let word = next()
             return (0..<8).map { UInt8(truncatingIfNeeded: word >> UInt64($0 * 8)) }

@@ -5,6 +5,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisSimulator
 import ThemisWire
 
 @Suite struct FrameDecoderTests {

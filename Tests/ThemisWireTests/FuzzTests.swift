@@ -4,6 +4,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisSimulator
 import ThemisWire
 
 @Suite struct FuzzTests {
