@@ -49,6 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
     var checkpointInterval = 32
     @Option(help: "--config: use the cluster file's clients from this index on (so two load generators never share a client id).")
     var firstClient = 0
+    @Option(help: "Seconds to wait for every replica to answer and be linked to the others before measuring.") var readyTimeout = 20.0
     @Flag(help: "Print one JSON object per point on stdout.") var json = false
     @Option(help: "Append one CSV row per point to this file (header written if the file is new).") var csv: String?
 
@@ -66,6 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--reply-size must be 0...\(Limits().resultBytesMax)")
         }
         guard duration > 0, warmup >= 0 else { throw ValidationError("--duration must be > 0 and --warmup >= 0") }
+        guard readyTimeout > 0, readyTimeout <= 86_400 else { throw ValidationError("--ready-timeout must be in (0, 86400] seconds") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
         guard (1...64).contains(replicaThreads) else { throw ValidationError("--replica-threads must be 1...64") }
         guard (2...100_000).contains(checkpointInterval) else { throw ValidationError("--checkpoint-interval must be 2...100000") }
@@ -172,7 +174,7 @@ struct BenchCommand: AsyncParsableCommand {
     private func measure(cluster: ClusterFile, clients handles: [ThemisClient]) async throws -> BenchPoint {
         let count = handles.count
         let replicas = cluster.configuration.replicas
-        let ready = try await waitUntilReady(handles[0], replicas: replicas)
+        let ready = try await waitUntilReady(handles[0], replicas: replicas, seconds: readyTimeout)
         progress("\(count) clients: replicas ready after \(formatted(ready)) s; warming up \(formatted(warmup, decimals: 1)) s")
 
         var operation = [UInt8](repeating: 0x77, count: requestSize)

@@ -104,8 +104,9 @@ final class LocalCluster: Sendable {
 }
 
 /// Waits until every replica answers a status query and is linked to all the others.
+/// - Parameter seconds: how long to wait in all before giving up.
 /// - Returns: the seconds it took.
-func waitUntilReady(_ client: ThemisClient, replicas: [ReplicaID]) async throws -> Double {
+func waitUntilReady(_ client: ThemisClient, replicas: [ReplicaID], seconds: Double = 20) async throws -> Double {
     let start = monotonicNanoseconds()
     for replica in replicas {
         while true {
@@ -113,8 +114,8 @@ func waitUntilReady(_ client: ThemisClient, replicas: [ReplicaID]) async throws 
             // up are lost, and catching up needs state transfer, which is not there yet).
             if let report = try? await client.status(of: replica, timeoutMilliseconds: 500),
                 Int(report.connectedReplicas) == replicas.count - 1 { break }
-            if monotonicNanoseconds() - start > 20_000_000_000 {
-                throw DemoError("\(replica) did not come up within 20 s (see its log in the cluster directory)")
+            if Double(monotonicNanoseconds() - start) > seconds * 1e9 {
+                throw DemoError("\(replica) did not come up within \(seconds) s (see its log in the cluster directory)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }

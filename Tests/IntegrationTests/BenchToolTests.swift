@@ -70,7 +70,7 @@ struct BenchToolTests {
     @Test("Bad bench flags give an error naming the problem and a non-zero exit status")
     func badFlags() throws {
         for arguments in [["--local", "--clients", "0"], ["--local", "--protocol", "hybster"], ["--clients", "2"],
-                          ["--local", "--auth", "rot13"], ["--local", "--connections", "one"]] {
+                          ["--local", "--auth", "rot13"], ["--local", "--connections", "one"], ["--local", "--ready-timeout", "0"]] {
             let (status, _, err) = try themis(["bench"] + arguments)
             #expect(status != 0, "\(arguments)")
             #expect(err.contains(arguments[arguments.count - 2]) || err.contains("--local"), "\(arguments): \(err)")

@@ -53,7 +53,7 @@ struct OverloadTests {
         let load = Process()
         load.executableURL = URL(fileURLWithPath: try ReplicaProcesses.themisBinary())
         load.arguments = ["bench", "--config", config, "--clients", "400", "--connections", "per-client",
-                          "--duration", "16", "--warmup", "2", "--json"]
+                          "--duration", "16", "--warmup", "2", "--json", "--ready-timeout", "120"]
         let loadOutput = Pipe()
         load.standardOutput = loadOutput
         // Its stderr goes to a file (a pipe nobody reads could fill and block it), shown if it fails.
