@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
         .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
-        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"]),
+        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"], exclude: ["testdata"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisPBFT", "ThemisSimulator"]),
