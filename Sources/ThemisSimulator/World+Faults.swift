@@ -8,7 +8,10 @@ extension World {
         let f = configuration.faultsTolerated
         for index in replicas.indices {
             if let until = replicas[index].crashedUntil, until <= now { restart(index) }
-            if let cut = partitioned[index], cut.until <= now { partitioned[index] = nil }
+            if let cut = partitioned[index], cut.until <= now {
+                partitioned[index] = nil
+                if index == longPartitionVictim { measureLongPartitionLag(index) }
+            }
         }
         if scenario.longPartition, now == 100, faultsInUse < f, scenario.faultTicks > 400 {
             let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
@@ -59,14 +62,18 @@ extension World {
         checker.executedBy[index] = []
     }
 
+    /// When the long partition ends: how far the others executed beyond the cut replica, and the target it
+    /// must reach by the end of the run.
+    func measureLongPartitionLag(_ victim: Int) {
+        let ahead = replicas.map(\.core.lastExecuted.rawValue).max() ?? 0
+        longPartitionTarget = ahead
+        stats.longPartitionLag = ahead - replicas[victim].core.lastExecuted.rawValue
+    }
+
     /// End of the safety phase: crashed replicas restart, partitions heal, the network stops losing messages.
     func heal() {
         healed = true
-        if let victim = longPartitionVictim {
-            let ahead = replicas.map(\.core.lastExecuted.rawValue).max() ?? 0
-            longPartitionTarget = ahead
-            stats.longPartitionLag = ahead - replicas[victim].core.lastExecuted.rawValue
-        }
+        if let victim = longPartitionVictim, partitioned[victim] != nil { measureLongPartitionLag(victim) }
         for index in replicas.indices where replicas[index].crashedUntil != nil { restart(index) }
         partitioned = [:]
     }

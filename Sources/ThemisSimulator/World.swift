@@ -243,7 +243,7 @@ public struct SimulationStatistics: Sendable {
     public var retainedBytesMax = 0
     /// Replicas cut off for most of the safety phase (`Scenario.longPartition`).
     public var longPartitions = 0
-    /// How many sequence numbers the others had executed beyond the cut replica when the partition healed,
+    /// How many sequence numbers the others had executed beyond the cut replica when the partition ended,
     /// and whether it executed up to there by the end of the run.
     public var longPartitionLag: UInt64 = 0
     public var longPartitionCaughtUp = false

@@ -34,6 +34,12 @@ extension PBFTReplica {
     /// Sends the committed batches we hold from `from` on (in order, as many as one message allows). A
     /// committed slot whose batch we lack ourselves is skipped: the requester may get it from another.
     func serveBatches(_ request: FetchBatches, into actions: inout [Action<PBFTMessage>]) {
+        // The requester is at or below our stable checkpoint: the batches it misses are gone from our log.
+        // Our CHECKPOINT vote for it lets a quorum of them prove the checkpoint, and the requester fetch its
+        // state (a replica restarted empty in an idle cluster would otherwise wait for the next checkpoint).
+        if request.from <= lowWatermark, lowWatermark > .zero, let digest = checkpoints.stableDigest {
+            actions.append(.send(.checkpoint(Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id)), to: request.sender))
+        }
         var batches: [PrePrepare] = []
         let first = max(request.from, lowWatermark.next)
         // `from` is the peer's word: anything beyond our window is served nothing (and no arithmetic on it).

@@ -34,6 +34,9 @@ extension PBFTReplica {
 
     public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
         now += 1
+        // Started empty (first start, or a restart in in-memory mode): ask the others once where they are.
+        // Those past a stable checkpoint answer with their CHECKPOINT for it (`serveBatches`).
+        if now == 1, lastScheduled == .zero { fetchBatchesIfBehind(force: true, into: &actions) }
         stateTransferTick(into: &actions)
         serveDeferredFetches(into: &actions)
         if now % max(1, settings.requestTimeoutTicks / 2) == 0 { retransmit(into: &actions) }
