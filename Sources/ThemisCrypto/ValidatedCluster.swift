@@ -47,6 +47,15 @@ extension ClusterFile {
     /// - Parameter source: the file name used in error messages.
     /// - Throws: `ConfigurationError.invalidField` naming the first offending field.
     public func validated(source: String = "cluster.json") throws(ConfigurationError) -> ValidatedCluster {
+        try validated(source: source, allowingSimulatedScheme: false)
+    }
+
+    /// As `validated(source:)`; the simulator (and its tests) may allow `AuthenticationScheme.simulatedInsecure`,
+    /// which no other caller can: a library user cannot run a cluster whose signatures anyone can forge.
+    package func validated(source: String, allowingSimulatedScheme: Bool) throws(ConfigurationError) -> ValidatedCluster {
+        if !allowingSimulatedScheme, !AuthenticationScheme.deployable.contains(authentication) {
+            throw .invalidField(file: source, field: "authentication", problem: .notDeployable(authentication.rawValue))
+        }
         if version != 1 {
             throw .invalidField(file: source, field: "version", problem: .unsupportedVersion(version))
         }

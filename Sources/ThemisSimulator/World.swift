@@ -118,7 +118,7 @@ final class World {
         }
         let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
         var keyrings: [Principal: Keyring] = [:]
-        let validated = try file.validated(source: "simulated cluster")
+        let validated = try file.validated(source: "simulated cluster", allowingSimulatedScheme: true)
         let signatureMemo = SignatureMemo()
         for (principal, privateKeys) in keys {
             keyrings[principal] = try Keyring(validated: validated, me: principal, keys: privateKeys, signatureMemo: signatureMemo)

@@ -83,13 +83,21 @@ import ThemisCrypto
         } throws: { error in
             "\(error)".contains("c.json") && "\(error)".contains("simulator's insecure stand-in")
         }
+        // A library user who builds the file in memory is refused too, by validation (and so by Keyring).
+        let cluster = TestCluster(scheme: .simulatedInsecure)
+        #expect(throws: ConfigurationError.invalidField(file: "c.json", field: "authentication", problem: .notDeployable("simulated-insecure"))) {
+            try cluster.file.validated(source: "c.json")
+        }
+        #expect(throws: ConfigurationError.self) {
+            try Keyring(cluster: cluster.file, me: replica(0), keys: cluster.keys[replica(0)]!)
+        }
     }
 
     @Test("With the simulator's signature memo, a good signature is accepted again and a forgery is still refused", arguments: [AuthenticationScheme.ed25519, .simulatedInsecure])
     func theSignatureMemoNeverAcceptsAForgery(scheme: AuthenticationScheme) throws {
         let cluster = TestCluster(scheme: scheme)
         let memo = SignatureMemo()
-        let validated = try cluster.file.validated()
+        let validated = try cluster.file.validated(source: "cluster.json", allowingSimulatedScheme: true)
         let verifiers = try [replica(0), replica(2)].map { try Keyring(validated: validated, me: $0, keys: cluster.keys[$0]!, signatureMemo: memo) }
         let signature = cluster.keyring(replica(1)).authenticator(for: message, audience: .allReplicas)
         for verifier in verifiers + verifiers {

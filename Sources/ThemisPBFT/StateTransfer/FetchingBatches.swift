@@ -36,9 +36,11 @@ extension PBFTReplica {
     func serveBatches(_ request: FetchBatches, into actions: inout [Action<PBFTMessage>]) {
         // The requester is at or below our stable checkpoint: the batches it misses are gone from our log.
         // Our CHECKPOINT vote for it lets a quorum of them prove the checkpoint, and the requester fetch its
-        // state (a replica restarted empty in an idle cluster would otherwise wait for the next checkpoint).
-        if request.from <= lowWatermark, lowWatermark > .zero, let digest = checkpoints.stableDigest {
-            actions.append(.send(.checkpoint(Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id)), to: request.sender))
+        // state (it would otherwise wait for our periodic repeat, every 5 request timeouts). Broadcast, not
+        // sent: with MACs, a vote authenticated for one replica only would end up in the requester's stable
+        // proof and make its VIEW-CHANGEs unverifiable for everyone else (review finding).
+        if request.from <= lowWatermark, let vote = ownStableCheckpointVote {
+            actions.append(.broadcast(.checkpoint(vote)))
         }
         var batches: [PrePrepare] = []
         let first = max(request.from, lowWatermark.next)

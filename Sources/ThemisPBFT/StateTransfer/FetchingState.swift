@@ -54,11 +54,19 @@ extension PBFTReplica {
         requestChunk(into: &actions)
     }
 
+    /// Our CHECKPOINT for the stable checkpoint, if we hold one above 0 whose sequence number is the low
+    /// watermark (a state transfer that finishes below a checkpoint adopted from a NEW-VIEW leaves the two
+    /// apart: then we vouch for nothing rather than pair one sequence number with another's digest).
+    var ownStableCheckpointVote: Checkpoint? {
+        guard lowWatermark > .zero, checkpoints.stableSequence == lowWatermark, let digest = checkpoints.stableDigest else { return nil }
+        return Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id)
+    }
+
     mutating func stateTransferTick(into actions: inout [Action<PBFTMessage>]) {
         // Now and then, repeat our stable CHECKPOINT: a replica that restarted after it was sent learns
         // from it how far behind it is, even if no new checkpoint is reached for a while.
-        if now % (settings.requestTimeoutTicks * 5) == 0, let digest = checkpoints.stableDigest, lowWatermark > .zero {
-            actions.append(.broadcast(.checkpoint(Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id))))
+        if now % (settings.requestTimeoutTicks * 5) == 0, let vote = ownStableCheckpointVote {
+            actions.append(.broadcast(.checkpoint(vote)))
         }
         if let fetch = stateTransfer.fetch {
             // The budget grows with the number of chunks still missing, known from the verified chunk list

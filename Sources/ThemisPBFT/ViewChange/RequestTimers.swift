@@ -34,9 +34,10 @@ extension PBFTReplica {
 
     public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
         now += 1
-        // Started empty (first start, or a restart in in-memory mode): ask the others once where they are.
-        // Those past a stable checkpoint answer with their CHECKPOINT for it (`serveBatches`).
-        if now == 1, lastScheduled == .zero { fetchBatchesIfBehind(force: true, into: &actions) }
+        // Started empty (first start, or a restart in in-memory mode): ask the others where they are, on the
+        // first tick and every request timeout until something executes (in a process, the links may not be
+        // up at the first tick). Those past a stable checkpoint answer with their CHECKPOINT for it.
+        if lastScheduled == .zero, (now - 1) % max(1, settings.requestTimeoutTicks) == 0 { fetchBatchesIfBehind(force: true, into: &actions) }
         stateTransferTick(into: &actions)
         serveDeferredFetches(into: &actions)
         if now % max(1, settings.requestTimeoutTicks / 2) == 0 { retransmit(into: &actions) }
