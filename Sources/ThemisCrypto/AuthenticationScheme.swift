@@ -17,9 +17,9 @@ public enum AuthenticationScheme: String, Codable, Sendable, CaseIterable {
     /// NOT SECURE, for the simulator only: a "signature" is HMAC-SHA256 under the signer's key, and the
     /// "public" key in the cluster file is that same key, so anyone who reads the file can forge. It
     /// behaves like a signature scheme (transferable, one 32-byte tag checked by anyone) at the cost of a
-    /// MAC, and the simulator's Byzantine replicas only sign with their own key. Decoding a cluster file
-    /// naming it fails, `validated(source:)` (and so every public `Keyring` initializer) refuses it, and no
-    /// command accepts it (`init(deployable:)`); only the simulator's package path allows it.
+    /// MAC, and the simulator's Byzantine replicas only sign with their own key. `validated(source:)` (and
+    /// so `ClusterFile.load`, every public `Keyring` initializer and every command) refuses it, and no
+    /// command line accepts it (`init(deployable:)`); only the simulator's package path allows it.
     case simulatedInsecure = "simulated-insecure"
 
     /// The schemes a cluster may be deployed with (not `simulatedInsecure`).

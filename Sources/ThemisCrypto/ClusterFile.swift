@@ -98,12 +98,6 @@ public struct ClusterFile: Codable, Sendable, Hashable {
         faultModel = try container.decodeIfPresent(ClusterConfiguration.FaultModel.self, forKey: .faultModel)
             ?? Self.faultModel(of: protocolName) ?? .byzantine
         authentication = try container.decode(AuthenticationScheme.self, forKey: .authentication)
-        guard AuthenticationScheme.deployable.contains(authentication) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .authentication, in: container,
-                debugDescription: "\"\(authentication.rawValue)\" is the simulator's insecure stand-in for signatures; use one of "
-                    + AuthenticationScheme.deployable.map(\.rawValue).joined(separator: ", "))
-        }
         settings = try container.decodeIfPresent(ProtocolSettings.self, forKey: .settings) ?? ProtocolSettings()
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
         replicas = try container.decode([Replica].self, forKey: .replicas)

@@ -78,12 +78,12 @@ import ThemisCrypto
         #expect(!AuthenticationScheme.deployable.contains(.simulatedInsecure))
         let json = String(decoding: TestCluster(scheme: .simulatedInsecure).file.json, as: UTF8.self)
         #expect(json.contains("\"simulated-insecure\""))
+        // Read from a file or built in memory, validation refuses it (and so loading and every Keyring).
         #expect {
-            try ClusterFile.decode(json: Array(json.utf8), source: "c.json")
+            try ClusterFile.decode(json: Array(json.utf8), source: "c.json").validated(source: "c.json")
         } throws: { error in
             "\(error)".contains("c.json") && "\(error)".contains("simulator's insecure stand-in")
         }
-        // A library user who builds the file in memory is refused too, by validation (and so by Keyring).
         let cluster = TestCluster(scheme: .simulatedInsecure)
         #expect(throws: ConfigurationError.invalidField(file: "c.json", field: "authentication", problem: .notDeployable("simulated-insecure"))) {
             try cluster.file.validated(source: "c.json")
