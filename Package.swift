@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ThemisCore", targets: ["ThemisCore"]),
         .library(name: "ThemisWire", targets: ["ThemisWire"]),
         .library(name: "ThemisCrypto", targets: ["ThemisCrypto"]),
+        .library(name: "ThemisDriver", targets: ["ThemisDriver"]),
         .library(name: "ThemisPBFT", targets: ["ThemisPBFT"]),
         .library(name: "ThemisTransport", targets: ["ThemisTransport"]),
         .library(name: "ThemisClientCore", targets: ["ThemisClientCore"]),
@@ -52,12 +53,30 @@ let package = Package(
             name: "ThemisCrypto",
             dependencies: [
                 "ThemisCore", "ThemisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
-        .target(name: "ThemisPBFT", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
+        // The one ingress and the one driver, generic over the protocol (no NIOPosix: the simulator runs them).
+        .target(
+            name: "ThemisDriver",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The PBFT plug-in: its pure core, messages, codec, message bounds and verifier.
+        .target(
+            name: "ThemisPBFT",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(name: "ThemisApps", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
         .target(
             name: "ThemisTransport",
@@ -72,7 +91,7 @@ let package = Package(
         .target(
             name: "ThemisSimulator",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps", "ThemisClientCore",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisApps", "ThemisClientCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -89,7 +108,7 @@ let package = Package(
         .target(
             name: "ThemisReplica",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps", "ThemisTransport",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisApps", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -16,7 +16,7 @@ struct InMemoryCluster {
     static let batchSize = 10
 
     private(set) var replicas: [PBFTReplica]
-    private var actionBuffers: [[Action<PBFTMessage>]]
+    private var actionBuffers: [[PBFTAction]]
     private var network: [Envelope] = []
     private var networkHead = 0
     private var executions: [(replica: Int, batch: ExecutionBatch)] = []
@@ -86,7 +86,7 @@ struct InMemoryCluster {
     }
 
     private mutating func step(
-        _ replica: Int, _ body: (inout PBFTReplica, inout [Action<PBFTMessage>]) throws(Rejection) -> Void
+        _ replica: Int, _ body: (inout PBFTReplica, inout [PBFTAction]) throws(Rejection) -> Void
     ) {
         actionBuffers[replica].removeAll(keepingCapacity: true)
         do {

@@ -50,7 +50,7 @@ struct HarnessReplica {
         core = PBFTReplica(id: id, configuration: CoreSetup.configuration, settings: CoreSetup.settings, limits: CoreSetup.limits)
     }
 
-    mutating func perform(_ actions: [Action<PBFTMessage>]) throws(FuzzFailure) {
+    mutating func perform(_ actions: [PBFTAction]) throws(FuzzFailure) {
         var pending = actions[...]
         while let action = pending.popFirst() {
             switch action {
@@ -66,7 +66,7 @@ struct HarnessReplica {
                 }
                 lastExecuted = batch.sequence.rawValue
                 let results = application.execute(batch)
-                var more: [Action<PBFTMessage>] = []
+                var more: [PBFTAction] = []
                 core.executed(batch.sequence, results: results, applicationSnapshot: batch.checkpoint ? application.snapshot : nil, into: &more)
                 pending.append(contentsOf: more)
             case .installState(let sequence, let snapshot):
@@ -80,21 +80,21 @@ struct HarnessReplica {
     }
 
     mutating func receive(_ message: PBFTMessage, requestsUnverified: Bool = false) throws(FuzzFailure) {
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         try? core.receive(Verified(checked: message, authenticator: [], requestsUnverified: requestsUnverified), into: &actions)
         core.flush(into: &actions)
         try perform(actions)
     }
 
     mutating func submit(_ request: Request) throws(FuzzFailure) {
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         try? core.submit(Verified(checked: request), into: &actions)
         core.flush(into: &actions)
         try perform(actions)
     }
 
     mutating func tick() throws(FuzzFailure) {
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         core.tick(into: &actions)
         core.flush(into: &actions)
         try perform(actions)
@@ -166,7 +166,8 @@ enum CoreFuzz {
         for record in CoreRecord.parse(input) {
             switch record {
             case .receive(let sender, let payload, let unverified):
-                guard sender != CoreSetup.target, case .pbft(let message, _)? = decode(payload), message.sender == sender else { continue }
+                guard sender != CoreSetup.target, case .replica(let inner)? = decode(payload),
+                      let message = try? PBFTCodec.decode(inner, limits: CoreSetup.limits).message, message.sender == sender else { continue }
                 try replica.receive(message, requestsUnverified: unverified)
             case .submit(let payload):
                 guard case .request(let request)? = decode(payload) else { continue }
@@ -174,7 +175,7 @@ enum CoreFuzz {
             case .tick(let count):
                 for _ in 0..<count { try replica.tick() }
             case .flush:
-                var actions: [Action<PBFTMessage>] = []
+                var actions: [PBFTAction] = []
                 replica.core.flush(into: &actions)
                 try replica.perform(actions)
             }

@@ -20,7 +20,7 @@ public enum Seeds {
                 guard case .receive(_, let payload, _) = record else { continue }
                 stream += frame(payload)
                 // One message of each kind per scenario is enough for the message target.
-                if let kind = payload.dropFirst().first, !files.contains(where: { $0.target == .message && $0.bytes.dropFirst(2).first == kind }) {
+                if let kind = kindKey(payload), !files.contains(where: { $0.target == .message && kindKey(Array($0.bytes.dropFirst())) == kind }) {
                     files.append((.message, "\(scenario)-\(index)", [0] + payload))
                 }
             }
@@ -49,6 +49,12 @@ public enum Seeds {
             guard written == file.bytes.count else { throw SeedError(path: path) }
         }
         print("wrote \(files.count) seeds under \(directory)")
+    }
+
+    /// A payload's kind: the framework kind byte, or for a protocol message (`replica`, 0x40) the plug-in's.
+    static func kindKey(_ payload: [UInt8]) -> UInt8? {
+        guard payload.count > 1 else { return nil }
+        return payload[1] == 0x40 && payload.count > 3 ? payload[3] : payload[1]
     }
 
     static func encode(_ message: WireMessage) -> [UInt8] {
@@ -148,7 +154,7 @@ struct MiniCluster {
             guard !deaf.contains(envelope.to) else { continue }
             let index = Int(envelope.to.rawValue)
             if envelope.to == CoreSetup.target {
-                records.append(.receive(sender: envelope.from, payload: Seeds.encode(.pbft(envelope.message, authenticator: [])), requestsUnverified: false))
+                records.append(.receive(sender: envelope.from, payload: Seeds.encode(PBFTCodec.wireMessage(envelope.message, authenticator: [])), requestsUnverified: false))
             }
             try? replicas[index].receive(envelope.message)
             collect(from: index)

@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 /// Limits the decoders run under: the defaults, and small ones so that every bound is reachable by
@@ -40,7 +41,12 @@ enum MessageFuzz {
             throw FuzzFailure("a message (kind byte \(payload.getInteger(at: payload.readerIndex + 1, as: UInt8.self) ?? 0)) re-encodes to \(encoded.readableBytes) bytes that differ from its \(payload.readableBytes)-byte input")
         }
         switch message {
-        case .pbft(let inner, _):
+        case .replica(let payload):
+            // The PBFT plug-in's payload: it decodes or fails with a `WireError`, and re-encodes exactly.
+            guard let (inner, authenticator) = try? PBFTCodec.decode(payload, limits: limits) else { return }
+            guard PBFTCodec.wireMessage(inner, authenticator: authenticator) == message else {
+                throw FuzzFailure("a PBFT \(inner.kindName) re-encodes to bytes that differ from its input")
+            }
             _ = WireCodec.authenticatedBytes(of: inner)
             if case .prePrepare(let prePrepare) = inner {
                 for request in prePrepare.requests { _ = WireCodec.authenticatedBytes(of: request) }

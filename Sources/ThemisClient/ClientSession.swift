@@ -266,7 +266,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
         case .statusReport(let report):
             guard report.replica == replica else { return }
             session.receivedStatus(report)
-        case .hello, .helloProof, .goodbye, .attachClient, .pbft, .request, .statusQuery:
+        case .hello, .helloProof, .goodbye, .attachClient, .replica, .request, .statusQuery:
             context.close(promise: nil)  // a replica never sends these after the handshake
         }
     }

@@ -1,4 +1,5 @@
-/// What a protocol core asks its driver (the shell or the simulator) to do.
+/// What a protocol core asks its driver (the shell or the simulator) to do. `Message` and `Event` are
+/// the protocol plug-in's types.
 ///
 /// Ordering contract: the driver carries out the actions of one call in the order they were returned.
 /// - `execute` actions MUST be applied to the application in the order they are emitted, one after the
@@ -10,7 +11,7 @@
 /// - `observe` has no effect on the protocol; it is for logs and metrics.
 /// In-memory mode has nothing to persist; the durable mode will add a `persist` action that MUST be
 /// durable before any later `send` of the same call is carried out.
-public enum Action<Message: Sendable>: Sendable {
+public enum Action<Message: Sendable, Event: Sendable>: Sendable {
     /// Send to one replica.
     case send(Message, to: ReplicaID)
     /// Send to every replica except this one.
@@ -22,7 +23,7 @@ public enum Action<Message: Sendable>: Sendable {
     /// Replace the application's state with a snapshot fetched by state transfer, in order with
     /// `execute` (every later `execute` applies on top of it). The snapshot matches a quorum-agreed digest.
     case installState(SequenceNumber, applicationSnapshot: [UInt8])
-    /// Something happened that logs and metrics may want to know.
+    /// Something happened that logs and metrics may want to know (the protocol's own event type).
     case observe(Event)
 }
 
@@ -42,42 +43,4 @@ public struct ExecutionBatch: Hashable, Sendable {
         self.requests = requests
         self.checkpoint = checkpoint
     }
-}
-
-/// Typed observations from a core (the cores do not log).
-public enum Event: Hashable, Sendable {
-    case batchProposed(SequenceNumber, requests: Int)
-    /// A backup logged the batch of `SequenceNumber` but could not authenticate a request in it; it
-    /// prepares only once f other backups have (a faulty client's MAC vector, or a faulty primary).
-    case awaitingVouchers(SequenceNumber)
-    /// f other backups prepared the batch this replica could not authenticate: it prepares it now.
-    case vouchedFor(SequenceNumber)
-    case prepared(SequenceNumber)
-    case committed(SequenceNumber)
-    case executed(SequenceNumber, requests: Int)
-    case checkpointTaken(SequenceNumber, Digest)
-    case checkpointStable(SequenceNumber, Digest)
-    /// A correct replica's checkpoint digest differs from the quorum's: it diverged (or was lied to).
-    case checkpointMismatch(SequenceNumber, replica: ReplicaID)
-    case requestRelayed(ClientID, Timestamp, to: ReplicaID)
-    case cachedReplyResent(ClientID, Timestamp)
-    /// This replica suspects the primary (or joined f+1 others) and moves to `View`.
-    case viewChangeStarted(View)
-    /// As the new primary, this replica sent NEW-VIEW for `View`.
-    case newViewSent(View)
-    /// This replica entered `View` in normal operation; `primary` leads it.
-    case viewChanged(View, primary: ReplicaID)
-    /// A quorum proves a stable checkpoint this replica has not reached: it needs state transfer.
-    case stateTransferNeeded(SequenceNumber, Digest)
-    /// Fetching the state of checkpoint `SequenceNumber` from `from`.
-    case stateTransferStarted(SequenceNumber, from: ReplicaID)
-    /// The state a peer served does not match the agreed digest (a Byzantine or stale peer); another is asked.
-    case stateTransferRejected(SequenceNumber, from: ReplicaID)
-    /// The state of checkpoint `SequenceNumber` is installed.
-    case stateTransferFinished(SequenceNumber)
-    /// A committed batch was taken from f+1 matching COMMITTED-BATCHES, or the batch of a slot accepted
-    /// by digest arrived (one copy that matches the digest is enough).
-    case batchFetched(SequenceNumber)
-    /// A NEW-VIEW re-proposes a batch this replica does not hold: it votes on the digest and fetches it.
-    case batchMissing(SequenceNumber)
 }

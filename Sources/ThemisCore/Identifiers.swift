@@ -58,3 +58,12 @@ public enum Principal: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// The protocol a replica message belongs to: the wire carries replica messages as (protocol id, payload),
+/// so the frame layer, the handshake and the client path stay the same when a protocol is added. Each
+/// protocol plug-in owns one id; an id, once given, is never reused for another protocol.
+public struct ProtocolID: Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt8
+    public init(_ rawValue: UInt8) { self.rawValue = rawValue }
+    public var description: String { "protocol \(rawValue)" }
+}

@@ -10,30 +10,81 @@
 /// 4. Carry out the appended actions in order: send, reply, execute on the application.
 /// 5. When the application finishes a batch, report it with `executed`.
 public protocol ReplicaCore: Sendable {
+    /// The protocol's replica-to-replica messages.
     associatedtype Message: Sendable
+    /// What the core reports for logs and metrics (`Action.observe`).
+    associatedtype Event: ProtocolEvent
+    /// Why the core refuses an input.
+    associatedtype Rejection: ProtocolRejection
+
+    /// A core for replica `id` of a cluster, empty (nothing executed, view 0).
+    init(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits)
 
     /// This replica's id.
     var id: ReplicaID { get }
+    var configuration: ClusterConfiguration { get }
+    var settings: ProtocolSettings { get }
+    var limits: Limits { get }
+    /// The view this replica is in (for status reports).
+    var view: View { get }
+    /// The sequence number of the last stable checkpoint (for status reports).
+    var stableCheckpoint: SequenceNumber { get }
 
     /// A client request, received directly from the client.
     /// - Throws: a `Rejection` if the request is refused (stale, overload); nothing is appended then.
-    mutating func submit(_ request: Verified<Request>, into actions: inout [Action<Message>]) throws(Rejection)
+    mutating func submit(_ request: Verified<Request>, into actions: inout [Action<Message, Event>]) throws(Rejection)
 
     /// A message from another replica.
     /// - Throws: a `Rejection` if the message is malformed or out of place; the core's state is unchanged.
-    mutating func receive(_ message: Verified<Message>, into actions: inout [Action<Message>]) throws(Rejection)
+    mutating func receive(_ message: Verified<Message>, into actions: inout [Action<Message, Event>]) throws(Rejection)
 
     /// One tick of the clock. Time is counted in ticks.
-    mutating func tick(into actions: inout [Action<Message>])
+    mutating func tick(into actions: inout [Action<Message, Event>])
 
     /// End of a group of inputs: the primary closes batches while its pipeline has room.
-    mutating func flush(into actions: inout [Action<Message>])
+    mutating func flush(into actions: inout [Action<Message, Event>])
 
     /// The application finished the batch `sequence`; `results[i]` answers `batch.requests[i]`.
     /// - Parameter applicationSnapshot: the application's snapshot if the batch was a checkpoint (the core
     ///   keeps it to serve state transfers).
     mutating func executed(
         _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?,
-        into actions: inout [Action<Message>]
+        into actions: inout [Action<Message, Event>]
     )
+}
+
+/// A protocol's rejection of an input: an error with a cheap, stable label for counters and metrics.
+public protocol ProtocolRejection: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The case name, without its details.
+    var kind: String { get }
+}
+
+/// A protocol's observation. The driver logs it at the level it names and hands the few that the
+/// framework's checker and counters need to them through `common`.
+public protocol ProtocolEvent: Hashable, Sendable {
+    /// How the shell logs it.
+    var logLevel: EventLogLevel { get }
+    /// One line for the log.
+    var summary: String { get }
+    /// The protocol-neutral meaning of this event, if it has one.
+    var common: CommonEvent? { get }
+}
+
+/// The level a driver logs an event at (the core itself never logs).
+public enum EventLogLevel: Int, Sendable, Comparable {
+    case trace, debug, info, notice, warning
+    public static func < (lhs: EventLogLevel, rhs: EventLogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// What every protocol reports in the same words: the simulator's checker compares checkpoints across
+/// replicas, and counters count view changes and state transfers, whatever the protocol.
+public enum CommonEvent: Hashable, Sendable {
+    /// This replica's state after executing `SequenceNumber` has this digest (a checkpoint).
+    case checkpointTaken(SequenceNumber, Digest)
+    /// A checkpoint became stable (a quorum agrees on it).
+    case checkpointStable(SequenceNumber, Digest)
+    /// This replica entered `View` in normal operation, led by `primary`.
+    case viewChanged(View, primary: ReplicaID)
+    /// This replica installed the state of checkpoint `SequenceNumber` fetched from others.
+    case stateTransferFinished(SequenceNumber)
 }

@@ -132,7 +132,7 @@ public struct ClusterFile: Codable, Sendable, Hashable {
         }
     }
 
-    static func configuration(replicaCount: Int, faultModel: ClusterConfiguration.FaultModel, source: String) throws(ConfigurationError) -> ClusterConfiguration {
+    public static func configuration(replicaCount: Int, faultModel: ClusterConfiguration.FaultModel, source: String) throws(ConfigurationError) -> ClusterConfiguration {
         do {
             return try ClusterConfiguration(replicaCount: replicaCount, faultModel: faultModel)
         } catch {

@@ -14,23 +14,24 @@ public enum KeyGeneration {
     ///   - hosts: one host for every replica, or one per replica.
     ///   - basePort: replica i listens on `basePort + i`.
     ///   - scheme: the authentication scheme.
+    ///   - plugin: the protocol (its name and fault model are written to the file; its message sizes set
+    ///     the default frame limit, and its rules are checked).
     ///   - settings: the protocol settings written to the file.
     ///   - limits: the limits written to the file; nil: the defaults, with `frameBytesMax` raised (to whole
     ///     MiB) if the largest message of this configuration needs more (`defaultLimits`).
     /// - Returns: the cluster file written.
     /// - Throws: `ConfigurationError.invalidField` (field named as in cluster.json) if the arguments cannot
     ///   make a valid cluster, `.unwritable` if the directory or a file cannot be written.
-    public static func writeCluster(
+    public static func writeCluster<Plugin: ProtocolPlugin>(
         directory: String, replicas: Int, clients: Int, hosts: [String], basePort: Int,
-        scheme: AuthenticationScheme, protocolName: String = "pbft", settings: ProtocolSettings = .init(), limits: Limits? = nil
+        scheme: AuthenticationScheme, plugin: Plugin.Type, settings: ProtocolSettings = .init(), limits: Limits? = nil
     ) throws(ConfigurationError) -> ClusterFile {
         let clusterPath = directory + "/cluster.json"
-        guard let faultModel = ClusterFile.faultModel(of: protocolName) else {
-            throw .invalidField(file: clusterPath, field: "protocol", problem: .unknownProtocol(protocolName))
-        }
+        let protocolName = Plugin.name
+        let faultModel = Plugin.faultModel
         // Also refuses a negative count, before it could make an invalid range below.
         let configuration = try ClusterFile.configuration(replicaCount: replicas, faultModel: faultModel, source: clusterPath)
-        let limits = limits ?? defaultLimits(configuration, scheme: scheme, settings: settings)
+        let limits = limits ?? defaultLimits(configuration, scheme: scheme, settings: settings, plugin: plugin)
         guard clients >= 0 else {
             throw .invalidField(file: clusterPath, field: "clients", problem: .negativeCount(clients))
         }
@@ -54,7 +55,7 @@ public enum KeyGeneration {
             keyFiles.append(PrivateKeyFile(principal: .client(ClientID(UInt32(index))), keys: keys))
         }
         // Check everything before the first byte is written, so a bad argument leaves no half cluster.
-        _ = try cluster.validated(source: clusterPath)
+        _ = try cluster.validated(source: clusterPath).checked(for: plugin)
         try createDirectory(directory)
         try cluster.write(to: clusterPath)
         for keyFile in keyFiles {
@@ -64,16 +65,40 @@ public enum KeyGeneration {
     }
 
     /// The default limits, with `frameBytesMax` raised to the next whole MiB if the largest message of this
-    /// configuration (n, L and the scheme's authenticator sizes; see `MessageBounds`) needs more.
-    public static func defaultLimits(_ configuration: ClusterConfiguration, scheme: AuthenticationScheme, settings: ProtocolSettings) -> Limits {
+    /// configuration (n, L and the scheme's authenticator sizes; see `MessageBounds` and the plug-in's
+    /// `messageBounds`) needs more.
+    public static func defaultLimits<Plugin: ProtocolPlugin>(
+        _ configuration: ClusterConfiguration, scheme: AuthenticationScheme, settings: ProtocolSettings, plugin: Plugin.Type
+    ) -> Limits {
         var limits = Limits()
         let sizes = scheme.authenticatorSizes(replicaCount: configuration.replicaCount)
-        let needed = MessageBounds(configuration: configuration, settings: settings, limits: limits, authenticators: sizes).frameBytesNeeded
+        let needed = frameBytesNeeded(configuration, settings: settings, limits: limits, authenticators: sizes, plugin: plugin)
         if needed > limits.frameBytesMax {
             let mebibyte = 1 << 20
             limits.frameBytesMax = (needed + mebibyte - 1) / mebibyte * mebibyte
         }
         return limits
+    }
+
+    /// The smallest `frameBytesMax` that every message of the configuration fits (whatever
+    /// `limits.frameBytesMax` is now). Batches and state-transfer replies are cut at a fraction of the frame,
+    /// so their bounds follow the frame: the answer is the fixed point of "the largest message under this
+    /// frame", found by iterating from a small frame (each step at least halves the distance).
+    public static func frameBytesNeeded<Plugin: ProtocolPlugin>(
+        _ configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits,
+        authenticators: MessageBounds.AuthenticatorSizes, plugin: Plugin.Type
+    ) -> Int {
+        var frame = 1024
+        for _ in 0..<128 {
+            var trial = limits
+            trial.frameBytesMax = frame
+            let bounds = MessageBounds(limits: trial, authenticators: authenticators).all
+                + Plugin.messageBounds(configuration: configuration, settings: settings, limits: trial, authenticators: authenticators)
+            let needed = bounds.map(\.payloadBytes).max() ?? 0
+            if needed <= frame { return frame }
+            frame = needed
+        }
+        return frame
     }
 
     /// Where `writeCluster` puts a principal's key file: `<directory>/replica-<i>.key` or `client-<i>.key`.

@@ -78,15 +78,12 @@ extension ClusterFile {
             replicaKeys: replicaKeys, clientKeys: clientKeys)
     }
 
-    /// Limits on their own, then against n, the settings and the scheme: the authenticators fit
-    /// `authenticatorBytesMax`, L fits the wire bound on certificates, and every message kind fits a frame.
+    /// Limits on their own, then against n and the scheme: the authenticators fit `authenticatorBytesMax`,
+    /// and every framework message kind fits a frame. (The protocol's own kinds are checked by
+    /// `ValidatedCluster.checked(for:)`, which knows them.)
     private func validateSizes(_ configuration: ClusterConfiguration, source: String) throws(ConfigurationError) {
         if let problem = limits.problem {
             throw .invalidField(file: source, field: "limits", problem: .invalidLimits(problem))
-        }
-        if settings.watermarkWindow > UInt64(WireCodec.preparedCertificatesMax) {
-            throw .invalidField(file: source, field: "settings.watermarkWindow", problem: .invalidSettings(
-                "\(settings.watermarkWindow) exceeds \(WireCodec.preparedCertificatesMax), the most certificates one VIEW-CHANGE may carry"))
         }
         let sizes = authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
         let largest = max(sizes.broadcast, sizes.request, sizes.pairwise)
@@ -94,8 +91,8 @@ extension ClusterFile {
             throw .invalidField(file: source, field: "limits.authenticatorBytesMax", problem: .invalidLimits(
                 "\(limits.authenticatorBytesMax) bytes, but \(authentication.rawValue) with \(configuration.replicaCount) replicas makes authenticators of \(largest) bytes"))
         }
-        let bounds = MessageBounds(configuration: configuration, settings: settings, limits: limits, authenticators: sizes)
-        if let worst = bounds.oversized.first {
+        let bounds = MessageBounds(limits: limits, authenticators: sizes)
+        if let worst = bounds.all.filter({ $0.payloadBytes > limits.frameBytesMax }).max(by: { $0.payloadBytes < $1.payloadBytes }) {
             throw .invalidField(file: source, field: "limits.frameBytesMax", problem: .messageTooLarge(
                 kind: worst.kind, bytes: worst.payloadBytes, frameBytesMax: limits.frameBytesMax))
         }

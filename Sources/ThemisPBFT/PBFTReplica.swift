@@ -79,10 +79,12 @@ public struct PBFTReplica: ReplicaCore {
     public var isPrimary: Bool { primary == id }
     /// H = h + L.
     public var highWatermark: SequenceNumber { lowWatermark + settings.watermarkWindow }
+    /// The last stable checkpoint (the low watermark).
+    public var stableCheckpoint: SequenceNumber { lowWatermark }
     /// The digest of the last stable checkpoint's state, if any was reached.
     public var stableCheckpointDigest: Digest? { checkpoints.stableDigest }
 
-    public mutating func receive(_ verified: Verified<PBFTMessage>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    public mutating func receive(_ verified: Verified<PBFTMessage>, into actions: inout [PBFTAction]) throws(Rejection) {
         let sender = verified.message.sender
         guard configuration.contains(sender) else { throw .unknownReplica(sender) }
         guard sender != id else { throw .fromSelf }
@@ -114,7 +116,7 @@ public struct PBFTReplica: ReplicaCore {
         }
     }
 
-    public mutating func flush(into actions: inout [Action<PBFTMessage>]) {
+    public mutating func flush(into actions: inout [PBFTAction]) {
         proposeBatches(into: &actions)
     }
 

@@ -4,44 +4,18 @@ import NIOCore
 import Synchronization
 import ThemisCore
 import ThemisCrypto
-import ThemisPBFT
+import ThemisDriver
 import ThemisTransport
 import ThemisWire
 
-/// Input to the protocol core, verified on a connection's event loop.
-enum DriverInput: Sendable {
-    case message(Verified<PBFTMessage>)
-    case request(Verified<Request>)
-
-    /// What the input holds, by the size model of `RetainedBytes` (for the queue's byte bound).
-    var estimatedBytes: Int {
-        switch self {
-        case .message(let verified): RetainedBytes.estimate(verified.message) + verified.authenticator.count
-        case .request(let verified): RetainedBytes.estimate(verified.message)
-        }
-    }
-}
-
-/// The driver of the PBFT core: it owns the core on one event loop (the protocol loop), feeds it verified
-/// inputs in groups, and carries out the actions it returns:
-/// 1. feed every input of the group (`receive` / `submit`), then `flush` (the primary closes batches);
-/// 2. authenticate and encode outgoing messages, one frame per message, all frames for one peer in one
-///    buffer, and write each buffer with one flush once the steps already queued on the loop have run
-///    (one syscall per peer per burst of steps);
-/// 3. hand `execute` batches to the application executor, which reports back through `executed`.
-final class ProtocolDriver: Sendable {
-    struct State {
-        var core: PBFTReplica
-        var replicas: [ReplicaID: any Channel] = [:]
-        var clients: [ClientID: any Channel] = [:]
-        var actions: [Action<PBFTMessage>] = []
-        var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
-        /// A task that writes the outbox is queued on the loop.
-        var flushScheduled = false
-        /// Status queries waiting for the one status job in flight (all are answered by it).
-        var statusWaiters: [(nonce: UInt64, channel: any Channel)] = []
-    }
-
+/// The NIO shell around the one `ReplicaDriver`: it owns the driver on one event loop (the protocol loop),
+/// hands it the verified inputs of each read burst, and implements its effects (`NIOEffects`): frames for
+/// one peer are gathered in one buffer and written with one flush once the steps already queued on the loop
+/// have run (one syscall per peer per burst of steps); `execute` batches go to the application executor,
+/// which reports back through `executed`. It also bounds what waits for the loop (read backpressure) and
+/// answers status queries.
+/// The shell's bounds on what waits for the protocol loop and on what a link buffers.
+enum ProtocolDriverLimits {
     /// Status queries that may wait at once; more are dropped (the client asks again).
     static let statusQueriesPendingMax = 256
     /// Read backpressure: once this many verified inputs, or this many bytes of them, wait for the
@@ -53,6 +27,38 @@ final class ProtocolDriver: Sendable {
     static let inputBytesQueuedHigh = 64 << 20
     static let inputBytesQueuedLow = 16 << 20
 
+
+    /// The write-buffer high watermark of a link: a few frames for a replica, a few replies for a client.
+    static func writeHighWatermark(for peer: Principal, limits: Limits) -> Int {
+        switch peer {
+        case .replica: 2 * limits.frameBytesMax + (1 << 20)
+        case .client: max(64 * 1024, 4 * (limits.resultBytesMax + 1024))
+        }
+    }
+}
+
+/// What `ReplicaServer` needs of its driver, whatever the protocol.
+protocol ShellDriver: Sendable {
+    var loop: any EventLoop { get }
+    var counters: NIOLockedValueBox<ReplicaCounters> { get }
+    func tick()
+    func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?)
+    func closeAllLinks() -> EventLoopFuture<Void>
+    func connectedReplicaCount() -> EventLoopFuture<Int>
+    /// Adds the handshake and the replica's inbound handler to a new connection's pipeline.
+    func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, admit: @escaping @Sendable (Principal) -> Bool) throws
+}
+
+final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
+    typealias Message = Plugin.Core.Message
+
+    struct State {
+        var driver: ReplicaDriver<Plugin>
+        var effects: NIOEffects<Plugin>
+        /// Status queries waiting for the one status job in flight (all are answered by it).
+        var statusWaiters: [(nonce: UInt64, channel: any Channel)] = []
+    }
+
     let loop: any EventLoop
     let keyring: Keyring
     /// The largest frame a client may send after its handshake (`MessageBounds.clientFrameBytesMax`),
@@ -63,7 +69,6 @@ final class ProtocolDriver: Sendable {
     let logger: Logger
     let counters: NIOLockedValueBox<ReplicaCounters>
     private let state: NIOLoopBoundBox<State>
-    private let allocator = ByteBufferAllocator()
     /// Verified inputs handed to the protocol loop and not yet fed to the core, over all connections.
     private let inputsQueued = Atomic<Int>(0)
     /// Their bytes (`DriverInput.estimatedBytes`).
@@ -71,19 +76,20 @@ final class ProtocolDriver: Sendable {
     /// Connections that stopped reading because the protocol loop fell behind.
     private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    init(core: PBFTReplica, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
+    init(core: Plugin.Core, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
          counters: NIOLockedValueBox<ReplicaCounters>) {
         self.loop = loop
         self.keyring = keyring
         self.limits = core.limits
         self.clientFrameBytesMax = MessageBounds(
-            configuration: core.configuration, settings: core.settings, limits: core.limits,
-            authenticators: keyring.scheme.authenticatorSizes(replicaCount: core.configuration.replicaCount)
+            limits: core.limits, authenticators: keyring.scheme.authenticatorSizes(replicaCount: core.configuration.replicaCount)
         ).clientFrameBytesMax
         self.executor = executor
         self.logger = logger
         self.counters = counters
-        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(core: core), eventLoop: loop)
+        let effects = NIOEffects<Plugin>(executor: executor, logger: logger, counters: counters)
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(
+            State(driver: ReplicaDriver(core: core, keyring: keyring), effects: effects), eventLoop: loop)
     }
 
     var id: ReplicaID { keyring.me.replicaID ?? ReplicaID(0) }
@@ -94,19 +100,17 @@ final class ProtocolDriver: Sendable {
     /// - Returns: true if the loop is behind (`inputsQueuedHigh` inputs wait): the caller SHOULD `pause`
     ///   its connection, so that a flood of valid messages queues in the peer's socket, not in our memory.
     @discardableResult
-    func deliver(_ inputs: [DriverInput]) -> Bool {
-        let bytes = inputs.reduce(0) { $0 + $1.estimatedBytes }
+    func deliver(_ inputs: [DriverInput<Message>]) -> Bool {
+        let bytes = inputs.reduce(0) { $0 + Self.estimatedBytes($1) }
         let queued = inputsQueued.wrappingAdd(inputs.count, ordering: .relaxed).newValue
         let queuedBytes = inputBytesQueued.wrappingAdd(bytes, ordering: .relaxed).newValue
         loop.execute {
-            self.step { core, actions in
-                for input in inputs { self.feed(input, core: &core, actions: &actions) }
-            }
+            self.step { driver, effects in driver.deliver(inputs, effects: &effects) }
             let left = self.inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
             let leftBytes = self.inputBytesQueued.wrappingSubtract(bytes, ordering: .relaxed).newValue
-            if left < Self.inputsQueuedLow && leftBytes < Self.inputBytesQueuedLow { self.resumePaused() }
+            if left < ProtocolDriverLimits.inputsQueuedLow && leftBytes < ProtocolDriverLimits.inputBytesQueuedLow { self.resumePaused() }
         }
-        return queued > Self.inputsQueuedHigh || queuedBytes > Self.inputBytesQueuedHigh
+        return queued > ProtocolDriverLimits.inputsQueuedHigh || queuedBytes > ProtocolDriverLimits.inputBytesQueuedHigh
     }
 
     /// Stops reading from `channel` until the protocol loop catches up.
@@ -115,7 +119,7 @@ final class ProtocolDriver: Sendable {
         channel.setOption(.autoRead, value: false).whenFailure { _ in }
         counters.withLockedValue { $0.readPauses += 1 }
         // The loop may have caught up before the channel was registered: check again.
-        if inputsQueued.load(ordering: .relaxed) < Self.inputsQueuedLow && inputBytesQueued.load(ordering: .relaxed) < Self.inputBytesQueuedLow {
+        if inputsQueued.load(ordering: .relaxed) < ProtocolDriverLimits.inputsQueuedLow && inputBytesQueued.load(ordering: .relaxed) < ProtocolDriverLimits.inputBytesQueuedLow {
             resumePaused()
         }
     }
@@ -128,8 +132,16 @@ final class ProtocolDriver: Sendable {
         for channel in channels { channel.setOption(.autoRead, value: true).whenFailure { _ in } }
     }
 
+    /// What an input holds, by the protocol's size model (for the queue's byte bound).
+    static func estimatedBytes(_ input: DriverInput<Message>) -> Int {
+        switch input {
+        case .message(let verified): Plugin.estimatedBytes(of: verified.message) + verified.authenticator.count
+        case .request(let verified): 64 + verified.message.operation.count + verified.message.authenticator.count
+        }
+    }
+
     func tick() {
-        loop.execute { self.step { core, actions in core.tick(into: &actions) } }
+        loop.execute { self.step { driver, effects in driver.tick(effects: &effects) } }
     }
 
     func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?) {
@@ -137,8 +149,8 @@ final class ProtocolDriver: Sendable {
             $0.batchesExecuted += 1
             $0.requestsExecuted += results.count
         }
-        loop.execute { self.step { core, actions in
-            core.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, into: &actions)
+        loop.execute { self.step { driver, effects in
+            driver.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, effects: &effects)
         } }
     }
 
@@ -146,11 +158,11 @@ final class ProtocolDriver: Sendable {
         loop.execute {
             switch peer {
             case .replica(let replica):
-                if let old = self.state.value.replicas[replica], old !== channel { old.close(promise: nil) }
-                self.state.value.replicas[replica] = channel
+                if let old = self.state.value.effects.replicas[replica], old !== channel { old.close(promise: nil) }
+                self.state.value.effects.replicas[replica] = channel
             case .client(let client):
-                if let old = self.state.value.clients[client], old !== channel { old.close(promise: nil) }
-                self.state.value.clients[client] = channel
+                if let old = self.state.value.effects.clients[client], old !== channel { old.close(promise: nil) }
+                self.state.value.effects.clients[client] = channel
             }
             self.logger.debug("link up", metadata: ["peer": "\(peer)"])
         }
@@ -160,9 +172,9 @@ final class ProtocolDriver: Sendable {
         loop.execute {
             switch peer {
             case .replica(let replica):
-                if self.state.value.replicas[replica] === channel { self.state.value.replicas[replica] = nil }
+                if self.state.value.effects.replicas[replica] === channel { self.state.value.effects.replicas[replica] = nil }
             case .client(let client):
-                if self.state.value.clients[client] === channel { self.state.value.clients[client] = nil }
+                if self.state.value.effects.clients[client] === channel { self.state.value.effects.clients[client] = nil }
             }
         }
     }
@@ -174,7 +186,7 @@ final class ProtocolDriver: Sendable {
     func status(nonce: UInt64, channel: any Channel) {
         loop.execute {
             let waiting = self.state.value.statusWaiters.count
-            guard waiting < Self.statusQueriesPendingMax else {
+            guard waiting < ProtocolDriverLimits.statusQueriesPendingMax else {
                 self.counters.withLockedValue { $0.statusQueriesDropped += 1 }
                 return
             }
@@ -185,11 +197,11 @@ final class ProtocolDriver: Sendable {
 
     /// One status job for every query waiting now; queries arriving meanwhile start the next one.
     private func submitStatusJob() {
-        let core = state.value.core
+        let core = state.value.driver.core
         let replica = core.id
         let view = core.view
-        let stable = core.lowWatermark
-        let links = UInt32(state.value.replicas.count)
+        let stable = core.stableCheckpoint
+        let links = UInt32(state.value.effects.replicas.count)
         let waiters = state.value.statusWaiters.count
         executor.submit(.status { lastExecuted, digest in
             let counters = self.counters.withLockedValue { $0 }
@@ -209,10 +221,23 @@ final class ProtocolDriver: Sendable {
         })
     }
 
+    func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, admit: @escaping @Sendable (Principal) -> Bool) throws {
+        let counters = self.counters
+        let logger = self.logger
+        try channel.pipeline.syncOperations.addThemisFront(
+            keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits,
+            clientFrameBytesMax: clientFrameBytesMax, admit: admit,
+            onRejection: { rejection in
+                counters.withLockedValue { $0.connectionsRejected += 1 }
+                logger.info("connection rejected", metadata: ["reason": "\(rejection.reason)"])
+            })
+        try channel.pipeline.syncOperations.addHandler(ReplicaInboundHandler(driver: self, keyring: keyring))
+    }
+
     /// Closes every registered link and completes when all are closed.
     func closeAllLinks() -> EventLoopFuture<Void> {
         loop.flatSubmit {
-            let channels: [any Channel] = Array(self.state.value.replicas.values) + Array(self.state.value.clients.values)
+            let channels: [any Channel] = Array(self.state.value.effects.replicas.values) + Array(self.state.value.effects.clients.values)
             let closed = channels.map { channel in
                 channel.close().recover { _ in }
             }
@@ -222,23 +247,18 @@ final class ProtocolDriver: Sendable {
 
     /// Number of replicas with an authenticated link right now.
     func connectedReplicaCount() -> EventLoopFuture<Int> {
-        loop.submit { self.state.value.replicas.count }
+        loop.submit { self.state.value.effects.replicas.count }
     }
 
     // MARK: One step on the protocol loop
 
-    private func step(_ body: (inout PBFTReplica, inout [Action<PBFTMessage>]) -> Void) {
+    private func step(_ body: (inout ReplicaDriver<Plugin>, inout NIOEffects<Plugin>) -> Void) {
         state.withValue { state in
-            state.actions.removeAll(keepingCapacity: true)
-            body(&state.core, &state.actions)
-            state.core.flush(into: &state.actions)
-            for action in state.actions {
-                perform(action, state: &state)
-            }
+            body(&state.driver, &state.effects)
             // The outbox is written by a task queued behind the steps already waiting on the loop (the
             // other connections' inputs of this read burst): their frames to the same peer share a write.
-            if !state.outbox.isEmpty && !state.flushScheduled {
-                state.flushScheduled = true
+            if !state.effects.outbox.isEmpty && !state.effects.flushScheduled {
+                state.effects.flushScheduled = true
                 loop.execute { self.writeOutbox() }
             }
         }
@@ -247,7 +267,7 @@ final class ProtocolDriver: Sendable {
     private func writeOutbox() {
         state.withValue { state in
             var dropped = 0
-            for (_, entry) in state.outbox {
+            for (_, entry) in state.effects.outbox {
                 // A peer that does not read: its write buffer passed the high watermark. Its frames are
                 // dropped rather than buffered without bound; it gets them again by retransmission.
                 guard entry.channel.isWritable else {
@@ -257,93 +277,72 @@ final class ProtocolDriver: Sendable {
                 entry.channel.writeAndFlush(entry.buffer, promise: nil)
             }
             if dropped > 0 { counters.withLockedValue { $0.framesDroppedUnwritable += dropped } }
-            state.outbox.removeAll(keepingCapacity: true)
-            state.flushScheduled = false
+            state.effects.outbox.removeAll(keepingCapacity: true)
+            state.effects.flushScheduled = false
+        }
+    }
+}
+
+/// The driver's effects in a replica process: links (frames gathered per channel into the outbox), the
+/// application executor, the logger and counters.
+struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
+    let executor: ApplicationExecutor
+    let logger: Logger
+    let counters: NIOLockedValueBox<ReplicaCounters>
+    var replicas: [ReplicaID: any Channel] = [:]
+    var clients: [ClientID: any Channel] = [:]
+    var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
+    /// A task that writes the outbox is queued on the loop.
+    var flushScheduled = false
+
+    init(executor: ApplicationExecutor, logger: Logger, counters: NIOLockedValueBox<ReplicaCounters>) {
+        self.executor = executor
+        self.logger = logger
+        self.counters = counters
+    }
+
+    mutating func send(_ frame: ByteBuffer, of message: Plugin.Core.Message, to replica: ReplicaID) {
+        if let channel = replicas[replica] { append(frame, to: channel) }
+    }
+
+    mutating func broadcast(_ frame: ByteBuffer, of message: Plugin.Core.Message) {
+        for (_, channel) in replicas { append(frame, to: channel) }
+    }
+
+    mutating func reply(_ frame: ByteBuffer, of reply: Reply) {
+        if let channel = clients[reply.client] { append(frame, to: channel) }
+    }
+
+    mutating func execute(_ batch: ExecutionBatch) {
+        executor.submit(.batch(batch))
+    }
+
+    mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) {
+        executor.submit(.install(sequence, applicationSnapshot))
+    }
+
+    mutating func observe(_ event: Plugin.Core.Event) {
+        switch event.logLevel {
+        case .trace: logger.trace("\(event.summary)")
+        case .debug: logger.debug("\(event.summary)")
+        case .info: logger.info("\(event.summary)")
+        case .notice: logger.notice("\(event.summary)")
+        case .warning: logger.warning("\(event.summary)")
         }
     }
 
-    private func feed(_ input: DriverInput, core: inout PBFTReplica, actions: inout [Action<PBFTMessage>]) {
-        do {
-            switch input {
-            case .message(let message): try core.receive(message, into: &actions)
-            case .request(let request): try core.submit(request, into: &actions)
-            }
-        } catch {
-            counters.withLockedValue { $0.rejections[error.kind, default: 0] += 1 }
-            logger.debug("rejected input", metadata: ["reason": "\(error)"])
-        }
+    mutating func rejected(_ rejection: Plugin.Core.Rejection) {
+        counters.withLockedValue { $0.rejections[rejection.kind, default: 0] += 1 }
+        logger.debug("rejected input", metadata: ["reason": "\(rejection)"])
     }
 
-    private func perform(_ action: Action<PBFTMessage>, state: inout State) {
-        switch action {
-        case .send(let message, let replica):
-            let frame = encode(message, audience: .principal(.replica(replica)))
-            if let channel = state.replicas[replica] { append(frame, to: channel, state: &state) }
-        case .broadcast(let message):
-            let frame = encode(MessageVerifier(keyring: keyring).prepareForBroadcast(message), audience: .allReplicas)
-            for (_, channel) in state.replicas { append(frame, to: channel, state: &state) }
-        case .reply(let reply):
-            guard let channel = state.clients[reply.client] else { return }
-            // Replies are MACed with the link key in every scheme: only the client must believe them.
-            let tag = keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
-            append(allocator.frame(.reply(reply.withAuthenticator(tag))), to: channel, state: &state)
-        case .execute(let batch):
-            executor.submit(.batch(batch))
-        case .installState(let sequence, let snapshot):
-            executor.submit(.install(sequence, snapshot))
-        case .observe(let event):
-            observe(event)
-        }
-    }
-
-    private func encode(_ message: PBFTMessage, audience: Keyring.Audience) -> ByteBuffer {
-        let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: audience)
-        return allocator.frame(.pbft(message, authenticator: tag))
-    }
-
-    private func append(_ frame: ByteBuffer, to channel: any Channel, state: inout State) {
+    private mutating func append(_ frame: ByteBuffer, to channel: any Channel) {
         let key = ObjectIdentifier(channel)
-        if state.outbox[key] == nil {
-            state.outbox[key] = (channel, frame)
+        if outbox[key] == nil {
+            outbox[key] = (channel, frame)
         } else {
             var frame = frame
-            state.outbox[key]?.buffer.writeBuffer(&frame)
-        }
-    }
-
-    private func observe(_ event: Event) {
-        switch event {
-        case .checkpointStable(let sequence, let digest):
-            logger.info("checkpoint stable", metadata: ["sequence": "\(sequence.rawValue)", "digest": "\(digest)"])
-        case .checkpointMismatch(let sequence, _):
-            logger.warning("own checkpoint differs from the quorum's", metadata: ["sequence": "\(sequence.rawValue)"])
-        case .viewChangeStarted(let target):
-            logger.notice("view change started", metadata: ["to": "\(target.rawValue)"])
-        case .newViewSent(let target):
-            logger.notice("sent NEW-VIEW as the new primary", metadata: ["view": "\(target.rawValue)"])
-        case .viewChanged(let newView, let primary):
-            logger.notice("entered new view", metadata: ["view": "\(newView.rawValue)", "primary": "\(primary.rawValue)"])
-        case .stateTransferNeeded(let sequence, _):
-            logger.warning("behind the stable checkpoint; state transfer needed", metadata: ["sequence": "\(sequence.rawValue)"])
-        case .stateTransferStarted(let sequence, let peer):
-            logger.notice("state transfer started", metadata: ["checkpoint": "\(sequence.rawValue)", "from": "\(peer.rawValue)"])
-        case .stateTransferRejected(let sequence, let peer):
-            logger.warning("state from peer does not match the agreed digest; asking another",
-                           metadata: ["checkpoint": "\(sequence.rawValue)", "from": "\(peer.rawValue)"])
-        case .stateTransferFinished(let sequence):
-            logger.notice("state transfer finished", metadata: ["checkpoint": "\(sequence.rawValue)"])
-        case .batchFetched(let sequence):
-            logger.debug("committed batch fetched", metadata: ["sequence": "\(sequence.rawValue)"])
-        case .batchMissing(let sequence):
-            logger.debug("re-proposed batch not held here; fetching it by digest", metadata: ["sequence": "\(sequence.rawValue)"])
-        case .awaitingVouchers(let sequence):
-            logger.info("a request in the batch does not verify here; waiting for f backups to prepare it",
-                        metadata: ["sequence": "\(sequence.rawValue)"])
-        case .vouchedFor(let sequence):
-            logger.info("f backups prepared the batch this replica could not authenticate; preparing it",
-                        metadata: ["sequence": "\(sequence.rawValue)"])
-        case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent:
-            logger.trace("\(event)")
+            outbox[key]?.buffer.writeBuffer(&frame)
         }
     }
 }

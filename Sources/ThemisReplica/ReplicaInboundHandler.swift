@@ -3,25 +3,26 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ThemisCore
 import ThemisCrypto
+import ThemisDriver
 import ThemisTransport
 import ThemisWire
 
 /// The replica's per-connection handler, after the handshake: runs the `Ingress` (the sender is the
 /// authenticated peer, every authenticator verifies) here on the connection's event loop, in parallel with
 /// other connections, and hands the verified inputs of one read burst to the protocol driver together.
-final class ReplicaInboundHandler: ChannelInboundHandler {
+final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler {
     typealias InboundIn = PeerMessage
 
-    private let driver: ProtocolDriver
-    private let ingress: Ingress
-    private var pending: [DriverInput] = []
+    private let driver: ProtocolDriver<Plugin>
+    private let ingress: Ingress<Plugin>
+    private var pending: [DriverInput<Plugin.Core.Message>] = []
     private var peer: Principal?
     /// Further clients this (client) connection carries, each proved by `attachClient`.
     private var attached: Set<ClientID> = []
 
-    init(driver: ProtocolDriver, keyring: Keyring) {
+    init(driver: ProtocolDriver<Plugin>, keyring: Keyring) {
         self.driver = driver
-        self.ingress = Ingress(keyring: keyring)
+        self.ingress = Ingress(keyring: keyring, limits: driver.limits)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -30,21 +31,13 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
             // What we buffer for a peer that does not read is bounded by this high watermark (then its
             // frames are dropped, see ProtocolDriver.writeOutbox): a few frames for a replica, a few
             // replies for a client.
-            let high = Self.writeHighWatermark(for: completed.peer, limits: driver.limits)
+            let high = ProtocolDriverLimits.writeHighWatermark(for: completed.peer, limits: driver.limits)
             context.channel.setOption(.writeBufferWaterMark, value: .init(low: high / 2, high: high)).whenFailure { _ in }
             driver.register(completed.peer, channel: context.channel)
         } else if let attach = event as? ClientAttached, attached.insert(attach.client).inserted {
             driver.register(.client(attach.client), channel: context.channel)
         }
         context.fireUserInboundEventTriggered(event)
-    }
-
-    /// The write-buffer high watermark of a link: a few frames for a replica, a few replies for a client.
-    static func writeHighWatermark(for peer: Principal, limits: Limits) -> Int {
-        switch peer {
-        case .replica: 2 * limits.frameBytesMax + (1 << 20)
-        case .client: max(64 * 1024, 4 * (limits.resultBytesMax + 1024))
-        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -56,8 +49,8 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let input = unwrapInboundIn(data)
         switch (input.peer, input.message) {
-        case (.replica(let replica), .pbft(let message, let tag)):
-            receive(message, authenticator: tag, from: replica)
+        case (.replica(let replica), .replica(let payload)):
+            receive(payload, from: replica, context: context)
         case (.client(let client), .request(let request)):
             receive(request, from: client)
         case (.client, .statusQuery(let query)):
@@ -80,16 +73,21 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    private func receive(_ message: PBFTMessage, authenticator: [UInt8], from replica: ReplicaID) {
+    private func receive(_ payload: ProtocolPayload, from replica: ReplicaID, context: ChannelHandlerContext) {
         driver.counters.withLockedValue { $0.messagesReceived += 1 }
-        switch ingress.admit(message, authenticator: authenticator, from: replica) {
+        switch ingress.admit(payload, from: replica) {
         case .success(let verified):
             if verified.requestsUnverified { driver.counters.withLockedValue { $0.unverifiedBatches += 1 } }
             pending.append(.message(verified))
+        case .failure(.malformed(let error)):
+            // As for a malformed frame: the peer is broken or lying; say why and close the link.
+            driver.counters.withLockedValue { $0.connectionsRejected += 1 }
+            context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: "malformed message: \(error)"))), promise: nil)
+            context.close(promise: nil)
         case .failure(let refusal):
             count(refusal)
             if refusal == .authenticationFailed {
-                driver.logger.debug("authentication failed", metadata: ["from": "\(replica)", "kind": "\(message.kindName)"])
+                driver.logger.debug("authentication failed", metadata: ["from": "\(replica)"])
             }
         }
     }
@@ -106,6 +104,7 @@ final class ReplicaInboundHandler: ChannelInboundHandler {
         switch refusal {
         case .forgedSender: driver.counters.withLockedValue { $0.forgedSenders += 1 }
         case .authenticationFailed: driver.counters.withLockedValue { $0.authenticationFailures += 1 }
+        case .malformed: driver.counters.withLockedValue { $0.connectionsRejected += 1 }
         }
     }
 }

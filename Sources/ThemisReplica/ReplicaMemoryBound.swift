@@ -1,6 +1,5 @@
 import ThemisCore
 import ThemisCrypto
-import ThemisPBFT
 import ThemisWire
 
 /// The most memory a replica process of a cluster can hold, whatever its peers, its clients and strangers
@@ -8,7 +7,7 @@ import ThemisWire
 ///
 /// - process: the binary, the Swift runtime, NIO and crypto when idle (measured 21-25 MiB RSS here with
 ///   the release build), rounded up to 32 MiB.
-/// - core: `PBFTReplica.retainedBytesBound` (log, queued requests, client table, checkpoints, view
+/// - core: the protocol plug-in's `retainedBytesBound` (PBFT: log, queued requests, client table, checkpoints, view
 ///   change, state transfer), with the clients of the cluster file (no other client can authenticate).
 /// - connections: per connection, what it may buffer: a partial frame being read (`frameBytesMax` from
 ///   a replica, the largest client message from a client, 4 KiB before the handshake), NIO's reads of one event (4 x 64 KiB), its write buffer up to the high
@@ -25,7 +24,7 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
     public static let readBurstBytes = 4 * (64 << 10)
 
     public let process: Int
-    public let core: RetainedBytes
+    public let core: ByteParts
     public let strangers: Int
     public let replicaLinks: Int
     public let clientLinks: Int
@@ -53,14 +52,15 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
     public static func clientFrameBytesMax(_ cluster: ClusterFile) throws(ClusterConfiguration.Error) -> Int {
         let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count, faultModel: cluster.faultModel)
         let sizes = cluster.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
-        return MessageBounds(configuration: configuration, settings: cluster.settings, limits: cluster.limits, authenticators: sizes)
-            .clientFrameBytesMax
+        return MessageBounds(limits: cluster.limits, authenticators: sizes).clientFrameBytesMax
     }
 
     /// - Parameter stateBytes: the largest state the application holds (snapshot plus client table); at
     ///   most `limits.stateBytesMax` for state transfer to work, which is the default.
-    public init(cluster: ClusterFile, stateBytes: Int? = nil) throws(ClusterConfiguration.Error) {
-        let configuration = try ClusterConfiguration(replicaCount: cluster.replicas.count, faultModel: cluster.faultModel)
+    /// - Throws: `ConfigurationError` for a protocol no plug-in implements or a bad replica count.
+    public init(cluster: ClusterFile, stateBytes: Int? = nil) throws(ConfigurationError) {
+        let plugin = try ProtocolCatalog.plugin(named: cluster.protocolName, source: "cluster.json")
+        let configuration = try ClusterFile.configuration(replicaCount: cluster.replicas.count, faultModel: cluster.faultModel, source: "cluster.json")
         let limits = cluster.limits
         let state = stateBytes ?? limits.stateBytesMax
         let sizes = cluster.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
@@ -68,17 +68,18 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
         var coreLimits = limits
         coreLimits.clientsMax = min(limits.clientsMax, cluster.clients.count)
         process = Self.processBaselineBytes
-        core = PBFTReplica.retainedBytesBound(configuration: configuration, settings: cluster.settings, limits: coreLimits,
-                                              authenticatorBytes: authenticator, stateBytes: state)
+        core = plugin.retainedBytesBound(configuration: configuration, settings: cluster.settings, limits: coreLimits,
+                                         authenticatorBytes: authenticator, stateBytes: state)
         let read = Self.readBurstBytes + Self.connectionOverheadBytes
         strangers = limits.connectionsMax * (WireCodec.handshakeFrameBytesMax + read + 1024)
         // A link buffers writes up to its high watermark, and one more frame passes the writability check.
-        let replicaWrite = ReplicaInboundHandler.writeHighWatermark(for: .replica(ReplicaID(0)), limits: limits) + limits.frameBytesMax
+        let replicaWrite = ProtocolDriverLimits.writeHighWatermark(for: .replica(ReplicaID(0)), limits: limits) + limits.frameBytesMax
         replicaLinks = 2 * (configuration.replicaCount - 1) * (limits.frameBytesMax + read + replicaWrite)
-        let clientWrite = ReplicaInboundHandler.writeHighWatermark(for: .client(ClientID(0)), limits: limits) + limits.resultBytesMax + 1024
+        let clientWrite = ProtocolDriverLimits.writeHighWatermark(for: .client(ClientID(0)), limits: limits) + limits.resultBytesMax + 1024
         // A client's frames are cut at the largest message a client sends (FrameDecoder.clientFrameBytesMax).
-        clientLinks = cluster.clients.count * (min(limits.frameBytesMax, try Self.clientFrameBytesMax(cluster)) + read + clientWrite)
-        inputs = ProtocolDriver.inputBytesQueuedHigh
+        let clientFrame = MessageBounds(limits: limits, authenticators: sizes).clientFrameBytesMax
+        clientLinks = cluster.clients.count * (min(limits.frameBytesMax, clientFrame) + read + clientWrite)
+        inputs = ProtocolDriverLimits.inputBytesQueuedHigh
         let window = Int(cluster.settings.watermarkWindow)
         execution = window * (limits.batchBytesMax + limits.batchRequestsMax * (limits.resultBytesMax + 64))
         application = 2 * state

@@ -4,7 +4,6 @@ import NIOCore
 import NIOPosix
 import ThemisCore
 import ThemisCrypto
-import ThemisPBFT
 import ThemisTransport
 import ThemisWire
 
@@ -37,7 +36,7 @@ public final class ReplicaServer: Sendable {
     let options: Options
     let group: MultiThreadedEventLoopGroup
     let keyring: Keyring
-    let driver: ProtocolDriver
+    let driver: any ShellDriver
     let executor: ApplicationExecutor
     let serverChannel: any Channel
     let running: NIOLockedValueBox<Bool>
@@ -56,14 +55,13 @@ public final class ReplicaServer: Sendable {
         }
         let keyring = try Keyring(cluster: cluster, me: .replica(options.id), keys: options.keys)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
-        let core = PBFTReplica(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
+        let plugin = try ProtocolCatalog.plugin(named: cluster.protocolName, source: "cluster.json")
         let executor = ApplicationExecutor()
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
         let counters = NIOLockedValueBox(ReplicaCounters())
         let openConnections = NIOLockedValueBox(0)
         let connectionsMax = cluster.limits.connectionsMax
-        let driver = ProtocolDriver(core: core, loop: group.next(), keyring: keyring, executor: executor,
-                                    logger: options.logger, counters: counters)
+        let driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters)
         let executorTask = Task {
             await executor.run(application) { sequence, results, snapshot in
                 driver.executed(sequence, results: results, applicationSnapshot: snapshot)
@@ -92,7 +90,7 @@ public final class ReplicaServer: Sendable {
                     }
                     channel.closeFuture.whenComplete { _ in openConnections.withLockedValue { $0 -= 1 } }
                     return channel.eventLoop.makeCompletedFuture {
-                        try ReplicaServer.configure(channel, keyring: keyring, cluster: cluster, driver: driver) { peer in
+                        try driver.configure(channel, keyring: keyring, cluster: cluster) { peer in
                             switch peer {
                             case .replica(let other): return cluster.configuration.contains(other) && other > options.id
                             case .client(let client): return cluster.clients.contains { $0.id == client.rawValue }
@@ -117,7 +115,18 @@ public final class ReplicaServer: Sendable {
         return replica
     }
 
-    private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: ProtocolDriver,
+    /// The shell's driver for `plugin`, with a fresh core (the cluster is checked against the plug-in's rules).
+    private static func makeDriver<Plugin: ProtocolPlugin>(
+        _ plugin: Plugin.Type, options: Options, keyring: Keyring, loop: any EventLoop, executor: ApplicationExecutor,
+        counters: NIOLockedValueBox<ReplicaCounters>
+    ) throws -> any ShellDriver {
+        let cluster = options.cluster
+        _ = try cluster.validated(source: "cluster.json").checked(for: plugin)
+        let core = Plugin.Core(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
+        return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters)
+    }
+
+    private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: any ShellDriver,
                  executor: ApplicationExecutor, serverChannel: any Channel, executorTask: Task<Void, Never>,
                  failures: AsyncStream<String>, counters: NIOLockedValueBox<ReplicaCounters>) {
         self.failures = failures
@@ -134,20 +143,6 @@ public final class ReplicaServer: Sendable {
 
     /// The port the listener is bound to.
     public var port: Int { serverChannel.localAddress?.port ?? 0 }
-
-    static func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, driver: ProtocolDriver,
-                          admit: @escaping @Sendable (Principal) -> Bool) throws {
-        let counters = driver.counters
-        let logger = driver.logger
-        try channel.pipeline.syncOperations.addThemisFront(
-            keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits,
-            clientFrameBytesMax: driver.clientFrameBytesMax, admit: admit,
-            onRejection: { rejection in
-                counters.withLockedValue { $0.connectionsRejected += 1 }
-                logger.info("connection rejected", metadata: ["reason": "\(rejection.reason)"])
-            })
-        try channel.pipeline.syncOperations.addHandler(ReplicaInboundHandler(driver: driver, keyring: keyring))
-    }
 
     private func startTicking() {
         let driver = self.driver
@@ -174,7 +169,7 @@ public final class ReplicaServer: Sendable {
                 .connectTimeout(.seconds(2))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try ReplicaServer.configure(channel, keyring: keyring, cluster: cluster, driver: driver) { $0 == .replica(replica) }
+                        try driver.configure(channel, keyring: keyring, cluster: cluster) { $0 == .replica(replica) }
                     }
                 }
                 .connect(host: endpoint.host, port: endpoint.port)

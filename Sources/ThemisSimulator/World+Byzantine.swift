@@ -12,7 +12,7 @@ extension World {
             keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: .allReplicas)
         }
         func emit(_ message: PBFTMessage, to target: ReplicaID, tag: [UInt8]? = nil) {
-            enqueue(.pbft(message, authenticator: tag ?? authentic(message)), from: me, to: .replica(target))
+            enqueue(PBFTCodec.wireMessage(message, authenticator: tag ?? authentic(message)), from: me, to: .replica(target))
         }
         replicas[index].sent.append(message)
         if replicas[index].sent.count > 64 { replicas[index].sent.removeFirst() }
@@ -70,7 +70,7 @@ extension World {
                 }
                 for vote in votes {
                     let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: vote), audience: .allReplicas)
-                    enqueue(.pbft(vote, authenticator: tag), from: .replica(name), to: .replica(target))
+                    enqueue(PBFTCodec.wireMessage(vote, authenticator: tag), from: .replica(name), to: .replica(target))
                 }
             }
         }
@@ -233,7 +233,7 @@ extension World {
         }
         for message in messages {
             let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: .allReplicas)
-            enqueue(.pbft(message, authenticator: tag), from: .replica(me), to: .replica(target))
+            enqueue(PBFTCodec.wireMessage(message, authenticator: tag), from: .replica(me), to: .replica(target))
         }
     }
 }

@@ -1,5 +1,6 @@
 import ThemisApps
 import ThemisCore
+import ThemisDriver
 import ThemisPBFT
 
 /// Crashes, restarts and partitions during the safety phase, within the fault budget f; healing after it.
@@ -58,7 +59,7 @@ extension World {
         let old = replicas[index].core
         var core = PBFTReplica(id: old.id, configuration: old.configuration, settings: old.settings, limits: old.limits)
         core.testingIgnoreDigestsInQuorums = old.testingIgnoreDigestsInQuorums
-        replicas[index] = SimulatedReplica(core: core, behavior: replicas[index].behavior)
+        replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: replicas[index].driver.keyring), behavior: replicas[index].behavior)
         checker.executedBy[index] = []
     }
 

@@ -2,63 +2,88 @@ import NIOCore
 import ThemisApps
 import ThemisCore
 import ThemisCrypto
+import ThemisDriver
 import ThemisPBFT
 import ThemisWire
 
-/// Replicas: delivery through the real codec and authenticators, carrying out the core's actions.
+/// The simulator's implementations of the driver's effects: what one driver step asks for is collected
+/// here and carried out by the world after the step (the network, the application, the checker), in order.
+struct SimulatedEffects: DriverEffects {
+    typealias Plugin = PBFT
+
+    enum Output {
+        case send(ByteBuffer, PBFTMessage, to: ReplicaID)
+        case broadcast(ByteBuffer, PBFTMessage)
+        case reply(ByteBuffer, Reply)
+        case execute(ExecutionBatch)
+        case install(SequenceNumber, [UInt8])
+        case observe(Event)
+    }
+
+    var outputs: [Output] = []
+    var rejections = 0
+
+    mutating func send(_ frame: ByteBuffer, of message: PBFTMessage, to replica: ReplicaID) { outputs.append(.send(frame, message, to: replica)) }
+    mutating func broadcast(_ frame: ByteBuffer, of message: PBFTMessage) { outputs.append(.broadcast(frame, message)) }
+    mutating func reply(_ frame: ByteBuffer, of reply: Reply) { outputs.append(.reply(frame, reply)) }
+    mutating func execute(_ batch: ExecutionBatch) { outputs.append(.execute(batch)) }
+    mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) { outputs.append(.install(sequence, applicationSnapshot)) }
+    mutating func observe(_ event: Event) { outputs.append(.observe(event)) }
+    mutating func rejected(_ rejection: Rejection) { rejections += 1 }
+}
+
+/// Replicas: the real codec, the real ingress and the real driver; the world carries out the effects.
 extension World {
     func deliver(_ packet: Packet, toReplica index: Int) {
         guard replicas[index].crashedUntil == nil else { return }
-        let me = Principal.replica(ReplicaID(UInt32(index)))
-        guard let keyring = keyrings[me] else { return }
+        let keyring = replicas[index].driver.keyring
+        let limits = replicas[index].core.limits
         var payload = packet.payload
         let message: WireMessage
         do {
-            message = try WireCodec.decode(&payload, limits: replicas[index].core.limits)
+            message = try WireCodec.decode(&payload, limits: limits)
         } catch {
             stats.rejections += 1
             if debugLog, isCorrect(index) { print("t\(now) r\(index) cannot decode a frame from \(packet.from): \(error)") }
             return
         }
-        var actions: [Action<PBFTMessage>] = []
         // The real ingress (the shell's): the network knows the true sender, as a link after the handshake does.
-        let ingress = Ingress(keyring: keyring, skippingAuthenticationForTesting: scenario.ingressSkipsAuthentication)
-        do {
-            switch (packet.from, message) {
-            case (.replica(let sender), .pbft(let inner, let tag)):
-                switch ingress.admit(inner, authenticator: tag, from: sender) {
-                case .success(let verified):
-                    if verified.requestsUnverified, isCorrect(index) {
-                        stats.unverifiedBatches += 1
-                        if debugLog { print("t\(now) r\(index) cannot authenticate a request in \(inner.kindName) from \(inner.sender)") }
-                    }
-                    try replicas[index].core.receive(verified, into: &actions)
-                case .failure(let refusal):
-                    refused(refusal)
-                    if debugLog, isCorrect(index), inner.kindName.hasSuffix("view") || inner.kindName == "view-change" {
-                        print("t\(now) r\(index) refuses \(inner.kindName) from \(inner.sender): \(refusal)")
-                    }
-                    return
+        let ingress = Ingress<PBFT>(keyring: keyring, limits: limits, skippingAuthenticationForTesting: scenario.ingressSkipsAuthentication)
+        let input: DriverInput<PBFTMessage>
+        switch (packet.from, message) {
+        case (.replica(let sender), .replica(let inner)):
+            switch ingress.admit(inner, from: sender) {
+            case .success(let verified):
+                if verified.requestsUnverified, isCorrect(index) {
+                    stats.unverifiedBatches += 1
+                    if debugLog { print("t\(now) r\(index) cannot authenticate a request in \(verified.message.kindName) from \(sender)") }
                 }
-            case (.client(let client), .request(let request)):
-                switch ingress.admit(request, from: client) {
-                case .success(let verified): try replicas[index].core.submit(verified, into: &actions)
-                case .failure(let refusal):
-                    refused(refusal)
-                    return
-                }
-            default:
-                stats.rejections += 1
+                input = .message(verified)
+            case .failure(let refusal):
+                refused(refusal)
+                if debugLog, isCorrect(index) { print("t\(now) r\(index) refuses a message from \(sender): \(refusal)") }
                 return
             }
-        } catch {
+        case (.client(let client), .request(let request)):
+            switch ingress.admit(request, from: client) {
+            case .success(let verified): input = .request(verified)
+            case .failure(let refusal):
+                refused(refusal)
+                return
+            }
+        default:
             stats.rejections += 1
-            if debugLog, isCorrect(index), case .pbft(let inner, _) = message, inner.kindName.hasSuffix("view") || inner.kindName == "view-change" {
-                print("t\(now) r\(index) rejects \(inner.kindName) from \(inner.sender): \(error)")
+            return
+        }
+        var effects = SimulatedEffects()
+        replicas[index].driver.deliver(CollectionOfOne(input), effects: &effects)
+        if effects.rejections > 0 {
+            stats.rejections += effects.rejections
+            if debugLog, isCorrect(index), case .message(let verified) = input, verified.message.kindName.hasSuffix("view") {
+                print("t\(now) r\(index) rejects \(verified.message.kindName) from \(verified.message.sender)")
             }
         }
-        replicas[index].core.flush(into: &actions)
-        perform(actions, at: index)
+        carryOut(effects, at: index)
     }
 
     func refused(_ refusal: IngressRefusal) {
@@ -71,24 +96,34 @@ extension World {
         if replicas[index].behavior == .exhausting, !healed, now % 32 == UInt64(index) % 32 { exhaust(from: index) }
         if isCorrect(index), now % 16 == UInt64(index) % 16 { checkRetainedBytes(index) }
         if !healed && random.chance(scenario.tickSkewPerMille, in: 1000) { return }
-        var actions: [Action<PBFTMessage>] = []
-        replicas[index].core.tick(into: &actions)
-        replicas[index].core.flush(into: &actions)
-        perform(actions, at: index)
+        var effects = SimulatedEffects()
+        replicas[index].driver.tick(effects: &effects)
+        carryOut(effects, at: index)
     }
 
-    func perform(_ actions: [Action<PBFTMessage>], at index: Int) {
-        for action in actions {
-            switch action {
-            case .send(let message, let target):
-                send(message, from: index, to: [target], broadcast: false)
-            case .broadcast(let message):
-                send(message, from: index, to: others(than: index), broadcast: true)
-            case .reply(let reply):
-                sendReply(reply, from: index)
+    /// What one driver step asked for, in order. An executed batch is reported back to the driver at once
+    /// (a new step), whose effects are carried out before the rest of this step's.
+    func carryOut(_ effects: SimulatedEffects, at index: Int) {
+        let me = Principal.replica(ReplicaID(UInt32(index)))
+        for output in effects.outputs {
+            switch output {
+            case .send(let frame, let message, let target):
+                if replicas[index].behavior != nil {
+                    sendByzantine(message, from: index, to: [target], broadcast: false)
+                } else {
+                    enqueue(frame: frame, from: me, to: .replica(target), measuring: message)
+                }
+            case .broadcast(let frame, let message):
+                if replicas[index].behavior != nil {
+                    sendByzantine(message, from: index, to: others(than: index), broadcast: true)
+                } else {
+                    for target in others(than: index) { enqueue(frame: frame, from: me, to: .replica(target), measuring: message) }
+                }
+            case .reply(let frame, let reply):
+                sendReply(reply, frame: frame, from: index)
             case .execute(let batch):
                 execute(batch, at: index)
-            case .installState(let sequence, let snapshot):
+            case .install(let sequence, let snapshot):
                 do {
                     try replicas[index].app.restoreNow(from: snapshot)
                 } catch {
@@ -110,23 +145,24 @@ extension World {
             trace.add(request.digest)
         }
         let snapshot = batch.checkpoint ? replicas[index].app.snapshotBytes() : nil
-        var actions: [Action<PBFTMessage>] = []
-        replicas[index].core.executed(batch.sequence, results: results, applicationSnapshot: snapshot, into: &actions)
-        perform(actions, at: index)
+        var effects = SimulatedEffects()
+        replicas[index].driver.executed(batch.sequence, results: results, applicationSnapshot: snapshot, effects: &effects)
+        carryOut(effects, at: index)
     }
 
-    func sendReply(_ reply: Reply, from index: Int) {
-        guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
-        var reply = reply
-        if let behavior = replicas[index].behavior {
-            if behavior == .silent { return }
-            // Byzantine replicas lie about results half of the time.
-            if random.chance(1, in: 2) {
-                reply = Reply(view: reply.view, timestamp: reply.timestamp, client: reply.client, replica: reply.replica, result: [0xBA, 0xD0])
-            }
+    func sendReply(_ reply: Reply, frame: ByteBuffer, from index: Int) {
+        let me = Principal.replica(ReplicaID(UInt32(index)))
+        guard let behavior = replicas[index].behavior else {
+            return enqueue(frame: frame, from: me, to: .client(reply.client), measuring: nil)
         }
-        let tag = keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
-        enqueue(.reply(reply.withAuthenticator(tag)), from: .replica(ReplicaID(UInt32(index))), to: .client(reply.client))
+        if behavior == .silent { return }
+        // Byzantine replicas lie about results half of the time.
+        var reply = reply
+        if random.chance(1, in: 2) {
+            reply = Reply(view: reply.view, timestamp: reply.timestamp, client: reply.client, replica: reply.replica, result: [0xBA, 0xD0])
+        }
+        let tag = replicas[index].driver.keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
+        enqueue(.reply(reply.withAuthenticator(tag)), from: me, to: .client(reply.client))
     }
 
     func observe(_ event: Event, at index: Int) {
@@ -136,14 +172,14 @@ extension World {
             default: break
             }
         }
-        switch event {
+        switch event.common {
         case .checkpointTaken(let sequence, let digest):
             if isCorrect(index) { checker.checkpoint(sequence, digest, by: index, at: now) }
         case .viewChanged:
             stats.viewChanges += 1
         case .stateTransferFinished:
             stats.stateTransfers += 1
-        default:
+        case .checkpointStable, nil:
             break
         }
     }

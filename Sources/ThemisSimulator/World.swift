@@ -3,6 +3,7 @@ import ThemisApps
 import ThemisClientCore
 import ThemisCore
 import ThemisCrypto
+import ThemisDriver
 import ThemisPBFT
 import ThemisWire
 
@@ -14,7 +15,9 @@ struct Packet {
 }
 
 struct SimulatedReplica {
-    var core: PBFTReplica
+    /// The real driver around the real core (the shell's), over the simulator's effects.
+    var driver: ReplicaDriver<PBFT>
+    var core: PBFTReplica { driver.core }
     var app = KeyValueStore()
     var behavior: ByzantineBehavior?
     var crashedUntil: UInt64?
@@ -113,12 +116,12 @@ final class World {
             // fails any message a correct replica makes beyond the computed bound.
             limits.operationBytesMax = 4096
             let sizes = scenario.scheme.authenticatorSizes(replicaCount: scenario.replicaCount)
-            let needed = MessageBounds(configuration: configuration, settings: settings, limits: limits, authenticators: sizes).frameBytesNeeded
+            let needed = KeyGeneration.frameBytesNeeded(configuration, settings: settings, limits: limits, authenticators: sizes, plugin: PBFT.self)
             limits.frameBytesMax = (needed + 1023) / 1024 * 1024
         }
         let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
         var keyrings: [Principal: Keyring] = [:]
-        let validated = try file.validated(source: "simulated cluster", allowingSimulatedScheme: true)
+        let validated = try file.validated(source: "simulated cluster", allowingSimulatedScheme: true).checked(for: PBFT.self)
         let signatureMemo = SignatureMemo()
         for (principal, privateKeys) in keys {
             keyrings[principal] = try Keyring(validated: validated, me: principal, keys: privateKeys, signatureMemo: signatureMemo)
@@ -140,10 +143,11 @@ final class World {
         }
         retainedBytesBound = bound
         stats.retainedBytesBound = retainedBytesBound.total
-        self.replicas = configuration.replicas.map { id in
+        self.replicas = try configuration.replicas.map { id in
             var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
             core.testingIgnoreDigestsInQuorums = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
-            return SimulatedReplica(core: core, behavior: scenario.byzantine[Int(id.rawValue)])
+            guard let keyring = keyrings[.replica(id)] else { throw ConfigurationError.unknownPrincipal(.replica(id), file: "simulated cluster") }
+            return SimulatedReplica(driver: ReplicaDriver(core: core, keyring: keyring), behavior: scenario.byzantine[Int(id.rawValue)])
         }
         self.clients = (0..<scenario.clientCount).map { index in
             SimulatedClient(
@@ -164,16 +168,29 @@ final class World {
 
     // MARK: Network
 
-    func enqueue(_ message: WireMessage, from: Principal, to: Principal) {
+    func enqueue(_ message: WireMessage, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage? = nil) {
         var payload = ByteBufferAllocator().buffer(capacity: 256)
         WireCodec.encode(message, into: &payload)
+        enqueue(payload: payload, kind: replicaMessage?.kindName ?? wireKindName(message), from: from, to: to, measuring: replicaMessage)
+    }
+
+    /// A frame the real driver made (length prefix, then the payload).
+    func enqueue(frame: ByteBuffer, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage?) {
+        var payload = frame
+        payload.moveReaderIndex(forwardBy: WireCodec.frameHeaderBytes)
+        enqueue(payload: payload, kind: replicaMessage?.kindName ?? "reply", from: from, to: to, measuring: replicaMessage)
+    }
+
+    private func enqueue(payload: ByteBuffer, kind: String, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage?) {
         // Every message a correct replica makes fits a frame (the receiver would drop it otherwise: a
         // VIEW-CHANGE with whole batches once stopped a cluster for good).
         if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), payload.readableBytes > replicas[0].core.limits.frameBytesMax {
-            checker.fail("frame", now, "replica \(sender.rawValue) made a \(wireKindName(message)) of \(payload.readableBytes) bytes, "
+            checker.fail("frame", now, "replica \(sender.rawValue) made a \(kind) of \(payload.readableBytes) bytes, "
                 + "over frameBytesMax \(replicas[0].core.limits.frameBytesMax)")
         }
-        if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)) { measure(message, bytes: payload.readableBytes) }
+        if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), let replicaMessage {
+            measure(replicaMessage, bytes: payload.readableBytes)
+        }
         if case .replica(let sender) = from, let cut = partitioned[Int(sender.rawValue)], cut.until > now { return }
         if case .replica(let target) = to, let cut = partitioned[Int(target.rawValue)], cut.until > now, !cut.outgoingOnly { return }
         if !healed && random.chance(scenario.dropPerMille, in: 1000) { return }
@@ -184,26 +201,12 @@ final class World {
         }
     }
 
-    /// Authenticates and sends a replica message (tampered with if the sender is Byzantine).
-    func send(_ message: PBFTMessage, from index: Int, to targets: [ReplicaID], broadcast: Bool) {
-        guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
-        let message = broadcast ? MessageVerifier(keyring: keyring).prepareForBroadcast(message) : message
-        if replicas[index].behavior != nil {
-            return sendByzantine(message, from: index, to: targets, broadcast: broadcast)
-        }
-        let audience: Keyring.Audience = broadcast ? .allReplicas : .principal(.replica(targets[0]))
-        let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: message), audience: audience)
-        for target in targets {
-            enqueue(.pbft(message, authenticator: tag), from: .replica(ReplicaID(UInt32(index))), to: .replica(target))
-        }
-    }
-
     /// Statistics: the largest VIEW-CHANGE a correct replica sent, and the bytes of the batches it names.
-    func measure(_ message: WireMessage, bytes: Int) {
+    func measure(_ message: PBFTMessage, bytes: Int) {
         switch message {
-        case .pbft(.prePrepare(let prePrepare), _):
+        case .prePrepare(let prePrepare):
             batchBytes[prePrepare.digest] = prePrepare.requests.reduce(0) { $0 + 20 + $1.operation.count + $1.authenticator.count }
-        case .pbft(.viewChange(let viewChange), _):
+        case .viewChange(let viewChange):
             stats.viewChangeBytesMax = max(stats.viewChangeBytesMax, bytes)
             stats.viewChangePreparedMax = max(stats.viewChangePreparedMax, viewChange.prepared.count)
             let named = viewChange.prepared.reduce(0) { $0 + (batchBytes[$1.digest] ?? 0) }
@@ -253,7 +256,7 @@ public struct SimulationStatistics: Sendable {
 /// The kind of a wire message, for checker messages.
 func wireKindName(_ message: WireMessage) -> String {
     switch message {
-    case .pbft(let message, _): return message.kindName
+    case .replica(let payload): return "replica message (\(payload.protocolID))"
     case .hello: return "hello"
     case .helloProof: return "hello-proof"
     case .goodbye: return "goodbye"

@@ -3,77 +3,13 @@ import ThemisCore
 /// The exact bytes that are signed or MACed for each kind of authenticated thing.
 ///
 /// Every one is `"THEMIS/1"`, then the kind byte of the message that carries the authenticator (a
-/// `MessageKind`, different for every kind, so a signed PREPARE can never pass as a COMMIT), then the
+/// `MessageKind`, different for every kind, so a signed request can never pass as a reply; a protocol
+/// plug-in's message adds the protocol id and its own kind byte: `protocolAuthenticationPrefix`), then the
 /// fields, as fixed-width big-endian integers and 32-byte digests. Variable-length data is bound
 /// through its digest, so the bytes are short and every kind has a fixed layout.
 extension WireCodec {
     /// The domain that starts every authenticated byte string: 8 ASCII bytes.
     public static let authenticationDomain: [UInt8] = Array("THEMIS/1".utf8)
-
-    /// The bytes a replica authenticates for a PBFT message:
-    /// - relayed request: relayer, request digest;
-    /// - PRE-PREPARE: view, sequence, digest, sender, request count (not the requests: the digest
-    ///   binds them and the protocol core recomputes it);
-    /// - PREPARE and COMMIT: view, sequence, digest, sender;
-    /// - CHECKPOINT: sequence, state digest, sender;
-    /// - VIEW-CHANGE: sender, newView, stableCheckpoint, stableDigest, body digest;
-    /// - NEW-VIEW: sender, view, body digest (the body includes O's pre-prepares and their authenticators);
-    /// - FETCH-STATE: sender, sequence, state digest, offset;
-    /// - STATE-CHUNK: sender, sequence, state digest, totalBytes, offset, SHA-256 of the chunk's bytes;
-    /// - FETCH-BATCHES: sender, from;
-    /// - COMMITTED-BATCHES: sender, body digest (every pre-prepare with its whole batch).
-    ///
-    /// A body digest is the SHA-256 of the message's complete encoded fields (everything the codec
-    /// writes between the kind byte and the outer authenticator, nested authenticators and batches
-    /// included), so the outer authenticator binds every certificate and re-proposed batch inside.
-    public static func authenticatedBytes(of message: PBFTMessage) -> [UInt8] {
-        let kind = MessageKind(of: message)
-        switch message {
-        case .request(let request, let relayedBy):
-            var bytes = authenticationPrefix(kind, fieldBytes: 4 + digestBytes)
-            bytes.appendBigEndian(relayedBy.rawValue)
-            bytes.appendDigest(request.digest)
-            return bytes
-        case .prePrepare(let prePrepare):
-            return authenticatedBytes(of: prePrepare.header)
-        case .prepare(let prepare):
-            var bytes = authenticationPrefix(kind, fieldBytes: slotBytes)
-            bytes.appendSlot(prepare.view, prepare.sequence, prepare.digest, prepare.sender)
-            return bytes
-        case .commit(let commit):
-            var bytes = authenticationPrefix(kind, fieldBytes: slotBytes)
-            bytes.appendSlot(commit.view, commit.sequence, commit.digest, commit.sender)
-            return bytes
-        case .checkpoint(let checkpoint):
-            var bytes = authenticationPrefix(kind, fieldBytes: checkpointBytes)
-            bytes.appendBigEndian(checkpoint.sequence.rawValue)
-            bytes.appendDigest(checkpoint.stateDigest)
-            bytes.appendBigEndian(checkpoint.sender.rawValue)
-            return bytes
-        case .viewChange(let viewChange):
-            return viewChangeAuthenticatedBytes(viewChange, bodyDigest: bodyDigest(of: message))
-        case .newView(let newView):
-            return newViewAuthenticatedBytes(newView, bodyDigest: bodyDigest(of: message))
-        case .fetchState(let fetchState):
-            return fetchStateAuthenticatedBytes(fetchState)
-        case .stateChunk(let stateChunk):
-            return stateChunkAuthenticatedBytes(stateChunk)
-        case .fetchBatches(let fetchBatches):
-            return fetchBatchesAuthenticatedBytes(fetchBatches)
-        case .committedBatches(let committedBatches):
-            return committedBatchesAuthenticatedBytes(committedBatches, bodyDigest: bodyDigest(of: message))
-        }
-    }
-
-    /// The bytes a primary authenticates for a PRE-PREPARE, with or without its batch: view, sequence,
-    /// digest, sender, request count. The same authenticator therefore proves a pre-prepare header
-    /// forwarded in a prepared certificate or sent in a NEW-VIEW's O.
-    public static func authenticatedBytes(of header: PrePrepareHeader) -> [UInt8] {
-        var bytes = authenticationPrefix(.prePrepare, fieldBytes: slotBytes + 4)
-        bytes.appendSlot(header.view, header.sequence, header.digest, header.sender)
-        bytes.appendBigEndian(wireLength(header.requestCount))
-        return bytes
-    }
 
     /// The bytes a client authenticates for its request: the request digest, which already covers
     /// client, timestamp and operation.
@@ -118,8 +54,19 @@ extension WireCodec {
         return bytes
     }
 
+    /// The start of the bytes a protocol plug-in authenticates for one of its messages: the domain, the
+    /// `replica` kind byte, the protocol id and the plug-in's own kind byte, in an array with room for
+    /// `fieldBytes` more. The protocol id keeps two protocols' messages apart even where their kind numbers
+    /// agree, and the `replica` byte keeps them apart from the framework's own kinds.
+    package static func protocolAuthenticationPrefix(_ protocolID: ProtocolID, kind: UInt8, fieldBytes: Int) -> [UInt8] {
+        var bytes = authenticationPrefix(.replica, fieldBytes: 2 + fieldBytes)
+        bytes.append(protocolID.rawValue)
+        bytes.append(kind)
+        return bytes
+    }
+
     /// The domain and kind byte, in an array with room for `fieldBytes` more.
-    static func authenticationPrefix(_ kind: MessageKind, fieldBytes: Int) -> [UInt8] {
+    package static func authenticationPrefix(_ kind: MessageKind, fieldBytes: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(authenticationDomain.count + 1 + fieldBytes)
         bytes.append(contentsOf: authenticationDomain)
@@ -129,24 +76,17 @@ extension WireCodec {
 }
 
 extension [UInt8] {
-    mutating func appendBigEndian<Integer: FixedWidthInteger>(_ value: Integer) {
+    package mutating func appendBigEndian<Integer: FixedWidthInteger>(_ value: Integer) {
         for shift in stride(from: Integer.bitWidth - 8, through: 0, by: -8) {
             append(UInt8(truncatingIfNeeded: value >> shift))
         }
     }
 
-    mutating func appendDigest(_ digest: Digest) {
+    package mutating func appendDigest(_ digest: Digest) {
         appendBigEndian(digest.word0)
         appendBigEndian(digest.word1)
         appendBigEndian(digest.word2)
         appendBigEndian(digest.word3)
-    }
-
-    fileprivate mutating func appendSlot(_ view: View, _ sequence: SequenceNumber, _ digest: Digest, _ sender: ReplicaID) {
-        appendBigEndian(view.rawValue)
-        appendBigEndian(sequence.rawValue)
-        appendDigest(digest)
-        appendBigEndian(sender.rawValue)
     }
 
     /// A hello in a transcript: the nonce has a fixed length, so it needs no length prefix here.

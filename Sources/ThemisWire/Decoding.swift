@@ -3,11 +3,16 @@ import ThemisCore
 
 /// Reads one payload field by field. Every length and count is checked against its limit before
 /// anything is read or allocated; every read checks that the bytes are there.
-struct PayloadReader {
-    var buffer: ByteBuffer
-    let limits: Limits
+package struct PayloadReader {
+    package var buffer: ByteBuffer
+    package let limits: Limits
 
-    mutating func readMessage() throws(WireError) -> WireMessage {
+    package init(buffer: ByteBuffer, limits: Limits) {
+        self.buffer = buffer
+        self.limits = limits
+    }
+
+    package mutating func readMessage() throws(WireError) -> WireMessage {
         let version = try readUInt8()
         guard version == WireCodec.version else { throw .unsupportedVersion(version) }
         let rawKind = try readUInt8()
@@ -22,11 +27,11 @@ struct PayloadReader {
         case .attachClient:
             let client = ClientID(try readUInt32())
             return .attachClient(AttachClient(client: client, proof: try readByteString(field: "attach proof", max: limits.authenticatorBytesMax)))
-        case .relayedRequest, .prePrepare, .prepare, .commit, .checkpoint, .viewChange, .newView,
-             .fetchState, .stateChunk, .fetchBatches, .committedBatches:
-            let message = try readPBFTFields(kind)
-            let authenticator = try readByteString(field: "authenticator", max: limits.authenticatorBytesMax)
-            return .pbft(message, authenticator: authenticator)
+        case .replica:
+            let protocolID = ProtocolID(try readUInt8())
+            // The rest of the payload is the plug-in's; it has at least its kind byte.
+            guard buffer.readableBytes > 0, let bytes = buffer.readSlice(length: buffer.readableBytes) else { throw .truncated }
+            return .replica(ProtocolPayload(protocolID: protocolID, bytes: bytes))
         case .request:
             return .request(try readRequest())
         case .reply:
@@ -40,37 +45,37 @@ struct PayloadReader {
 
     // MARK: Scalars
 
-    mutating func readUInt8() throws(WireError) -> UInt8 {
+    package mutating func readUInt8() throws(WireError) -> UInt8 {
         guard let value = buffer.readInteger(as: UInt8.self) else { throw .truncated }
         return value
     }
 
-    mutating func readUInt32() throws(WireError) -> UInt32 {
+    package mutating func readUInt32() throws(WireError) -> UInt32 {
         guard let value = buffer.readInteger(as: UInt32.self) else { throw .truncated }
         return value
     }
 
-    mutating func readUInt64() throws(WireError) -> UInt64 {
+    package mutating func readUInt64() throws(WireError) -> UInt64 {
         guard let value = buffer.readInteger(as: UInt64.self) else { throw .truncated }
         return value
     }
 
-    mutating func readDigest() throws(WireError) -> Digest {
+    package mutating func readDigest() throws(WireError) -> Digest {
         // One bounds check for all four words.
         guard buffer.readableBytes >= Digest.byteCount else { throw .truncated }
         return Digest(word0: try readUInt64(), word1: try readUInt64(), word2: try readUInt64(), word3: try readUInt64())
     }
 
-    mutating func readReplicaID() throws(WireError) -> ReplicaID { ReplicaID(try readUInt32()) }
-    mutating func readClientID() throws(WireError) -> ClientID { ClientID(try readUInt32()) }
-    mutating func readView() throws(WireError) -> View { View(try readUInt64()) }
-    mutating func readSequence() throws(WireError) -> SequenceNumber { SequenceNumber(try readUInt64()) }
-    mutating func readTimestamp() throws(WireError) -> Timestamp { Timestamp(try readUInt64()) }
+    package mutating func readReplicaID() throws(WireError) -> ReplicaID { ReplicaID(try readUInt32()) }
+    package mutating func readClientID() throws(WireError) -> ClientID { ClientID(try readUInt32()) }
+    package mutating func readView() throws(WireError) -> View { View(try readUInt64()) }
+    package mutating func readSequence() throws(WireError) -> SequenceNumber { SequenceNumber(try readUInt64()) }
+    package mutating func readTimestamp() throws(WireError) -> Timestamp { Timestamp(try readUInt64()) }
 
     // MARK: Length-prefixed fields
 
     /// Reads a UInt32 length, checks it against `max` (before reading or allocating), then the bytes.
-    mutating func readByteString(field: String, max: Int) throws(WireError) -> [UInt8] {
+    package mutating func readByteString(field: String, max: Int) throws(WireError) -> [UInt8] {
         let length = try readLength(field: field, max: max)
         guard let bytes = buffer.readBytes(length: length) else { throw .truncated }
         return bytes
@@ -78,7 +83,7 @@ struct PayloadReader {
 
     /// Reads a UInt32 length or count and checks it against `max`. `Int(clamping:)` keeps a 32-bit
     /// platform from trapping on a huge length.
-    mutating func readLength(field: String, max: Int) throws(WireError) -> Int {
+    package mutating func readLength(field: String, max: Int) throws(WireError) -> Int {
         let length = Int(clamping: try readUInt32())
         guard length <= max else { throw .lengthTooLarge(field: field, length: length, max: max) }
         return length
@@ -86,11 +91,11 @@ struct PayloadReader {
 
     /// How many entries to reserve for a list of `count`: no more than the remaining bytes can hold
     /// at `entryBytesMin` each, so a lying count allocates little.
-    func reservation(_ count: Int, entryBytesMin: Int) -> Int {
+    package func reservation(_ count: Int, entryBytesMin: Int) -> Int {
         Swift.min(count, buffer.readableBytes / entryBytesMin)
     }
 
-    mutating func readGoodbyeReason() throws(WireError) -> String {
+    package mutating func readGoodbyeReason() throws(WireError) -> String {
         let length = try readLength(field: "goodbye reason", max: WireCodec.goodbyeReasonBytesMax)
         guard let slice = buffer.readSlice(length: length) else { throw .truncated }
         guard let reason = String(validating: slice.readableBytesView, as: UTF8.self) else { throw .invalidUTF8 }
@@ -99,7 +104,7 @@ struct PayloadReader {
 
     // MARK: Messages
 
-    mutating func readPrincipal() throws(WireError) -> Principal {
+    package mutating func readPrincipal() throws(WireError) -> Principal {
         let rawKind = try readUInt8()
         guard let kind = PrincipalKind(rawValue: rawKind) else { throw .unknownPrincipalKind(rawKind) }
         switch kind {
@@ -108,7 +113,7 @@ struct PayloadReader {
         }
     }
 
-    mutating func readHello() throws(WireError) -> Hello {
+    package mutating func readHello() throws(WireError) -> Hello {
         let principal = try readPrincipal()
         guard try readUInt32() == UInt32(Hello.nonceByteCount) else { throw .invalidNonce }
         guard let nonce = buffer.readBytes(length: Hello.nonceByteCount) else { throw .truncated }
@@ -116,7 +121,7 @@ struct PayloadReader {
         return Hello(principal: principal, nonce: nonce, clusterTag: clusterTag)
     }
 
-    mutating func readRequest() throws(WireError) -> Request {
+    package mutating func readRequest() throws(WireError) -> Request {
         let client = try readClientID()
         let timestamp = try readTimestamp()
         let operation = try readByteString(field: "operation", max: limits.operationBytesMax)
@@ -124,7 +129,7 @@ struct PayloadReader {
         return Request(client: client, timestamp: timestamp, operation: operation, authenticator: authenticator)
     }
 
-    mutating func readReply() throws(WireError) -> Reply {
+    package mutating func readReply() throws(WireError) -> Reply {
         let view = try readView()
         let timestamp = try readTimestamp()
         let client = try readClientID()
@@ -134,7 +139,7 @@ struct PayloadReader {
         return Reply(view: view, timestamp: timestamp, client: client, replica: replica, result: result, authenticator: authenticator)
     }
 
-    mutating func readStatusReport() throws(WireError) -> StatusReport {
+    package mutating func readStatusReport() throws(WireError) -> StatusReport {
         let nonce = try readUInt64()
         let replica = try readReplicaID()
         let view = try readView()

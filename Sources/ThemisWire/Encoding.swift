@@ -3,7 +3,7 @@ import ThemisCore
 
 extension WireCodec {
     /// Writes `version, kind, fields` straight into the buffer (the layout is on `MessageKind`).
-    static func writePayload(_ message: WireMessage, into buffer: inout ByteBuffer) {
+    package static func writePayload(_ message: WireMessage, into buffer: inout ByteBuffer) {
         buffer.writeInteger(version)
         buffer.writeInteger(MessageKind(of: message).rawValue)
         switch message {
@@ -16,9 +16,10 @@ extension WireCodec {
         case .attachClient(let attach):
             buffer.writeInteger(attach.client.rawValue)
             buffer.writeByteString(attach.proof)
-        case .pbft(let pbftMessage, let authenticator):
-            buffer.writePBFTFields(pbftMessage)
-            buffer.writeByteString(authenticator)
+        case .replica(let payload):
+            buffer.writeInteger(payload.protocolID.rawValue)
+            var bytes = payload.bytes
+            buffer.writeBuffer(&bytes)
         case .request(let request):
             buffer.writeRequest(request)
         case .reply(let reply):
@@ -46,19 +47,19 @@ extension WireCodec {
 
 /// Field writers: fixed-width big-endian integers, 32-byte digests, UInt32-length-prefixed byte strings.
 extension ByteBuffer {
-    mutating func writeDigest(_ digest: Digest) {
+    package mutating func writeDigest(_ digest: Digest) {
         writeInteger(digest.word0)
         writeInteger(digest.word1)
         writeInteger(digest.word2)
         writeInteger(digest.word3)
     }
 
-    mutating func writeByteString(_ bytes: [UInt8]) {
+    package mutating func writeByteString(_ bytes: [UInt8]) {
         writeInteger(WireCodec.wireLength(bytes.count))
         writeBytes(bytes)
     }
 
-    mutating func writePrincipal(_ principal: Principal) {
+    package mutating func writePrincipal(_ principal: Principal) {
         switch principal {
         case .replica(let id):
             writeInteger(PrincipalKind.replica.rawValue)
@@ -69,26 +70,26 @@ extension ByteBuffer {
         }
     }
 
-    mutating func writeHello(_ hello: Hello) {
+    package mutating func writeHello(_ hello: Hello) {
         writePrincipal(hello.principal)
         writeByteString(hello.nonce)
         writeInteger(hello.clusterTag)
     }
 
-    mutating func writeGoodbyeReason(_ reason: String) {
+    package mutating func writeGoodbyeReason(_ reason: String) {
         let count = WireCodec.goodbyeReasonByteCount(reason)
         writeInteger(UInt32(count))
         writeBytes(reason.utf8.prefix(count))
     }
 
-    mutating func writeRequest(_ request: Request) {
+    package mutating func writeRequest(_ request: Request) {
         writeInteger(request.client.rawValue)
         writeInteger(request.timestamp.rawValue)
         writeByteString(request.operation)
         writeByteString(request.authenticator)
     }
 
-    mutating func writeReply(_ reply: Reply) {
+    package mutating func writeReply(_ reply: Reply) {
         writeInteger(reply.view.rawValue)
         writeInteger(reply.timestamp.rawValue)
         writeInteger(reply.client.rawValue)
@@ -97,62 +98,7 @@ extension ByteBuffer {
         writeByteString(reply.authenticator)
     }
 
-    /// The fields of a PBFT message, without its kind and authenticator.
-    mutating func writePBFTFields(_ message: PBFTMessage) {
-        switch message {
-        case .request(let request, let relayedBy):
-            writeInteger(relayedBy.rawValue)
-            writeRequest(request)
-        case .prePrepare(let prePrepare):
-            writePrePrepare(prePrepare)
-        case .prepare(let prepare):
-            writeSlot(prepare.view, prepare.sequence, prepare.digest, prepare.sender)
-        case .commit(let commit):
-            writeSlot(commit.view, commit.sequence, commit.digest, commit.sender)
-        case .checkpoint(let checkpoint):
-            writeInteger(checkpoint.sequence.rawValue)
-            writeDigest(checkpoint.stateDigest)
-            writeInteger(checkpoint.sender.rawValue)
-        case .viewChange(let viewChange):
-            writeViewChange(viewChange)
-        case .newView(let newView):
-            writeNewView(newView)
-        case .fetchState(let fetchState):
-            writeFetchState(fetchState)
-        case .stateChunk(let stateChunk):
-            writeStateChunk(stateChunk)
-        case .fetchBatches(let fetchBatches):
-            writeInteger(fetchBatches.from.rawValue)
-            writeInteger(fetchBatches.sender.rawValue)
-        case .committedBatches(let committedBatches):
-            writeCommittedBatches(committedBatches)
-        }
-    }
-
-    /// A pre-prepare's fields: slot, request count, requests (also inside certificates and NEW-VIEWs).
-    mutating func writePrePrepare(_ prePrepare: PrePrepare) {
-        writeSlot(prePrepare.view, prePrepare.sequence, prePrepare.digest, prePrepare.sender)
-        writeInteger(WireCodec.wireLength(prePrepare.requests.count))
-        for request in prePrepare.requests {
-            writeRequest(request)
-        }
-    }
-
-    /// A pre-prepare header: slot, request count (the requests themselves are not written).
-    mutating func writePrePrepareHeader(_ header: PrePrepareHeader) {
-        writeSlot(header.view, header.sequence, header.digest, header.sender)
-        writeInteger(WireCodec.wireLength(header.requestCount))
-    }
-
-    /// The (view, sequence, digest, sender) fields shared by the three normal-case messages.
-    mutating func writeSlot(_ view: View, _ sequence: SequenceNumber, _ digest: Digest, _ sender: ReplicaID) {
-        writeInteger(view.rawValue)
-        writeInteger(sequence.rawValue)
-        writeDigest(digest)
-        writeInteger(sender.rawValue)
-    }
-
-    mutating func writeStatusReport(_ report: StatusReport) {
+    package mutating func writeStatusReport(_ report: StatusReport) {
         writeInteger(report.nonce)
         writeInteger(report.replica.rawValue)
         writeInteger(report.view.rawValue)

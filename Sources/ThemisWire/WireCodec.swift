@@ -8,7 +8,8 @@ import ThemisCore
 /// or allocating, and reports malformed input with a typed `WireError`, never a crash.
 public enum WireCodec {
     /// The wire version this code speaks; a payload with another version is rejected.
-    public static let version: UInt8 = 1
+    /// Version 2: replica messages travel as (protocol id, plug-in payload), `WireMessage.replica`.
+    public static let version: UInt8 = 2
     /// Size of a frame's length prefix.
     public static let frameHeaderBytes = 4
     /// Longest goodbye reason, in UTF-8 bytes.
@@ -16,16 +17,6 @@ public enum WireCodec {
     /// Largest frame before the handshake completes (a Hello, a HelloProof with a signature of up to
     /// 512 bytes, or a goodbye): see `FrameDecoder.handshakeFrameBytesMax`.
     public static let handshakeFrameBytesMax = 4096
-    /// Most entries in one quorum certificate on the wire: the CHECKPOINT messages proving a
-    /// VIEW-CHANGE's stable checkpoint, the PREPAREs of one prepared certificate, the VIEW-CHANGEs of
-    /// a NEW-VIEW. Each comes from a distinct replica and `ClusterConfiguration` caps the replica
-    /// count at 1024, so a longer list is malformed.
-    public static let certificateEntriesMax = 1024
-    /// Most prepared certificates in one VIEW-CHANGE, and most PRE-PREPAREs in one NEW-VIEW: one per
-    /// sequence number above the stable checkpoint. A transport bound only, twice the default
-    /// watermark window (2000); the protocol core checks the sequence numbers against its own window.
-    public static let preparedCertificatesMax = 4096
-
     /// Encodes one message as a frame: 4-byte big-endian length of the payload, then the payload.
     /// - Parameters:
     ///   - message: the message; its byte strings MUST each be shorter than 4 GiB.
@@ -69,9 +60,26 @@ public enum WireCodec {
         return message
     }
 
+    /// Encodes a protocol plug-in's message as a frame: length, version, `replica` kind, protocol id, then
+    /// what `body` writes (the plug-in's kind byte, fields and authenticator), straight into `buffer`.
+    /// - Parameter bodyBytes: the exact number of bytes `body` writes (the buffer grows once).
+    package static func encodeProtocolFrame(
+        _ protocolID: ProtocolID, bodyBytes: Int, into buffer: inout ByteBuffer, _ body: (inout ByteBuffer) -> Void
+    ) {
+        buffer.reserveCapacity(minimumWritableBytes: frameHeaderBytes + payloadHeaderBytes + 1 + bodyBytes)
+        let lengthIndex = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))
+        let payloadStart = buffer.writerIndex
+        buffer.writeInteger(version)
+        buffer.writeInteger(MessageKind.replica.rawValue)
+        buffer.writeInteger(protocolID.rawValue)
+        body(&buffer)
+        buffer.setInteger(wireLength(buffer.writerIndex - payloadStart), at: lengthIndex)
+    }
+
     /// A length as its UInt32 wire field. Only local messages are encoded, and every decoded field
     /// came from a frame shorter than 4 GiB, so a longer field is a programming error.
-    static func wireLength(_ count: Int) -> UInt32 {
+    package static func wireLength(_ count: Int) -> UInt32 {
         guard let length = UInt32(exactly: count) else {
             preconditionFailure("a field of \(count) bytes (or items) cannot be encoded: the wire limit is 4 GiB")
         }

@@ -21,6 +21,11 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidNonce
     /// A goodbye reason is not valid UTF-8.
     case invalidUTF8
+    /// A replica message for another protocol than the one this replica runs.
+    case unknownProtocol(UInt8)
+    /// A well-formed message of a kind that is not expected here (a framework message where a protocol
+    /// message must be).
+    case unexpectedMessage
 
     public var description: String {
         switch self {
@@ -34,6 +39,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .emptyFrame: return "empty frame (length prefix 0)"
         case .invalidNonce: return "hello nonce is not \(Hello.nonceByteCount) bytes"
         case .invalidUTF8: return "goodbye reason is not valid UTF-8"
+        case .unknownProtocol(let id): return "replica message of protocol \(id), which this replica does not run"
+        case .unexpectedMessage: return "a message of a kind not expected here"
         }
     }
 }

@@ -1,10 +1,11 @@
+import NIOCore
 import ThemisCore
 
 /// Every message that crosses a connection, replica to replica or client to replica.
 ///
 /// A connection opens with a handshake: each side sends a `hello`, then a `helloProof` over the
 /// handshake transcript (see `WireCodec.handshakeTranscript(prover:verifier:)`). After that, replicas
-/// exchange `pbft` messages and clients send `request` and `statusQuery`. A side that closes the
+/// exchange `replica` messages (a protocol plug-in's, as protocol id and payload) and clients send `request` and `statusQuery`. A side that closes the
 /// connection because of an error first sends `goodbye` so that the peer can log a clear reason.
 public enum WireMessage: Hashable, Sendable {
     /// First message of each side of a connection.
@@ -19,8 +20,9 @@ public enum WireMessage: Hashable, Sendable {
     /// client's `HelloProof` for a Hello naming it with the connection's own nonce, so it is bound to this
     /// connection and cannot be replayed on another.
     case attachClient(AttachClient)
-    /// Replica to replica, with the sender's authenticator over `WireCodec.authenticatedBytes(of:)`.
-    case pbft(PBFTMessage, authenticator: [UInt8])
+    /// Replica to replica: a message of the protocol plug-in `ProtocolPayload.protocolID`, encoded by that
+    /// plug-in (its kind, fields and the sender's authenticator). The framework never looks inside.
+    case replica(ProtocolPayload)
     /// Client to replica; the client's authenticator is inside the request.
     case request(Request)
     /// Replica to client; the replica's authenticator is inside the reply.
@@ -29,4 +31,18 @@ public enum WireMessage: Hashable, Sendable {
     case statusQuery(StatusQuery)
     /// Replica to client, the answer to a `statusQuery`.
     case statusReport(StatusReport)
+}
+
+/// A protocol plug-in's message as the wire carries it: the protocol id, then the plug-in's own bytes
+/// (its kind byte, fields and authenticator; see the plug-in's codec). Decoding a frame yields the
+/// payload as a slice of the frame (no copy); the plug-in decodes it.
+public struct ProtocolPayload: Hashable, Sendable {
+    public let protocolID: ProtocolID
+    /// The plug-in's bytes, after the protocol id.
+    public var bytes: ByteBuffer
+
+    public init(protocolID: ProtocolID, bytes: ByteBuffer) {
+        self.protocolID = protocolID
+        self.bytes = bytes
+    }
 }

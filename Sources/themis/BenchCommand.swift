@@ -7,6 +7,7 @@ import NIOPosix
 import ThemisApps
 import ThemisClient
 import ThemisCore
+import ThemisPBFT
 import ThemisReplicaCommand
 import ThemisCrypto
 import ThemisWire
@@ -122,7 +123,7 @@ struct BenchCommand: AsyncParsableCommand {
         // The log (most of a replica's heap) holds at most L = 2K batches: with 40 clients sharing a session a
         // batch holds 40 requests, and K = 32 keeps peak RSS about 1 MiB below K = 128 at the same throughput.
         let cluster = try KeyGeneration.writeCluster(
-            directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
+            directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme, plugin: PBFT.self,
             settings: ProtocolSettings(checkpointInterval: UInt64(checkpointInterval), watermarkWindow: UInt64(2 * checkpointInterval)),
             limits: limits)
         let replicas = try LocalCluster(directory: directory, count: 4, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"])

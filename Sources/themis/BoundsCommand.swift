@@ -24,9 +24,12 @@ struct BoundsCommand: AsyncParsableCommand {
                 throw ValidationError("--state-bytes must be 0...\(cluster.limits.stateBytesMax) (the cluster's stateBytesMax)")
             }
             let sizes = cluster.authentication.authenticatorSizes(replicaCount: validated.configuration.replicaCount)
-            let messages = MessageBounds(configuration: validated.configuration, settings: cluster.settings, limits: cluster.limits, authenticators: sizes)
+            let plugin = try ProtocolCatalog.plugin(named: cluster.protocolName, source: config)
+            _ = try validated.checked(for: plugin)
+            let messages = MessageBounds(limits: cluster.limits, authenticators: sizes).all + plugin.messageBounds(
+                configuration: validated.configuration, settings: cluster.settings, limits: cluster.limits, authenticators: sizes)
             print("largest payload per message kind (frameBytesMax \(cluster.limits.frameBytesMax)):")
-            for bound in messages.all {
+            for bound in messages {
                 print("  \(pad(bound.kind, 18)) \(bound.payloadBytes)")
             }
             let memory = try ReplicaMemoryBound(cluster: cluster, stateBytes: stateBytes)

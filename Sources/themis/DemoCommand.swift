@@ -6,6 +6,7 @@ import NIOPosix
 import ThemisApps
 import ThemisClient
 import ThemisCore
+import ThemisPBFT
 import ThemisReplicaCommand
 import ThemisCrypto
 import ThemisWire
@@ -32,7 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
             let basePort = try await LocalCluster.freePorts(count: 4)
             let cluster = try KeyGeneration.writeCluster(
                 directory: directory, replicas: 4, clients: clients, hosts: ["127.0.0.1"], basePort: basePort,
-                scheme: scheme, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200))
+                scheme: scheme, plugin: PBFT.self, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200))
             print("Themis demo: 4 replicas (f = 1, PBFT, \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + 3), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import ThemisCore
 import ThemisReplicaCommand
 import ThemisCrypto
+import ThemisReplica
 
 struct KeygenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,9 +28,10 @@ struct KeygenCommand: AsyncParsableCommand {
                                             watermarkWindow: watermarkWindow ?? 2 * checkpointInterval)
             if let problem = settings.problem { throw ValidationError(problem) }
             let hostList = hosts.split(separator: ",").map(String.init)
+            let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "\(out)/cluster.json")
             let cluster = try KeyGeneration.writeCluster(
                 directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
-                scheme: scheme, protocolName: protocolName, settings: settings)
+                scheme: scheme, plugin: plugin, settings: settings)
             print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(cluster.protocolName), "
                 + "\(cluster.faultModel.rawValue) fault model, f = \(cluster.configuration.faultsTolerated), \(scheme.rawValue))")
             if cluster.limits.frameBytesMax != Limits().frameBytesMax {

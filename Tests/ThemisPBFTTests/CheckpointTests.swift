@@ -103,7 +103,7 @@ struct CheckpointTests {
         // As if adopted from a NEW-VIEW whose implied entries could not be forwarded: one entry short.
         let short = Array(full.filter { $0.message.sender != replica3 }.prefix(2))
         cluster.replicas[1].checkpoints.markStable(SequenceNumber(4), digest: digest, proof: short)
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         cluster.replicas[1].startViewChange(to: View(1), into: &actions)
         let weak = try #require(cluster.replicas[1].viewChange.received[replica1]?.message)
         #expect(throws: Rejection.self) { try cluster.replicas[2].validate(weak) }

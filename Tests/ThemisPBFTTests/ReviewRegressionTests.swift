@@ -29,7 +29,7 @@ struct ReviewRegressionTests {
         // Correct replicas 0, 3, 4, 5, 6 leave view 0.
         var viewChanges: [ReplicaID: ViewChange] = [:]
         for i in [0, 3, 4, 5, 6] {
-            var actions: [Action<PBFTMessage>] = []
+            var actions: [PBFTAction] = []
             cluster.replicas[i].startViewChange(to: View(1), into: &actions)
             for case .broadcast(.viewChange(let vc)) in actions { viewChanges[r[i]] = vc }
         }
@@ -187,7 +187,7 @@ struct ReviewRegressionTests {
         // Replica 1's vote arrived when 12 was beyond the window, and again (its periodic repeat) once inside.
         cluster.replicas[3].stateTransfer.farVotes[replica1] = vote(replica1)
         cluster.replicas[3].checkpoints.votes[SequenceNumber(12)] = [replica1: vote(replica1), replica2: vote(replica2)]
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         cluster.replicas[3].considerStateTransfer(into: &actions)
         #expect(cluster.replicas[3].stateTransfer.fetch == nil, "two replicas are not a quorum of three")
         cluster.replicas[3].checkpoints.votes[SequenceNumber(12)]?[replica0] = vote(replica0)
@@ -268,7 +268,7 @@ struct ReviewRegressionTests {
     @Test("A replica alone in a view change keeps fetching the batches the others commit without it (found under ThreadSanitizer)")
     func aloneInViewChangeKeepsUp() throws {
         var cluster = try TestCluster()
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         cluster.replicas[3].startViewChange(to: View(1), into: &actions)
         cluster.perform(actions, at: replica3)
         for timestamp: UInt64 in 1...6 {

@@ -88,7 +88,7 @@ struct TestCluster {
 
     /// Submits a request at one replica, then flushes it.
     mutating func submit(_ request: Request, to replica: ReplicaID) {
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         do {
             try replicas[index(replica)].submit(Verified(checked: request), into: &actions)
         } catch {
@@ -101,7 +101,7 @@ struct TestCluster {
     /// Delivers one message directly (used to inject Byzantine messages).
     @discardableResult
     mutating func deliver(_ message: PBFTMessage, to replica: ReplicaID, authenticator: [UInt8] = []) -> Rejection? {
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         var rejection: Rejection?
         var requestsUnverified = false
         if case .prePrepare = message, requestsUnverifiableAt.contains(replica) { requestsUnverified = true }
@@ -121,7 +121,7 @@ struct TestCluster {
     mutating func tick(_ count: Int, replicas only: [ReplicaID]? = nil) {
         for _ in 0..<count {
             for replica in only ?? replicas.map(\.id) {
-                var actions: [Action<PBFTMessage>] = []
+                var actions: [PBFTAction] = []
                 replicas[index(replica)].tick(into: &actions)
                 replicas[index(replica)].flush(into: &actions)
                 perform(actions, at: replica)
@@ -150,7 +150,7 @@ struct TestCluster {
         }
     }
 
-    mutating func perform(_ actions: [Action<PBFTMessage>], at replica: ReplicaID) {
+    mutating func perform(_ actions: [PBFTAction], at replica: ReplicaID) {
         for action in actions {
             switch action {
             case .send(let message, let to):
@@ -189,7 +189,7 @@ struct TestCluster {
             applicationState[index].append(contentsOf: request.operation)
         }
         let snapshot: [UInt8]? = batch.checkpoint ? applicationState[index] : nil
-        var actions: [Action<PBFTMessage>] = []
+        var actions: [PBFTAction] = []
         replicas[index].executed(batch.sequence, results: batch.requests.map(\.operation), applicationSnapshot: snapshot, into: &actions)
         perform(actions, at: replica)
     }

@@ -198,7 +198,7 @@ struct TranscriptRunner {
             var happened: [String] = []
             for _ in 0..<count {
                 for replica in only ?? cluster!.replicas.map(\.id) {
-                    var actions: [Action<PBFTMessage>] = []
+                    var actions: [PBFTAction] = []
                     cluster!.replicas[cluster!.index(replica)].tick(into: &actions)
                     cluster!.replicas[cluster!.index(replica)].flush(into: &actions)
                     cluster!.perform(actions, at: replica)

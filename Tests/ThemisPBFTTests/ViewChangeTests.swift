@@ -318,7 +318,7 @@ struct ViewChangeTests {
         cluster.submit(TestCluster.request(1, 1), to: me)
         var starts: [(UInt64, View)] = []
         for _ in 0..<1500 {
-            var actions: [Action<PBFTMessage>] = []
+            var actions: [PBFTAction] = []
             cluster.replicas[6].tick(into: &actions)
             for case .observe(.viewChangeStarted(let target)) in actions {
                 starts.append((cluster.replicas[6].now, target))
@@ -340,7 +340,7 @@ struct ViewChangeTests {
         cluster.submit(TestCluster.request(1, 1), to: replica2)
         var starts: [View] = []
         for _ in 0..<1500 {
-            var actions: [Action<PBFTMessage>] = []
+            var actions: [PBFTAction] = []
             cluster.replicas[2].tick(into: &actions)
             for case .observe(.viewChangeStarted(let target)) in actions { starts.append(target) }
         }
@@ -351,7 +351,7 @@ struct ViewChangeTests {
             cluster.deliver(.viewChange(support), to: replica2, authenticator: fakeAuthenticator(other))
         }
         for _ in 0..<500 {
-            var actions: [Action<PBFTMessage>] = []
+            var actions: [PBFTAction] = []
             cluster.replicas[2].tick(into: &actions)
             for case .observe(.viewChangeStarted(let target)) in actions { starts.append(target) }
         }

@@ -27,7 +27,7 @@ extension PBFTReplica {
 
     /// Called after the application executed checkpoint batch `sequence`. The state (application
     /// snapshot and client table) is kept to serve state transfers until a later checkpoint is stable.
-    mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationSnapshot: [UInt8], into actions: inout [Action<PBFTMessage>]) {
+    mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationSnapshot: [UInt8], into actions: inout [PBFTAction]) {
         let state = CheckpointState(applicationSnapshot: applicationSnapshot, clientTable: clientTable).encoded()
         let chunks = Self.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
         let digest = Self.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks)
@@ -41,7 +41,7 @@ extension PBFTReplica {
         checkStability(sequence, into: &actions)
     }
 
-    mutating func receiveCheckpoint(_ authenticated: Authenticated<Checkpoint>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveCheckpoint(_ authenticated: Authenticated<Checkpoint>, into actions: inout [PBFTAction]) throws(Rejection) {
         let checkpoint = authenticated.message
         let sequence = checkpoint.sequence
         guard sequence.rawValue % settings.checkpointInterval == 0, sequence > .zero else {
@@ -72,7 +72,7 @@ extension PBFTReplica {
     }
 
     /// A checkpoint becomes stable once a quorum agrees on a digest and our own state matches it.
-    mutating func checkStability(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
+    mutating func checkStability(_ sequence: SequenceNumber, into actions: inout [PBFTAction]) {
         guard sequence > lowWatermark,
             let (certified, proof) = checkpoints.certified(at: sequence, quorum: configuration.quorumSize),
             let own = checkpoints.own[sequence]
@@ -86,7 +86,7 @@ extension PBFTReplica {
 
     /// Advances h to a stable checkpoint and discards everything at or below it.
     mutating func makeStable(_ sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>],
-                             into actions: inout [Action<PBFTMessage>]) {
+                             into actions: inout [PBFTAction]) {
         checkpoints.markStable(sequence, digest: digest, proof: proof)
         lowWatermark = sequence
         log = log.filter { $0.key > sequence }

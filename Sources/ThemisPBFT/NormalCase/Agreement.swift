@@ -7,7 +7,7 @@ extension PBFTReplica {
     /// - Parameter requestsUnverified: a client request in the batch did not verify here; the batch is
     ///   logged but prepared only once f other backups have prepared it (see `advance`).
     mutating func receivePrePrepare(
-        _ authenticated: Authenticated<PrePrepare>, requestsUnverified: Bool = false, into actions: inout [Action<PBFTMessage>]
+        _ authenticated: Authenticated<PrePrepare>, requestsUnverified: Bool = false, into actions: inout [PBFTAction]
     ) throws(Rejection) {
         let prePrepare = authenticated.message
         guard try checkView(prePrepare.view, Verified(checked: .prePrepare(prePrepare), authenticator: authenticated.authenticator,
@@ -35,7 +35,7 @@ extension PBFTReplica {
     ///   - vouched: this replica authenticated every request of the batch itself (or, for O, a prepared
     ///     certificate proves them). Otherwise the backup waits for f other backups to prepare.
     mutating func acceptPrePrepare(_ authenticated: Authenticated<PrePrepareHeader>, batch: [Request]?, vouched: Bool = true,
-                                   into actions: inout [Action<PBFTMessage>]) {
+                                   into actions: inout [PBFTAction]) {
         let sequence = authenticated.message.sequence
         log[sequence, default: Slot()].prePrepare = authenticated
         log[sequence, default: Slot()].batch = batch
@@ -51,7 +51,7 @@ extension PBFTReplica {
 
     /// The backup accepts the batch of its slot `sequence`: it now waits for these requests to execute
     /// (its timer watches the primary) and sends its PREPARE.
-    private mutating func prepare(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
+    private mutating func prepare(_ sequence: SequenceNumber, into actions: inout [PBFTAction]) {
         guard let prePrepare = log[sequence]?.prePrepare?.message else { return }
         for request in log[sequence]?.batch ?? [] {
             noteWaiting(request)
@@ -64,7 +64,7 @@ extension PBFTReplica {
     }
 
     /// PREPAREs come from backups only; the first one per sender and slot counts.
-    mutating func receivePrepare(_ authenticated: Authenticated<Prepare>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receivePrepare(_ authenticated: Authenticated<Prepare>, into actions: inout [PBFTAction]) throws(Rejection) {
         let prepare = authenticated.message
         guard try checkView(prepare.view, Verified(checked: .prepare(prepare), authenticator: authenticated.authenticator)) else { return }
         guard prepare.sender != primary else { throw .prepareFromPrimary(prepare.sender) }
@@ -77,7 +77,7 @@ extension PBFTReplica {
     }
 
     /// COMMITs come from any replica; the first one per sender and slot counts.
-    mutating func receiveCommit(_ commit: Commit, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveCommit(_ commit: Commit, into actions: inout [PBFTAction]) throws(Rejection) {
         guard try checkView(commit.view, Verified(checked: .commit(commit))) else { return }
         try checkWatermarks(commit.sequence)
         if let earlier = log[commit.sequence]?.commits[commit.sender] {
@@ -90,7 +90,7 @@ extension PBFTReplica {
     /// Moves a slot forward as far as its certificates allow:
     /// prepared = pre-prepare + 2f matching prepares from distinct backups (quorum - 1 in general);
     /// committed-local = prepared + a quorum (2f+1) of matching commits, our own included.
-    mutating func advance(_ sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
+    mutating func advance(_ sequence: SequenceNumber, into actions: inout [PBFTAction]) {
         guard let waiting = log[sequence], let prePrepare = waiting.prePrepare else { return }
         let digest = prePrepare.message.digest
         if waiting.awaitsVouchers {
@@ -131,7 +131,7 @@ extension PBFTReplica {
 
     /// Stores the batch of a slot whose pre-prepare we accepted by digest only; the caller has checked
     /// that `requests` is the batch the slot's digest names. Execution may continue.
-    mutating func attachBatch(_ requests: [Request], at sequence: SequenceNumber, into actions: inout [Action<PBFTMessage>]) {
+    mutating func attachBatch(_ requests: [Request], at sequence: SequenceNumber, into actions: inout [PBFTAction]) {
         guard let digest = log[sequence]?.prePrepare?.message.digest, log[sequence]?.batch == nil else { return }
         log[sequence]?.batch = requests
         viewChange.hold(requests, digest: digest, at: sequence)

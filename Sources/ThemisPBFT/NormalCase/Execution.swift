@@ -5,7 +5,7 @@ import ThemisCore
 extension PBFTReplica {
     /// Hands every committed batch that follows the last scheduled one to the application, in order.
     /// Requests already executed (same client, timestamp not newer) are left out: exactly-once.
-    mutating func scheduleExecution(into actions: inout [Action<PBFTMessage>]) {
+    mutating func scheduleExecution(into actions: inout [PBFTAction]) {
         // While a state transfer runs, execution waits: the installed state replaces it.
         guard stateTransfer.fetch == nil else { return }
         // A committed slot whose batch we lack (a re-proposal accepted by digest) waits for FETCH-BATCHES.
@@ -26,7 +26,7 @@ extension PBFTReplica {
 
     public mutating func executed(
         _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?,
-        into actions: inout [Action<PBFTMessage>]
+        into actions: inout [PBFTAction]
     ) {
         precondition(!executing.isEmpty && executing[0].sequence == sequence,
                      "executed(\(sequence)) out of order; expected \(executing.first?.sequence.description ?? "nothing")")

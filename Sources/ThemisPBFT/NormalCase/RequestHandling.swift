@@ -3,7 +3,7 @@ import ThemisCore
 /// Client requests: the reply cache, relaying to the primary, and batching at the primary
 /// (PBFT section 4.2, steps 1-2).
 extension PBFTReplica {
-    public mutating func submit(_ request: Verified<Request>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    public mutating func submit(_ request: Verified<Request>, into actions: inout [PBFTAction]) throws(Rejection) {
         let request = request.message
         guard try admit(request, into: &actions) else { return }
         noteWaiting(request)
@@ -16,7 +16,7 @@ extension PBFTReplica {
     }
 
     /// A backup relayed a client's request to us because it believes we are the primary.
-    mutating func receiveRelayedRequest(_ request: Request, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveRelayedRequest(_ request: Request, into actions: inout [PBFTAction]) throws(Rejection) {
         guard isPrimary, status == .normal else { throw .notPrimary(primary: primary) }
         guard try admit(request, into: &actions) else { return }
         noteWaiting(request)
@@ -25,7 +25,7 @@ extension PBFTReplica {
 
     /// The checks every replica applies to a request: size, and exactly-once against the client table.
     /// - Returns: false if the request needs no further handling (already executed or being executed).
-    mutating func admit(_ request: Request, into actions: inout [Action<PBFTMessage>]) throws(Rejection) -> Bool {
+    mutating func admit(_ request: Request, into actions: inout [PBFTAction]) throws(Rejection) -> Bool {
         guard request.operation.count <= limits.operationBytesMax else {
             throw .operationTooLarge(request.operation.count)
         }
@@ -65,7 +65,7 @@ extension PBFTReplica {
     }
 
     /// A backup sends the request to the primary, once per client timestamp.
-    mutating func relay(_ request: Request, into actions: inout [Action<PBFTMessage>]) {
+    mutating func relay(_ request: Request, into actions: inout [PBFTAction]) {
         // Once per client timestamp, unless the client retransmits after a while: the relay may have
         // been lost, and a lost relay must not cost a view change.
         if let relayed = relayedTimestamps[request.client], request.timestamp < relayed.timestamp
@@ -84,7 +84,7 @@ extension PBFTReplica {
     /// The primary closes a batch when requests wait, the window allows, and either nothing is in flight
     /// or a full batch (`batchRequestsMax`) is ready and the pipeline (`pipelineDepthMax`) has room: under
     /// light load a batch holds one request, under heavy load batches grow while the previous one commits.
-    mutating func proposeBatches(into actions: inout [Action<PBFTMessage>]) {
+    mutating func proposeBatches(into actions: inout [PBFTAction]) {
         guard isPrimary, status == .normal else { return }
         while !pendingRequests.isEmpty,
             batchesInFlight < UInt64(limits.pipelineDepthMax),

@@ -5,7 +5,7 @@ import ThemisCore
 extension PBFTReplica {
     /// Asks every replica for committed batches after the last one scheduled, if there is evidence that
     /// we are behind (a committed slot beyond a gap, or f+1 checkpoints ahead of us). Rate limited.
-    mutating func fetchBatchesIfBehind(force: Bool, into actions: inout [Action<PBFTMessage>]) {
+    mutating func fetchBatchesIfBehind(force: Bool, into actions: inout [PBFTAction]) {
         let next = lastScheduled.next
         let gap = log[next]?.isCommitted != true && log.contains { $0.key > next && $0.value.isCommitted }
         // A re-proposal accepted by digest whose batch we never received: those who kept it serve it.
@@ -33,7 +33,7 @@ extension PBFTReplica {
 
     /// Sends the committed batches we hold from `from` on (in order, as many as one message allows). A
     /// committed slot whose batch we lack ourselves is skipped: the requester may get it from another.
-    func serveBatches(_ request: FetchBatches, into actions: inout [Action<PBFTMessage>]) {
+    func serveBatches(_ request: FetchBatches, into actions: inout [PBFTAction]) {
         // The requester is at or below our stable checkpoint: the batches it misses are gone from our log.
         // Our CHECKPOINT vote for it lets a quorum of them prove the checkpoint, and the requester fetch its
         // state (it would otherwise wait for our periodic repeat, every 5 request timeouts). Broadcast, not
@@ -64,7 +64,7 @@ extension PBFTReplica {
         actions.append(.send(.committedBatches(CommittedBatches(batches: batches, sender: id)), to: request.sender))
     }
 
-    mutating func receiveCommittedBatches(_ message: CommittedBatches, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveCommittedBatches(_ message: CommittedBatches, into actions: inout [PBFTAction]) throws(Rejection) {
         guard message.batches.count <= limits.committedBatchesPerMessageMax else { throw .invalidBatchSize(message.batches.count) }
         // Check everything before changing anything: a rejected message leaves the state as it was.
         for prePrepare in message.batches

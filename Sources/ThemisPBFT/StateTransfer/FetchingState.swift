@@ -6,7 +6,7 @@ extension PBFTReplica {
     /// Starts a transfer when a quorum agrees on a checkpoint at least one interval beyond what this
     /// replica executed (so a replica that lags a little just keeps ordering). A quorum, not f+1: the
     /// votes become this replica's stable checkpoint proof, which its VIEW-CHANGEs must be able to show.
-    mutating func considerStateTransfer(into actions: inout [Action<PBFTMessage>]) {
+    mutating func considerStateTransfer(into actions: inout [PBFTAction]) {
         guard stateTransfer.fetch == nil, executing.isEmpty else { return }
         // One vote per sender and checkpoint: a sender's far vote and its later repeat inside the window
         // are the same vote (counting both let f replicas look like a quorum; issue 9, finding 8).
@@ -28,7 +28,7 @@ extension PBFTReplica {
     }
 
     mutating func startStateTransfer(_ sequence: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>],
-                                     into actions: inout [Action<PBFTMessage>]) {
+                                     into actions: inout [PBFTAction]) {
         let peers = Set(proof.map(\.message.sender)).subtracting([id]).sorted()
         guard !peers.isEmpty else { return }
         stateTransfer.fetch = StateTransferState.Fetch(sequence: sequence, stateDigest: digest, proof: proof, peers: peers,
@@ -37,7 +37,7 @@ extension PBFTReplica {
         requestChunk(into: &actions)
     }
 
-    mutating func requestChunk(into actions: inout [Action<PBFTMessage>]) {
+    mutating func requestChunk(into actions: inout [PBFTAction]) {
         guard let fetch = stateTransfer.fetch else { return }
         let request = FetchState(sequence: fetch.sequence, stateDigest: fetch.stateDigest,
                                  offset: UInt64(fetch.received.count), sender: id)
@@ -46,7 +46,7 @@ extension PBFTReplica {
     }
 
     /// A silent or lying peer: go on with the next one, from the verified prefix.
-    mutating func switchPeer(into actions: inout [Action<PBFTMessage>]) {
+    mutating func switchPeer(into actions: inout [PBFTAction]) {
         guard var fetch = stateTransfer.fetch else { return }
         fetch.peerIndex += 1
         fetch.peerStarted = now
@@ -62,7 +62,7 @@ extension PBFTReplica {
         return Checkpoint(sequence: lowWatermark, stateDigest: digest, sender: id)
     }
 
-    mutating func stateTransferTick(into actions: inout [Action<PBFTMessage>]) {
+    mutating func stateTransferTick(into actions: inout [PBFTAction]) {
         // Now and then, repeat our stable CHECKPOINT: a replica that restarted after it was sent learns
         // from it how far behind it is, even if no new checkpoint is reached for a while.
         if now % (settings.requestTimeoutTicks * 5) == 0, let vote = ownStableCheckpointVote {
@@ -87,7 +87,7 @@ extension PBFTReplica {
         fetchBatchesIfBehind(force: false, into: &actions)
     }
 
-    mutating func receiveStateChunk(_ chunk: StateChunk, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveStateChunk(_ chunk: StateChunk, into actions: inout [PBFTAction]) throws(Rejection) {
         guard var fetch = stateTransfer.fetch, chunk.sequence == fetch.sequence, chunk.stateDigest == fetch.stateDigest,
             chunk.sender == fetch.peer, chunk.offset == UInt64(fetch.received.count)
         else { throw .unexpectedStateChunk }
@@ -124,14 +124,14 @@ extension PBFTReplica {
     }
 
     /// A peer sent a chunk list or a chunk that does not match the agreed digest: ask the next peer.
-    private mutating func rejectChunk(from peer: ReplicaID, into actions: inout [Action<PBFTMessage>]) {
+    private mutating func rejectChunk(from peer: ReplicaID, into actions: inout [PBFTAction]) {
         guard let fetch = stateTransfer.fetch else { return }
         actions.append(.observe(.stateTransferRejected(fetch.sequence, from: peer)))
         switchPeer(into: &actions)
     }
 
     /// Replaces our state with the fetched one; execution continues on top of it.
-    mutating func install(_ state: CheckpointState, from fetch: StateTransferState.Fetch, into actions: inout [Action<PBFTMessage>]) {
+    mutating func install(_ state: CheckpointState, from fetch: StateTransferState.Fetch, into actions: inout [PBFTAction]) {
         let sequence = fetch.sequence
         precondition(executing.isEmpty && sequence > lastScheduled, "state installed over pending execution")
         clientTable = state.clientTable
@@ -163,7 +163,7 @@ extension PBFTReplica {
     }
 
     /// Serves a chunk of one of our checkpoint states.
-    mutating func serveState(_ request: FetchState, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func serveState(_ request: FetchState, into actions: inout [PBFTAction]) throws(Rejection) {
         guard let state = stateTransfer.snapshots[request.sequence],
             checkpoints.own[request.sequence] == request.stateDigest
                 || (checkpoints.stableSequence == request.sequence && checkpoints.stableDigest == request.stateDigest),
@@ -182,7 +182,7 @@ extension PBFTReplica {
 
     /// Answers a FETCH-STATE or FETCH-BATCHES if `peer` has budget left (`Limits.fetchRepliesBurst` at
     /// once, one more per tick); otherwise keeps it (the latest per peer) for `serveDeferredFetches`.
-    mutating func serveFetch(_ message: PBFTMessage, from peer: ReplicaID, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func serveFetch(_ message: PBFTMessage, from peer: ReplicaID, into actions: inout [PBFTAction]) throws(Rejection) {
         guard spendFetchBudget(of: peer) else {
             stateTransfer.deferredFetches[peer] = message
             return
@@ -195,7 +195,7 @@ extension PBFTReplica {
     }
 
     /// Each tick: answers the kept fetches whose peers have budget again.
-    mutating func serveDeferredFetches(into actions: inout [Action<PBFTMessage>]) {
+    mutating func serveDeferredFetches(into actions: inout [PBFTAction]) {
         guard !stateTransfer.deferredFetches.isEmpty else { return }
         for (peer, message) in stateTransfer.deferredFetches.sorted(by: { $0.key < $1.key }) {
             stateTransfer.deferredFetches[peer] = nil

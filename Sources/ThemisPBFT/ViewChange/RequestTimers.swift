@@ -12,7 +12,7 @@ extension PBFTReplica {
     /// Messages are sent once and may be lost: every half timeout a replica repeats what others may still
     /// need from it for sequence numbers it has not executed yet (its PRE-PREPARE as primary, its PREPARE
     /// and COMMIT), and, while changing views, its VIEW-CHANGE. Duplicates are rejected cheaply.
-    mutating func retransmit(into actions: inout [Action<PBFTMessage>]) {
+    mutating func retransmit(into actions: inout [PBFTAction]) {
         switch status {
         case .viewChanging:
             if let own = viewChange.received[id] { actions.append(.broadcast(.viewChange(own.message))) }
@@ -32,7 +32,7 @@ extension PBFTReplica {
         }
     }
 
-    public mutating func tick(into actions: inout [Action<PBFTMessage>]) {
+    public mutating func tick(into actions: inout [PBFTAction]) {
         now += 1
         // Started empty (first start, or a restart in in-memory mode): ask the others where they are, on the
         // first tick and every request timeout until something executes (in a process, the links may not be

@@ -3,7 +3,7 @@ import ThemisCore
 /// Leaving a view: VIEW-CHANGE with the checkpoint proof and the prepared certificates (PBFT 4.4).
 extension PBFTReplica {
     /// Stops accepting normal-case messages of the current view and announces the move to `target`.
-    mutating func startViewChange(to target: View, into actions: inout [Action<PBFTMessage>]) {
+    mutating func startViewChange(to target: View, into actions: inout [PBFTAction]) {
         precondition(target > view, "view change to \(target) from \(view)")
         status = .viewChanging(to: target)
         viewChange.attempts += 1

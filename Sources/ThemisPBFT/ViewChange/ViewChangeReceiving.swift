@@ -2,7 +2,7 @@ import ThemisCore
 
 /// Receiving VIEW-CHANGE and NEW-VIEW, and entering the new view (PBFT section 4.4).
 extension PBFTReplica {
-    mutating func receiveViewChange(_ authenticated: Authenticated<ViewChange>, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveViewChange(_ authenticated: Authenticated<ViewChange>, into actions: inout [PBFTAction]) throws(Rejection) {
         let message = authenticated.message
         guard message.newView > view else { throw .staleView(message.newView, current: view) }
         if let earlier = viewChange.received[message.sender] {
@@ -26,7 +26,7 @@ extension PBFTReplica {
     }
 
     /// As the primary of the target view, with a quorum of VIEW-CHANGEs for it: send NEW-VIEW and enter.
-    mutating func sendNewViewIfReady(into actions: inout [Action<PBFTMessage>]) {
+    mutating func sendNewViewIfReady(into actions: inout [PBFTAction]) {
         guard case .viewChanging(let target) = status, configuration.primary(of: target) == id else { return }
         let forTarget = viewChange.received.values
             .filter { $0.message.newView == target }
@@ -43,7 +43,7 @@ extension PBFTReplica {
 
     /// Backups check V (a quorum of valid VIEW-CHANGEs for the view, distinct senders), recompute O from
     /// it and reject a NEW-VIEW whose O differs.
-    mutating func receiveNewView(_ message: NewView, into actions: inout [Action<PBFTMessage>]) throws(Rejection) {
+    mutating func receiveNewView(_ message: NewView, into actions: inout [PBFTAction]) throws(Rejection) {
         let floor = status == .normal ? view.next : targetView
         guard message.view >= floor else { throw .staleView(message.view, current: targetView) }
         let newPrimary = configuration.primary(of: message.view)
@@ -71,7 +71,7 @@ extension PBFTReplica {
     /// Enters `newView`: adopts the stable checkpoint proven in V, installs O, re-proposes (primary) or
     /// relays (backups) the requests still waiting, and replays messages that arrived early.
     mutating func enterView(_ newView: View, reproposals: [Authenticated<PrePrepareHeader>], stable: ViewChange,
-                            into actions: inout [Action<PBFTMessage>]) {
+                            into actions: inout [PBFTAction]) {
         // The batches we hold, by digest: O names batches by digest only.
         var known: [Digest: [Request]] = [Self.nullBatchDigest: []]
         for slot in log.values {
@@ -112,7 +112,7 @@ extension PBFTReplica {
 
     /// Moves h to the latest stable checkpoint proven in V; if this replica's state is not there, it
     /// needs state transfer.
-    mutating func adoptStableCheckpoint(_ stable: ViewChange, into actions: inout [Action<PBFTMessage>]) {
+    mutating func adoptStableCheckpoint(_ stable: ViewChange, into actions: inout [PBFTAction]) {
         let sequence = stable.stableCheckpoint
         guard sequence > lowWatermark else { return }
         let own = checkpoints.own[sequence]
@@ -142,7 +142,7 @@ extension PBFTReplica {
     }
 
     /// Feeds messages that arrived for this view before we entered it; later views stay buffered.
-    mutating func replayBufferedMessages(into actions: inout [Action<PBFTMessage>]) {
+    mutating func replayBufferedMessages(into actions: inout [PBFTAction]) {
         let buffered = viewChange.future
         viewChange.clearFuture()
         for entry in buffered {

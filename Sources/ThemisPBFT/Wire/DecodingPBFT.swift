@@ -1,10 +1,10 @@
 import NIOCore
 import ThemisCore
+import ThemisWire
 
 /// The replica-to-replica messages (their authenticator is read by the caller).
 extension PayloadReader {
-    /// - Parameter kind: one of the PBFT kinds; `readMessage` dispatches only those here.
-    mutating func readPBFTFields(_ kind: MessageKind) throws(WireError) -> PBFTMessage {
+    mutating func readPBFTFields(_ kind: PBFTKind) throws(WireError) -> PBFTMessage {
         switch kind {
         case .relayedRequest:
             let relayedBy = try readReplicaID()
@@ -35,9 +35,6 @@ extension PayloadReader {
             return .fetchBatches(FetchBatches(from: from, sender: try readReplicaID()))
         case .committedBatches:
             return .committedBatches(try readCommittedBatches())
-        case .hello, .helloProof, .goodbye, .attachClient, .request, .reply, .statusQuery, .statusReport:
-            // Not reachable from input: the caller dispatches by kind. Reported, not trapped.
-            throw .unknownMessageKind(kind.rawValue)
         }
     }
 

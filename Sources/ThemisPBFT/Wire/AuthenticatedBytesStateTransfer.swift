@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisWire
 
 /// Authenticated bytes of the state-transfer messages: fixed-width fields after the domain and kind
 /// byte; variable-length data (a chunk's bytes, the committed batches) bound through its SHA-256.

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisCrypto
 import ThemisWire
 
 /// Checks every authenticator a replica message carries, before the protocol core sees it: the message's
@@ -9,18 +10,7 @@ import ThemisWire
 /// empty authenticator: the enclosing authenticator vouches for it (a replica cannot authenticate its
 /// own messages to itself, and its VIEW-CHANGE asserts them).
 public struct MessageVerifier: Sendable {
-    /// What the verifier found in a replica message.
-    public enum Verdict: Sendable, Equatable {
-        /// Every authenticator that must check out does.
-        case authentic
-        /// The PRE-PREPARE's own authenticator checks out, but a client request in its batch does not
-        /// verify for this replica. The primary may be faulty, or the client (a MAC vector valid for some
-        /// replicas only). The core logs the batch but does not prepare it until f other replicas have
-        /// (`Verified.requestsUnverified`).
-        case requestsUnverified
-        /// An authenticator that must check out does not: the message is dropped.
-        case forged
-    }
+    public typealias Verdict = AuthenticationVerdict
 
     let keyring: Keyring
 
@@ -97,19 +87,9 @@ public struct MessageVerifier: Sendable {
         return verify(message, authenticator, from: message.sender)
     }
 
-    /// Client requests, each checked once even if a NEW-VIEW repeats it (a copy with another
-    /// authenticator is a different request here and is checked too).
-    public func areAuthentic(_ requests: [Request]) -> Bool {
-        var checked = Set<Request>()
-        for request in requests where checked.insert(request).inserted {
-            guard isAuthentic(request) else { return false }
-        }
-        return true
-    }
+    public func areAuthentic(_ requests: [Request]) -> Bool { keyring.areAuthentic(requests) }
 
-    public func isAuthentic(_ request: Request) -> Bool {
-        keyring.verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
-    }
+    public func isAuthentic(_ request: Request) -> Bool { keyring.isAuthentic(request) }
 
     private func verify(_ message: PBFTMessage, _ authenticator: [UInt8], from sender: ReplicaID) -> Bool {
         keyring.verify(WireCodec.authenticatedBytes(of: message), authenticator: authenticator, from: .replica(sender))

@@ -1,8 +1,9 @@
 import NIOCore
 import ThemisCore
+import ThemisWire
 
 /// Writers and exact sizes for the state-transfer messages: FETCH-STATE, STATE-CHUNK, FETCH-BATCHES
-/// and COMMITTED-BATCHES (the layout is on `MessageKind`). Each writer sits next to its size so the
+/// and COMMITTED-BATCHES (the layout is on `PBFTKind`). Each writer sits next to its size so the
 /// two stay in step.
 extension ByteBuffer {
     /// sequence, stateDigest, offset, sender.

@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisWire
 
 /// Authenticated bytes of the view-change messages: the fixed fields a verifier checks first, then
 /// the SHA-256 of the whole encoded body, which binds every nested certificate, authenticator and batch.

@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisWire
 
 /// VIEW-CHANGE and NEW-VIEW (the outer authenticator is read by the caller).
 ///

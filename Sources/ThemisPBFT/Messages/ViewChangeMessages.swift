@@ -1,3 +1,5 @@
+import ThemisCore
+
 /// PBFT's view-change messages (Castro & Liskov, OSDI'99, section 4.4; TOCS 2002 section 4.5).
 
 /// Proof that a batch prepared at a replica: the primary's PRE-PREPARE (its header: the digest, not the

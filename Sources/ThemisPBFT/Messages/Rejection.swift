@@ -1,6 +1,8 @@
+import ThemisCore
+
 /// Why a protocol core refused an input. Peer input that is malformed or out of place is rejected,
 /// never asserted: the shell counts rejections (metric) and logs them at debug level.
-public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
+public enum Rejection: ProtocolRejection {
     /// The message names a replica outside the configuration.
     case unknownReplica(ReplicaID)
     /// A replica sent us a message claiming to be from ourselves.

@@ -1,3 +1,5 @@
+import ThemisCore
+
 /// PBFT's replica-to-replica messages (Castro & Liskov, OSDI'99, section 4).
 ///
 /// They live in the vocabulary module so that the codec (ThemisWire) and the protocol core (ThemisPBFT)

@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisWire
 
 /// FETCH-STATE, STATE-CHUNK and COMMITTED-BATCHES (FETCH-BATCHES is read inline; the outer
 /// authenticator is read by the caller).

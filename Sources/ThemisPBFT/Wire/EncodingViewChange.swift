@@ -1,7 +1,8 @@
 import NIOCore
 import ThemisCore
+import ThemisWire
 
-/// Writers and exact sizes for VIEW-CHANGE and NEW-VIEW (the layout is on `MessageKind`).
+/// Writers and exact sizes for VIEW-CHANGE and NEW-VIEW (the layout is on `PBFTKind`).
 ///
 /// Every `Authenticated<X>` nested inside is written as X's fields, then its authenticator as a
 /// byte string (which may be empty). Each writer sits next to its size so the two stay in step.

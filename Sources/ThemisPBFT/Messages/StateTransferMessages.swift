@@ -1,3 +1,5 @@
+import ThemisCore
+
 /// Messages of state transfer: a replica that is behind fetches the snapshot of a stable checkpoint in
 /// chunks, then the committed batches after it (PBFT TOCS 2002, section 6.2, simplified).
 

@@ -1,0 +1,140 @@
+import NIOCore
+import ThemisCore
+import ThemisCrypto
+import ThemisWire
+
+/// A verified input for the protocol core (made by the `Ingress`).
+public enum DriverInput<Message: Sendable>: Sendable {
+    case message(Verified<Message>)
+    case request(Verified<Request>)
+}
+
+/// What the driver asks of the world around it. The NIO shell implements these with sockets and the
+/// application executor thread, the simulator with its seeded network and an in-line application; both run
+/// the same `ReplicaDriver`, so the interpretation of the core's actions exists once.
+///
+/// Room for the effects the next issues add, in this order within one step: `persist` (durable mode: the
+/// records of a step are made durable, one fsync, before any of its sends leave) and the trusted counter
+/// (Hybster: certify before send). Both will be methods here, called by the driver at their place in the
+/// procedure.
+public protocol DriverEffects<Plugin> {
+    associatedtype Plugin: ProtocolPlugin
+    typealias Message = Plugin.Core.Message
+
+    // MARK: Network
+    /// Deliver `frame` (the message, authenticated for `replica` and encoded, length prefix included).
+    /// `message` is what the frame holds (for statistics and the simulator's Byzantine replicas).
+    mutating func send(_ frame: ByteBuffer, of message: Message, to replica: ReplicaID)
+    /// Deliver `frame` (authenticated for every replica) to every other replica.
+    mutating func broadcast(_ frame: ByteBuffer, of message: Message)
+    /// Deliver `frame` (the reply, authenticated with the client's link key) to the reply's client.
+    mutating func reply(_ frame: ByteBuffer, of reply: Reply)
+
+    // MARK: Application executor
+    /// Apply a committed batch after every earlier one. The result MUST come back through
+    /// `ReplicaDriver.executed`, in order, and never from inside this call (the driver is mid-step).
+    mutating func execute(_ batch: ExecutionBatch)
+    /// Replace the application's state, in order with `execute`.
+    mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8])
+
+    // MARK: Observation
+    mutating func observe(_ event: Plugin.Core.Event)
+    /// The core refused an input (counted by kind, logged at debug level).
+    mutating func rejected(_ rejection: Plugin.Core.Rejection)
+}
+
+/// The one driver, generic over the protocol. Each step:
+/// 1. (before the driver) the `Ingress` turned bytes from a peer into `Verified` inputs;
+/// 2. feed every input of the group to the core (`receive` / `submit`; a rejection goes to `rejected`),
+///    or the tick, or the application's answer (`executed`);
+/// 3. `flush`: the primary closes batches while its pipeline has room (adaptive batching);
+/// 4. carry out the actions in order: a message to send is prepared (`prepareForBroadcast`), authenticated
+///    for its audience and encoded, then handed to the network; a reply is MACed with the client's link key;
+///    `execute` and `installState` go to the application executor; `observe` to logs and counters.
+public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
+    public typealias Core = Plugin.Core
+    public typealias Message = Core.Message
+
+    /// The protocol core (read-only outside: the driver is the only one that feeds it).
+    public private(set) var core: Core
+    public let keyring: Keyring
+    private var actions: [Action<Message, Core.Event>] = []
+    private let allocator = ByteBufferAllocator()
+
+    public init(core: Core, keyring: Keyring) {
+        self.core = core
+        self.keyring = keyring
+    }
+
+    /// One group of verified inputs (a read burst, a delivered packet), then `flush`, then the actions.
+    public mutating func deliver<Effects: DriverEffects<Plugin>>(_ inputs: some Sequence<DriverInput<Message>>, effects: inout Effects) {
+        actions.removeAll(keepingCapacity: true)
+        for input in inputs {
+            do {
+                switch input {
+                case .message(let message): try core.receive(message, into: &actions)
+                case .request(let request): try core.submit(request, into: &actions)
+                }
+            } catch {
+                effects.rejected(error)
+            }
+        }
+        core.flush(into: &actions)
+        perform(&effects)
+    }
+
+    /// One tick of the clock.
+    public mutating func tick<Effects: DriverEffects<Plugin>>(effects: inout Effects) {
+        actions.removeAll(keepingCapacity: true)
+        core.tick(into: &actions)
+        core.flush(into: &actions)
+        perform(&effects)
+    }
+
+    /// The application finished batch `sequence` (its results in request order).
+    public mutating func executed<Effects: DriverEffects<Plugin>>(
+        _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?, effects: inout Effects
+    ) {
+        actions.removeAll(keepingCapacity: true)
+        core.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, into: &actions)
+        core.flush(into: &actions)
+        perform(&effects)
+    }
+
+    private mutating func perform<Effects: DriverEffects<Plugin>>(_ effects: inout Effects) {
+        for action in actions {
+            switch action {
+            case .send(let message, let replica):
+                effects.send(frame(message, audience: .principal(.replica(replica))), of: message, to: replica)
+            case .broadcast(let message):
+                let prepared = Plugin.prepareForBroadcast(message, keyring: keyring)
+                effects.broadcast(frame(prepared, audience: .allReplicas), of: prepared)
+            case .reply(let reply):
+                effects.reply(replyFrame(reply), of: reply)
+            case .execute(let batch):
+                effects.execute(batch)
+            case .installState(let sequence, let snapshot):
+                effects.install(sequence, applicationSnapshot: snapshot)
+            case .observe(let event):
+                effects.observe(event)
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+    }
+
+    /// A message authenticated for `audience` and encoded as one frame.
+    public func frame(_ message: Message, audience: Keyring.Audience) -> ByteBuffer {
+        let tag = keyring.authenticator(for: Plugin.authenticatedBytes(of: message), audience: audience)
+        var buffer = allocator.buffer(capacity: 0)
+        Plugin.encodeFrame(message, authenticator: tag, into: &buffer)
+        return buffer
+    }
+
+    /// A reply MACed with the link key in every scheme (only its client must believe it), as one frame.
+    public func replyFrame(_ reply: Reply) -> ByteBuffer {
+        let tag = keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
+        var buffer = allocator.buffer(capacity: 0)
+        WireCodec.encodeFrame(.reply(reply.withAuthenticator(tag)), into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,88 @@
+import ThemisCore
+
+/// The actions of the PBFT core.
+public typealias PBFTAction = Action<PBFTMessage, Event>
+
+/// Typed observations from a core (the cores do not log).
+public enum Event: Hashable, Sendable, ProtocolEvent {
+    case batchProposed(SequenceNumber, requests: Int)
+    /// A backup logged the batch of `SequenceNumber` but could not authenticate a request in it; it
+    /// prepares only once f other backups have (a faulty client's MAC vector, or a faulty primary).
+    case awaitingVouchers(SequenceNumber)
+    /// f other backups prepared the batch this replica could not authenticate: it prepares it now.
+    case vouchedFor(SequenceNumber)
+    case prepared(SequenceNumber)
+    case committed(SequenceNumber)
+    case executed(SequenceNumber, requests: Int)
+    case checkpointTaken(SequenceNumber, Digest)
+    case checkpointStable(SequenceNumber, Digest)
+    /// A correct replica's checkpoint digest differs from the quorum's: it diverged (or was lied to).
+    case checkpointMismatch(SequenceNumber, replica: ReplicaID)
+    case requestRelayed(ClientID, Timestamp, to: ReplicaID)
+    case cachedReplyResent(ClientID, Timestamp)
+    /// This replica suspects the primary (or joined f+1 others) and moves to `View`.
+    case viewChangeStarted(View)
+    /// As the new primary, this replica sent NEW-VIEW for `View`.
+    case newViewSent(View)
+    /// This replica entered `View` in normal operation; `primary` leads it.
+    case viewChanged(View, primary: ReplicaID)
+    /// A quorum proves a stable checkpoint this replica has not reached: it needs state transfer.
+    case stateTransferNeeded(SequenceNumber, Digest)
+    /// Fetching the state of checkpoint `SequenceNumber` from `from`.
+    case stateTransferStarted(SequenceNumber, from: ReplicaID)
+    /// The state a peer served does not match the agreed digest (a Byzantine or stale peer); another is asked.
+    case stateTransferRejected(SequenceNumber, from: ReplicaID)
+    /// The state of checkpoint `SequenceNumber` is installed.
+    case stateTransferFinished(SequenceNumber)
+    /// A committed batch was taken from f+1 matching COMMITTED-BATCHES, or the batch of a slot accepted
+    /// by digest arrived (one copy that matches the digest is enough).
+    case batchFetched(SequenceNumber)
+    /// A NEW-VIEW re-proposes a batch this replica does not hold: it votes on the digest and fetches it.
+    case batchMissing(SequenceNumber)
+}
+
+extension Event {
+    public var logLevel: EventLogLevel {
+        switch self {
+        case .checkpointStable: .info
+        case .checkpointMismatch: .warning
+        case .viewChangeStarted, .newViewSent, .viewChanged: .notice
+        case .stateTransferNeeded, .stateTransferRejected: .warning
+        case .stateTransferStarted, .stateTransferFinished: .notice
+        case .awaitingVouchers, .vouchedFor: .info
+        case .batchFetched, .batchMissing: .debug
+        case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent: .trace
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .checkpointStable(let sequence, let digest): "checkpoint stable: \(sequence.rawValue), digest \(digest)"
+        case .checkpointMismatch(let sequence, _): "own checkpoint differs from the quorum's at \(sequence.rawValue)"
+        case .viewChangeStarted(let target): "view change started to view \(target.rawValue)"
+        case .newViewSent(let target): "sent NEW-VIEW as the new primary of view \(target.rawValue)"
+        case .viewChanged(let view, let primary): "entered new view \(view.rawValue), primary \(primary.rawValue)"
+        case .stateTransferNeeded(let sequence, _): "behind the stable checkpoint \(sequence.rawValue); state transfer needed"
+        case .stateTransferStarted(let sequence, let peer): "state transfer started: checkpoint \(sequence.rawValue) from \(peer)"
+        case .stateTransferRejected(let sequence, let peer):
+            "state of checkpoint \(sequence.rawValue) from \(peer) does not match the agreed digest; asking another"
+        case .stateTransferFinished(let sequence): "state transfer finished: checkpoint \(sequence.rawValue)"
+        case .batchFetched(let sequence): "committed batch \(sequence.rawValue) fetched"
+        case .batchMissing(let sequence): "re-proposed batch \(sequence.rawValue) not held here; fetching it by digest"
+        case .awaitingVouchers(let sequence):
+            "a request in batch \(sequence.rawValue) does not verify here; waiting for f backups to prepare it"
+        case .vouchedFor(let sequence): "f backups prepared batch \(sequence.rawValue), which this replica could not authenticate; preparing it"
+        default: "\(self)"
+        }
+    }
+
+    public var common: CommonEvent? {
+        switch self {
+        case .checkpointTaken(let sequence, let digest): .checkpointTaken(sequence, digest)
+        case .checkpointStable(let sequence, let digest): .checkpointStable(sequence, digest)
+        case .viewChanged(let view, let primary): .viewChanged(view, primary: primary)
+        case .stateTransferFinished(let sequence): .stateTransferFinished(sequence)
+        default: nil
+        }
+    }
+}
