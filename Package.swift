@@ -159,9 +159,9 @@ let package = Package(
         ),
         .testTarget(name: "ThemisCoreTests", dependencies: ["ThemisCore"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
-        .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto"]),
-        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisPBFT"], exclude: ["testdata"]),
+        .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT"]),
+        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT"], exclude: ["testdata"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisPBFT", "ThemisSimulator"]),
@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica",
+                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -7,6 +7,7 @@ import NIOPosix
 import Testing
 import ThemisApps
 import ThemisCore
+import ThemisPBFT
 import ThemisCrypto
 @testable import ThemisReplica
 
@@ -34,7 +35,7 @@ struct ConnectionLimitTests {
         var limits = Limits()
         limits.connectionsMax = 3
         let cluster = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 1, hosts: ["127.0.0.1"], basePort: port,
-                                                     scheme: .hmac, settings: ProtocolSettings(checkpointInterval: 50, watermarkWindow: 100),
+                                                     scheme: .hmac, plugin: PBFT.self, settings: ProtocolSettings(checkpointInterval: 50, watermarkWindow: 100),
                                                      limits: limits)
         let (_, keys) = try ClusterFile.loadKeys(path: directory + "/replica-0.key")
         let replica = try await ReplicaServer.start(options: ReplicaServer.Options(cluster: cluster, id: ReplicaID(0), keys: keys),

@@ -1,5 +1,5 @@
 // Proves read backpressure in the replica shell (issue 9, finding 4): while the protocol loop is busy,
-// verified inputs queue up; past `ProtocolDriver.inputsQueuedHigh` inputs (or `inputBytesQueuedHigh`
+// verified inputs queue up; past `ProtocolDriverLimits.inputsQueuedHigh` inputs (or `inputBytesQueuedHigh`
 // bytes of them: a few large PRE-PREPAREs) the driver asks the delivering
 // connection to stop reading, the connection's autoRead goes off, and it comes back on once the loop has
 // worked the queue down below `inputsQueuedLow`. Runs a real driver on a real event loop, in this process.
@@ -11,6 +11,7 @@ import NIOPosix
 import Testing
 import ThemisCore
 import ThemisCrypto
+import ThemisDriver
 import ThemisPBFT
 @testable import ThemisReplica
 
@@ -22,14 +23,14 @@ struct ReadBackpressureTests {
     func pauseAndResume(large: Bool) async throws {
         let directory = NSTemporaryDirectory() + "themis-bp-\(UUID().uuidString.prefix(8))"
         let cluster = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 1, hosts: ["127.0.0.1"], basePort: 7000,
-                                                     scheme: .hmac, settings: ProtocolSettings(checkpointInterval: 50, watermarkWindow: 100))
+                                                     scheme: .hmac, plugin: PBFT.self, settings: ProtocolSettings(checkpointInterval: 50, watermarkWindow: 100))
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (_, keys) = try ClusterFile.loadKeys(path: directory + "/replica-1.key")
         let keyring = try Keyring(cluster: cluster, me: .replica(ReplicaID(1)), keys: keys)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let protocolLoop = group.next()
         let executor = ApplicationExecutor()
-        let driver = ProtocolDriver(
+        let driver = ProtocolDriver<PBFT>(
             core: PBFTReplica(id: ReplicaID(1), configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits),
             loop: protocolLoop, keyring: keyring, executor: executor, logger: Logger(label: "test"),
             counters: NIOLockedValueBox(ReplicaCounters()))
@@ -53,12 +54,12 @@ struct ReadBackpressureTests {
         let burst = large
             ? (0..<8).map { index in
                 // 1 MiB each by the size estimate (the operation's storage is shared, so the test holds little).
-                DriverInput.message(Verified(checked: .prePrepare(PrePrepare(
+                DriverInput<PBFTMessage>.message(Verified(checked: .prePrepare(PrePrepare(
                     view: View(0), sequence: SequenceNumber(UInt64(index) + 1_000_000),
                     requests: [Request(client: ClientID(0), timestamp: Timestamp(1), operation: operation)], sender: ReplicaID(0)))))
             }
             : (0..<1024).map { index in
-                DriverInput.message(Verified(checked: .prepare(Prepare(view: View(0), sequence: SequenceNumber(UInt64(index) + 1_000_000),
+                DriverInput<PBFTMessage>.message(Verified(checked: .prepare(Prepare(view: View(0), sequence: SequenceNumber(UInt64(index) + 1_000_000),
                                                                        digest: .zero, sender: ReplicaID(2)))))
             }
         var behind = false
@@ -68,10 +69,10 @@ struct ReadBackpressureTests {
             bursts += 1
         }
         if large {
-            #expect(behind && bursts * burst.count < ProtocolDriver.inputsQueuedHigh && bursts * (8 << 20) >= ProtocolDriver.inputBytesQueuedHigh,
+            #expect(behind && bursts * burst.count < ProtocolDriverLimits.inputsQueuedHigh && bursts * (8 << 20) >= ProtocolDriverLimits.inputBytesQueuedHigh,
                     "\(bursts) bursts")
         } else {
-            #expect(behind && bursts * burst.count > ProtocolDriver.inputsQueuedHigh, "\(bursts) bursts")
+            #expect(behind && bursts * burst.count > ProtocolDriverLimits.inputsQueuedHigh, "\(bursts) bursts")
         }
         driver.pause(connection)
         #expect(try await connection.getOption(.autoRead).get() == false)

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisCrypto
 import ThemisWire
 
@@ -42,9 +43,10 @@ import ThemisWire
                                                         problem: .faultModelMismatch("hybrid", protocolName: "pbft", required: "byzantine"))) {
             try ClusterFile.decode(json: Array(hybrid.utf8), source: "c.json").validated(source: "c.json")
         }
-        #expect(throws: ConfigurationError.invalidField(file: "/nonexistent/cluster.json", field: "protocol", problem: .unknownProtocol("raft"))) {
-            try KeyGeneration.writeCluster(directory: "/nonexistent", replicas: 4, clients: 0, hosts: ["h"], basePort: 7000,
-                                           scheme: .hmac, protocolName: "raft")
+        let raft = text.replacingOccurrences(of: "\"protocol\" : \"pbft\"", with: "\"protocol\" : \"raft\"")
+        #expect(raft != text)
+        #expect(throws: ConfigurationError.invalidField(file: "c.json", field: "protocol", problem: .unknownProtocol("raft"))) {
+            try ClusterFile.decode(json: Array(raft.utf8), source: "c.json").validated(source: "c.json")
         }
     }
 
@@ -97,7 +99,7 @@ import ThemisWire
         var file = valid
         edit(&file)
         do {
-            _ = try file.validated()
+            _ = try file.validated().checked(for: PBFT.self)
             return nil
         } catch {
             return error
@@ -159,14 +161,15 @@ import ThemisWire
     func defaultLimitsFitTheConfiguration() throws {
         let four = try ClusterConfiguration(replicaCount: 4)
         let seven = try ClusterConfiguration(replicaCount: 7)
-        #expect(KeyGeneration.defaultLimits(four, scheme: .hmac, settings: ProtocolSettings()) == Limits())
-        #expect(KeyGeneration.defaultLimits(four, scheme: .ed25519, settings: ProtocolSettings()) == Limits())
+        #expect(KeyGeneration.defaultLimits(four, scheme: .hmac, settings: ProtocolSettings(), plugin: PBFT.self) == Limits())
+        #expect(KeyGeneration.defaultLimits(four, scheme: .ed25519, settings: ProtocolSettings(), plugin: PBFT.self) == Limits())
         for (configuration, scheme) in [(four, AuthenticationScheme.rsa), (seven, .hmac), (seven, .ed25519)] {
-            let limits = KeyGeneration.defaultLimits(configuration, scheme: scheme, settings: ProtocolSettings())
+            let limits = KeyGeneration.defaultLimits(configuration, scheme: scheme, settings: ProtocolSettings(), plugin: PBFT.self)
             #expect(limits.frameBytesMax > Limits().frameBytesMax && limits.frameBytesMax % (1 << 20) == 0)
-            let bounds = MessageBounds(configuration: configuration, settings: ProtocolSettings(), limits: limits,
-                                       authenticators: scheme.authenticatorSizes(replicaCount: configuration.replicaCount))
-            #expect(bounds.oversized.isEmpty && bounds.frameBytesNeeded > limits.frameBytesMax - (1 << 20))
+            let sizes = scheme.authenticatorSizes(replicaCount: configuration.replicaCount)
+            let bounds = PBFTMessageBounds(configuration: configuration, settings: ProtocolSettings(), limits: limits, authenticators: sizes)
+            let needed = KeyGeneration.frameBytesNeeded(configuration, settings: ProtocolSettings(), limits: limits, authenticators: sizes, plugin: PBFT.self)
+            #expect(bounds.oversized.isEmpty && needed > limits.frameBytesMax - (1 << 20))
         }
     }
 

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisCrypto
 
 @Suite struct KeyGenerationTests {
@@ -11,7 +12,7 @@ import ThemisCrypto
     func aWrittenClusterLoadsAndEveryPrincipalTalks(scheme: AuthenticationScheme) throws {
         let directory = temporaryDirectory() + "/nested/cluster"
         let written = try KeyGeneration.writeCluster(
-            directory: directory, replicas: 4, clients: 2, hosts: ["10.0.0.1"], basePort: 7000, scheme: scheme)
+            directory: directory, replicas: 4, clients: 2, hosts: ["10.0.0.1"], basePort: 7000, scheme: scheme, plugin: PBFT.self)
         let loaded = try ClusterFile.load(path: directory + "/cluster.json")
         #expect(loaded == written)
         #expect(loaded.replicas.map(\.port) == [7000, 7001, 7002, 7003])
@@ -33,7 +34,7 @@ import ThemisCrypto
 
     @Test func keyFilesAreReadableByTheOwnerOnly() throws {
         let directory = temporaryDirectory()
-        _ = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 1, hosts: ["localhost"], basePort: 9000, scheme: .hmac)
+        _ = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 1, hosts: ["localhost"], basePort: 9000, scheme: .hmac, plugin: PBFT.self)
         let keyPath = KeyGeneration.keyPath(directory: directory, principal: replica(3))
         #expect(keyPath == directory + "/replica-3.key")
         let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
@@ -44,19 +45,19 @@ import ThemisCrypto
     @Test func hostsAreOneForAllOrOnePerReplica() throws {
         let directory = temporaryDirectory()
         let hosts = ["a.example", "b.example", "c.example", "d.example"]
-        let file = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: hosts, basePort: 100, scheme: .hmac)
+        let file = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: hosts, basePort: 100, scheme: .hmac, plugin: PBFT.self)
         #expect(file.replicas.map(\.host) == hosts)
         #expect(throws: ConfigurationError.invalidField(
             file: directory + "/cluster.json", field: "replicas", problem: .hostCountMismatch(hosts: 2, replicas: 4))) {
-            try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a", "b"], basePort: 100, scheme: .hmac)
+            try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a", "b"], basePort: 100, scheme: .hmac, plugin: PBFT.self)
         }
         #expect(throws: ConfigurationError.invalidField(
             file: directory + "/cluster.json", field: "replicas", problem: .tooFewReplicas(count: 3, minimum: 4))) {
-            try KeyGeneration.writeCluster(directory: directory, replicas: 3, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac)
+            try KeyGeneration.writeCluster(directory: directory, replicas: 3, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac, plugin: PBFT.self)
         }
         #expect(throws: ConfigurationError.invalidField(
             file: directory + "/cluster.json", field: "replicas[3].port", problem: .invalidPort(65536))) {
-            try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a"], basePort: 65533, scheme: .hmac)
+            try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a"], basePort: 65533, scheme: .hmac, plugin: PBFT.self)
         }
     }
 

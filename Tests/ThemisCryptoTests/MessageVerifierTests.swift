@@ -3,6 +3,7 @@
 // client whose MAC vector is valid for some replicas only cannot make a replica reject VIEW-CHANGEs.
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisCrypto
 import ThemisWire
 

@@ -1,6 +1,7 @@
 // Shared fixtures: small clusters built in memory from derived keys, so tests are fast and reproducible.
 import Foundation
 import ThemisCore
+import ThemisPBFT
 @testable import ThemisCrypto
 
 /// A cluster file and the private keys of all its principals.
@@ -49,7 +50,7 @@ struct TestCluster {
             clientEntries.append(.init(id: UInt32(index), signingKey: mine.publicSigningKey, agreementKey: mine.publicAgreementKey))
         }
         // What keygen writes: the default limits, with a larger frame where this n and scheme need one.
-        let limits = KeyGeneration.defaultLimits(try! ClusterConfiguration(replicaCount: replicas), scheme: scheme, settings: ProtocolSettings())
+        let limits = KeyGeneration.defaultLimits(try! ClusterConfiguration(replicaCount: replicas), scheme: scheme, settings: ProtocolSettings(), plugin: PBFT.self)
         self.file = ClusterFile(authentication: scheme, limits: limits, replicas: replicaEntries, clients: clientEntries)
         self.keys = keys
     }

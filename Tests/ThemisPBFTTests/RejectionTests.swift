@@ -1,6 +1,7 @@
 // Rejection kinds are the labels the replica's counters use: the case name, never the details.
 import Testing
 import ThemisCore
+import ThemisPBFT
 
 @Suite("Rejection kinds")
 struct RejectionTests {

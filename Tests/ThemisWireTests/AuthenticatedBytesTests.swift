@@ -3,6 +3,7 @@
 // fields, changing any bound field changes the bytes, and authenticators themselves are never bound.
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 @Suite struct AuthenticatedBytesTests {
@@ -40,14 +41,14 @@ import ThemisWire
         for bytes in all {
             #expect(Array(bytes.prefix(8)) == domain)
         }
-        #expect(Set(all.map { $0[8] }).count == all.count)
+        #expect(Set(all.map(Fixtures.authenticatedKind)).count == all.count)
         #expect(WireCodec.authenticationDomain == domain)
     }
 
     @Test func prepareAndCommitWithIdenticalFieldsDiffer() {
         #expect(prepare() != commit())
         // Only the kind byte differs: the fields are laid out identically.
-        #expect(Array(prepare().dropFirst(9)) == Array(commit().dropFirst(9)))
+        #expect(Array(prepare().dropFirst(11)) == Array(commit().dropFirst(11)))
     }
 
     @Test func normalCaseMessagesBindViewSequenceDigestAndSender() {
@@ -62,7 +63,7 @@ import ThemisWire
     }
 
     @Test func prepareLayoutIsDomainKindThenFields() {
-        let expected: [UInt8] = domain + [0x12] + Fixtures.bigEndian(UInt64(3)) + Fixtures.bigEndian(UInt64(41))
+        let expected: [UInt8] = domain + [0x40, 1, 0x12] + Fixtures.bigEndian(UInt64(3)) + Fixtures.bigEndian(UInt64(41))
             + Fixtures.digest(1).bytes + Fixtures.bigEndian(UInt32(1))
         #expect(prepare() == expected)
     }
@@ -72,7 +73,7 @@ import ThemisWire
         let one = prePrepare(requests: [Fixtures.request(1)])
         #expect(prePrepare(requests: [Fixtures.request(2, operation: [42])]) == one)
         #expect(prePrepare(requests: [Fixtures.request(1), Fixtures.request(2)]) != one)
-        #expect(one.count == 8 + 1 + 8 + 8 + 32 + 4 + 4)
+        #expect(one.count == 8 + 3 + 8 + 8 + 32 + 4 + 4)
     }
 
     @Test func checkpointBindsSequenceStateDigestAndSender() {

@@ -3,6 +3,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisPBFT
 @testable import ThemisWire
 
 @Suite struct EncodedSizeTests {

@@ -1,6 +1,7 @@
 // Shared fixtures: one sample of every message kind, byte helpers, and a seeded generator.
 import NIOCore
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 enum Fixtures {
@@ -71,12 +72,39 @@ enum Fixtures {
         Array(payload(message).readableBytesView)
     }
 
+    /// Decodes a payload; a PBFT message is decoded by the plug-in's codec too (and rebuilt from what it
+    /// decoded, so a round trip compares the re-encoding of the decoded message).
     static func decode(_ bytes: [UInt8], limits: Limits = Fixtures.limits) throws(WireError) -> WireMessage {
         var buffer = ByteBuffer(bytes: bytes)
-        return try WireCodec.decode(&buffer, limits: limits)
+        let message = try WireCodec.decode(&buffer, limits: limits)
+        guard case .replica(let payload) = message else { return message }
+        let (inner, authenticator) = try PBFTCodec.decode(payload, limits: limits)
+        return PBFTCodec.wireMessage(inner, authenticator: authenticator)
+    }
+
+    /// The kind byte of authenticated bytes: the framework's (after the 8-byte domain), or for a protocol
+    /// message (`replica`, 0x40) the plug-in's, after the protocol id.
+    static func authenticatedKind(_ bytes: [UInt8]) -> UInt8 {
+        bytes[8] == 0x40 ? bytes[10] : bytes[8]
     }
 
     static func bigEndian<Integer: FixedWidthInteger>(_ value: Integer) -> [UInt8] {
         stride(from: Integer.bitWidth - 8, through: 0, by: -8).map { UInt8(truncatingIfNeeded: value >> $0) }
+    }
+}
+
+/// PBFT messages in `WireMessage` form, as the tests build and take them apart.
+extension WireMessage {
+    static func pbft(_ message: PBFTMessage, authenticator: [UInt8]) -> WireMessage {
+        PBFTCodec.wireMessage(message, authenticator: authenticator)
+    }
+
+    /// The PBFT message inside (decoded without limits worth mentioning), or nil for a framework message.
+    var pbft: (message: PBFTMessage, authenticator: [UInt8])? {
+        guard case .replica(let payload) = self else { return nil }
+        var limits = Limits()
+        limits.frameBytesMax = Int(Int32.max)
+        limits.batchRequestsMax = 1 << 20
+        return try? PBFTCodec.decode(payload, limits: limits)
     }
 }

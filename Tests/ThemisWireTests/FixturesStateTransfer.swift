@@ -1,6 +1,7 @@
 // Fixtures for the state-transfer messages: FETCH-STATE, STATE-CHUNK (empty, small, and at the chunk
 // limit), FETCH-BATCHES and COMMITTED-BATCHES (none, one, several with full, empty and null batches).
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 extension Fixtures {

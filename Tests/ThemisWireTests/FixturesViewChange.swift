@@ -3,6 +3,7 @@
 // entries carrying empty and non-empty authenticators), and messages whose lists are exactly at (or
 // one past) their wire bounds.
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 extension Fixtures {

@@ -5,6 +5,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 @Suite struct MalformedInputTests {
@@ -38,15 +39,15 @@ import ThemisWire
         let requestHead = Fixtures.bigEndian(UInt32(5)) + Fixtures.bigEndian(UInt64(6))
         let replyHead = Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(2)) + [0, 0, 0, 3, 0, 0, 0, 4]
         let cases: [(bytes: [UInt8], field: String, max: Int)] = [
-            ([1, 0x20] + requestHead + maxLength, "operation", limits.operationBytesMax),
-            ([1, 0x20] + requestHead + [0, 0, 0, 0] + maxLength, "request authenticator", limits.authenticatorBytesMax),
-            ([1, 0x21] + replyHead + maxLength, "result", limits.resultBytesMax),
-            ([1, 0x21] + replyHead + [0, 0, 0, 0] + maxLength, "reply authenticator", limits.authenticatorBytesMax),
-            ([1, 0x12] + slot + maxLength, "authenticator", limits.authenticatorBytesMax),
-            ([1, 0x11] + slot + maxLength, "batch", limits.batchRequestsMax),
-            ([1, 0x10, 0, 0, 0, 1] + requestHead + maxLength, "operation", limits.operationBytesMax),
-            ([1, 0x02] + maxLength, "hello proof", limits.authenticatorBytesMax),
-            ([1, 0x03] + maxLength, "goodbye reason", WireCodec.goodbyeReasonBytesMax),
+            ([2, 0x20] + requestHead + maxLength, "operation", limits.operationBytesMax),
+            ([2, 0x20] + requestHead + [0, 0, 0, 0] + maxLength, "request authenticator", limits.authenticatorBytesMax),
+            ([2, 0x21] + replyHead + maxLength, "result", limits.resultBytesMax),
+            ([2, 0x21] + replyHead + [0, 0, 0, 0] + maxLength, "reply authenticator", limits.authenticatorBytesMax),
+            ([2, 0x40, 1, 0x12] + slot + maxLength, "authenticator", limits.authenticatorBytesMax),
+            ([2, 0x40, 1, 0x11] + slot + maxLength, "batch", limits.batchRequestsMax),
+            ([2, 0x40, 1, 0x10, 0, 0, 0, 1] + requestHead + maxLength, "operation", limits.operationBytesMax),
+            ([2, 0x02] + maxLength, "hello proof", limits.authenticatorBytesMax),
+            ([2, 0x03] + maxLength, "goodbye reason", WireCodec.goodbyeReasonBytesMax),
         ]
         for (bytes, field, max) in cases {
             #expect(throws: WireError.lengthTooLarge(field: field, length: tooLong, max: max)) { try Fixtures.decode(bytes) }
@@ -78,16 +79,26 @@ import ThemisWire
 
     @Test func unknownVersionThrows() {
         let bytes = Fixtures.bytes(.statusQuery(StatusQuery(nonce: 1)))
-        for version: UInt8 in [0, 2, 255] {
+        for version: UInt8 in [0, 1, 3, 255] {
             #expect(throws: WireError.unsupportedVersion(version)) { try Fixtures.decode([version] + bytes.dropFirst()) }
         }
     }
 
     @Test func unknownKindThrows() {
-        let known: Set<UInt8> = [0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x20, 0x21, 0x30, 0x31]
+        let known: Set<UInt8> = [0x01, 0x02, 0x03, 0x04, 0x20, 0x21, 0x30, 0x31, 0x40]
         for kind in UInt8.min...UInt8.max where !known.contains(kind) {
-            #expect(throws: WireError.unknownMessageKind(kind)) { try Fixtures.decode([1, kind, 0, 0, 0, 0]) }
+            #expect(throws: WireError.unknownMessageKind(kind)) { try Fixtures.decode([2, kind, 0, 0, 0, 0]) }
         }
+        // Inside a protocol message: PBFT's kinds are its own (0x10-0x1A), and another protocol's id is refused.
+        let pbftKnown = Set(PBFTKind.allCases.map(\.rawValue))
+        for kind in UInt8.min...UInt8.max where !pbftKnown.contains(kind) {
+            #expect(throws: WireError.unknownMessageKind(kind)) { try Fixtures.decode([2, 0x40, 1, kind, 0, 0, 0, 0]) }
+        }
+        for id: UInt8 in [0, 2, 255] {
+            #expect(throws: WireError.unknownProtocol(id)) { try Fixtures.decode([2, 0x40, id, 0x12, 0, 0, 0, 0]) }
+        }
+        // A protocol message with nothing after the protocol id is truncated.
+        #expect(throws: WireError.truncated) { try Fixtures.decode([2, 0x40, 1]) }
     }
 
     @Test func unknownPrincipalKindThrows() {
@@ -97,7 +108,7 @@ import ThemisWire
     }
 
     @Test func nonceOfAnyOtherLengthThrowsInvalidNonce() {
-        let head: [UInt8] = [1, 0x01, 0, 0, 0, 0, 1]
+        let head: [UInt8] = [2, 0x01, 0, 0, 0, 0, 1]
         for length: UInt32 in [0, 31, 33, UInt32.max] {
             let bytes = head + Fixtures.bigEndian(length) + [UInt8](repeating: 0, count: 40)
             #expect(throws: WireError.invalidNonce) { try Fixtures.decode(bytes) }
@@ -105,10 +116,10 @@ import ThemisWire
     }
 
     @Test func goodbyeReasonMustBeValidUTF8AndShort() {
-        #expect(throws: WireError.invalidUTF8) { try Fixtures.decode([1, 0x03, 0, 0, 0, 2, 0xFF, 0xFE]) }
+        #expect(throws: WireError.invalidUTF8) { try Fixtures.decode([2, 0x03, 0, 0, 0, 2, 0xFF, 0xFE]) }
         // A scalar cut in half is invalid too.
-        #expect(throws: WireError.invalidUTF8) { try Fixtures.decode([1, 0x03, 0, 0, 0, 2, 0xE2, 0x82]) }
-        let long = [1, 0x03, 0, 0, 0x02, 0x01] + [UInt8](repeating: 0x61, count: 513)
+        #expect(throws: WireError.invalidUTF8) { try Fixtures.decode([2, 0x03, 0, 0, 0, 2, 0xE2, 0x82]) }
+        let long = [2, 0x03, 0, 0, 0x02, 0x01] + [UInt8](repeating: 0x61, count: 513)
         #expect(throws: WireError.lengthTooLarge(field: "goodbye reason", length: 513, max: 512)) { try Fixtures.decode(long) }
     }
 
@@ -116,7 +127,7 @@ import ThemisWire
         let errors: [WireError] = [
             .truncated, .trailingBytes(count: 2), .unsupportedVersion(9), .unknownMessageKind(9), .unknownPrincipalKind(9),
             .lengthTooLarge(field: "operation", length: 9, max: 1), .frameTooLarge(length: 9, max: 1), .emptyFrame,
-            .invalidNonce, .invalidUTF8,
+            .invalidNonce, .invalidUTF8, .unknownProtocol(9), .unexpectedMessage,
         ]
         for error in errors {
             #expect(!error.description.isEmpty)

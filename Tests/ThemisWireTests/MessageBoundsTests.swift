@@ -4,6 +4,8 @@
 // estimate); and that a VIEW-CHANGE no longer grows with batch sizes (issue 9, finding 1).
 import Testing
 import ThemisCore
+import ThemisCrypto
+import ThemisPBFT
 import ThemisWire
 
 @Suite("Message bounds: the largest message of every kind fits the computed bound")
@@ -28,13 +30,13 @@ struct MessageBoundsTests {
         return limits
     }
 
-    func bounds(_ testCase: Case) throws -> MessageBounds {
-        MessageBounds(configuration: try ClusterConfiguration(replicaCount: testCase.replicas),
+    func bounds(_ testCase: Case) throws -> PBFTMessageBounds {
+        PBFTMessageBounds(configuration: try ClusterConfiguration(replicaCount: testCase.replicas),
                       settings: ProtocolSettings(checkpointInterval: testCase.window / 2, watermarkWindow: testCase.window),
                       limits: Self.limits(), authenticators: testCase.sizes)
     }
 
-    func bound(_ kind: String, _ bounds: MessageBounds) throws -> Int {
+    func bound(_ kind: String, _ bounds: PBFTMessageBounds) throws -> Int {
         try #require(bounds.all.first { $0.kind == kind }).payloadBytes
     }
 
@@ -151,13 +153,14 @@ struct MessageBoundsTests {
     @Test("With the default limits, n = 4 fits 4 MiB with HMAC, Ed25519 and ECDSA at L = 2000; RSA needs more")
     func defaultsAtTheReferenceConfiguration() throws {
         let configuration = try ClusterConfiguration(replicaCount: 4)
-        func bounds(_ sizes: MessageBounds.AuthenticatorSizes) -> MessageBounds {
-            MessageBounds(configuration: configuration, settings: ProtocolSettings(), limits: Limits(), authenticators: sizes)
+        func bounds(_ sizes: MessageBounds.AuthenticatorSizes) -> PBFTMessageBounds {
+            PBFTMessageBounds(configuration: configuration, settings: ProtocolSettings(), limits: Limits(), authenticators: sizes)
         }
         #expect(bounds(.init(broadcast: 128, request: 128, pairwise: 32)).oversized.isEmpty)
         #expect(bounds(.init(broadcast: 64, request: 64, pairwise: 64)).oversized.isEmpty)
         let rsa = bounds(.init(broadcast: 256, request: 256, pairwise: 256))
         #expect(rsa.oversized.map(\.kind) == ["newView"])
-        #expect(rsa.frameBytesNeeded > Limits().frameBytesMax)
+        #expect(KeyGeneration.frameBytesNeeded(configuration, settings: ProtocolSettings(), limits: Limits(),
+                                               authenticators: rsa.authenticators, plugin: PBFT.self) > Limits().frameBytesMax)
     }
 }

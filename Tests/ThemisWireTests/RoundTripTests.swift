@@ -4,6 +4,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 @Suite struct RoundTripTests {
@@ -41,7 +42,7 @@ import ThemisWire
         // The core, not the codec, checks the batch digest: a wrong one must arrive as sent.
         let forged = PrePrepare(view: View(1), sequence: SequenceNumber(2), digest: Fixtures.digest(9), requests: [Fixtures.request(1)], sender: ReplicaID(1))
         let decoded = try Fixtures.decode(Fixtures.bytes(.pbft(.prePrepare(forged), authenticator: [])))
-        guard case .pbft(.prePrepare(let prePrepare), _) = decoded else {
+        guard let inner = decoded.pbft?.message, case .prePrepare(let prePrepare) = inner else {
             Issue.record("decoded \(decoded)")
             return
         }
@@ -75,24 +76,24 @@ import ThemisWire
     @Test func frameIsLengthPrefixThenPayload() {
         var frame = ByteBuffer()
         WireCodec.encodeFrame(.statusQuery(StatusQuery(nonce: 5)), into: &frame)
-        #expect(Array(frame.readableBytesView) == [0, 0, 0, 10, 1, 0x30, 0, 0, 0, 0, 0, 0, 0, 5])
+        #expect(Array(frame.readableBytesView) == [0, 0, 0, 10, 2, 0x30, 0, 0, 0, 0, 0, 0, 0, 5])
     }
 
     @Test func goldenPrepareEncoding() {
-        let expected: [UInt8] = [1, 0x12] + Fixtures.bigEndian(UInt64(3)) + Fixtures.bigEndian(UInt64(41))
+        let expected: [UInt8] = [2, 0x40, 1, 0x12] + Fixtures.bigEndian(UInt64(3)) + Fixtures.bigEndian(UInt64(41))
             + Fixtures.digest(1).bytes + Fixtures.bigEndian(UInt32(1)) + [0, 0, 0, 2, 0xAA, 0xBB]
         #expect(Fixtures.bytes(.pbft(.prepare(Fixtures.prepare), authenticator: [0xAA, 0xBB])) == expected)
     }
 
     @Test func goldenHelloEncoding() {
-        let expected: [UInt8] = [1, 0x01, 1] + Fixtures.bigEndian(UInt32(77)) + [0, 0, 0, 32] + Fixtures.nonce(2)
+        let expected: [UInt8] = [2, 0x01, 1] + Fixtures.bigEndian(UInt32(77)) + [0, 0, 0, 32] + Fixtures.nonce(2)
             + Fixtures.bigEndian(UInt64(0xC0FFEE))
         #expect(Fixtures.bytes(.hello(Fixtures.clientHello)) == expected)
     }
 
     @Test func goldenRequestEncoding() {
         let request = Request(client: ClientID(5), timestamp: Timestamp(6), operation: [7], authenticator: [8, 9])
-        let expected: [UInt8] = [1, 0x20] + Fixtures.bigEndian(UInt32(5)) + Fixtures.bigEndian(UInt64(6))
+        let expected: [UInt8] = [2, 0x20] + Fixtures.bigEndian(UInt32(5)) + Fixtures.bigEndian(UInt64(6))
             + [0, 0, 0, 1, 7] + [0, 0, 0, 2, 8, 9]
         #expect(Fixtures.bytes(.request(request)) == expected)
     }

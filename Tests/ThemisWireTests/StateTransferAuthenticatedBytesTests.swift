@@ -4,6 +4,7 @@
 // never coincide with another kind's, and are what a verifier recomputes after decoding.
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 @Suite struct StateTransferAuthenticatedBytesTests {
@@ -11,9 +12,9 @@ import ThemisWire
 
     func bytes(_ message: PBFTMessage) -> [UInt8] { WireCodec.authenticatedBytes(of: message) }
 
-    /// The encoded body: the payload without version, kind and the (empty) outer authenticator.
+    /// The encoded body: the payload without version, `replica` kind, protocol id, PBFT kind and the (empty) outer authenticator.
     func body(_ message: PBFTMessage) -> [UInt8] {
-        Array(Fixtures.bytes(.pbft(message, authenticator: [])).dropFirst(2).dropLast(4))
+        Array(Fixtures.bytes(.pbft(message, authenticator: [])).dropFirst(4).dropLast(4))
     }
 
     func replacing<Element>(_ array: [Element], at index: Int, with element: Element) -> [Element] {
@@ -44,18 +45,18 @@ import ThemisWire
     // MARK: Layouts
 
     @Test func fetchStateLayoutIsDomainKindSenderSequenceDigestOffset() {
-        let expected = domain + [0x17] + Fixtures.bigEndian(UInt32(2)) + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes
+        let expected = domain + [0x40, 1, 0x17] + Fixtures.bigEndian(UInt32(2)) + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes
             + Fixtures.bigEndian(UInt64(65_536))
         #expect(bytes(.fetchState(Fixtures.fetchState)) == expected)
-        #expect(expected.count == 8 + 1 + 4 + 8 + 32 + 8)
+        #expect(expected.count == 8 + 3 + 4 + 8 + 32 + 8)
     }
 
     @Test func stateChunkLayoutEndsWithTheDigestsOfItsBytesAndOfItsChunkList() {
         let emptyList = Digest.of(Fixtures.bigEndian(UInt32(0))).bytes
-        let expected = domain + [0x18] + Fixtures.bigEndian(UInt32(1)) + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes
+        let expected = domain + [0x40, 1, 0x18] + Fixtures.bigEndian(UInt32(1)) + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes
             + Fixtures.bigEndian(UInt64(70_000)) + Fixtures.bigEndian(UInt64(65_536)) + Digest.of(Fixtures.stateChunk.bytes).bytes + emptyList
         #expect(bytes(.stateChunk(Fixtures.stateChunk)) == expected)
-        #expect(expected.count == 8 + 1 + 4 + 8 + 32 + 8 + 8 + 32 + 32)
+        #expect(expected.count == 8 + 3 + 4 + 8 + 32 + 8 + 8 + 32 + 32)
         // The length is fixed whatever the chunk's size or list.
         #expect(bytes(.stateChunk(Fixtures.stateChunk(bytes: 4096))).count == expected.count)
         #expect(Array(bytes(.stateChunk(Fixtures.emptyStateChunk)).suffix(64).prefix(32)) == Digest.of([UInt8]()).bytes)
@@ -67,13 +68,13 @@ import ThemisWire
     }
 
     @Test func fetchBatchesLayoutIsDomainKindSenderFrom() {
-        #expect(bytes(.fetchBatches(Fixtures.fetchBatches)) == domain + [0x19] + Fixtures.bigEndian(UInt32(2)) + Fixtures.bigEndian(UInt64(2001)))
+        #expect(bytes(.fetchBatches(Fixtures.fetchBatches)) == domain + [0x40, 1, 0x19] + Fixtures.bigEndian(UInt32(2)) + Fixtures.bigEndian(UInt64(2001)))
     }
 
     @Test func committedBatchesLayoutIsDomainKindSenderBodyDigest() {
         for message in [committedBatches(), committedBatches([], sender: 0)] {
             let sender = message.sender.rawValue
-            #expect(bytes(message) == domain + [0x1A] + Fixtures.bigEndian(sender) + Digest.of(body(message)).bytes)
+            #expect(bytes(message) == domain + [0x40, 1, 0x1A] + Fixtures.bigEndian(sender) + Digest.of(body(message)).bytes)
         }
         // The body is sender, count, then the batches: the complete encoding between kind and authenticator.
         #expect(body(committedBatches([], sender: 7)) == Fixtures.bigEndian(UInt32(7)) + [0, 0, 0, 0])
@@ -101,8 +102,8 @@ import ThemisWire
         for bytes in all {
             #expect(Array(bytes.prefix(8)) == domain)
         }
-        #expect(Set(all.map { $0[8] }).count == all.count)
-        #expect(all[7 ..< 11].map { $0[8] } == [0x17, 0x18, 0x19, 0x1A])
+        #expect(Set(all.map(Fixtures.authenticatedKind)).count == all.count)
+        #expect(all[7 ..< 11].map(Fixtures.authenticatedKind) == [0x17, 0x18, 0x19, 0x1A])
     }
 
     @Test func kindsWithCoincidingFieldsStillDiffer() {
@@ -111,8 +112,8 @@ import ThemisWire
         let request = bytes(fetchState(sequence: 5, digest: .zero, offset: 0, sender: 1))
         let chunk = bytes(stateChunk(sequence: 5, digest: .zero, totalBytes: 0, offset: 0, bytes: [], sender: 1))
         let fetch = bytes(fetchBatches(from: 5, sender: 1))
-        #expect(Array(request.dropFirst(9).prefix(12)) == Array(fetch.dropFirst(9)))
-        #expect(Array(chunk.dropFirst(9).prefix(52)) == Array(request.dropFirst(9)))
+        #expect(Array(request.dropFirst(11).prefix(12)) == Array(fetch.dropFirst(11)))
+        #expect(Array(chunk.dropFirst(11).prefix(52)) == Array(request.dropFirst(11)))
         #expect(Set([request, chunk, fetch]).count == 3)
         // A COMMITTED-BATCHES and a VIEW-CHANGE from the same sender never coincide either.
         #expect(bytes(committedBatches([], sender: 2)) != bytes(.viewChange(Fixtures.emptyViewChange)))
@@ -192,9 +193,9 @@ import ThemisWire
 
     @Test func decodedMessagesYieldTheSenderAuthenticatedBytes() throws {
         // What a verifier recomputes after decoding equals what the sender authenticated.
-        for case .pbft(let message, _) in Fixtures.stateTransferSamples {
+        for message in Fixtures.stateTransferSamples.compactMap({ $0.pbft?.message }) {
             let decoded = try Fixtures.decode(Fixtures.bytes(.pbft(message, authenticator: [1, 2])))
-            guard case .pbft(let received, _) = decoded else {
+            guard let received = decoded.pbft?.message else {
                 Issue.record("decoded \(decoded)")
                 continue
             }

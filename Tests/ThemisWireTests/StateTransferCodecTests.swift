@@ -7,6 +7,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisPBFT
 @testable import ThemisWire
 
 @Suite struct StateTransferCodecTests {
@@ -51,7 +52,7 @@ import ThemisCore
         for message in messages {
             #expect(try roundTrip(message) == message)
         }
-        guard case .pbft(.stateChunk(let received), _) = try roundTrip(messages[1]) else {
+        guard let inner = try roundTrip(messages[1]).pbft?.message, case .stateChunk(let received) = inner else {
             Issue.record("not a chunk")
             return
         }
@@ -87,7 +88,7 @@ import ThemisCore
         let over = Fixtures.bytes(.pbft(.stateChunk(Fixtures.stateChunk(bytes: 65)), authenticator: [2]))
         #expect(throws: WireError.lengthTooLarge(field: "state chunk", length: 65, max: 64)) { try Fixtures.decode(over, limits: small) }
         // The check comes before the bytes: a 65-byte length with nothing behind it throws the same.
-        let head: [UInt8] = Array(over.prefix(2 + 8 + 32 + 8 + 8 + 4))
+        let head: [UInt8] = Array(over.prefix(4 + 8 + 32 + 8 + 8 + 4))
         #expect(throws: WireError.lengthTooLarge(field: "state chunk", length: 65, max: 64)) { try Fixtures.decode(head, limits: small) }
         // A limit of 0 admits only empty chunks.
         let none = limits(chunkBytes: 0)
@@ -102,7 +103,7 @@ import ThemisCore
         let several = WireMessage.pbft(.committedBatches(Fixtures.committedBatches), authenticator: [9, 9])
         let decoded = try roundTrip(several)
         #expect(decoded == several)
-        guard case .pbft(.committedBatches(let received), let authenticator) = decoded else {
+        guard let (inner, authenticator) = decoded.pbft, case .committedBatches(let received) = inner else {
             Issue.record("decoded \(decoded)")
             return
         }
@@ -120,7 +121,7 @@ import ThemisCore
         // As for a PRE-PREPARE, the protocol core (not the codec) checks each batch against its digest.
         let forged = PrePrepare(view: View(1), sequence: SequenceNumber(2), digest: Fixtures.digest(9), requests: [Fixtures.request(1)], sender: ReplicaID(1))
         let message = WireMessage.pbft(.committedBatches(CommittedBatches(batches: [forged], sender: ReplicaID(2))), authenticator: [])
-        guard case .pbft(.committedBatches(let received), _) = try roundTrip(message) else {
+        guard let inner = try roundTrip(message).pbft?.message, case .committedBatches(let received) = inner else {
             Issue.record("not committed batches")
             return
         }
@@ -159,19 +160,19 @@ import ThemisCore
     // MARK: Golden layouts
 
     @Test func goldenFetchStateEncoding() {
-        let expected: [UInt8] = [1, 0x17] + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(65_536))
+        let expected: [UInt8] = [2, 0x40, 1, 0x17] + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(65_536))
             + Fixtures.bigEndian(UInt32(2)) + [0, 0, 0, 1, 0xAA]
         #expect(Fixtures.bytes(.pbft(.fetchState(Fixtures.fetchState), authenticator: [0xAA])) == expected)
     }
 
     @Test func goldenStateChunkEncoding() {
-        let expected: [UInt8] = [1, 0x18] + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(70_000))
+        let expected: [UInt8] = [2, 0x40, 1, 0x18] + Fixtures.bigEndian(UInt64(2000)) + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(70_000))
             + Fixtures.bigEndian(UInt64(65_536)) + [0, 0, 0, 5, 0x10, 0x00, 0xFF, 0x7F, 0x01] + zero + Fixtures.bigEndian(UInt32(1)) + zero
         #expect(Fixtures.bytes(.pbft(.stateChunk(Fixtures.stateChunk), authenticator: [])) == expected)
     }
 
     @Test func goldenFetchBatchesEncoding() {
-        let expected: [UInt8] = [1, 0x19] + Fixtures.bigEndian(UInt64(2001)) + Fixtures.bigEndian(UInt32(2)) + [0, 0, 0, 2, 0xBB, 0xCC]
+        let expected: [UInt8] = [2, 0x40, 1, 0x19] + Fixtures.bigEndian(UInt64(2001)) + Fixtures.bigEndian(UInt32(2)) + [0, 0, 0, 2, 0xBB, 0xCC]
         #expect(Fixtures.bytes(.pbft(.fetchBatches(Fixtures.fetchBatches), authenticator: [0xBB, 0xCC])) == expected)
     }
 
@@ -180,15 +181,15 @@ import ThemisCore
         let first = Fixtures.committedBatch(10, view: 1, requests: [request])
         let null = Fixtures.committedBatch(11, view: 1, requests: [])
         let message = WireMessage.pbft(.committedBatches(CommittedBatches(batches: [first, null], sender: ReplicaID(2))), authenticator: [0xDD])
-        let expected: [UInt8] = [1, 0x1A] + Fixtures.bigEndian(UInt32(2)) + Fixtures.bigEndian(UInt32(2))
+        let expected: [UInt8] = [2, 0x40, 1, 0x1A] + Fixtures.bigEndian(UInt32(2)) + Fixtures.bigEndian(UInt32(2))
             + Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(10)) + Request.batchDigest([request]).bytes + Fixtures.bigEndian(UInt32(1))
             + one + Fixtures.bigEndian(UInt32(5)) + Fixtures.bigEndian(UInt64(6)) + [0, 0, 0, 1, 7] + [0, 0, 0, 2, 8, 9]
             + Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(11)) + Request.batchDigest([]).bytes + Fixtures.bigEndian(UInt32(1)) + zero
             + [0, 0, 0, 1, 0xDD]
         #expect(Fixtures.bytes(message) == expected)
         // Each batch is written exactly as a PRE-PREPARE's fields.
-        let prePrepareFields = Array(Fixtures.bytes(.pbft(.prePrepare(first), authenticator: [])).dropFirst(2).dropLast(4))
-        #expect(Array(expected.dropFirst(2 + 4 + 4).prefix(prePrepareFields.count)) == prePrepareFields)
+        let prePrepareFields = Array(Fixtures.bytes(.pbft(.prePrepare(first), authenticator: [])).dropFirst(4).dropLast(4))
+        #expect(Array(expected.dropFirst(4 + 4 + 4).prefix(prePrepareFields.count)) == prePrepareFields)
     }
 
     // MARK: Bounds
@@ -197,15 +198,15 @@ import ThemisCore
         let sequence = Fixtures.bigEndian(UInt64(2000))
         let slot = Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(2)) + Fixtures.digest(1).bytes + one
         let requestHead = Fixtures.bigEndian(UInt32(5)) + Fixtures.bigEndian(UInt64(6))
-        let chunkHead: [UInt8] = [1, 0x18] + sequence + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(10)) + Fixtures.bigEndian(UInt64(0))
-        let committed: [UInt8] = [1, 0x1A] + one
+        let chunkHead: [UInt8] = [2, 0x40, 1, 0x18] + sequence + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(10)) + Fixtures.bigEndian(UInt64(0))
+        let committed: [UInt8] = [2, 0x40, 1, 0x1A] + one
         let authenticatorMax = limits.authenticatorBytesMax
         let cases: [(bytes: [UInt8], field: String, max: Int)] = [
             (chunkHead + maxLength, "state chunk", limits.stateChunkBytes),
             (chunkHead + zero + maxLength, "chunk digests", limits.stateChunksMax),
             (chunkHead + zero + zero + one + maxLength, "authenticator", authenticatorMax),
-            ([1, 0x17] + sequence + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(0)) + one + maxLength, "authenticator", authenticatorMax),
-            ([1, 0x19] + sequence + one + maxLength, "authenticator", authenticatorMax),
+            ([2, 0x40, 1, 0x17] + sequence + Fixtures.digest(4).bytes + Fixtures.bigEndian(UInt64(0)) + one + maxLength, "authenticator", authenticatorMax),
+            ([2, 0x40, 1, 0x19] + sequence + one + maxLength, "authenticator", authenticatorMax),
             (committed + maxLength, "committed batches", limits.committedBatchesPerMessageMax),
             (committed + one + slot + maxLength, "batch", limits.batchRequestsMax),
             (committed + one + slot + one + requestHead + maxLength, "operation", limits.operationBytesMax),
@@ -225,13 +226,13 @@ import ThemisCore
         huge.committedBatchesPerMessageMax = Int.max
         huge.batchRequestsMax = Int.max
         let slot = Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(2)) + Fixtures.digest(1).bytes + one
-        let chunkHead: [UInt8] = [1, 0x18] + Fixtures.bigEndian(UInt64(1)) + Digest.zero.bytes + Fixtures.bigEndian(UInt64(0)) + Fixtures.bigEndian(UInt64(0))
-        for bytes in [chunkHead + maxLength, [1, 0x1A] + one + maxLength, [1, 0x1A] + one + one + slot + maxLength] {
+        let chunkHead: [UInt8] = [2, 0x40, 1, 0x18] + Fixtures.bigEndian(UInt64(1)) + Digest.zero.bytes + Fixtures.bigEndian(UInt64(0)) + Fixtures.bigEndian(UInt64(0))
+        for bytes in [chunkHead + maxLength, [2, 0x40, 1, 0x1A] + one + maxLength, [2, 0x40, 1, 0x1A] + one + one + slot + maxLength] {
             #expect(throws: WireError.truncated) { try Fixtures.decode(bytes, limits: huge) }
         }
         // The same at the default bounds, with the count exactly at its bound.
         let atBound = Fixtures.bigEndian(UInt32(limits.committedBatchesPerMessageMax))
-        #expect(throws: WireError.truncated) { try Fixtures.decode([1, 0x1A] + one + atBound) }
+        #expect(throws: WireError.truncated) { try Fixtures.decode([2, 0x40, 1, 0x1A] + one + atBound) }
         #expect(throws: WireError.truncated) { try Fixtures.decode(chunkHead + Fixtures.bigEndian(UInt32(limits.stateChunkBytes))) }
     }
 
@@ -281,25 +282,36 @@ import ThemisCore
     // MARK: Kinds
 
     @Test func kindNumbersArePinned() {
-        // A number, once used, is never reused: this list only ever grows.
+        // A number, once used, is never reused: these lists only ever grow. (0x10-0x1A were PBFT's kinds in
+        // the framework's space in wire version 1; since version 2 they are PBFT's own, inside `replica`.)
         let expected: [(MessageKind, UInt8)] = [
             (.hello, 0x01), (.helloProof, 0x02), (.goodbye, 0x03), (.attachClient, 0x04),
-            (.relayedRequest, 0x10), (.prePrepare, 0x11), (.prepare, 0x12), (.commit, 0x13), (.checkpoint, 0x14),
-            (.viewChange, 0x15), (.newView, 0x16), (.fetchState, 0x17), (.stateChunk, 0x18), (.fetchBatches, 0x19), (.committedBatches, 0x1A),
-            (.request, 0x20), (.reply, 0x21), (.statusQuery, 0x30), (.statusReport, 0x31),
+            (.request, 0x20), (.reply, 0x21), (.statusQuery, 0x30), (.statusReport, 0x31), (.replica, 0x40),
         ]
         for (kind, raw) in expected {
             #expect(kind.rawValue == raw)
         }
         #expect(MessageKind.allCases.count == expected.count)
+        let pbftExpected: [(PBFTKind, UInt8)] = [
+            (.relayedRequest, 0x10), (.prePrepare, 0x11), (.prepare, 0x12), (.commit, 0x13), (.checkpoint, 0x14),
+            (.viewChange, 0x15), (.newView, 0x16), (.fetchState, 0x17), (.stateChunk, 0x18), (.fetchBatches, 0x19), (.committedBatches, 0x1A),
+        ]
+        for (kind, raw) in pbftExpected {
+            #expect(kind.rawValue == raw)
+        }
+        #expect(PBFTKind.allCases.count == pbftExpected.count)
+        #expect(PBFTCodec.protocolID == ProtocolID(1))
         // The fuzz and malformed-input tests know every kind.
         #expect(Set(FuzzTests.knownKinds) == Set(MessageKind.allCases.map(\.rawValue)))
         let fixtureKinds = Fixtures.samples.map { Fixtures.bytes($0)[1] }
         #expect(Set(fixtureKinds) == Set(MessageKind.allCases.map(\.rawValue)))
+        let fixturePBFTKinds = Fixtures.samples.compactMap { $0.pbft.map { PBFTKind(of: $0.message).rawValue } }
+        #expect(Set(fixturePBFTKinds) == Set(PBFTKind.allCases.map(\.rawValue)))
     }
 
+
     @Test func encodedKindBytesMatchTheMessages() {
-        let kinds = Fixtures.stateTransferSamples.map { Fixtures.bytes($0)[1] }
+        let kinds = Fixtures.stateTransferSamples.map { Fixtures.bytes($0)[3] }
         #expect(kinds == [0x17, 0x17, 0x18, 0x18, 0x19, 0x19, 0x1A, 0x1A, 0x1A])
     }
 }

@@ -4,6 +4,7 @@
 // not bound; and that the two kinds never share bytes with each other or with any other kind.
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 @Suite struct ViewChangeAuthenticatedBytesTests {
@@ -12,9 +13,9 @@ import ThemisWire
     func bytes(_ viewChange: ViewChange) -> [UInt8] { WireCodec.authenticatedBytes(of: .viewChange(viewChange)) }
     func bytes(_ newView: NewView) -> [UInt8] { WireCodec.authenticatedBytes(of: .newView(newView)) }
 
-    /// The encoded body: the payload without version, kind and the (empty) outer authenticator.
+    /// The encoded body: the payload without version, `replica` kind, protocol id, PBFT kind and the (empty) outer authenticator.
     func body(_ message: PBFTMessage) -> [UInt8] {
-        Array(Fixtures.bytes(.pbft(message, authenticator: [])).dropFirst(2).dropLast(4))
+        Array(Fixtures.bytes(.pbft(message, authenticator: [])).dropFirst(4).dropLast(4))
     }
 
     func replacing<Element>(_ array: [Element], at index: Int, with element: Element) -> [Element] {
@@ -41,17 +42,17 @@ import ThemisWire
 
     @Test func viewChangeLayoutIsDomainKindFixedFieldsThenBodyDigest() {
         let message = Fixtures.viewChange
-        let expected = domain + [0x15] + Fixtures.bigEndian(UInt32(1)) + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(1000))
+        let expected = domain + [0x40, 1, 0x15] + Fixtures.bigEndian(UInt32(1)) + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(1000))
             + Fixtures.digest(2).bytes + Digest.of(body(.viewChange(message))).bytes
         #expect(bytes(message) == expected)
-        #expect(bytes(message).count == 8 + 1 + 4 + 8 + 8 + 32 + 32)
+        #expect(bytes(message).count == 8 + 3 + 4 + 8 + 8 + 32 + 32)
     }
 
     @Test func newViewLayoutIsDomainKindFixedFieldsThenBodyDigest() {
         let message = Fixtures.newView
-        let expected = domain + [0x16] + Fixtures.bigEndian(UInt32(0)) + Fixtures.bigEndian(UInt64(4)) + Digest.of(body(.newView(message))).bytes
+        let expected = domain + [0x40, 1, 0x16] + Fixtures.bigEndian(UInt32(0)) + Fixtures.bigEndian(UInt64(4)) + Digest.of(body(.newView(message))).bytes
         #expect(bytes(message) == expected)
-        #expect(bytes(message).count == 8 + 1 + 4 + 8 + 32)
+        #expect(bytes(message).count == 8 + 3 + 4 + 8 + 32)
     }
 
     /// Each certificate of `Fixtures.viewChange.prepared[0]` with one thing changed.
@@ -156,7 +157,7 @@ import ThemisWire
             #expect(variant.view == base.view && variant.sender == base.sender && variant.viewChanges == base.viewChanges)
             #expect(variant.prePrepares.map(\.message) == base.prePrepares.map(\.message))
             #expect(bytes(variant) != bytes(base))
-            #expect(Array(bytes(variant).prefix(8 + 1 + 4 + 8)) == Array(bytes(base).prefix(8 + 1 + 4 + 8)))
+            #expect(Array(bytes(variant).prefix(8 + 3 + 4 + 8)) == Array(bytes(base).prefix(8 + 3 + 4 + 8)))
         }
         #expect(Set(variants.map(bytes)).count == variants.count)
         // Setting the same authenticator again gives the same bytes.
@@ -210,12 +211,12 @@ import ThemisWire
         for bytes in all {
             #expect(Array(bytes.prefix(8)) == domain)
         }
-        #expect(Set(all.map { $0[8] }).count == all.count)
-        #expect(bytes(Fixtures.emptyViewChange)[8] == 0x15)
-        #expect(bytes(Fixtures.newView)[8] == 0x16)
+        #expect(Set(all.map(Fixtures.authenticatedKind)).count == all.count)
+        #expect(bytes(Fixtures.emptyViewChange)[8...10] == [0x40, 1, 0x15])
+        #expect(bytes(Fixtures.newView)[8...10] == [0x40, 1, 0x16])
         // A NEW-VIEW with no entries and a VIEW-CHANGE are different even where their numbers coincide.
         let emptyNewView = NewView(view: View(4), viewChanges: [], prePrepares: [], sender: ReplicaID(2))
-        #expect(Array(bytes(emptyNewView).dropFirst(9).prefix(12)) == Array(bytes(Fixtures.emptyViewChange).dropFirst(9).prefix(12)))
+        #expect(Array(bytes(emptyNewView).dropFirst(11).prefix(12)) == Array(bytes(Fixtures.emptyViewChange).dropFirst(11).prefix(12)))
         #expect(bytes(emptyNewView) != bytes(Fixtures.emptyViewChange))
     }
 
@@ -223,7 +224,7 @@ import ThemisWire
         // What a verifier recomputes after decoding equals what the sender authenticated.
         for message in [PBFTMessage.viewChange(Fixtures.viewChange), .newView(Fixtures.newView)] {
             let decoded = try Fixtures.decode(Fixtures.bytes(.pbft(message, authenticator: [1])))
-            guard case .pbft(let received, _) = decoded else {
+            guard let received = decoded.pbft?.message else {
                 Issue.record("decoded \(decoded)")
                 continue
             }

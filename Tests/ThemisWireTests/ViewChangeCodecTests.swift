@@ -7,6 +7,7 @@
 import NIOCore
 import Testing
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 @Suite struct ViewChangeCodecTests {
@@ -39,7 +40,7 @@ import ThemisWire
         let message = WireMessage.pbft(.newView(Fixtures.newView), authenticator: [6])
         let decoded = try roundTrip(message)
         #expect(decoded == message)
-        guard case .pbft(.newView(let newView), let authenticator) = decoded else {
+        guard let (inner, authenticator) = decoded.pbft, case .newView(let newView) = inner else {
             Issue.record("decoded \(decoded)")
             return
         }
@@ -68,7 +69,7 @@ import ThemisWire
         let message = WireMessage.pbft(.newView(sent), authenticator: [0x0F])
         let decoded = try roundTrip(message)
         #expect(decoded == message)
-        guard case .pbft(.newView(let received), let authenticator) = decoded else {
+        guard let (inner, authenticator) = decoded.pbft, case .newView(let received) = inner else {
             Issue.record("decoded \(decoded)")
             return
         }
@@ -105,7 +106,7 @@ import ThemisWire
     }
 
     @Test func goldenEmptyViewChangeEncoding() {
-        let expected: [UInt8] = [1, 0x15] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(0)) + Digest.zero.bytes
+        let expected: [UInt8] = [2, 0x40, 1, 0x15] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(0)) + Digest.zero.bytes
             + Fixtures.bigEndian(UInt32(2)) + zero + zero + [0, 0, 0, 1, 0xEE]
         #expect(Fixtures.bytes(.pbft(.viewChange(Fixtures.emptyViewChange), authenticator: [0xEE])) == expected)
     }
@@ -116,8 +117,8 @@ import ThemisWire
         let prePrepares = [Authenticated(nullPrePrepare.header, authenticator: [0xCC, 0xCD]), Authenticated(nullPrePrepare.header, authenticator: [])]
         let newView = NewView(view: View(4), viewChanges: [viewChange], prePrepares: prePrepares, sender: ReplicaID(0))
         let nullPrePrepareFields = Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(7)) + Request.batchDigest([]).bytes + Fixtures.bigEndian(UInt32(0)) + zero
-        let viewChangeBody = Array(Fixtures.bytes(.pbft(.viewChange(Fixtures.emptyViewChange), authenticator: [])).dropFirst(2).dropLast(4))
-        let expected: [UInt8] = [1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0))
+        let viewChangeBody = Array(Fixtures.bytes(.pbft(.viewChange(Fixtures.emptyViewChange), authenticator: [])).dropFirst(4).dropLast(4))
+        let expected: [UInt8] = [2, 0x40, 1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0))
             + one + viewChangeBody + [0, 0, 0, 1, 0xAA]
             + Fixtures.bigEndian(UInt32(2)) + nullPrePrepareFields + [0, 0, 0, 2, 0xCC, 0xCD] + nullPrePrepareFields + zero
             + [0, 0, 0, 2, 0xBB, 0xBB]
@@ -131,7 +132,7 @@ import ThemisWire
             checkpointProof: [Fixtures.checkpointEntry(3, authenticator: [0xC3])], prepared: [certificate], sender: ReplicaID(1)
         )
         let slot = Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(9)) + Request.batchDigest([]).bytes
-        let expected: [UInt8] = [1, 0x15] + Fixtures.bigEndian(UInt64(2)) + Fixtures.bigEndian(UInt64(0)) + Digest.zero.bytes + Fixtures.bigEndian(UInt32(1))
+        let expected: [UInt8] = [2, 0x40, 1, 0x15] + Fixtures.bigEndian(UInt64(2)) + Fixtures.bigEndian(UInt64(0)) + Digest.zero.bytes + Fixtures.bigEndian(UInt32(1))
             + one + Fixtures.bigEndian(UInt64(1000)) + Fixtures.digest(2).bytes + Fixtures.bigEndian(UInt32(3)) + [0, 0, 0, 1, 0xC3]
             + one + slot + Fixtures.bigEndian(UInt32(1)) + zero + [0, 0, 0, 1, 0xB0]
             + one + slot + Fixtures.bigEndian(UInt32(2)) + zero
@@ -143,8 +144,8 @@ import ThemisWire
         let head = Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(0)) + Digest.zero.bytes + Fixtures.bigEndian(UInt32(1))
         let slot = Fixtures.bigEndian(UInt64(1)) + Fixtures.bigEndian(UInt64(2)) + Fixtures.digest(1).bytes + one
         let checkpoint = Fixtures.bigEndian(UInt64(1000)) + Fixtures.digest(2).bytes + one
-        let viewChange: [UInt8] = [1, 0x15] + head
-        let newView: [UInt8] = [1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0))
+        let viewChange: [UInt8] = [2, 0x40, 1, 0x15] + head
+        let newView: [UInt8] = [2, 0x40, 1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0))
         let authenticatorMax = limits.authenticatorBytesMax
         let cases: [(bytes: [UInt8], field: String, max: Int)] = [
             (viewChange + maxLength, "checkpoint proof", WireCodec.certificateEntriesMax),
@@ -173,8 +174,8 @@ import ThemisWire
         let head = Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(0)) + Digest.zero.bytes + Fixtures.bigEndian(UInt32(1))
         let certificateMax = Fixtures.bigEndian(UInt32(WireCodec.certificateEntriesMax))
         let preparedMax = Fixtures.bigEndian(UInt32(WireCodec.preparedCertificatesMax))
-        let newView: [UInt8] = [1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0))
-        for bytes in [[1, 0x15] + head + certificateMax, [1, 0x15] + head + zero + preparedMax, newView + certificateMax, newView + zero + preparedMax] {
+        let newView: [UInt8] = [2, 0x40, 1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0))
+        for bytes in [[2, 0x40, 1, 0x15] + head + certificateMax, [2, 0x40, 1, 0x15] + head + zero + preparedMax, newView + certificateMax, newView + zero + preparedMax] {
             #expect(throws: WireError.truncated) { try Fixtures.decode(bytes) }
         }
     }
@@ -247,7 +248,7 @@ import ThemisWire
             try Fixtures.decode(Fixtures.bytes(message(authenticatorBytes: max + 1)))
         }
         // A lying length with nothing behind it is refused the same way (not reported as truncated).
-        let newView: [UInt8] = [1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0)) + zero + one
+        let newView: [UInt8] = [2, 0x40, 1, 0x16] + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt32(0)) + zero + one
             + Fixtures.bigEndian(UInt64(4)) + Fixtures.bigEndian(UInt64(1)) + Request.batchDigest([]).bytes + Fixtures.bigEndian(UInt32(0)) + zero
         #expect(throws: WireError.lengthTooLarge(field: "new-view pre-prepare authenticator", length: max + 1, max: max)) {
             try Fixtures.decode(newView + Fixtures.bigEndian(UInt32(max + 1)))
