@@ -18,7 +18,7 @@ public struct Verified<Message: Sendable>: Sendable {
     ///   - message: a message whose authenticity the caller MUST have verified.
     ///   - requestsUnverified: the caller checked the message's own authenticator, but not every client
     ///     request inside verified.
-    package init(checked message: Message, authenticator: [UInt8] = [], requestsUnverified: Bool = false) {
+    @usableFromInline package init(checked message: Message, authenticator: [UInt8] = [], requestsUnverified: Bool = false) {
         self.message = message
         self.authenticator = authenticator
         self.requestsUnverified = requestsUnverified

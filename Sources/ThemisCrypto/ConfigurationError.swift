@@ -48,6 +48,8 @@ public enum ConfigurationError: Error, Hashable, Sendable, CustomStringConvertib
 public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedVersion(Int)
     case unknownProtocol(String)
+    /// The file names another protocol than the one about to run it.
+    case protocolMismatch(String, running: String)
     /// The simulator-only authentication scheme, in a cluster meant to run.
     case notDeployable(String)
     /// The fault model is not the one the protocol is built for.
@@ -73,6 +75,7 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .unsupportedVersion(let version): return "version \(version) is not supported (expected 1)"
         case .unknownProtocol(let name): return "unknown protocol \"\(name)\" (known: \(ClusterFile.knownProtocols.joined(separator: ", ")))"
+        case .protocolMismatch(let name, let running): return "the cluster runs \"\(name)\", not \"\(running)\""
         case .notDeployable(let name):
             return "\"\(name)\" is the simulator's insecure stand-in for signatures; use one of "
                 + AuthenticationScheme.deployable.map(\.rawValue).joined(separator: ", ")

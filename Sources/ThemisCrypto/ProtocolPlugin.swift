@@ -117,7 +117,7 @@ extension ValidatedCluster {
     /// - Throws: `ConfigurationError.invalidField` naming the field.
     public func checked<Plugin: ProtocolPlugin>(for plugin: Plugin.Type) throws(ConfigurationError) -> ValidatedCluster {
         guard file.protocolName == Plugin.name else {
-            throw .invalidField(file: source, field: "protocol", problem: .unknownProtocol(file.protocolName))
+            throw .invalidField(file: source, field: "protocol", problem: .protocolMismatch(file.protocolName, running: Plugin.name))
         }
         guard file.faultModel == Plugin.faultModel else {
             throw .invalidField(file: source, field: "faultModel", problem: .faultModelMismatch(

@@ -25,7 +25,7 @@ public struct Ingress<Plugin: ProtocolPlugin>: Sendable {
     public let limits: Limits
     /// Test-only (the simulator's "checks can fail" tests): admit messages without checking their
     /// authenticators. Never set by a replica process.
-    private let skipsAuthentication: Bool
+    @usableFromInline let skipsAuthentication: Bool
 
     public init(keyring: Keyring, limits: Limits) {
         self.init(keyring: keyring, limits: limits, skippingAuthenticationForTesting: false)
@@ -38,6 +38,7 @@ public struct Ingress<Plugin: ProtocolPlugin>: Sendable {
     }
 
     /// A protocol payload from replica `peer` (the sender its link authenticated): decoded, then admitted.
+    @inlinable
     public func admit(_ payload: ProtocolPayload, from peer: ReplicaID) -> Result<Verified<Message>, IngressRefusal> {
         let decoded: (message: Message, authenticator: [UInt8])
         do {
@@ -51,6 +52,7 @@ public struct Ingress<Plugin: ProtocolPlugin>: Sendable {
     /// A decoded message from replica `peer`.
     /// - Returns: the verified message (`requestsUnverified` set where the message's own authenticator checks
     ///   out but a client request inside does not), or why it is refused.
+    @inlinable
     public func admit(_ message: Message, authenticator: [UInt8], from peer: ReplicaID) -> Result<Verified<Message>, IngressRefusal> {
         guard Plugin.sender(of: message) == peer else { return .failure(.forgedSender) }
         let verdict = skipsAuthentication ? .authentic : Plugin.verification(of: message, authenticator: authenticator, keyring: keyring)
@@ -60,6 +62,7 @@ public struct Ingress<Plugin: ProtocolPlugin>: Sendable {
 
     /// A request on the link of client `peer`, which also carries the clients in `attached` (each proved
     /// by its own handshake proof).
+    @inlinable
     public func admit(_ request: Request, from peer: ClientID, attached: Set<ClientID> = []) -> Result<Verified<Request>, IngressRefusal> {
         guard request.client == peer || attached.contains(request.client) else { return .failure(.forgedSender) }
         guard skipsAuthentication || keyring.isAuthentic(request) else { return .failure(.authenticationFailed) }

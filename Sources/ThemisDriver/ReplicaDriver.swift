@@ -56,52 +56,59 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     public typealias Message = Core.Message
 
     /// The protocol core (read-only outside: the driver is the only one that feeds it).
-    public private(set) var core: Core
+    @inlinable public var core: Core { state }
     public let keyring: Keyring
-    private var actions: [Action<Message, Core.Event>] = []
-    private let allocator = ByteBufferAllocator()
+    // The methods are @inlinable so that the shell and the simulator get them specialized for their protocol
+    // (a generic driver called across modules would otherwise dispatch every core call through witness tables).
+    @usableFromInline var state: Core
+    @usableFromInline var actions: [Action<Message, Core.Event>] = []
+    @usableFromInline let allocator = ByteBufferAllocator()
 
     public init(core: Core, keyring: Keyring) {
-        self.core = core
+        self.state = core
         self.keyring = keyring
     }
 
     /// One group of verified inputs (a read burst, a delivered packet), then `flush`, then the actions.
+    @inlinable
     public mutating func deliver<Effects: DriverEffects<Plugin>>(_ inputs: some Sequence<DriverInput<Message>>, effects: inout Effects) {
         actions.removeAll(keepingCapacity: true)
         for input in inputs {
             do {
                 switch input {
-                case .message(let message): try core.receive(message, into: &actions)
-                case .request(let request): try core.submit(request, into: &actions)
+                case .message(let message): try state.receive(message, into: &actions)
+                case .request(let request): try state.submit(request, into: &actions)
                 }
             } catch {
                 effects.rejected(error)
             }
         }
-        core.flush(into: &actions)
+        state.flush(into: &actions)
         perform(&effects)
     }
 
     /// One tick of the clock.
+    @inlinable
     public mutating func tick<Effects: DriverEffects<Plugin>>(effects: inout Effects) {
         actions.removeAll(keepingCapacity: true)
-        core.tick(into: &actions)
-        core.flush(into: &actions)
+        state.tick(into: &actions)
+        state.flush(into: &actions)
         perform(&effects)
     }
 
     /// The application finished batch `sequence` (its results in request order).
+    @inlinable
     public mutating func executed<Effects: DriverEffects<Plugin>>(
         _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?, effects: inout Effects
     ) {
         actions.removeAll(keepingCapacity: true)
-        core.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, into: &actions)
-        core.flush(into: &actions)
+        state.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, into: &actions)
+        state.flush(into: &actions)
         perform(&effects)
     }
 
-    private mutating func perform<Effects: DriverEffects<Plugin>>(_ effects: inout Effects) {
+    @inlinable
+    mutating func perform<Effects: DriverEffects<Plugin>>(_ effects: inout Effects) {
         for action in actions {
             switch action {
             case .send(let message, let replica):
@@ -123,6 +130,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     }
 
     /// A message authenticated for `audience` and encoded as one frame.
+    @inlinable
     public func frame(_ message: Message, audience: Keyring.Audience) -> ByteBuffer {
         let tag = keyring.authenticator(for: Plugin.authenticatedBytes(of: message), audience: audience)
         var buffer = allocator.buffer(capacity: 0)
@@ -131,6 +139,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     }
 
     /// A reply MACed with the link key in every scheme (only its client must believe it), as one frame.
+    @inlinable
     public func replyFrame(_ reply: Reply) -> ByteBuffer {
         let tag = keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
         var buffer = allocator.buffer(capacity: 0)

@@ -4,6 +4,7 @@ import NIOCore
 import ThemisCore
 import ThemisCrypto
 import ThemisDriver
+import ThemisPBFT
 import ThemisTransport
 import ThemisWire
 
@@ -46,6 +47,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
         context.fireChannelInactive()
     }
 
+    @_specialize(where Plugin == PBFT)
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let input = unwrapInboundIn(data)
         switch (input.peer, input.message) {
@@ -65,6 +67,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
         }
     }
 
+    @_specialize(where Plugin == PBFT)
     func channelReadComplete(context: ChannelHandlerContext) {
         if !pending.isEmpty {
             if driver.deliver(pending) { driver.pause(context.channel) }

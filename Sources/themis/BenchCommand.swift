@@ -7,9 +7,9 @@ import NIOPosix
 import ThemisApps
 import ThemisClient
 import ThemisCore
-import ThemisPBFT
 import ThemisReplicaCommand
 import ThemisCrypto
+import ThemisReplica
 import ThemisWire
 
 #if canImport(Glibc)
@@ -56,8 +56,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard local != (config != nil) else { throw ValidationError("give exactly one of --local and --config FILE") }
-        guard protocolName == "pbft" else {
-            throw ValidationError("--protocol \(protocolName) is not available: this build implements pbft only")
+        guard ProtocolCatalog.all.contains(where: { $0.name == protocolName }) else {
+            throw ValidationError("--protocol \(protocolName) is not available: this build implements "
+                + ProtocolCatalog.all.map { $0.name }.joined(separator: ", "))
         }
         guard AuthenticationScheme(deployable: auth) != nil else { throw ValidationError("unknown --auth \(auth) (hmac, ed25519, ecdsa, rsa)") }
         _ = try sweep()
@@ -123,7 +124,8 @@ struct BenchCommand: AsyncParsableCommand {
         // The log (most of a replica's heap) holds at most L = 2K batches: with 40 clients sharing a session a
         // batch holds 40 requests, and K = 32 keeps peak RSS about 1 MiB below K = 128 at the same throughput.
         let cluster = try KeyGeneration.writeCluster(
-            directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme, plugin: PBFT.self,
+            directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
+            plugin: try ProtocolCatalog.plugin(named: protocolName, source: directory + "/cluster.json"),
             settings: ProtocolSettings(checkpointInterval: UInt64(checkpointInterval), watermarkWindow: UInt64(2 * checkpointInterval)),
             limits: limits)
         let replicas = try LocalCluster(directory: directory, count: 4, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"])
