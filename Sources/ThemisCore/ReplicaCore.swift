@@ -66,8 +66,18 @@ public protocol ProtocolEvent: Hashable, Sendable {
     var logLevel: EventLogLevel { get }
     /// One line for the log.
     var summary: String { get }
+    /// The case name without its details: a stable label for counters and metrics.
+    var kind: String { get }
     /// The protocol-neutral meaning of this event, if it has one.
     var common: CommonEvent? { get }
+}
+
+extension ProtocolEvent {
+    /// By default the enum case's name (the text before its payload).
+    public var kind: String {
+        let text = "\(self)"
+        return String(text.prefix { $0 != "(" })
+    }
 }
 
 /// The level a driver logs an event at (the core itself never logs).

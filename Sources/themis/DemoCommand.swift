@@ -6,9 +6,9 @@ import NIOPosix
 import ThemisApps
 import ThemisClient
 import ThemisCore
-import ThemisPBFT
 import ThemisReplicaCommand
 import ThemisCrypto
+import ThemisReplica
 import ThemisWire
 
 #if canImport(Glibc)
@@ -20,6 +20,7 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Start a local 4-replica PBFT cluster, run a key-value workload, kill the primary midway, check consistency.")
 
+    @Option(name: .customLong("protocol"), help: "Protocol (from the catalog: pbft).") var protocolName = "pbft"
     @Option(help: "Concurrent clients.") var clients = 8
     @Option(help: "Total key-value operations.") var operations = 4000
     @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
@@ -31,10 +32,11 @@ struct DemoCommand: AsyncParsableCommand {
             guard let scheme = AuthenticationScheme(deployable: auth) else { throw ValidationError("unknown --auth \(auth)") }
             let directory = "/tmp/themis-demo-\(getpid())"
             let basePort = try await LocalCluster.freePorts(count: 4)
+            let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "--protocol")
             let cluster = try KeyGeneration.writeCluster(
                 directory: directory, replicas: 4, clients: clients, hosts: ["127.0.0.1"], basePort: basePort,
-                scheme: scheme, plugin: PBFT.self, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200))
-            print("Themis demo: 4 replicas (f = 1, PBFT, \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + 3), "
+                scheme: scheme, plugin: plugin, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200))
+            print("Themis demo: 4 replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + 3), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")
             let replicas = try LocalCluster(directory: directory, count: 4, app: "kv")

@@ -12,11 +12,13 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Run this one seed and print its summary.") var seed: UInt64?
     @Option(help: "Run this many seeds.") var seeds: Int?
     @Option(help: "First seed of --seeds.") var from: UInt64 = 1
-    @Option(help: "Protocol (only pbft so far).") var `protocol` = "pbft"
+    @Option(help: "Protocol: the simulator's Byzantine replicas and checks are PBFT's so far (pbft).") var `protocol` = "pbft"
     @Flag(help: "With --seed: print view-change events, rejected VIEW-CHANGE/NEW-VIEW messages and every replica's final state.") var debug = false
 
     func run() async throws {
-        guard `protocol` == "pbft" else { throw ValidationError("--protocol: only pbft is simulated so far") }
+        guard `protocol` == "pbft" else {
+            throw ValidationError("--protocol \(`protocol`): the simulator runs pbft only so far (its Byzantine replicas tamper with PBFT's messages)")
+        }
         if let seed {
             let result = Simulation.run(seed: seed, debugEnabled: debug)
             print(result.summary)

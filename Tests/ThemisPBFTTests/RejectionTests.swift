@@ -14,4 +14,16 @@ struct RejectionTests {
         #expect(Rejection.wrongView(message: View(2), current: View(1)).kind == "wrongView")
         #expect(Rejection.duplicate.kind == "duplicate")
     }
+
+    @Test("Event kinds are the case names too, and the four protocol-neutral events map to `CommonEvent`")
+    func eventKinds() {
+        let digest = Digest.of([1, 2, 3])
+        #expect(Event.checkpointTaken(SequenceNumber(8), digest).kind == "checkpointTaken")
+        #expect(Event.viewChanged(View(1), primary: ReplicaID(1)).kind == "viewChanged")
+        #expect(Event.batchProposed(SequenceNumber(1), requests: 3).kind == "batchProposed")
+        #expect(Event.checkpointTaken(SequenceNumber(8), digest).common == .checkpointTaken(SequenceNumber(8), digest))
+        #expect(Event.stateTransferFinished(SequenceNumber(16)).common == .stateTransferFinished(SequenceNumber(16)))
+        #expect(Event.prepared(SequenceNumber(1)).common == nil)
+        #expect(Event.viewChanged(View(2), primary: ReplicaID(2)).summary == "entered new view 2, primary 2")
+    }
 }
