@@ -56,7 +56,10 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     public typealias Message = Core.Message
 
     /// The protocol core (read-only outside: the driver is the only one that feeds it).
-    @inlinable public var core: Core { state }
+    @inlinable public var core: Core {
+        // Read in place (a core is a large value: a copy per access would retain every buffer it holds).
+        _read { yield state }
+    }
     public let keyring: Keyring
     // The methods are @inlinable so that the shell and the simulator get them specialized for their protocol
     // (a generic driver called across modules would otherwise dispatch every core call through witness tables).

@@ -17,7 +17,9 @@ struct Packet {
 struct SimulatedReplica {
     /// The real driver around the real core (the shell's), over the simulator's effects.
     var driver: ReplicaDriver<PBFT>
-    var core: PBFTReplica { driver.core }
+    var core: PBFTReplica {
+        _read { yield driver.core }
+    }
     var app = KeyValueStore()
     var behavior: ByzantineBehavior?
     var crashedUntil: UInt64?
@@ -184,9 +186,9 @@ final class World {
     private func enqueue(payload: ByteBuffer, kind: String, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage?) {
         // Every message a correct replica makes fits a frame (the receiver would drop it otherwise: a
         // VIEW-CHANGE with whole batches once stopped a cluster for good).
-        if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), payload.readableBytes > replicas[0].core.limits.frameBytesMax {
+        if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), payload.readableBytes > stats.frameBytesMax {
             checker.fail("frame", now, "replica \(sender.rawValue) made a \(kind) of \(payload.readableBytes) bytes, "
-                + "over frameBytesMax \(replicas[0].core.limits.frameBytesMax)")
+                + "over frameBytesMax \(stats.frameBytesMax)")
         }
         if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), let replicaMessage {
             measure(replicaMessage, bytes: payload.readableBytes)

@@ -58,8 +58,12 @@ extension WireCodec {
     /// `replica` kind byte, the protocol id and the plug-in's own kind byte, in an array with room for
     /// `fieldBytes` more. The protocol id keeps two protocols' messages apart even where their kind numbers
     /// agree, and the `replica` byte keeps them apart from the framework's own kinds.
+    @inlinable
     package static func protocolAuthenticationPrefix(_ protocolID: ProtocolID, kind: UInt8, fieldBytes: Int) -> [UInt8] {
-        var bytes = authenticationPrefix(.replica, fieldBytes: 2 + fieldBytes)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(authenticationDomain.count + 3 + fieldBytes)
+        bytes.append(contentsOf: authenticationDomain)
+        bytes.append(replicaKindByte)
         bytes.append(protocolID.rawValue)
         bytes.append(kind)
         return bytes
@@ -76,12 +80,14 @@ extension WireCodec {
 }
 
 extension [UInt8] {
+    @inlinable
     package mutating func appendBigEndian<Integer: FixedWidthInteger>(_ value: Integer) {
         for shift in stride(from: Integer.bitWidth - 8, through: 0, by: -8) {
             append(UInt8(truncatingIfNeeded: value >> shift))
         }
     }
 
+    @inlinable
     package mutating func appendDigest(_ digest: Digest) {
         appendBigEndian(digest.word0)
         appendBigEndian(digest.word1)

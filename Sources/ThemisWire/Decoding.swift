@@ -7,6 +7,7 @@ package struct PayloadReader {
     package var buffer: ByteBuffer
     package let limits: Limits
 
+    @inlinable
     package init(buffer: ByteBuffer, limits: Limits) {
         self.buffer = buffer
         self.limits = limits
@@ -45,36 +46,46 @@ package struct PayloadReader {
 
     // MARK: Scalars
 
+    @inlinable
     package mutating func readUInt8() throws(WireError) -> UInt8 {
         guard let value = buffer.readInteger(as: UInt8.self) else { throw .truncated }
         return value
     }
 
+    @inlinable
     package mutating func readUInt32() throws(WireError) -> UInt32 {
         guard let value = buffer.readInteger(as: UInt32.self) else { throw .truncated }
         return value
     }
 
+    @inlinable
     package mutating func readUInt64() throws(WireError) -> UInt64 {
         guard let value = buffer.readInteger(as: UInt64.self) else { throw .truncated }
         return value
     }
 
+    @inlinable
     package mutating func readDigest() throws(WireError) -> Digest {
         // One bounds check for all four words.
         guard buffer.readableBytes >= Digest.byteCount else { throw .truncated }
         return Digest(word0: try readUInt64(), word1: try readUInt64(), word2: try readUInt64(), word3: try readUInt64())
     }
 
+    @inlinable
     package mutating func readReplicaID() throws(WireError) -> ReplicaID { ReplicaID(try readUInt32()) }
+    @inlinable
     package mutating func readClientID() throws(WireError) -> ClientID { ClientID(try readUInt32()) }
+    @inlinable
     package mutating func readView() throws(WireError) -> View { View(try readUInt64()) }
+    @inlinable
     package mutating func readSequence() throws(WireError) -> SequenceNumber { SequenceNumber(try readUInt64()) }
+    @inlinable
     package mutating func readTimestamp() throws(WireError) -> Timestamp { Timestamp(try readUInt64()) }
 
     // MARK: Length-prefixed fields
 
     /// Reads a UInt32 length, checks it against `max` (before reading or allocating), then the bytes.
+    @inlinable
     package mutating func readByteString(field: String, max: Int) throws(WireError) -> [UInt8] {
         let length = try readLength(field: field, max: max)
         guard let bytes = buffer.readBytes(length: length) else { throw .truncated }
@@ -83,6 +94,7 @@ package struct PayloadReader {
 
     /// Reads a UInt32 length or count and checks it against `max`. `Int(clamping:)` keeps a 32-bit
     /// platform from trapping on a huge length.
+    @inlinable
     package mutating func readLength(field: String, max: Int) throws(WireError) -> Int {
         let length = Int(clamping: try readUInt32())
         guard length <= max else { throw .lengthTooLarge(field: field, length: length, max: max) }
@@ -91,6 +103,7 @@ package struct PayloadReader {
 
     /// How many entries to reserve for a list of `count`: no more than the remaining bytes can hold
     /// at `entryBytesMin` each, so a lying count allocates little.
+    @inlinable
     package func reservation(_ count: Int, entryBytesMin: Int) -> Int {
         Swift.min(count, buffer.readableBytes / entryBytesMin)
     }
@@ -121,6 +134,7 @@ package struct PayloadReader {
         return Hello(principal: principal, nonce: nonce, clusterTag: clusterTag)
     }
 
+    @inlinable
     package mutating func readRequest() throws(WireError) -> Request {
         let client = try readClientID()
         let timestamp = try readTimestamp()

@@ -4,16 +4,16 @@ import ThemisCore
 /// Exact payload sizes, computed before encoding so the buffer grows once per message.
 extension WireCodec {
     /// Version and kind bytes.
-    package static let payloadHeaderBytes = 2
+    @usableFromInline package static let payloadHeaderBytes = 2
     /// A byte string's length prefix.
-    package static let lengthPrefixBytes = 4
-    package static let digestBytes = Digest.byteCount
+    @usableFromInline package static let lengthPrefixBytes = 4
+    @usableFromInline package static let digestBytes = Digest.byteCount
     /// Principal kind byte and UInt32 id.
     package static let principalBytes = 1 + 4
     package static let helloBytes = principalBytes + lengthPrefixBytes + Hello.nonceByteCount + 8
     package static let statusReportBytes = 8 + 4 + 8 + 8 + 8 + digestBytes + 4 + 8 + 8 + 8
     /// The smallest encoded request: client, timestamp, two empty byte strings.
-    package static let requestBytesMin = 4 + 8 + lengthPrefixBytes + lengthPrefixBytes
+    @usableFromInline package static let requestBytesMin = 4 + 8 + lengthPrefixBytes + lengthPrefixBytes
 
     /// The exact number of bytes `encode(_:into:)` writes for `message`.
     package static func payloadByteCount(of message: WireMessage) -> Int {
@@ -33,6 +33,7 @@ extension WireCodec {
         return payloadHeaderBytes + fields
     }
 
+    @inlinable
     package static func requestByteCount(_ request: Request) -> Int {
         requestBytesMin + request.operation.count + request.authenticator.count
     }

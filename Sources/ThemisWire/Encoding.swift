@@ -47,6 +47,7 @@ extension WireCodec {
 
 /// Field writers: fixed-width big-endian integers, 32-byte digests, UInt32-length-prefixed byte strings.
 extension ByteBuffer {
+    @inlinable
     package mutating func writeDigest(_ digest: Digest) {
         writeInteger(digest.word0)
         writeInteger(digest.word1)
@@ -54,6 +55,7 @@ extension ByteBuffer {
         writeInteger(digest.word3)
     }
 
+    @inlinable
     package mutating func writeByteString(_ bytes: [UInt8]) {
         writeInteger(WireCodec.wireLength(bytes.count))
         writeBytes(bytes)
@@ -82,6 +84,7 @@ extension ByteBuffer {
         writeBytes(reason.utf8.prefix(count))
     }
 
+    @inlinable
     package mutating func writeRequest(_ request: Request) {
         writeInteger(request.client.rawValue)
         writeInteger(request.timestamp.rawValue)

@@ -10,6 +10,8 @@ public enum WireCodec {
     /// The wire version this code speaks; a payload with another version is rejected.
     /// Version 2: replica messages travel as (protocol id, plug-in payload), `WireMessage.replica`.
     public static let version: UInt8 = 2
+    /// `MessageKind.replica`, the kind byte of every protocol message (for inlinable code).
+    @usableFromInline static let replicaKindByte: UInt8 = 0x40
     /// Size of a frame's length prefix.
     public static let frameHeaderBytes = 4
     /// Longest goodbye reason, in UTF-8 bytes.
@@ -63,6 +65,7 @@ public enum WireCodec {
     /// Encodes a protocol plug-in's message as a frame: length, version, `replica` kind, protocol id, then
     /// what `body` writes (the plug-in's kind byte, fields and authenticator), straight into `buffer`.
     /// - Parameter bodyBytes: the exact number of bytes `body` writes (the buffer grows once).
+    @inlinable
     package static func encodeProtocolFrame(
         _ protocolID: ProtocolID, bodyBytes: Int, into buffer: inout ByteBuffer, _ body: (inout ByteBuffer) -> Void
     ) {
@@ -71,7 +74,7 @@ public enum WireCodec {
         buffer.writeInteger(UInt32(0))
         let payloadStart = buffer.writerIndex
         buffer.writeInteger(version)
-        buffer.writeInteger(MessageKind.replica.rawValue)
+        buffer.writeInteger(replicaKindByte)
         buffer.writeInteger(protocolID.rawValue)
         body(&buffer)
         buffer.setInteger(wireLength(buffer.writerIndex - payloadStart), at: lengthIndex)
@@ -79,6 +82,7 @@ public enum WireCodec {
 
     /// A length as its UInt32 wire field. Only local messages are encoded, and every decoded field
     /// came from a frame shorter than 4 GiB, so a longer field is a programming error.
+    @inlinable
     package static func wireLength(_ count: Int) -> UInt32 {
         guard let length = UInt32(exactly: count) else {
             preconditionFailure("a field of \(count) bytes (or items) cannot be encoded: the wire limit is 4 GiB")
