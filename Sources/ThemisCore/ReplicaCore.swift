@@ -29,6 +29,8 @@ public protocol ReplicaCore: Sendable {
     var view: View { get }
     /// The sequence number of the last stable checkpoint (for status reports).
     var stableCheckpoint: SequenceNumber { get }
+    /// The last sequence number the core handed to the application (`execute`) or installed.
+    var lastExecuted: SequenceNumber { get }
 
     /// A client request, received directly from the client.
     /// - Throws: a `Rejection` if the request is refused (stale, overload); nothing is appended then.

@@ -10,7 +10,7 @@ public struct Violation: Sendable, CustomStringConvertible {
 }
 
 /// The safety checkers, fed on every step by the world with what correct replicas and clients did.
-struct Checker {
+package struct Checker {
     struct Completion {
         let request: Digest
         let result: [UInt8]
@@ -35,7 +35,7 @@ struct Checker {
     var completions: [Completion] = []
     var violation: Violation?
 
-    mutating func fail(_ checker: String, _ tick: UInt64, _ detail: String) {
+    package mutating func fail(_ checker: String, _ tick: UInt64, _ detail: String) {
         if violation == nil { violation = Violation(checker: checker, tick: tick, detail: detail) }
     }
 

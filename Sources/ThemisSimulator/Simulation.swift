@@ -1,5 +1,4 @@
 import NIOCore
-import ThemisPBFT
 import ThemisCore
 
 /// The outcome of one seeded run.
@@ -27,9 +26,10 @@ public struct SimulationResult: Sendable {
     }
 }
 
-/// Runs seeded simulations of a PBFT cluster. One seed determines everything; a run is bit-for-bit
-/// reproducible (same seed, same trace hash).
-public enum Simulation {
+/// Runs seeded simulations of a cluster of `Plugin`'s replicas (PBFT: `PBFTSimulation` in
+/// ThemisPBFTSimulation). One seed determines everything; a run is bit-for-bit reproducible (same seed, same
+/// trace hash).
+public enum Simulation<Plugin: SimulationPlugin> {
     /// Runs the scenario of `seed`.
     public static func run(seed: UInt64, debugEnabled: Bool = false) -> SimulationResult {
         run(Scenario(seed: seed), debugEnabled: debugEnabled)
@@ -39,7 +39,7 @@ public enum Simulation {
     /// outstanding request must complete within the budget. Checkers run on every step.
     /// - Parameter debugEnabled: print each replica's final state (for investigating a failing seed).
     public static func run(_ scenario: Scenario, debugEnabled: Bool = false) -> SimulationResult {
-        let world: World
+        let world: World<Plugin>
         do {
             world = try World(scenario: scenario)
         } catch {
@@ -61,10 +61,7 @@ public enum Simulation {
         }
         if debugEnabled {
             for (index, replica) in world.replicas.enumerated() {
-                let core = replica.core
-                print("replica \(index) \(replica.behavior?.rawValue ?? "correct"): \(core.view) \(core.status) low \(core.lowWatermark.rawValue) "
-                    + "scheduled \(core.lastScheduled.rawValue) executed \(core.lastExecuted.rawValue) proposed \(core.lastProposed.rawValue) "
-                    + "\(core.debugDescription)")
+                print("replica \(index) \(replica.behavior?.rawValue ?? "correct"): \(Plugin.debugDescription(of: replica.core))")
             }
         }
         if let victim = world.longPartitionVictim {
@@ -80,7 +77,7 @@ public enum Simulation {
     }
 
     /// One tick: deliver what is due, tick every replica and client.
-    static func step(_ world: World) {
+    static func step(_ world: World<Plugin>) {
         if let due = world.network.removeValue(forKey: world.now) {
             for packet in due {
                 world.stats.packetsDelivered += 1

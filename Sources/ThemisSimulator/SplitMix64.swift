@@ -47,7 +47,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 /// FNV-1a over everything that happened: two runs of one seed must give the same hash.
-struct TraceHash {
+package struct TraceHash {
     private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
 
     /// Mixes one 64-bit word (a multiply-xorshift step: every packet's bytes go through here, 8 at a time).

@@ -3,12 +3,11 @@ import ThemisApps
 import ThemisClientCore
 import ThemisCore
 import ThemisCrypto
-import ThemisPBFT
 import ThemisWire
 
 /// Clients: closed-loop key-value operations on a few shared keys, through the real client core.
 extension World {
-    func tickClient(_ index: Int) {
+    package func tickClient(_ index: Int) {
         if let output = clients[index].core.tick() { performClient(output, at: index) }
         guard clients[index].current == nil, clients[index].remaining > 0 else { return }
         let id = ClientID(UInt32(index))
@@ -37,7 +36,7 @@ extension World {
         performClient(clients[index].core.start(request), at: index)
     }
 
-    func performClient(_ output: ClientCore.Output, at index: Int) {
+    package func performClient(_ output: ClientCore.Output, at index: Int) {
         switch output {
         case .send(let request, let targets):
             for target in targets {
@@ -54,7 +53,7 @@ extension World {
         }
     }
 
-    func deliver(_ packet: Packet, toClient index: Int) {
+    package func deliver(_ packet: Packet, toClient index: Int) {
         guard index < clients.count else { return }  // the Byzantine client ignores its replies
         guard case .replica(let sender) = packet.from, let keyring = keyrings[.client(ClientID(UInt32(index)))] else { return }
         var payload = packet.payload
@@ -69,7 +68,7 @@ extension World {
     /// last timestamp with another operation, a replay of an old request, a fresh request, a frame of
     /// garbage, or a request whose authenticator is corrupted; to random replicas. It never waits for
     /// replies. Its authentic requests count as issued (validity); the checkers must still hold.
-    func tickByzantineClient() {
+    package func tickByzantineClient() {
         guard random.chance(1, in: 25) else { return }
         let id = ClientID(UInt32(scenario.clientCount))
         guard let keyring = keyrings[.client(id)] else { return }
@@ -139,7 +138,7 @@ extension World {
         }
     }
 
-    var outstandingOperations: Int {
+    package var outstandingOperations: Int {
         clients.reduce(0) { $0 + $1.remaining + ($1.current == nil ? 0 : 1) }
     }
 }

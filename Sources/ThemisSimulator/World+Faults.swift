@@ -1,11 +1,10 @@
 import ThemisApps
 import ThemisCore
 import ThemisDriver
-import ThemisPBFT
 
 /// Crashes, restarts and partitions during the safety phase, within the fault budget f; healing after it.
 extension World {
-    func injectFaults() {
+    package func injectFaults() {
         let f = configuration.faultsTolerated
         for index in replicas.indices {
             if let until = replicas[index].crashedUntil, until <= now { restart(index) }
@@ -26,7 +25,7 @@ extension World {
         // are executed, with all of them prepared above the stable checkpoint (0): the VIEW-CHANGEs carry
         // them all. (Not drawn from `random`: the rest of the seed stays as it was.)
         if scenario.keygenWindow, !primaryCrashed, faultsInUse < f,
-           (replicas.map(\.core.lastExecuted.rawValue).max() ?? 0) >= 100 {
+           (replicas.map { $0.core.lastExecuted.rawValue }.max() ?? 0) >= 100 {
             primaryCrashed = true
             let view = replicas.indices.filter(isCorrect).map { replicas[$0].core.view }.max() ?? View(0)
             let primary = Int(configuration.primary(of: view).rawValue)
@@ -55,24 +54,24 @@ extension World {
     }
 
     /// A crashed replica comes back with nothing: a fresh core and an empty application (in-memory mode).
-    func restart(_ index: Int) {
-        let old = replicas[index].core
-        var core = PBFTReplica(id: old.id, configuration: old.configuration, settings: old.settings, limits: old.limits)
-        core.testingIgnoreDigestsInQuorums = old.testingIgnoreDigestsInQuorums
-        replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: replicas[index].driver.keyring), behavior: replicas[index].behavior)
+    package func restart(_ index: Int) {
+        let old = replicas[index]
+        let core = Plugin.makeCore(id: old.core.id, configuration: old.core.configuration, settings: old.core.settings,
+                                   limits: old.core.limits, faulty: old.faulty)
+        replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: old.driver.keyring), faulty: old.faulty, behavior: old.behavior)
         checker.executedBy[index] = []
     }
 
     /// When the long partition ends: how far the others executed beyond the cut replica, and the target it
     /// must reach by the end of the run.
-    func measureLongPartitionLag(_ victim: Int) {
-        let ahead = replicas.map(\.core.lastExecuted.rawValue).max() ?? 0
+    package func measureLongPartitionLag(_ victim: Int) {
+        let ahead = replicas.map { $0.core.lastExecuted.rawValue }.max() ?? 0
         longPartitionTarget = ahead
         stats.longPartitionLag = ahead - replicas[victim].core.lastExecuted.rawValue
     }
 
     /// End of the safety phase: crashed replicas restart, partitions heal, the network stops losing messages.
-    func heal() {
+    package func heal() {
         healed = true
         if let victim = longPartitionVictim, partitioned[victim] != nil { measureLongPartitionLag(victim) }
         for index in replicas.indices where replicas[index].crashedUntil != nil { restart(index) }

@@ -3,38 +3,37 @@ import ThemisApps
 import ThemisCore
 import ThemisCrypto
 import ThemisDriver
-import ThemisPBFT
 import ThemisWire
 
 /// The simulator's implementations of the driver's effects: what one driver step asks for is collected
 /// here and carried out by the world after the step (the network, the application, the checker), in order.
-struct SimulatedEffects: DriverEffects {
-    typealias Plugin = PBFT
+struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
+    typealias Message = Plugin.Core.Message
 
     enum Output {
-        case send(ByteBuffer, PBFTMessage, to: ReplicaID)
-        case broadcast(ByteBuffer, PBFTMessage)
+        case send(ByteBuffer, Message, to: ReplicaID)
+        case broadcast(ByteBuffer, Message)
         case reply(ByteBuffer, Reply)
         case execute(ExecutionBatch)
         case install(SequenceNumber, [UInt8])
-        case observe(Event)
+        case observe(Plugin.Core.Event)
     }
 
     var outputs: [Output] = []
     var rejections = 0
 
-    mutating func send(_ frame: ByteBuffer, of message: PBFTMessage, to replica: ReplicaID) { outputs.append(.send(frame, message, to: replica)) }
-    mutating func broadcast(_ frame: ByteBuffer, of message: PBFTMessage) { outputs.append(.broadcast(frame, message)) }
+    mutating func send(_ frame: ByteBuffer, of message: Message, to replica: ReplicaID) { outputs.append(.send(frame, message, to: replica)) }
+    mutating func broadcast(_ frame: ByteBuffer, of message: Message) { outputs.append(.broadcast(frame, message)) }
     mutating func reply(_ frame: ByteBuffer, of reply: Reply) { outputs.append(.reply(frame, reply)) }
     mutating func execute(_ batch: ExecutionBatch) { outputs.append(.execute(batch)) }
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) { outputs.append(.install(sequence, applicationSnapshot)) }
-    mutating func observe(_ event: Event) { outputs.append(.observe(event)) }
-    mutating func rejected(_ rejection: Rejection) { rejections += 1 }
+    mutating func observe(_ event: Plugin.Core.Event) { outputs.append(.observe(event)) }
+    mutating func rejected(_ rejection: Plugin.Core.Rejection) { rejections += 1 }
 }
 
 /// Replicas: the real codec, the real ingress and the real driver; the world carries out the effects.
 extension World {
-    func deliver(_ packet: Packet, toReplica index: Int) {
+    package func deliver(_ packet: Packet, toReplica index: Int) {
         guard replicas[index].crashedUntil == nil else { return }
         let keyring = replicas[index].driver.keyring
         let limits = replicas[index].core.limits
@@ -48,15 +47,15 @@ extension World {
             return
         }
         // The real ingress (the shell's): the network knows the true sender, as a link after the handshake does.
-        let ingress = Ingress<PBFT>(keyring: keyring, limits: limits, skippingAuthenticationForTesting: scenario.ingressSkipsAuthentication)
-        let input: DriverInput<PBFTMessage>
+        let ingress = Ingress<Plugin>(keyring: keyring, limits: limits, skippingAuthenticationForTesting: scenario.ingressSkipsAuthentication)
+        let input: DriverInput<Plugin.Core.Message>
         switch (packet.from, message) {
         case (.replica(let sender), .replica(let inner)):
             switch ingress.admit(inner, from: sender) {
             case .success(let verified):
                 if verified.requestsUnverified, isCorrect(index) {
                     stats.unverifiedBatches += 1
-                    if debugLog { print("t\(now) r\(index) cannot authenticate a request in \(verified.message.kindName) from \(sender)") }
+                    if debugLog { print("t\(now) r\(index) cannot authenticate a request in \(Plugin.kindName(of: verified.message)) from \(sender)") }
                 }
                 input = .message(verified)
             case .failure(let refusal):
@@ -75,47 +74,47 @@ extension World {
             stats.rejections += 1
             return
         }
-        var effects = SimulatedEffects()
+        var effects = SimulatedEffects<Plugin>()
         replicas[index].driver.deliver(CollectionOfOne(input), effects: &effects)
         if effects.rejections > 0 {
             stats.rejections += effects.rejections
-            if debugLog, isCorrect(index), case .message(let verified) = input, verified.message.kindName.hasSuffix("view") {
-                print("t\(now) r\(index) rejects \(verified.message.kindName) from \(verified.message.sender)")
+            if debugLog, isCorrect(index), case .message(let verified) = input, Plugin.kindName(of: verified.message).hasSuffix("view") {
+                print("t\(now) r\(index) rejects \(Plugin.kindName(of: verified.message)) from \(Plugin.sender(of: verified.message))")
             }
         }
         carryOut(effects, at: index)
     }
 
-    func refused(_ refusal: IngressRefusal) {
+    package func refused(_ refusal: IngressRefusal) {
         stats.rejections += 1
         stats.ingressRefusals[refusal, default: 0] += 1
     }
 
-    func tickReplica(_ index: Int) {
+    package func tickReplica(_ index: Int) {
         guard replicas[index].crashedUntil == nil else { return }
-        if replicas[index].behavior == .exhausting, !healed, now % 32 == UInt64(index) % 32 { exhaust(from: index) }
+        if replicas[index].behavior == .exhausting, !healed, now % 32 == UInt64(index) % 32 { Plugin.exhaust(self, from: index) }
         if isCorrect(index), now % 16 == UInt64(index) % 16 { checkRetainedBytes(index) }
         if !healed && random.chance(scenario.tickSkewPerMille, in: 1000) { return }
-        var effects = SimulatedEffects()
+        var effects = SimulatedEffects<Plugin>()
         replicas[index].driver.tick(effects: &effects)
         carryOut(effects, at: index)
     }
 
     /// What one driver step asked for, in order. An executed batch is reported back to the driver at once
     /// (a new step), whose effects are carried out before the rest of this step's.
-    func carryOut(_ effects: SimulatedEffects, at index: Int) {
+    func carryOut(_ effects: SimulatedEffects<Plugin>, at index: Int) {
         let me = Principal.replica(ReplicaID(UInt32(index)))
         for output in effects.outputs {
             switch output {
             case .send(let frame, let message, let target):
                 if replicas[index].behavior != nil {
-                    sendByzantine(message, from: index, to: [target], broadcast: false)
+                    Plugin.sendByzantine(self, message, from: index, to: [target], broadcast: false)
                 } else {
                     enqueue(frame: frame, from: me, to: .replica(target), measuring: message)
                 }
             case .broadcast(let frame, let message):
                 if replicas[index].behavior != nil {
-                    sendByzantine(message, from: index, to: others(than: index), broadcast: true)
+                    Plugin.sendByzantine(self, message, from: index, to: others(than: index), broadcast: true)
                 } else {
                     for target in others(than: index) { enqueue(frame: frame, from: me, to: .replica(target), measuring: message) }
                 }
@@ -136,7 +135,7 @@ extension World {
         }
     }
 
-    func execute(_ batch: ExecutionBatch, at index: Int) {
+    package func execute(_ batch: ExecutionBatch, at index: Int) {
         if isCorrect(index) { checker.executed(batch, by: index, at: now) }
         trace.add(UInt64(index) << 56 | batch.sequence.rawValue)
         var results: [[UInt8]] = []
@@ -145,12 +144,12 @@ extension World {
             trace.add(request.digest)
         }
         let snapshot = batch.checkpoint ? replicas[index].app.snapshotBytes() : nil
-        var effects = SimulatedEffects()
+        var effects = SimulatedEffects<Plugin>()
         replicas[index].driver.executed(batch.sequence, results: results, applicationSnapshot: snapshot, effects: &effects)
         carryOut(effects, at: index)
     }
 
-    func sendReply(_ reply: Reply, frame: ByteBuffer, from index: Int) {
+    package func sendReply(_ reply: Reply, frame: ByteBuffer, from index: Int) {
         let me = Principal.replica(ReplicaID(UInt32(index)))
         guard let behavior = replicas[index].behavior else {
             return enqueue(frame: frame, from: me, to: .client(reply.client), measuring: nil)
@@ -165,13 +164,8 @@ extension World {
         enqueue(.reply(reply.withAuthenticator(tag)), from: me, to: .client(reply.client))
     }
 
-    func observe(_ event: Event, at index: Int) {
-        if debugLog, isCorrect(index) {
-            switch event {
-            case .viewChangeStarted, .newViewSent, .viewChanged: print("t\(now) r\(index) \(event)")
-            default: break
-            }
-        }
+    package func observe(_ event: Plugin.Core.Event, at index: Int) {
+        if debugLog, isCorrect(index), event.logLevel == .notice { print("t\(now) r\(index) \(event)") }
         switch event.common {
         case .checkpointTaken(let sequence, let digest):
             if isCorrect(index) { checker.checkpoint(sequence, digest, by: index, at: now) }
@@ -187,9 +181,8 @@ extension World {
 
 /// The memory checker: what a correct core holds stays within the bound `Limits` give (issue 9).
 extension World {
-    func checkRetainedBytes(_ index: Int) {
-        let core = replicas[index].core
-        let retained = core.retainedBytes
+    package func checkRetainedBytes(_ index: Int) {
+        let retained = Plugin.retainedBytes(of: replicas[index].core)
         stats.retainedBytesMax = max(stats.retainedBytesMax, retained.total)
         let over = zip(retained.parts, retainedBytesBound.parts).filter { $0.0.bytes > $0.1.bytes }
         if !over.isEmpty {

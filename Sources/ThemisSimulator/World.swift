@@ -4,82 +4,80 @@ import ThemisClientCore
 import ThemisCore
 import ThemisCrypto
 import ThemisDriver
-import ThemisPBFT
 import ThemisWire
 
 /// One message in flight.
-struct Packet {
-    let from: Principal
-    let to: Principal
-    let payload: ByteBuffer
+package struct Packet {
+    package let from: Principal
+    package let to: Principal
+    package let payload: ByteBuffer
 }
 
-struct SimulatedReplica {
+package struct SimulatedReplica<Plugin: SimulationPlugin> {
     /// The real driver around the real core (the shell's), over the simulator's effects.
-    var driver: ReplicaDriver<PBFT>
-    var core: PBFTReplica {
+    package var driver: ReplicaDriver<Plugin>
+    package var core: Plugin.Core {
         _read { yield driver.core }
     }
-    var app = KeyValueStore()
-    var behavior: ByzantineBehavior?
-    var crashedUntil: UInt64?
+    /// A deliberately broken core (`Scenario.faultyCore`); a restart keeps it broken.
+    package var faulty = false
+    package var app = KeyValueStore()
+    package var behavior: ByzantineBehavior?
+    package var crashedUntil: UInt64?
     /// Recent messages this replica sent (for replaying).
-    var sent: [PBFTMessage] = []
+    package var sent: [Plugin.Core.Message] = []
 }
 
-struct SimulatedClient {
-    var core: ClientCore
-    var remaining: Int
-    var current: (request: Request, start: UInt64)?
-    var serial = 0
+package struct SimulatedClient {
+    package var core: ClientCore
+    package var remaining: Int
+    package var current: (request: Request, start: UInt64)?
+    package var serial = 0
 }
 
-/// The seeded world: replicas running the real PBFT core, clients running the real client core, a
-/// network that delays, drops, duplicates and reorders, through the real codec and authenticators.
-final class World {
-    let scenario: Scenario
-    let configuration: ClusterConfiguration
-    var random: SplitMix64
-    let keyrings: [Principal: Keyring]
-    var replicas: [SimulatedReplica]
-    var clients: [SimulatedClient]
+/// The seeded world: replicas running the protocol's real core inside the real driver, clients running the
+/// real client core, a network that delays, drops, duplicates and reorders, through the real codec, ingress
+/// and authenticators. Generic over the protocol; the protocol's adversary is its `SimulationPlugin`.
+public final class World<Plugin: SimulationPlugin> {
+    package let scenario: Scenario
+    package let configuration: ClusterConfiguration
+    package var random: SplitMix64
+    package let keyrings: [Principal: Keyring]
+    package var replicas: [SimulatedReplica<Plugin>]
+    package var clients: [SimulatedClient]
     /// Packets by delivery tick.
-    var network: [UInt64: [Packet]] = [:]
-    var now: UInt64 = 0
-    var checker = Checker()
-    var trace = TraceHash()
-    var stats = SimulationStatistics()
+    package var network: [UInt64: [Packet]] = [:]
+    package var now: UInt64 = 0
+    package var checker = Checker()
+    package var trace = TraceHash()
+    package var stats = SimulationStatistics()
     /// Replicas cut off from the network until the given tick (one direction if `outgoingOnly`).
-    var partitioned: [Int: (until: UInt64, outgoingOnly: Bool)] = [:]
-    /// Colluding replicas share what they equivocate on: sequence number → (original, variant).
-    var collusion: [SequenceNumber: (PrePrepare, PrePrepare)] = [:]
+    package var partitioned: [Int: (until: UInt64, outgoingOnly: Bool)] = [:]
+    /// The protocol's adversary state (colluding replicas' shared choices, the flood's batch).
+    package var adversary: Plugin.AdversaryState = Plugin.makeAdversaryState()
     /// Every request a client issued (Byzantine replicas use them to build valid-looking variants).
-    var requestPool: [Request] = []
+    package var requestPool: [Request] = []
     /// Encoded size of every batch a correct primary proposed, by digest: what a VIEW-CHANGE would carry
     /// if certificates held batches (statistics only).
-    var batchBytes: [Digest: Int] = [:]
-    var healed = false
+    package var batchBytes: [Digest: Int] = [:]
+    package var healed = false
     /// The Byzantine client's requests so far (it reuses and replays them).
-    var byzantineClientRequests: [Request] = []
+    package var byzantineClientRequests: [Request] = []
     /// Prints view-change events and rejections of correct replicas (`--debug`).
-    var debugLog = false
+    package var debugLog = false
     /// Replicas that crashed and restarted empty. In-memory mode, a restarted replica has forgotten what
     /// it voted for (amnesia), so it stays charged to the fault budget for the rest of the safety phase:
     /// more than f amnesiac replicas could vote for conflicting batches. (Found by seed 469.)
-    var amnesiac: Set<Int> = []
-    /// What a correct core may hold at most (`PBFTReplica.retainedBytesBound`); the memory checker.
-    let retainedBytesBound: RetainedBytes
-    /// The exhausting replica's flood: which kind comes next.
-    var floodRound = 0
+    package var amnesiac: Set<Int> = []
+    /// What a correct core may hold at most (the plug-in's `retainedBytesBound`); the memory checker.
+    package let retainedBytesBound: ByteParts
     /// The replica cut off by a long partition, and how far the others had executed when it healed.
-    var longPartitionVictim: Int?
-    var longPartitionTarget: UInt64 = 0
+    package var longPartitionVictim: Int?
+    package var longPartitionTarget: UInt64 = 0
     /// Keygen's window: whether the primary was crashed after the load (finding 1).
-    var primaryCrashed = false
-    /// The exhausting replica's batch (made once).
-    var floodBatch: [Request]?
+    package var primaryCrashed = false
 
-    init(scenario: Scenario) throws {
+    package init(scenario: Scenario) throws {
         self.scenario = scenario
         var random = SplitMix64(seed: scenario.seed)
         let configuration = try ClusterConfiguration(replicaCount: scenario.replicaCount)
@@ -118,12 +116,12 @@ final class World {
             // fails any message a correct replica makes beyond the computed bound.
             limits.operationBytesMax = 4096
             let sizes = scenario.scheme.authenticatorSizes(replicaCount: scenario.replicaCount)
-            let needed = KeyGeneration.frameBytesNeeded(configuration, settings: settings, limits: limits, authenticators: sizes, plugin: PBFT.self)
+            let needed = KeyGeneration.frameBytesNeeded(configuration, settings: settings, limits: limits, authenticators: sizes, plugin: Plugin.self)
             limits.frameBytesMax = (needed + 1023) / 1024 * 1024
         }
         let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
         var keyrings: [Principal: Keyring] = [:]
-        let validated = try file.validated(source: "simulated cluster", allowingSimulatedScheme: true).checked(for: PBFT.self)
+        let validated = try file.validated(source: "simulated cluster", allowingSimulatedScheme: true).checked(for: Plugin.self)
         let signatureMemo = SignatureMemo()
         for (principal, privateKeys) in keys {
             keyrings[principal] = try Keyring(validated: validated, me: principal, keys: privateKeys, signatureMemo: signatureMemo)
@@ -132,24 +130,19 @@ final class World {
         if let frameBytesMax = scenario.frameBytesMaxOverride { limits.frameBytesMax = frameBytesMax }
         stats.frameBytesMax = limits.frameBytesMax
         let sizes = scenario.scheme.authenticatorSizes(replicaCount: scenario.replicaCount)
-        var bound = PBFTReplica.retainedBytesBound(
+        var bound = Plugin.retainedBytesBound(
             configuration: configuration, settings: settings, limits: limits,
             authenticatorBytes: max(sizes.broadcast, sizes.request, sizes.pairwise), stateBytes: limits.stateBytesMax)
         if let override = scenario.retainedBytesBoundOverride {
-            bound.log = override
-            bound.requests = override
-            bound.clients = override
-            bound.checkpoints = override
-            bound.viewChange = override
-            bound.stateTransfer = override
+            bound = ByteParts(bound.parts.map { ByteParts.Part(name: $0.name, bytes: override) })
         }
         retainedBytesBound = bound
         stats.retainedBytesBound = retainedBytesBound.total
         self.replicas = try configuration.replicas.map { id in
-            var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
-            core.testingIgnoreDigestsInQuorums = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
+            let faulty = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
+            let core = Plugin.makeCore(id: id, configuration: configuration, settings: settings, limits: limits, faulty: faulty)
             guard let keyring = keyrings[.replica(id)] else { throw ConfigurationError.unknownPrincipal(.replica(id), file: "simulated cluster") }
-            return SimulatedReplica(driver: ReplicaDriver(core: core, keyring: keyring), behavior: scenario.byzantine[Int(id.rawValue)])
+            return SimulatedReplica(driver: ReplicaDriver(core: core, keyring: keyring), faulty: faulty, behavior: scenario.byzantine[Int(id.rawValue)])
         }
         self.clients = (0..<scenario.clientCount).map { index in
             SimulatedClient(
@@ -160,30 +153,30 @@ final class World {
         self.random = random
     }
 
-    func isCorrect(_ index: Int) -> Bool { replicas[index].behavior == nil }
+    package func isCorrect(_ index: Int) -> Bool { replicas[index].behavior == nil }
 
     /// Faults currently charged to the budget of f: Byzantine, crashed and partitioned replicas.
-    var faultsInUse: Int {
+    package var faultsInUse: Int {
         Set(replicas.indices.filter { replicas[$0].behavior != nil || replicas[$0].crashedUntil != nil } + partitioned.keys)
             .union(amnesiac).count
     }
 
     // MARK: Network
 
-    func enqueue(_ message: WireMessage, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage? = nil) {
+    package func enqueue(_ message: WireMessage, from: Principal, to: Principal, measuring replicaMessage: Plugin.Core.Message? = nil) {
         var payload = ByteBufferAllocator().buffer(capacity: 256)
         WireCodec.encode(message, into: &payload)
-        enqueue(payload: payload, kind: replicaMessage?.kindName ?? wireKindName(message), from: from, to: to, measuring: replicaMessage)
+        enqueue(payload: payload, kind: replicaMessage.map(Plugin.kindName) ?? wireKindName(message), from: from, to: to, measuring: replicaMessage)
     }
 
     /// A frame the real driver made (length prefix, then the payload).
-    func enqueue(frame: ByteBuffer, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage?) {
+    package func enqueue(frame: ByteBuffer, from: Principal, to: Principal, measuring replicaMessage: Plugin.Core.Message?) {
         var payload = frame
         payload.moveReaderIndex(forwardBy: WireCodec.frameHeaderBytes)
-        enqueue(payload: payload, kind: replicaMessage?.kindName ?? "reply", from: from, to: to, measuring: replicaMessage)
+        enqueue(payload: payload, kind: replicaMessage.map(Plugin.kindName) ?? "reply", from: from, to: to, measuring: replicaMessage)
     }
 
-    private func enqueue(payload: ByteBuffer, kind: String, from: Principal, to: Principal, measuring replicaMessage: PBFTMessage?) {
+    private func enqueue(payload: ByteBuffer, kind: String, from: Principal, to: Principal, measuring replicaMessage: Plugin.Core.Message?) {
         // Every message a correct replica makes fits a frame (the receiver would drop it otherwise: a
         // VIEW-CHANGE with whole batches once stopped a cluster for good).
         if case .replica(let sender) = from, isCorrect(Int(sender.rawValue)), payload.readableBytes > stats.frameBytesMax {
@@ -203,22 +196,12 @@ final class World {
         }
     }
 
-    /// Statistics: the largest VIEW-CHANGE a correct replica sent, and the bytes of the batches it names.
-    func measure(_ message: PBFTMessage, bytes: Int) {
-        switch message {
-        case .prePrepare(let prePrepare):
-            batchBytes[prePrepare.digest] = prePrepare.requests.reduce(0) { $0 + 20 + $1.operation.count + $1.authenticator.count }
-        case .viewChange(let viewChange):
-            stats.viewChangeBytesMax = max(stats.viewChangeBytesMax, bytes)
-            stats.viewChangePreparedMax = max(stats.viewChangePreparedMax, viewChange.prepared.count)
-            let named = viewChange.prepared.reduce(0) { $0 + (batchBytes[$1.digest] ?? 0) }
-            stats.viewChangeBatchBytesMax = max(stats.viewChangeBatchBytesMax, named)
-        default:
-            break
-        }
+    /// Statistics on what a correct replica sent (the protocol's: PBFT measures its VIEW-CHANGEs).
+    package func measure(_ message: Plugin.Core.Message, bytes: Int) {
+        Plugin.measure(self, message, bytes: bytes)
     }
 
-    func others(than index: Int) -> [ReplicaID] {
+    package func others(than index: Int) -> [ReplicaID] {
         configuration.replicas.filter { $0.rawValue != UInt32(index) }
     }
 }
@@ -244,7 +227,7 @@ public struct SimulationStatistics: Sendable {
     public var ingressRefusals: [IngressRefusal: Int] = [:]
     /// The replicas' frame limit.
     public var frameBytesMax = 0
-    /// The most a correct core held (`PBFTReplica.retainedBytes`, sampled every 16 ticks), and the bound.
+    /// The most a correct core held (the plug-in's `retainedBytes`, sampled every 16 ticks), and the bound.
     public var retainedBytesMax = 0
     /// Replicas cut off for most of the safety phase (`Scenario.longPartition`).
     public var longPartitions = 0

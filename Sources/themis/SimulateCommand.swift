@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import ThemisPBFTSimulation
 import ThemisSimulator
 
 struct SimulateCommand: AsyncParsableCommand {
@@ -20,7 +21,7 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--protocol \(`protocol`): the simulator runs pbft only so far (its Byzantine replicas tamper with PBFT's messages)")
         }
         if let seed {
-            let result = Simulation.run(seed: seed, debugEnabled: debug)
+            let result = PBFTSimulation.run(seed: seed, debugEnabled: debug)
             print(result.summary)
             if !result.passed {
                 print("reproduce with: \(result.reproduction)")
@@ -32,7 +33,7 @@ struct SimulateCommand: AsyncParsableCommand {
         let start = monotonicNanoseconds()
         var failures = 0
         for offset in 0..<count {
-            let result = Simulation.run(seed: from + UInt64(offset))
+            let result = PBFTSimulation.run(seed: from + UInt64(offset))
             if !result.passed {
                 failures += 1
                 print(result.summary)

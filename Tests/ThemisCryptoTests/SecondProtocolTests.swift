@@ -42,6 +42,7 @@ struct SequencerCore: ReplicaCore {
     let limits: Limits
     var view: View { View(0) }
     var stableCheckpoint: SequenceNumber { .zero }
+    var lastExecuted: SequenceNumber { SequenceNumber(next - 1) }
     var next: UInt64 = 1
 
     init(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits) {

@@ -4,6 +4,8 @@
 // check disabled are both caught.
 import Testing
 import ThemisCore
+import ThemisDriver
+import ThemisPBFTSimulation
 @testable import ThemisSimulator
 
 @Suite("Simulator")
@@ -14,14 +16,14 @@ struct SimulatorTests {
 
     @Test("Fixed seeds pass every checker", arguments: fixedSeeds)
     func fixedSeed(seed: UInt64) {
-        let result = Simulation.run(seed: seed)
+        let result = PBFTSimulation.run(seed: seed)
         #expect(result.passed, "\(result.summary)\nreproduce with: \(result.reproduction)")
     }
 
     @Test("Large messages (K = 64, L = 128, 2.5 KB requests, a frame just large enough): view changes after heavy load fit a frame though their certificates name more batch bytes than a frame holds (issue 9, finding 1)",
           arguments: [UInt64(37), 80, 87])
     func largeMessagesFitAFrame(seed: UInt64) {
-        let result = Simulation.run(seed: seed)
+        let result = PBFTSimulation.run(seed: seed)
         #expect(result.scenario.contains("largeMessages"))
         #expect(result.passed, "\(result.summary)\nreproduce with: \(result.reproduction)")
         let statistics = result.statistics
@@ -35,7 +37,7 @@ struct SimulatorTests {
         let seeds = (UInt64(1)...200).map { Scenario(seed: $0) }.filter { $0.keygenWindow && $0.byzantine.isEmpty }.prefix(2)
         #expect(seeds.count == 2)
         for scenario in seeds {
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
             let statistics = result.statistics
             #expect(statistics.viewChanges > 0 && statistics.viewChangePreparedMax >= 100, "\(result.summary)")
@@ -46,7 +48,7 @@ struct SimulatorTests {
     @Test("A replica flooding every message kind at its limits (n = 4 HMAC with large messages, n = 7 Ed25519) leaves correct replicas within the memory bound, and makes them hold megabytes (issue 9)",
           arguments: [UInt64(26), 79])
     func exhaustingReplicaStaysWithinTheMemoryBound(seed: UInt64) {
-        let result = Simulation.run(seed: seed)
+        let result = PBFTSimulation.run(seed: seed)
         #expect(result.scenario.contains("exhausting"))
         #expect(result.passed, "\(result.summary)")
         #expect(result.statistics.retainedBytesMax > 500_000, "\(result.summary)")
@@ -62,7 +64,7 @@ struct SimulatorTests {
             // The cut is the one fault (a crash drawn earlier would use the budget and cancel it).
             scenario.crashes = false
             scenario.partitions = false
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
             let statistics = result.statistics
             #expect(statistics.longPartitions == 1 && statistics.longPartitionLag > 16 && statistics.longPartitionCaughtUp,
@@ -74,7 +76,7 @@ struct SimulatorTests {
     func memoryCheckerCanFail() {
         var scenario = Scenario(seed: 79)
         scenario.retainedBytesBoundOverride = 64 * 1024
-        let result = Simulation.run(scenario)
+        let result = PBFTSimulation.run(scenario)
         #expect(result.violation?.checker == "memory", "\(result.summary)")
     }
 
@@ -82,7 +84,7 @@ struct SimulatorTests {
     func frameCheckerCanFail() {
         var scenario = Scenario(seed: 47)
         scenario.frameBytesMaxOverride = 8 * 1024
-        let result = Simulation.run(scenario)
+        let result = PBFTSimulation.run(scenario)
         #expect(result.violation?.checker == "frame", "\(result.summary)")
     }
 
@@ -98,7 +100,7 @@ struct SimulatorTests {
 
     @Test("Regression seeds pass", arguments: regressionSeeds.keys.sorted())
     func regressionSeed(seed: UInt64) {
-        let result = Simulation.run(seed: seed)
+        let result = PBFTSimulation.run(seed: seed)
         #expect(result.passed, "\(Self.regressionSeeds[seed] ?? ""): \(result.summary)")
     }
 
@@ -107,7 +109,7 @@ struct SimulatorTests {
     func byzantineClient(seed: UInt64) {
         var scenario = Scenario(seed: seed)
         scenario.byzantineClient = true
-        let result = Simulation.run(scenario)
+        let result = PBFTSimulation.run(scenario)
         #expect(result.passed, "\(result.summary)")
     }
 
@@ -120,7 +122,7 @@ struct SimulatorTests {
             var scenario = Scenario(seed: seed)
             scenario.byzantineClient = true
             scenario.scheme = .hmac
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
             unverified += result.statistics.unverifiedBatches
         }
@@ -129,12 +131,12 @@ struct SimulatorTests {
 
     @Test("The same seed gives the same trace hash")
     func reproducible() {
-        let first = Simulation.run(seed: 7)
-        let second = Simulation.run(seed: 7)
+        let first = PBFTSimulation.run(seed: 7)
+        let second = PBFTSimulation.run(seed: 7)
         #expect(first.traceHash == second.traceHash)
         #expect(first.ticks == second.ticks)
         #expect(first.statistics.packetsDelivered == second.statistics.packetsDelivered)
-        #expect(Simulation.run(seed: 8).traceHash != first.traceHash)
+        #expect(PBFTSimulation.run(seed: 8).traceHash != first.traceHash)
     }
 
     @Test("f+1 colluding Byzantine replicas (beyond the fault model) break agreement, and the checker says so")
@@ -147,7 +149,7 @@ struct SimulatorTests {
             scenario.crashes = false
             scenario.partitions = false
             scenario.dropPerMille = 0
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             if let violation = result.violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
                 caught += 1
             }
@@ -166,11 +168,11 @@ struct SimulatorTests {
             scenario.crashes = false
             scenario.partitions = false
             scenario.keygenWindow = false
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
             refused += result.statistics.ingressRefusals[.authenticationFailed] ?? 0
             scenario.ingressSkipsAuthentication = true
-            if let violation = Simulation.run(scenario).violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
+            if let violation = PBFTSimulation.run(scenario).violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
                 caught += 1
             }
         }
@@ -186,7 +188,7 @@ struct SimulatorTests {
             scenario.replicaCount = 4
             scenario.byzantine = [0: .equivocating]  // within the fault model
             scenario.faultyCore = true
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             if !result.passed { firstFailure = seed; break }
         }
         #expect(firstFailure != nil, "ignoring digests in quorums went unnoticed for 40 seeds")
@@ -198,7 +200,7 @@ struct SimulatorTests {
             var scenario = Scenario(seed: seed)
             scenario.replicaCount = 4
             scenario.byzantine = [0: .equivocating]
-            let result = Simulation.run(scenario)
+            let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
         }
     }

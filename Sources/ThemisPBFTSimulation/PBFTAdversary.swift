@@ -1,10 +1,12 @@
+import NIOCore
 import ThemisCore
 import ThemisCrypto
 import ThemisPBFT
+import ThemisSimulator
 import ThemisWire
 
 /// How Byzantine replicas tamper with what their (real) core sends.
-extension World {
+extension World where Plugin == PBFT {
     func sendByzantine(_ message: PBFTMessage, from index: Int, to targets: [ReplicaID], broadcast: Bool) {
         guard let behavior = replicas[index].behavior, let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
         let me = Principal.replica(ReplicaID(UInt32(index)))
@@ -58,7 +60,7 @@ extension World {
     /// After its PRE-PREPARE, the impersonating primary's votes for each target's version in the names of
     /// all other replicas, sent on their links (the network takes them as theirs), tagged with its own key.
     func impersonate(after message: PBFTMessage, from index: Int, to targets: [ReplicaID]) {
-        guard case .prePrepare(let prePrepare) = message, let pair = collusion[prePrepare.sequence], pair.0.view == prePrepare.view,
+        guard case .prePrepare(let prePrepare) = message, let pair = adversary.collusion[prePrepare.sequence], pair.0.view == prePrepare.view,
               let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
         let me = ReplicaID(UInt32(index))
         for target in targets {
@@ -94,17 +96,17 @@ extension World {
         let toVariant = target.rawValue % 2 == 1
         switch message {
         case .prePrepare(let prePrepare):
-            if collusion[prePrepare.sequence] == nil, let other = variant(of: prePrepare) {
-                collusion[prePrepare.sequence] = (prePrepare, other)
+            if adversary.collusion[prePrepare.sequence] == nil, let other = variant(of: prePrepare) {
+                adversary.collusion[prePrepare.sequence] = (prePrepare, other)
             }
-            guard toVariant, let pair = collusion[prePrepare.sequence], pair.0.view == prePrepare.view else { return nil }
+            guard toVariant, let pair = adversary.collusion[prePrepare.sequence], pair.0.view == prePrepare.view else { return nil }
             return .prePrepare(pair.1)
         case .prepare(let prepare) where colluding:
-            guard let pair = collusion[prepare.sequence] else { return nil }
+            guard let pair = adversary.collusion[prepare.sequence] else { return nil }
             let digest = toVariant ? pair.1.digest : pair.0.digest
             return .prepare(Prepare(view: prepare.view, sequence: prepare.sequence, digest: digest, sender: prepare.sender))
         case .commit(let commit) where colluding:
-            guard let pair = collusion[commit.sequence] else { return nil }
+            guard let pair = adversary.collusion[commit.sequence] else { return nil }
             let digest = toVariant ? pair.1.digest : pair.0.digest
             return .commit(Commit(view: commit.view, sequence: commit.sequence, digest: digest, sender: commit.sender))
         default:
@@ -150,7 +152,7 @@ extension World {
 /// The exhausting replica's flood (issue 9): every message kind at its limits, validly authenticated by
 /// its sender, one kind per round, to one other replica (a round to all would cost the simulation more
 /// than it shows: the bound is per receiver).
-extension World {
+extension World where Plugin == PBFT {
     func exhaust(from index: Int) {
         guard let keyring = keyrings[.replica(ReplicaID(UInt32(index)))] else { return }
         let me = ReplicaID(UInt32(index))
@@ -168,7 +170,7 @@ extension World {
         /// A batch as large as `checkBatch` admits, of requests no client sent (their authenticators are
         /// noise); made once per run (cheap operations: a debug build runs this too).
         func fullBatch() -> [Request] {
-            if let batch = floodBatch { return batch }
+            if let batch = adversary.floodBatch { return batch }
             let perRequest = limits.batchBytesMax / limits.batchRequestsMax - sizes.request - 64
             let operationBytes = max(1, min(limits.operationBytesMax, perRequest))
             let batch = (0..<limits.batchRequestsMax).map { index in
@@ -176,14 +178,14 @@ extension World {
                         operation: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: operationBytes),
                         authenticator: random.bytes(count: sizes.request))
             }
-            floodBatch = batch
+            adversary.floodBatch = batch
             return batch
         }
         var messages: [PBFTMessage] = []
         let targets = others(than: index)
         let target = targets[Int(random.next() % UInt64(targets.count))]
-        floodRound += 1
-        switch floodRound % 6 {
+        adversary.floodRound += 1
+        switch adversary.floodRound % 6 {
         case 0:
             let batch = fullBatch()
             for view in leading {
