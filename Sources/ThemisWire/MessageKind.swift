@@ -16,9 +16,9 @@ import ThemisCore
 /// | statusReport 0x31 | nonce, replica, view, lastExecuted, lastStableCheckpoint, applicationDigest |
 /// | replica 0x40 | protocol id UInt8, then the protocol plug-in's bytes to the end of the payload (its kind byte, fields, authenticator) |
 ///
-/// The kinds 0x10-0x1A were PBFT's messages in wire version 1; since version 2 every protocol message
-/// travels as `replica` and its kinds are the plug-in's own (PBFT keeps those numbers inside its payload:
-/// see `PBFTKind`).
+/// The kinds 0x10-0x1A were the first protocol's messages in wire version 1; since version 2 every protocol
+/// message travels as `replica`, and its kinds are numbered by its plug-in, inside its payload (the first
+/// protocol kept those numbers there). They stay retired here.
 ///
 /// Values are grouped by family so a new kind finds a free number in its group. A number, once
 /// used, MUST NOT be reused for another kind: old signatures would then verify as the new kind.
