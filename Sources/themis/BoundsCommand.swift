@@ -1,7 +1,6 @@
 import ArgumentParser
 import ThemisCore
 import ThemisCrypto
-import ThemisPBFT
 import ThemisReplica
 import ThemisReplicaCommand
 import ThemisWire
