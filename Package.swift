@@ -163,18 +163,20 @@ let package = Package(
         .target(
             name: "ThemisFuzzTargets",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisTransport",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisPBFTTesting", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             path: "Fuzz/ThemisFuzzTargets",
             swiftSettings: strictSettings
         ),
+        // The one in-memory PBFT test cluster, shared by ThemisPBFTTests and the fuzz seed generator.
+        .target(name: "ThemisPBFTTesting", dependencies: ["ThemisCore", "ThemisPBFT"], path: "Tests/ThemisPBFTTesting", swiftSettings: strictSettings),
         .testTarget(name: "ThemisCoreTests", dependencies: ["ThemisCore"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
         .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT"]),
-        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT"], exclude: ["testdata"]),
+        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisPBFTTesting"], exclude: ["testdata"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation"]),

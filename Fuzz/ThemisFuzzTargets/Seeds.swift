@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import ThemisCore
 import ThemisPBFT
+import ThemisPBFTTesting
 import ThemisWire
 
 /// The seed corpus: real runs of a 4-replica cluster of cores (the `core` target's configuration),
@@ -84,80 +85,49 @@ enum Scenario: CaseIterable {
     case stateTransfer
 }
 
-/// Four cores on a FIFO network; every input replica 1 gets is recorded.
-struct MiniCluster {
-    var replicas = (0..<4).map { HarnessReplica(id: ReplicaID(UInt32($0))) }
-    var network: [(from: ReplicaID, to: ReplicaID, message: PBFTMessage)] = []
-    var records: [CoreRecord] = []
-    var silent: Set<ReplicaID> = []
-    var deaf: Set<ReplicaID> = []
-    var timestamp: UInt64 = 0
-
+/// Four cores in the PBFT test cluster (ThemisPBFTTesting, the one the unit tests use); every input replica 1
+/// gets is recorded and turned into `CoreRecord`s.
+enum MiniCluster {
     static func run(_ scenario: Scenario) -> [CoreRecord] {
-        var cluster = MiniCluster()
+        let target = CoreSetup.target
+        guard var cluster = try? TestCluster(replicaCount: 4, settings: CoreSetup.settings, limits: CoreSetup.limits) else { return [] }
+        cluster.recorded = [target]
+        var timestamp: UInt64 = 0
+        let everyone = (0..<4).map { ReplicaID(UInt32($0)) }
+        /// A client request sent to every replica that hears (as a client retransmits it), then delivered.
+        func request(to replicas: [ReplicaID]) {
+            timestamp += 1
+            cluster.broadcast(Request(client: ClientID(0), timestamp: Timestamp(timestamp), operation: [UInt8(timestamp & 0xFF)]), to: replicas)
+            cluster.run()
+        }
         switch scenario {
         case .normal:
-            for _ in 0..<12 { cluster.request(); cluster.settle() }
+            for _ in 0..<12 { request(to: everyone) }
         case .viewChange:
-            for _ in 0..<3 { cluster.request(); cluster.settle() }
-            cluster.silent = [ReplicaID(0)]
-            cluster.request()
-            for _ in 0..<20 { cluster.tickAll(); cluster.settle() }
-            for _ in 0..<3 { cluster.request(); cluster.settle() }
+            for _ in 0..<3 { request(to: everyone) }
+            cluster.silenced = [ReplicaID(0)]
+            request(to: everyone)
+            cluster.tick(20)
+            for _ in 0..<3 { request(to: everyone) }
         case .stateTransfer:
-            cluster.deaf = [ReplicaID(1)]
-            for _ in 0..<14 { cluster.request(); cluster.settle() }
-            cluster.deaf = []
-            for _ in 0..<3 { cluster.request(); cluster.settle() }
-            for _ in 0..<10 { cluster.tickAll(); cluster.settle() }
+            cluster.drop = { $0.to == target }
+            for _ in 0..<14 { request(to: everyone.filter { $0 != target }) }
+            cluster.drop = { _ in false }
+            for _ in 0..<3 { request(to: everyone) }
+            cluster.tick(10)
         }
-        let states = cluster.replicas.map { "r\($0.core.id.rawValue): view \($0.core.view.rawValue), executed \($0.lastExecuted), stable \($0.core.lowWatermark.rawValue)" }
-        print("\(scenario): \(cluster.records.count) records for replica 1; \(states.joined(separator: "; "))")
-        return cluster.records
-    }
-
-    /// A client request sent to every replica (as a client retransmits it).
-    mutating func request() {
-        timestamp += 1
-        let request = Request(client: ClientID(0), timestamp: Timestamp(timestamp), operation: [UInt8(timestamp & 0xFF)])
-        for index in replicas.indices where !deaf.contains(ReplicaID(UInt32(index))) {
-            if index == Int(CoreSetup.target.rawValue) { records.append(.submit(payload: Seeds.encode(.request(request)))) }
-            try? replicas[index].submit(request)
-            collect(from: index)
-        }
-    }
-
-    mutating func tickAll() {
-        for index in replicas.indices {
-            if index == Int(CoreSetup.target.rawValue) { records.append(.tick(count: 1)) }
-            try? replicas[index].tick()
-            collect(from: index)
-        }
-    }
-
-    mutating func collect(from index: Int) {
-        let sender = ReplicaID(UInt32(index))
-        for (message, target) in replicas[index].outbox where !silent.contains(sender) {
-            for to in target.map({ [$0] }) ?? replicas.indices.map({ ReplicaID(UInt32($0)) }).filter({ $0 != sender }) {
-                network.append((sender, to, message))
+        let records = cluster.inputs.compactMap { replica, input -> CoreRecord? in
+            guard replica == target else { return nil }
+            switch input {
+            case .submit(let request): return .submit(payload: Seeds.encode(.request(request)))
+            case .receive(let envelope, let unverified):
+                return .receive(sender: envelope.from, payload: Seeds.encode(PBFTCodec.wireMessage(envelope.message, authenticator: [])),
+                                requestsUnverified: unverified)
+            case .tick: return .tick(count: 1)
             }
         }
-        replicas[index].outbox.removeAll()
-    }
-
-    /// Delivers until the network is empty (bounded).
-    mutating func settle() {
-        var steps = 0
-        while !network.isEmpty, steps < 100_000 {
-            steps += 1
-            let envelope = network.removeFirst()
-            guard !deaf.contains(envelope.to) else { continue }
-            let index = Int(envelope.to.rawValue)
-            if envelope.to == CoreSetup.target {
-                records.append(.receive(sender: envelope.from, payload: Seeds.encode(PBFTCodec.wireMessage(envelope.message, authenticator: [])), requestsUnverified: false))
-            }
-            try? replicas[index].receive(envelope.message)
-            collect(from: index)
-        }
+        let states = cluster.replicas.map { "r\($0.id.rawValue): view \($0.view.rawValue), executed \($0.lastExecuted.rawValue), stable \($0.lowWatermark.rawValue)" }
+        print("\(scenario): \(records.count) records for replica 1; \(states.joined(separator: "; "))")
+        return records
     }
 }

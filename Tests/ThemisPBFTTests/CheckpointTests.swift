@@ -3,6 +3,7 @@
 // a wrong digest stable. Uses the in-memory TestCluster with K = 4, L = 8.
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 @Suite("PBFT checkpoints")

@@ -2,6 +2,7 @@
 // named after a rule of the paper and drives 4 replicas (f = 1) through the in-memory TestCluster.
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 @Suite("PBFT normal case")

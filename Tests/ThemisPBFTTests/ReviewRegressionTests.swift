@@ -3,6 +3,7 @@
 // flooding the future-view buffer (memory). Each failed before its fix.
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 @Suite("Regressions found in review")

@@ -4,6 +4,7 @@
 // with the same state; a peer serving a wrong state is detected and another peer is asked.
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 @Suite("PBFT state transfer")

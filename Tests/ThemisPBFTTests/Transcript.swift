@@ -23,6 +23,7 @@
 import Foundation
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 @Suite("PBFT transcripts (testdata/*.txt)")

@@ -4,6 +4,7 @@
 // least one correct replica authenticated the request).
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 @Suite("PBFT: requests a backup cannot authenticate")

@@ -4,6 +4,7 @@
 // exponential backoff, and that committed requests survive a view change exactly once.
 import Testing
 import ThemisCore
+import ThemisPBFTTesting
 @testable import ThemisPBFT
 
 /// A valid prepared certificate for `sequence` in `view` over `requests`, prepared by backups `by`.

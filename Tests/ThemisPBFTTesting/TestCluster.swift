@@ -1,22 +1,38 @@
-// A deterministic in-memory harness for PBFT cores: it routes actions between replicas through a FIFO
-// network (messages can be held back, dropped or injected), executes batches synchronously on a tiny
-// state machine that records its history, and collects replies per client.
+// The one in-memory test cluster of PBFT cores, shared by the PBFT unit tests, the transcript harness and the
+// fuzz seed generator (Fuzz/ThemisFuzzTargets): it routes actions between replicas through a FIFO network
+// (messages can be held back, dropped or injected), executes batches synchronously on a tiny state machine
+// that records its history, and collects replies per client. Public API of ThemisPBFT only (no @testable:
+// the fuzz build is a release build).
 import ThemisCore
-@testable import ThemisPBFT
+import ThemisPBFT
 
-struct Envelope {
-    var from: ReplicaID
-    var to: ReplicaID
-    var message: PBFTMessage
-    var authenticator: [UInt8] = []
+public struct Envelope {
+    public var from: ReplicaID
+    public var to: ReplicaID
+    public var message: PBFTMessage
+    public var authenticator: [UInt8] = []
+
+    public init(from: ReplicaID, to: ReplicaID, message: PBFTMessage, authenticator: [UInt8] = []) {
+        self.from = from
+        self.to = to
+        self.message = message
+        self.authenticator = authenticator
+    }
+}
+
+/// One input a replica of the cluster was given (recorded for the replicas in `TestCluster.recorded`).
+public enum ClusterInput {
+    case submit(Request)
+    case receive(Envelope, requestsUnverified: Bool)
+    case tick
 }
 
 /// A stand-in authenticator: the sender's id. Real verification is the shell's job; the harness only
 /// checks that every forwarded proof carries one unless the enclosing sender vouches for it.
-func fakeAuthenticator(_ sender: ReplicaID) -> [UInt8] { [0xA0, UInt8(sender.rawValue)] }
+public func fakeAuthenticator(_ sender: ReplicaID) -> [UInt8] { [0xA0, UInt8(sender.rawValue)] }
 
 /// Entries inside VIEW-CHANGE / NEW-VIEW that could not be verified by a third party.
-func unverifiableEntries(_ message: PBFTMessage) -> [String] {
+public func unverifiableEntries(_ message: PBFTMessage) -> [String] {
     func check(_ viewChange: ViewChange) -> [String] {
         var problems: [String] = []
         let owner = viewChange.sender
@@ -48,31 +64,34 @@ func unverifiableEntries(_ message: PBFTMessage) -> [String] {
     }
 }
 
-struct TestCluster {
-    var replicas: [PBFTReplica]
-    var network: [Envelope] = []
+public struct TestCluster {
+    public var replicas: [PBFTReplica]
+    public var network: [Envelope] = []
     /// Per replica: the executed (sequence, requests) history.
-    var executedHistory: [[(SequenceNumber, [Request])]]
+    public var executedHistory: [[(SequenceNumber, [Request])]]
     /// Per replica: the results of the application (operation bytes concatenated in order).
-    var applicationState: [[UInt8]]
-    var replies: [Reply] = []
-    var rejections: [(ReplicaID, Rejection)] = []
-    var events: [(ReplicaID, Event)] = []
+    public var applicationState: [[UInt8]]
+    public var replies: [Reply] = []
+    public var rejections: [(ReplicaID, Rejection)] = []
+    public var events: [(ReplicaID, Event)] = []
     /// Replicas whose outgoing messages are dropped (crashed or silent).
-    var silenced: Set<ReplicaID> = []
+    public var silenced: Set<ReplicaID> = []
     /// States installed by state transfer.
-    var installed: [(ReplicaID, SequenceNumber)] = []
+    public var installed: [(ReplicaID, SequenceNumber)] = []
     /// Forwarded proofs a third party could not verify (must stay empty).
-    var unverifiable: [String] = []
+    public var unverifiable: [String] = []
     /// Drop filter applied to each delivered envelope.
-    var drop: (Envelope) -> Bool = { _ in false }
+    public var drop: (Envelope) -> Bool = { _ in false }
     /// Rewrites an envelope before delivery (a Byzantine sender).
-    var tamper: (Envelope) -> Envelope = { $0 }
+    public var tamper: (Envelope) -> Envelope = { $0 }
     /// Replicas for which no client request verifies (a client whose MAC entry for them is corrupted, or a
     /// primary that made the request up): the shell hands them PRE-PREPAREs as `requestsUnverified`.
-    var requestsUnverifiableAt: Set<ReplicaID> = []
+    public var requestsUnverifiableAt: Set<ReplicaID> = []
+    /// Replicas whose inputs are recorded in `inputs`, in order (the fuzz seed generator records one).
+    public var recorded: Set<ReplicaID> = []
+    public var inputs: [(ReplicaID, ClusterInput)] = []
 
-    init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
+    public init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
          limits: Limits = Limits()) throws {
         let configuration = try ClusterConfiguration(replicaCount: replicaCount)
         replicas = configuration.replicas.map {
@@ -82,13 +101,14 @@ struct TestCluster {
         applicationState = Array(repeating: [], count: replicaCount)
     }
 
-    static func request(_ client: UInt32, _ timestamp: UInt64, _ operation: [UInt8] = [1]) -> Request {
+    public static func request(_ client: UInt32, _ timestamp: UInt64, _ operation: [UInt8] = [1]) -> Request {
         Request(client: ClientID(client), timestamp: Timestamp(timestamp), operation: operation)
     }
 
     /// Submits a request at one replica, then flushes it.
-    mutating func submit(_ request: Request, to replica: ReplicaID) {
+    public mutating func submit(_ request: Request, to replica: ReplicaID) {
         var actions: [PBFTAction] = []
+        if recorded.contains(replica) { inputs.append((replica, .submit(request))) }
         do {
             try replicas[index(replica)].submit(Verified(checked: request), into: &actions)
         } catch {
@@ -100,11 +120,16 @@ struct TestCluster {
 
     /// Delivers one message directly (used to inject Byzantine messages).
     @discardableResult
-    mutating func deliver(_ message: PBFTMessage, to replica: ReplicaID, authenticator: [UInt8] = []) -> Rejection? {
+    public mutating func deliver(_ message: PBFTMessage, to replica: ReplicaID, authenticator: [UInt8] = []) -> Rejection? {
         var actions: [PBFTAction] = []
         var rejection: Rejection?
         var requestsUnverified = false
         if case .prePrepare = message, requestsUnverifiableAt.contains(replica) { requestsUnverified = true }
+        if recorded.contains(replica) {
+            // The sender is the one the message names (what a link authenticates).
+            let envelope = Envelope(from: message.sender, to: replica, message: message, authenticator: authenticator)
+            inputs.append((replica, .receive(envelope, requestsUnverified: requestsUnverified)))
+        }
         do {
             try replicas[index(replica)].receive(
                 Verified(checked: message, authenticator: authenticator, requestsUnverified: requestsUnverified), into: &actions)
@@ -118,9 +143,10 @@ struct TestCluster {
     }
 
     /// Ticks every replica that is not silenced `count` times, delivering messages after each tick.
-    mutating func tick(_ count: Int, replicas only: [ReplicaID]? = nil) {
+    public mutating func tick(_ count: Int, replicas only: [ReplicaID]? = nil) {
         for _ in 0..<count {
             for replica in only ?? replicas.map(\.id) {
+                if recorded.contains(replica) { inputs.append((replica, .tick)) }
                 var actions: [PBFTAction] = []
                 replicas[index(replica)].tick(into: &actions)
                 replicas[index(replica)].flush(into: &actions)
@@ -131,14 +157,14 @@ struct TestCluster {
     }
 
     /// Submits a request at every replica in `to` (a client that broadcasts after its retransmission timeout).
-    mutating func broadcast(_ request: Request, to targets: [ReplicaID]) {
+    public mutating func broadcast(_ request: Request, to targets: [ReplicaID]) {
         for replica in targets { submit(request, to: replica) }
     }
 
-    func views() -> [UInt64] { replicas.map(\.view.rawValue) }
+    public func views() -> [UInt64] { replicas.map(\.view.rawValue) }
 
     /// Delivers queued messages until the network is empty (or `limit` deliveries).
-    mutating func run(limit: Int = 100_000) {
+    public mutating func run(limit: Int = 100_000) {
         var delivered = 0
         while !network.isEmpty && delivered < limit {
             let queued = network.removeFirst()
@@ -150,7 +176,7 @@ struct TestCluster {
         }
     }
 
-    mutating func perform(_ actions: [PBFTAction], at replica: ReplicaID) {
+    public mutating func perform(_ actions: [PBFTAction], at replica: ReplicaID) {
         for action in actions {
             switch action {
             case .send(let message, let to):
@@ -182,7 +208,7 @@ struct TestCluster {
     }
 
     /// Executes synchronously: the state is the concatenation of operations; the result echoes the operation.
-    mutating func execute(_ batch: ExecutionBatch, at replica: ReplicaID) {
+    public mutating func execute(_ batch: ExecutionBatch, at replica: ReplicaID) {
         let index = index(replica)
         executedHistory[index].append((batch.sequence, batch.requests))
         for request in batch.requests {
@@ -194,30 +220,30 @@ struct TestCluster {
         perform(actions, at: replica)
     }
 
-    func index(_ replica: ReplicaID) -> Int { Int(replica.rawValue) }
+    public func index(_ replica: ReplicaID) -> Int { Int(replica.rawValue) }
 
     /// Replaces a replica by a fresh one with empty state (an in-memory restart).
-    mutating func restart(_ replica: ReplicaID) {
+    public mutating func restart(_ replica: ReplicaID) {
         let old = replicas[index(replica)]
         replicas[index(replica)] = PBFTReplica(id: replica, configuration: old.configuration, settings: old.settings, limits: old.limits)
         applicationState[index(replica)] = []
         executedHistory[index(replica)] = []
     }
 
-    func replies(for client: UInt32, _ timestamp: UInt64) -> [Reply] {
+    public func replies(for client: UInt32, _ timestamp: UInt64) -> [Reply] {
         replies.filter { $0.client == ClientID(client) && $0.timestamp == Timestamp(timestamp) }
     }
 
-    func executedSequences(_ replica: ReplicaID) -> [UInt64] {
+    public func executedSequences(_ replica: ReplicaID) -> [UInt64] {
         executedHistory[index(replica)].map(\.0.rawValue)
     }
 
-    func executedRequests(_ replica: ReplicaID) -> [Request] {
+    public func executedRequests(_ replica: ReplicaID) -> [Request] {
         executedHistory[index(replica)].flatMap(\.1)
     }
 }
 
-let replica0 = ReplicaID(0)
-let replica1 = ReplicaID(1)
-let replica2 = ReplicaID(2)
-let replica3 = ReplicaID(3)
+public let replica0 = ReplicaID(0)
+public let replica1 = ReplicaID(1)
+public let replica2 = ReplicaID(2)
+public let replica3 = ReplicaID(3)
