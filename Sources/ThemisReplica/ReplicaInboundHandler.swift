@@ -20,6 +20,8 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     private var peer: Principal?
     /// Further clients this (client) connection carries, each proved by `attachClient`.
     private var attached: Set<ClientID> = []
+    /// The peer sent a payload that does not decode: the link is being closed and reads nothing more.
+    private var closed = false
 
     init(driver: ProtocolDriver<Plugin>, keyring: Keyring) {
         self.driver = driver
@@ -49,6 +51,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
 
     @_specialize(where Plugin == PBFT)
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closed else { return }
         let input = unwrapInboundIn(data)
         switch (input.peer, input.message) {
         case (.replica(let replica), .replica(let payload)):
@@ -83,8 +86,11 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
             if verified.requestsUnverified { driver.counters.withLockedValue { $0.unverifiedBatches += 1 } }
             pending.append(.message(verified))
         case .failure(.malformed(let error)):
-            // As for a malformed frame: the peer is broken or lying; say why and close the link.
+            // As for a malformed frame: the peer is broken or lying; say why, close the link, read nothing more
+            // from it (inputs of this read burst already verified are still handed over: they are authentic).
+            closed = true
             driver.counters.withLockedValue { $0.connectionsRejected += 1 }
+            driver.logger.info("connection rejected", metadata: ["peer": "\(replica)", "reason": "malformed message: \(error)"])
             context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: "malformed message: \(error)"))), promise: nil)
             context.close(promise: nil)
         case .failure(let refusal):

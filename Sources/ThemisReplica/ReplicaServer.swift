@@ -54,14 +54,16 @@ public final class ReplicaServer: Sendable {
             throw ConfigurationError.unknownPrincipal(.replica(options.id), file: "cluster.json")
         }
         let keyring = try Keyring(cluster: cluster, me: .replica(options.id), keys: options.keys)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
+        // Every check that can fail comes before the threads exist (a refused file leaks nothing).
         let plugin = try ProtocolCatalog.plugin(named: cluster.protocolName, source: "cluster.json")
+        _ = try cluster.validated(source: "cluster.json").checked(for: plugin)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         let executor = ApplicationExecutor()
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
         let counters = NIOLockedValueBox(ReplicaCounters())
         let openConnections = NIOLockedValueBox(0)
         let connectionsMax = cluster.limits.connectionsMax
-        let driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters)
+        let driver = makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters)
         let executorTask = Task {
             await executor.run(application) { sequence, results, snapshot in
                 driver.executed(sequence, results: results, applicationSnapshot: snapshot)
@@ -115,13 +117,12 @@ public final class ReplicaServer: Sendable {
         return replica
     }
 
-    /// The shell's driver for `plugin`, with a fresh core (the cluster is checked against the plug-in's rules).
+    /// The shell's driver for `plugin`, with a fresh core (the caller checked the cluster against the plug-in's rules).
     private static func makeDriver<Plugin: ProtocolPlugin>(
         _ plugin: Plugin.Type, options: Options, keyring: Keyring, loop: any EventLoop, executor: ApplicationExecutor,
         counters: NIOLockedValueBox<ReplicaCounters>
-    ) throws -> any ShellDriver {
+    ) -> any ShellDriver {
         let cluster = options.cluster
-        _ = try cluster.validated(source: "cluster.json").checked(for: plugin)
         let core = Plugin.Core(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
         return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters)
     }

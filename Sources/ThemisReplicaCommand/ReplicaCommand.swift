@@ -59,7 +59,8 @@ public struct ReplicaCommand: AsyncParsableCommand {
 /// `keygen` put next to the cluster file), checking that the key file belongs to `principal`.
 public func loadClusterAndKeys(config: String, key: String?, principal: Principal) throws -> (ClusterFile, PrivateKeys) {
     let cluster = try ClusterFile.load(path: config)
-    _ = try cluster.validated(source: config)
+    // The framework's rules, then the protocol's (its messages fit the frame), naming this file in any error.
+    _ = try cluster.validated(source: config).checked(for: try ProtocolCatalog.plugin(named: cluster.protocolName, source: config))
     return (cluster, try loadKeys(of: principal, path: key ?? KeyGeneration.keyPath(directory: directory(of: config), principal: principal)))
 }
 
