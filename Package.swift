@@ -169,13 +169,15 @@ let package = Package(
             path: "Fuzz/ThemisFuzzTargets",
             swiftSettings: strictSettings
         ),
+        // The protocol-neutral transcript harness (format, comparison, rewrite); each protocol's tests add a runner.
+        .target(name: "ThemisTestSupport", path: "Tests/ThemisTestSupport", swiftSettings: strictSettings),
         // The one in-memory PBFT test cluster, shared by ThemisPBFTTests and the fuzz seed generator.
         .target(name: "ThemisPBFTTesting", dependencies: ["ThemisCore", "ThemisPBFT"], path: "Tests/ThemisPBFTTesting", swiftSettings: strictSettings),
         .testTarget(name: "ThemisCoreTests", dependencies: ["ThemisCore"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
         .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT"]),
-        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisPBFTTesting"], exclude: ["testdata"]),
+        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisPBFTTesting", "ThemisTestSupport"], exclude: ["testdata"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation"]),
@@ -210,7 +212,7 @@ if Context.environment["THEMIS_BENCHMARKS"] != nil {
         .executableTarget(
             name: "ThemisBenchmarks",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

@@ -1,7 +1,9 @@
-// Encoding and decoding of the messages of the normal case with ThemisWire's WireCodec.
+// Encoding and decoding of the messages of the normal case: ThemisWire's WireCodec, and for PBFT's messages
+// the PBFT plug-in's codec inside the `replica` envelope (decoding both stages, as the ingress does).
 import Benchmark
 import NIOCore
 import ThemisCore
+import ThemisPBFT
 import ThemisWire
 
 /// Sample messages of realistic sizes: 100-byte operations, 64-byte authenticators (an Ed25519
@@ -18,7 +20,7 @@ enum CodecSamples {
     static func prePrepare(batch: Int) -> WireMessage {
         let requests = (0..<UInt32(batch)).map(request)
         let prePrepare = PrePrepare(view: View(0), sequence: SequenceNumber(41), requests: requests, sender: ReplicaID(0))
-        return .pbft(.prePrepare(prePrepare), authenticator: authenticator)
+        return PBFTCodec.wireMessage(.prePrepare(prePrepare), authenticator: authenticator)
     }
 
     /// (name, message) for every benchmarked kind.
@@ -26,9 +28,9 @@ enum CodecSamples {
         ("Request (100 B op)", .request(request(7))),
         ("PrePrepare (10 requests)", prePrepare(batch: 10)),
         ("PrePrepare (100 requests)", prePrepare(batch: 100)),
-        ("Prepare", .pbft(.prepare(Prepare(view: View(0), sequence: SequenceNumber(41), digest: digest, sender: ReplicaID(1))), authenticator: authenticator)),
-        ("Commit", .pbft(.commit(Commit(view: View(0), sequence: SequenceNumber(41), digest: digest, sender: ReplicaID(1))), authenticator: authenticator)),
-        ("Checkpoint", .pbft(.checkpoint(Checkpoint(sequence: SequenceNumber(1_000), stateDigest: digest, sender: ReplicaID(2))), authenticator: authenticator)),
+        ("Prepare", PBFTCodec.wireMessage(.prepare(Prepare(view: View(0), sequence: SequenceNumber(41), digest: digest, sender: ReplicaID(1))), authenticator: authenticator)),
+        ("Commit", PBFTCodec.wireMessage(.commit(Commit(view: View(0), sequence: SequenceNumber(41), digest: digest, sender: ReplicaID(1))), authenticator: authenticator)),
+        ("Checkpoint", PBFTCodec.wireMessage(.checkpoint(Checkpoint(sequence: SequenceNumber(1_000), stateDigest: digest, sender: ReplicaID(2))), authenticator: authenticator)),
         ("Reply", .reply(Reply(view: View(0), timestamp: Timestamp(1_007), client: ClientID(7), replica: ReplicaID(2),
                                result: [UInt8](repeating: 1, count: 16), authenticator: [UInt8](repeating: 0xC3, count: 32)))),
     ]
@@ -60,7 +62,12 @@ func registerCodecBenchmarks() {
             for _ in benchmark.scaledIterations {
                 var payload = encoded
                 do {
-                    blackHole(try WireCodec.decode(&payload, limits: limits))
+                    let decoded = try WireCodec.decode(&payload, limits: limits)
+                    if case .replica(let inner) = decoded {
+                        blackHole(try PBFTCodec.decode(inner, limits: limits))
+                    } else {
+                        blackHole(decoded)
+                    }
                 } catch {
                     fatalError("decoding a sample failed: \(error)")
                 }

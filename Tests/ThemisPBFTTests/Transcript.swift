@@ -1,7 +1,9 @@
 // Data-driven scenario tests in the style of etcd raft's `testdata/*.txt`: each file under testdata/ is a
 // list of commands, each followed by "----" and the output it must print (the messages delivered, the
 // events and rejections they caused, replica states). `swift test` compares; with THEMIS_REWRITE=1 the
-// files are rewritten with what the commands printed, to be reviewed in the diff.
+// files are rewritten with what the commands printed, to be reviewed in the diff. The format, the checking
+// and the rewrite are the protocol-neutral harness in ThemisTestSupport (`Transcript`); this file is PBFT's
+// command set (`TranscriptRunner`), which a second protocol replaces with its own.
 //
 // Commands (replicas are numbers; messages are printed as "rA->rB KIND fields"):
 //   cluster n=4 k=4 l=8 [timeout=T]             a new cluster of fresh cores (request timeout T ticks)
@@ -24,40 +26,28 @@ import Foundation
 import Testing
 import ThemisCore
 import ThemisPBFTTesting
+import ThemisTestSupport
 @testable import ThemisPBFT
 
 @Suite("PBFT transcripts (testdata/*.txt)")
 struct TranscriptTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("testdata")
 
-    static var files: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
-    }
+    static var files: [String] { Transcript.files(in: directory) }
 
     @Test("Each transcript prints what it recorded", arguments: files)
     func transcript(file: String) throws {
         let url = Self.directory.appendingPathComponent(file)
         let (mismatches, rewritten) = try Self.check(try String(contentsOf: url, encoding: .utf8), file: file)
         for mismatch in mismatches { Issue.record(Comment(rawValue: mismatch)) }
-        if ProcessInfo.processInfo.environment["THEMIS_REWRITE"] == "1" {
+        if Transcript.rewriting {
             try rewritten.write(to: url, atomically: true, encoding: .utf8)
         }
     }
 
-    /// Runs every command of a transcript; returns a message per block whose output differs from the
-    /// recorded one, and the transcript with the outputs the commands printed.
+    /// The shared harness (ThemisTestSupport) with PBFT's command set.
     static func check(_ text: String, file: String) throws -> (mismatches: [String], rewritten: String) {
-        var runner = TranscriptRunner()
-        var mismatches: [String] = []
-        var rewritten = ""
-        for block in try TranscriptBlock.parse(text, file: file) {
-            let output = runner.run(block.command)
-            if output != block.expected {
-                mismatches.append("\(file):\(block.line): \(block.command)\n--- expected\n\(block.expected)--- printed\n\(output)")
-            }
-            rewritten += block.leading + block.command + "\n----\n" + output + "\n"
-        }
-        return (mismatches, rewritten.trimmingCharacters(in: .newlines) + "\n")
+        try Transcript.check(text, file: file, runner: TranscriptRunner.self)
     }
 
     @Test("There are transcripts, a wrong expectation is reported at its line, and a rewrite makes it pass")
@@ -75,50 +65,8 @@ struct TranscriptTests {
     }
 }
 
-/// One command with the comment lines before it and the output recorded after it.
-struct TranscriptBlock {
-    var leading: String
-    var command: String
-    var expected: String
-    var line: Int
-
-    static func parse(_ text: String, file: String) throws -> [TranscriptBlock] {
-        var blocks: [TranscriptBlock] = []
-        var leading = ""
-        let lines = text.components(separatedBy: "\n")
-        var index = 0
-        while index < lines.count {
-            let line = lines[index]
-            if line.hasPrefix("#") {
-                leading += line + "\n"
-                index += 1
-                continue
-            }
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { index += 1; continue }
-            guard index + 1 < lines.count, lines[index + 1] == "----" else {
-                throw TranscriptError("\(file):\(index + 1): a command must be followed by a line \"----\"")
-            }
-            var expected = ""
-            var cursor = index + 2
-            while cursor < lines.count, !lines[cursor].isEmpty {
-                expected += lines[cursor] + "\n"
-                cursor += 1
-            }
-            blocks.append(TranscriptBlock(leading: leading, command: line, expected: expected, line: index + 1))
-            leading = ""
-            index = cursor
-        }
-        return blocks
-    }
-}
-
-struct TranscriptError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// Runs transcript commands against a `TestCluster` and prints what happened.
-struct TranscriptRunner {
+struct TranscriptRunner: TranscriptRunning {
     var cluster: TestCluster?
     var eventsSeen = 0
     var rejectionsSeen = 0
