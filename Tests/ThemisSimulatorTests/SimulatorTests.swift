@@ -180,6 +180,24 @@ struct SimulatorTests {
         #expect(caught > 0, "without the ingress's authenticator checks, impersonated votes broke no checker in 6 seeds")
     }
 
+    @Test("The simulator runs the shell's sender check: a replica that names another as the sender on its own link is refused as a forged sender")
+    func ingressSenderCheckIsTheShells() {
+        var forged = 0
+        for seed: UInt64 in 1...3 {
+            var scenario = Scenario(seed: seed)
+            scenario.replicaCount = 4
+            scenario.byzantine = [1: .forgingSender]
+            scenario.crashes = false
+            scenario.partitions = false
+            scenario.keygenWindow = false
+            let result = PBFTSimulation.run(scenario)
+            #expect(result.passed, "\(result.summary)")
+            forged += result.statistics.ingressRefusals[.forgedSender] ?? 0
+        }
+        // Without the sender check the authenticator check would still refuse them, as `authenticationFailed`.
+        #expect(forged > 0, "the ingress refused no message as a forged sender")
+    }
+
     @Test("A core with one acceptance check disabled is caught within 40 seeds")
     func disabledCheckIsCaught() {
         var firstFailure: UInt64?
