@@ -1,0 +1,206 @@
+import Crypto
+import Synchronization
+import ThemisCore
+
+/// A trusted subsystem's identity: one per replica and pillar (Hybster's TrInX instance).
+public struct TrustedSubsystemID: Hashable, Sendable, CustomStringConvertible {
+    public let replica: ReplicaID
+    public let pillar: UInt32
+
+    public init(replica: ReplicaID, pillar: UInt32) {
+        self.replica = replica
+        self.pillar = pillar
+    }
+
+    public var description: String { "trusted subsystem \(replica.rawValue)/\(pillar)" }
+}
+
+/// A counter value: (view, order number), compared in that order (TrInX's two 64-bit halves).
+public struct CounterValue: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let view: UInt64
+    public let order: UInt64
+
+    public init(view: UInt64, order: UInt64) {
+        self.view = view
+        self.order = order
+    }
+
+    public static let zero = CounterValue(view: 0, order: 0)
+
+    public static func < (lhs: CounterValue, rhs: CounterValue) -> Bool {
+        (lhs.view, lhs.order) < (rhs.view, rhs.order)
+    }
+
+    public var description: String { "(\(view), \(order))" }
+}
+
+/// What a trusted subsystem certified, and how.
+public enum CertificateKind: UInt8, Hashable, Sendable {
+    /// Counter `counter` moved to `value` (strictly up); gaps are allowed.
+    case independent = 1
+    /// Counter `counter` moved from `previous` to `value` (`value >= previous`): nothing was certified on it
+    /// in between, which proves a history complete (Hybster's VIEW-CHANGE).
+    case continuing = 2
+    /// A message authenticated by a trusted subsystem, with no counter (checkpoints, unordered messages).
+    case mac = 3
+}
+
+/// A certificate made inside a trusted subsystem: a MAC under the key only the subsystems hold, over the
+/// kind, the certifying subsystem, the counter, the previous and new values, and the message digest.
+public struct TrustedCertificate: Hashable, Sendable {
+    public let kind: CertificateKind
+    public let subsystem: TrustedSubsystemID
+    /// The counter's index within the subsystem (0 for `mac`).
+    public let counter: UInt32
+    /// The value before (`continuing`; equal to `value` for the others).
+    public let previous: CounterValue
+    public let value: CounterValue
+    /// HMAC-SHA256 over `TrustedCertificate.certifiedBytes`.
+    public let tag: [UInt8]
+
+    public init(kind: CertificateKind, subsystem: TrustedSubsystemID, counter: UInt32, previous: CounterValue,
+                value: CounterValue, tag: [UInt8]) {
+        self.kind = kind
+        self.subsystem = subsystem
+        self.counter = counter
+        self.previous = previous
+        self.value = value
+        self.tag = tag
+    }
+
+    /// The bytes the tag covers: a domain, the kind, the subsystem, the counter, both values and the digest.
+    public static func certifiedBytes(kind: CertificateKind, subsystem: TrustedSubsystemID, counter: UInt32,
+                                      previous: CounterValue, value: CounterValue, digest: ThemisCore.Digest) -> [UInt8] {
+        var bytes = Array("THEMIS/TRINX/1".utf8)
+        bytes.reserveCapacity(bytes.count + 1 + 4 + 4 + 4 + 4 * 8 + ThemisCore.Digest.byteCount)
+        bytes.append(kind.rawValue)
+        for word in [subsystem.replica.rawValue, subsystem.pillar, counter] {
+            for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
+        }
+        for word in [previous.view, previous.order, value.view, value.order, digest.word0, digest.word1, digest.word2, digest.word3] {
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        return bytes
+    }
+}
+
+/// Why a trusted subsystem refused to certify.
+public enum TrustedCounterError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// An independent certificate needs a value above the counter's; a continuing one at least the counter's.
+    case valueNotAbove(counter: UInt32, requested: CounterValue, current: CounterValue)
+    /// The subsystem has no counter with this index.
+    case unknownCounter(UInt32)
+    /// The counter state could not be made durable: nothing was certified.
+    case persistenceFailed(String)
+
+    public var description: String {
+        switch self {
+        case .valueNotAbove(let counter, let requested, let current):
+            return "counter \(counter) is at \(current); \(requested) would reuse or roll back a value"
+        case .unknownCounter(let counter): return "no counter \(counter) in this subsystem"
+        case .persistenceFailed(let reason): return "counter state not persisted: \(reason)"
+        }
+    }
+}
+
+/// Where a subsystem keeps its counters so that no value is certified twice across a crash or restart: the
+/// new value MUST be durable before the certificate leaves the subsystem.
+public protocol TrustedCounterStore: Sendable {
+    /// The last persisted value of every counter (empty for a fresh subsystem).
+    func load() throws(TrustedCounterError) -> [UInt32: CounterValue]
+    /// Makes `value` the durable value of `counter`.
+    func persist(counter: UInt32, value: CounterValue) throws(TrustedCounterError)
+}
+
+/// Hybster's trusted subsystem (TrInX) as a narrow interface: certify on a counter (independent or
+/// continuing), make a trusted MAC, and verify the certificates of any subsystem of the cluster.
+public protocol TrustedCounter {
+    var id: TrustedSubsystemID { get }
+    mutating func certifyIndependent(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate
+    mutating func certifyContinuing(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate
+    func trustedMAC(_ digest: ThemisCore.Digest) -> TrustedCertificate
+    /// True if `certificate` was made by a subsystem of this cluster for `digest`.
+    func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool
+}
+
+/// The software implementation of the trusted subsystem. It is NOT tamper-proof: the key and the counters
+/// live in the replica's memory (or its own process), so whoever controls that process can make any
+/// certificate. It keeps the protocol's logic honest (a correct replica cannot equivocate by mistake) and
+/// makes the trust assumption explicit; real protection needs a trusted execution environment.
+public struct SoftwareTrustedCounter: TrustedCounter {
+    public let id: TrustedSubsystemID
+    private let key: SymmetricKey
+    private let store: any TrustedCounterStore
+    private var counters: [UInt32: CounterValue]
+    private let counterCount: UInt32
+
+    /// - Parameters:
+    ///   - key: the key shared by the trusted subsystems of the cluster only (at least 32 bytes).
+    ///   - counters: how many counters this subsystem has (indices `0..<counters`).
+    ///   - store: where counter values are made durable before a certificate leaves.
+    /// - Throws: the store's error if its state cannot be read.
+    public init(id: TrustedSubsystemID, key: SymmetricKey, counters: UInt32 = 1, store: any TrustedCounterStore) throws(TrustedCounterError) {
+        self.id = id
+        self.key = key
+        self.store = store
+        self.counterCount = counters
+        self.counters = try store.load()
+    }
+
+    public func value(of counter: UInt32) -> CounterValue { counters[counter] ?? .zero }
+
+    public mutating func certifyIndependent(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate {
+        let current = try self.current(counter)
+        guard value > current else { throw .valueNotAbove(counter: counter, requested: value, current: current) }
+        try advance(counter, to: value)
+        return certificate(.independent, counter: counter, previous: value, value: value, digest: digest)
+    }
+
+    public mutating func certifyContinuing(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate {
+        let current = try self.current(counter)
+        guard value >= current else { throw .valueNotAbove(counter: counter, requested: value, current: current) }
+        try advance(counter, to: value)
+        return certificate(.continuing, counter: counter, previous: current, value: value, digest: digest)
+    }
+
+    public func trustedMAC(_ digest: ThemisCore.Digest) -> TrustedCertificate {
+        certificate(.mac, counter: 0, previous: .zero, value: .zero, digest: digest)
+    }
+
+    public func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool {
+        let bytes = TrustedCertificate.certifiedBytes(kind: certificate.kind, subsystem: certificate.subsystem, counter: certificate.counter,
+                                                      previous: certificate.previous, value: certificate.value, digest: digest)
+        return HMAC<SHA256>.isValidAuthenticationCode(certificate.tag, authenticating: bytes, using: key)
+    }
+
+    private func current(_ counter: UInt32) throws(TrustedCounterError) -> CounterValue {
+        guard counter < counterCount else { throw .unknownCounter(counter) }
+        return counters[counter] ?? .zero
+    }
+
+    /// Durable first, then in memory: a crash between the two loses nothing that was certified.
+    private mutating func advance(_ counter: UInt32, to value: CounterValue) throws(TrustedCounterError) {
+        try store.persist(counter: counter, value: value)
+        counters[counter] = value
+    }
+
+    private func certificate(_ kind: CertificateKind, counter: UInt32, previous: CounterValue, value: CounterValue,
+                             digest: ThemisCore.Digest) -> TrustedCertificate {
+        let bytes = TrustedCertificate.certifiedBytes(kind: kind, subsystem: id, counter: counter, previous: previous, value: value, digest: digest)
+        let tag = Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
+        return TrustedCertificate(kind: kind, subsystem: id, counter: counter, previous: previous, value: value, tag: tag)
+    }
+}
+
+/// Counter state in memory: for the simulator (its crash model decides what survives) and for tests.
+public final class InMemoryCounterStore: TrustedCounterStore {
+    private let values = Mutex<[UInt32: CounterValue]>([:])
+
+    public init() {}
+
+    public func load() throws(TrustedCounterError) -> [UInt32: CounterValue] { values.withLock { $0 } }
+
+    public func persist(counter: UInt32, value: CounterValue) throws(TrustedCounterError) {
+        values.withLock { $0[counter] = value }
+    }
+}
