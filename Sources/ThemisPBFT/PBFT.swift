@@ -57,8 +57,8 @@ public enum PBFT: ProtocolPlugin {
     public static func retainedBytesBound(
         configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits, authenticatorBytes: Int, stateBytes: Int
     ) -> ByteParts {
-        let bound = PBFTReplica.retainedBytesBound(
-            configuration: configuration, settings: settings, limits: limits, authenticatorBytes: authenticatorBytes, stateBytes: stateBytes)
-        return ByteParts(bound.parts.map { ByteParts.Part(name: $0.name, bytes: $0.bytes) })
+        PBFTReplica.retainedBytesBound(
+            configuration: configuration, settings: settings, limits: limits, authenticatorBytes: authenticatorBytes, stateBytes: stateBytes
+        ).byteParts
     }
 }

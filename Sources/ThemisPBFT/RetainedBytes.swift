@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisCrypto
 
 /// What a PBFT core holds in memory, part by part, and the bound on it that holds whatever the core's
 /// peers and clients send (issue 9: "a replica's memory is bounded by a formula of `Limits`").
@@ -34,6 +35,11 @@ public struct RetainedBytes: Hashable, Sendable, CustomStringConvertible {
     public init() {}
 
     public var total: Int { log + requests + clients + checkpoints + viewChange + stateTransfer }
+
+    /// The same parts in the framework's form (the memory bound and the simulator's memory checker).
+    public var byteParts: ByteParts {
+        ByteParts(parts.map { ByteParts.Part(name: $0.name, bytes: $0.bytes) })
+    }
 
     public var parts: [(name: String, bytes: Int)] {
         [("log", log), ("requests", requests), ("clients", clients), ("checkpoints", checkpoints),

@@ -26,7 +26,7 @@ extension PBFT: SimulationPlugin {
     }
 
     public static func retainedBytes(of core: PBFTReplica) -> ByteParts {
-        ByteParts(core.retainedBytes.parts.map { ByteParts.Part(name: $0.name, bytes: $0.bytes) })
+        core.retainedBytes.byteParts
     }
 
     public static func debugDescription(of core: PBFTReplica) -> String {

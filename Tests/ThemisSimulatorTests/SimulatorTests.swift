@@ -14,6 +14,19 @@ struct SimulatorTests {
     /// of real time each in a debug build). `themis simulate --seeds N` runs many more.
     static let fixedSeeds: [UInt64] = Array(1...24)
 
+    /// The checkers a safety violation trips (the others are liveness, frame and memory).
+    static let safetyCheckers: Set<String> = ["agreement", "linearizability", "exactly-once", "checkpoint digests"]
+
+    /// Seed `seed` with n = 4, no crashes and no partitions, and the given Byzantine replicas: only they misbehave.
+    static func byzantineOnly(seed: UInt64, _ byzantine: [Int: ByzantineBehavior]) -> Scenario {
+        var scenario = Scenario(seed: seed)
+        scenario.replicaCount = 4
+        scenario.byzantine = byzantine
+        scenario.crashes = false
+        scenario.partitions = false
+        return scenario
+    }
+
     @Test("Fixed seeds pass every checker", arguments: fixedSeeds)
     func fixedSeed(seed: UInt64) {
         let result = PBFTSimulation.run(seed: seed)
@@ -143,14 +156,10 @@ struct SimulatorTests {
     func colludingBeyondFaultModelIsCaught() {
         var caught = 0
         for seed: UInt64 in 1...10 {
-            var scenario = Scenario(seed: seed)
-            scenario.replicaCount = 4
-            scenario.byzantine = [0: .colluding, 1: .colluding]  // f + 1 = 2, the primary among them
-            scenario.crashes = false
-            scenario.partitions = false
+            var scenario = Self.byzantineOnly(seed: seed, [0: .colluding, 1: .colluding])  // f + 1 = 2, the primary among them
             scenario.dropPerMille = 0
             let result = PBFTSimulation.run(scenario)
-            if let violation = result.violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
+            if let violation = result.violation, Self.safetyCheckers.contains(violation.checker) {
                 caught += 1
             }
         }
@@ -162,17 +171,13 @@ struct SimulatorTests {
         var refused = 0
         var caught = 0
         for seed: UInt64 in 1...6 {
-            var scenario = Scenario(seed: seed)
-            scenario.replicaCount = 4
-            scenario.byzantine = [0: .impersonating]  // the primary of view 0, within the fault model
-            scenario.crashes = false
-            scenario.partitions = false
+            var scenario = Self.byzantineOnly(seed: seed, [0: .impersonating])  // the primary of view 0, within the fault model
             scenario.keygenWindow = false
             let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
             refused += result.statistics.ingressRefusals[.authenticationFailed] ?? 0
             scenario.ingressSkipsAuthentication = true
-            if let violation = PBFTSimulation.run(scenario).violation, ["agreement", "linearizability", "exactly-once", "checkpoint digests"].contains(violation.checker) {
+            if let violation = PBFTSimulation.run(scenario).violation, Self.safetyCheckers.contains(violation.checker) {
                 caught += 1
             }
         }
@@ -184,11 +189,7 @@ struct SimulatorTests {
     func ingressSenderCheckIsTheShells() {
         var forged = 0
         for seed: UInt64 in 1...3 {
-            var scenario = Scenario(seed: seed)
-            scenario.replicaCount = 4
-            scenario.byzantine = [1: .forgingSender]
-            scenario.crashes = false
-            scenario.partitions = false
+            var scenario = Self.byzantineOnly(seed: seed, [1: .forgingSender])
             scenario.keygenWindow = false
             let result = PBFTSimulation.run(scenario)
             #expect(result.passed, "\(result.summary)")
