@@ -67,11 +67,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Building blocks protocol cores share (client table, request queue, checkpoint state, size model).
+        .target(name: "ThemisProtocolKit", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
         // The PBFT plug-in: its pure core, messages, codec, message bounds and verifier.
         .target(
             name: "ThemisPBFT",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisProtocolKit",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -177,7 +179,7 @@ let package = Package(
         .testTarget(name: "FuzzCorpusTests", dependencies: ["ThemisFuzzTargets"]),
         .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT"]),
-        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisPBFTTesting", "ThemisTestSupport"], exclude: ["testdata"]),
+        .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisProtocolKit", "ThemisPBFTTesting", "ThemisTestSupport"], exclude: ["testdata"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation"]),

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// PBFT (Castro & Liskov, OSDI'99) as a pure state machine: no I/O, no clocks, no randomness.
 ///

@@ -1,5 +1,6 @@
 import ThemisCore
 import ThemisCrypto
+import ThemisProtocolKit
 
 /// What a PBFT core holds in memory, part by part, and the bound on it that holds whatever the core's
 /// peers and clients send (issue 9: "a replica's memory is bounded by a formula of `Limits`").
@@ -11,10 +12,10 @@ import ThemisCrypto
 /// dictionary entries), so the model is an upper estimate of the payload; the allocator's own slack
 /// comes on top and is part of the process figure, not of this model.
 public struct RetainedBytes: Hashable, Sendable, CustomStringConvertible {
-    public static let requestOverhead = 64
-    public static let entryOverhead = 96
-    public static let slotOverhead = 160
-    public static let recordOverhead = 64
+    public static let requestOverhead = SizeModel.requestOverhead
+    public static let entryOverhead = SizeModel.entryOverhead
+    public static let slotOverhead = SizeModel.slotOverhead
+    public static let recordOverhead = SizeModel.recordOverhead
 
     /// The message log (h, h + L]: headers, batches, PREPAREs and COMMITs; and batches handed to the
     /// application and not yet reported back.
@@ -50,9 +51,9 @@ public struct RetainedBytes: Hashable, Sendable, CustomStringConvertible {
         parts.map { "\($0.name) \($0.bytes)" }.joined(separator: ", ") + ", total \(total)"
     }
 
-    static func bytes(_ request: Request) -> Int { requestOverhead + request.operation.count + request.authenticator.count }
-    static func bytes(_ requests: [Request]) -> Int { requests.reduce(0) { $0 + bytes($1) } }
-    static func entry(_ authenticator: [UInt8]) -> Int { entryOverhead + authenticator.count }
+    static func bytes(_ request: Request) -> Int { SizeModel.bytes(request) }
+    static func bytes(_ requests: [Request]) -> Int { SizeModel.bytes(requests) }
+    static func entry(_ authenticator: [UInt8]) -> Int { SizeModel.entry(authenticator) }
 
     static func bytes(_ viewChange: ViewChange) -> Int {
         var total = slotOverhead + viewChange.checkpointProof.reduce(0) { $0 + entry($1.authenticator) }

@@ -5,6 +5,7 @@
 import Testing
 import ThemisCore
 import ThemisPBFTTesting
+import ThemisProtocolKit
 @testable import ThemisPBFT
 
 @Suite("PBFT state transfer")

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// CHECKPOINT messages per sequence number, our own digests, and the last stable checkpoint with its proof.
 struct CheckpointTracker: Sendable {

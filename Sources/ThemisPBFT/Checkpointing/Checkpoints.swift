@@ -1,36 +1,15 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Checkpoints every K sequence numbers, stable at a quorum (2f+1) of matching digests; a stable
 /// checkpoint advances the low watermark and truncates the log (PBFT section 4.3).
 extension PBFTReplica {
-    /// The state digest binds the sequence number and the checkpoint's state (application snapshot and
-    /// client table, `CheckpointState`) through the SHA-256 of each of its chunks of `stateChunkBytes`:
-    /// a replica fetching the state checks the chunk list against this digest, then every chunk as it
-    /// arrives, so a lying peer is caught at its first bad chunk (issue 9, finding 6).
-    static func stateDigest(_ sequence: SequenceNumber, totalBytes: Int, chunkDigests: [Digest]) -> Digest {
-        var builder = DigestBuilder(domain: "themis.checkpoint.v2")
-        builder.append(sequence.rawValue)
-        builder.append(UInt64(totalBytes))
-        builder.append(UInt64(chunkDigests.count))
-        for digest in chunkDigests { builder.append(digest) }
-        return builder.finish()
-    }
-
-    /// The SHA-256 of every `chunkBytes` piece of `state` (the last may be shorter; an empty state has one
-    /// empty chunk).
-    static func chunkDigests(of state: [UInt8], chunkBytes: Int) -> [Digest] {
-        guard !state.isEmpty else { return [Digest.of([])] }
-        return stride(from: 0, to: state.count, by: max(1, chunkBytes)).map {
-            Digest.of(Array(state[$0..<min(state.count, $0 + chunkBytes)]))
-        }
-    }
-
     /// Called after the application executed checkpoint batch `sequence`. The state (application
     /// snapshot and client table) is kept to serve state transfers until a later checkpoint is stable.
     mutating func takeCheckpoint(_ sequence: SequenceNumber, applicationSnapshot: [UInt8], into actions: inout [PBFTAction]) {
         let state = CheckpointState(applicationSnapshot: applicationSnapshot, clientTable: clientTable).encoded()
-        let chunks = Self.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
-        let digest = Self.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks)
+        let chunks = CheckpointState.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
+        let digest = CheckpointState.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks)
         stateTransfer.snapshots[sequence] = state
         stateTransfer.chunkDigests[sequence] = chunks
         let checkpoint = Checkpoint(sequence: sequence, stateDigest: digest, sender: id)

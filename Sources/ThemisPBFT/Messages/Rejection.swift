@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Why a protocol core refused an input. Peer input that is malformed or out of place is rejected,
 /// never asserted: the shell counts rejections (metric) and logs them at debug level.

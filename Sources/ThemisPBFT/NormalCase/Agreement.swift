@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// The three-phase agreement: PRE-PREPARE, PREPARE, COMMIT (PBFT section 4.2, steps 2-4).
 extension PBFTReplica {

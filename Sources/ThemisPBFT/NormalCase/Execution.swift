@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Executing committed batches strictly in sequence order, the reply cache, and replies
 /// (PBFT section 4.2, step 5).

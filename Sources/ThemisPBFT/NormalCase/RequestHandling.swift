@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Client requests: the reply cache, relaying to the primary, and batching at the primary
 /// (PBFT section 4.2, steps 1-2).

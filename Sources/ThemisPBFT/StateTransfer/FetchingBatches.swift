@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// After a state transfer (or when a gap stops execution), the committed batches after our state are
 /// fetched: a batch is taken once f+1 replicas, so at least one correct, sent the same one.

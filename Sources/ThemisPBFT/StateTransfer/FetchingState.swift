@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Fetching a checkpoint's state in chunks from one peer at a time, checking it against the digest
 /// f+1 replicas (or a NEW-VIEW's quorum proof) vouch for, and installing it.
@@ -98,7 +99,7 @@ extension PBFTReplica {
             guard chunk.totalBytes <= UInt64(limits.stateBytesMax) else { return rejectChunk(from: chunk.sender, into: &actions) }
             let expected = chunk.totalBytes == 0 ? 1 : (chunk.totalBytes + chunkBytes - 1) / chunkBytes
             guard UInt64(chunk.chunkDigests.count) == expected,
-                Self.stateDigest(fetch.sequence, totalBytes: Int(chunk.totalBytes), chunkDigests: chunk.chunkDigests) == fetch.stateDigest
+                CheckpointState.stateDigest(fetch.sequence, totalBytes: Int(chunk.totalBytes), chunkDigests: chunk.chunkDigests) == fetch.stateDigest
             else { return rejectChunk(from: chunk.sender, into: &actions) }
             fetch.chunkDigests = chunk.chunkDigests
             fetch.totalBytes = chunk.totalBytes
@@ -173,7 +174,7 @@ extension PBFTReplica {
         let end = min(state.count, start + limits.stateChunkBytes)
         var chunkDigests: [Digest] = []
         if request.offset == 0 {
-            chunkDigests = stateTransfer.chunkDigests[request.sequence] ?? Self.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
+            chunkDigests = stateTransfer.chunkDigests[request.sequence] ?? CheckpointState.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
         }
         let chunk = StateChunk(sequence: request.sequence, stateDigest: request.stateDigest, totalBytes: UInt64(state.count),
                                offset: request.offset, bytes: Array(state[start..<end]), chunkDigests: chunkDigests, sender: id)

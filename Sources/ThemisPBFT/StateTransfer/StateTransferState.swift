@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// What state transfer keeps between events.
 struct StateTransferState: Sendable {

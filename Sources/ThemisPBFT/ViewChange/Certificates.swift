@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Content checks of the certificates inside a VIEW-CHANGE: quorum sizes, distinct senders, matching
 /// contents. (The shell has verified every authenticator before the core sees the message.)

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Computing O from V (PBFT section 4.4): what a new primary re-proposes, and what every backup
 /// recomputes to check a NEW-VIEW.

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Request timers at the backups and the escalation of a stalled view change (PBFT section 4.4):
 /// a backup that waits too long for a request to execute suspects the primary.

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Leaving a view: VIEW-CHANGE with the checkpoint proof and the prepared certificates (PBFT 4.4).
 extension PBFTReplica {

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// Receiving VIEW-CHANGE and NEW-VIEW, and entering the new view (PBFT section 4.4).
 extension PBFTReplica {

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 
 /// What the view-change sub-protocol keeps between events.
 struct ViewChangeState: Sendable {

@@ -1,4 +1,5 @@
 import ThemisCore
+import ThemisProtocolKit
 import ThemisWire
 
 /// The largest payload of every PBFT message kind that a correct replica sends, and of every framework kind

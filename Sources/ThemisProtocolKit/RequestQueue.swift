@@ -1,24 +1,26 @@
 import ThemisCore
 
 /// A FIFO of requests with amortised O(1) removal from the front (no Deque in the core's dependencies).
-struct RequestQueue: Sendable {
+package struct RequestQueue: Sendable {
     private var storage: [Request] = []
     private var head = 0
 
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { count == 0 }
+    package init() {}
+
+    package var count: Int { storage.count - head }
+    package var isEmpty: Bool { count == 0 }
 
     /// What the queue's storage holds (the consumed prefix too, until it is compacted), by the size model
     /// of `RetainedBytes`.
-    var retainedBytes: Int { RetainedBytes.bytes(storage) }
+    package var retainedBytes: Int { SizeModel.bytes(storage) }
 
-    mutating func append(_ request: Request) {
+    package mutating func append(_ request: Request) {
         storage.append(request)
     }
 
     /// Removes and returns up to `maximum` requests from the front, and no more than `bytesMax` bytes
     /// of operations and authenticators (at least one request), so a batch always fits in a frame.
-    mutating func popFirst(_ maximum: Int, bytesMax: Int = .max) -> [Request] {
+    package mutating func popFirst(_ maximum: Int, bytesMax: Int = .max) -> [Request] {
         var end = head
         var bytes = 0
         while end < storage.count, end - head < maximum {

@@ -7,11 +7,38 @@ import ThemisCore
 /// id order: client u32, timestamp u64, result length u32, result bytes. The state digest is computed over
 /// these bytes, so they hold only what every correct replica agrees on: not the view a reply was made in
 /// (replicas may execute one batch in different views), which a restored reply takes from the installer.
-struct CheckpointState {
-    let applicationSnapshot: [UInt8]
-    let clientTable: ClientTable
+package struct CheckpointState {
+    package let applicationSnapshot: [UInt8]
+    package let clientTable: ClientTable
 
-    func encoded() -> [UInt8] {
+    /// The state digest binds the sequence number and the checkpoint's state (application snapshot and
+    /// client table, `CheckpointState`) through the SHA-256 of each of its chunks of `stateChunkBytes`:
+    /// a replica fetching the state checks the chunk list against this digest, then every chunk as it
+    /// arrives, so a lying peer is caught at its first bad chunk (issue 9, finding 6).
+    package static func stateDigest(_ sequence: SequenceNumber, totalBytes: Int, chunkDigests: [Digest]) -> Digest {
+        var builder = DigestBuilder(domain: "themis.checkpoint.v2")
+        builder.append(sequence.rawValue)
+        builder.append(UInt64(totalBytes))
+        builder.append(UInt64(chunkDigests.count))
+        for digest in chunkDigests { builder.append(digest) }
+        return builder.finish()
+    }
+
+    /// The SHA-256 of every `chunkBytes` piece of `state` (the last may be shorter; an empty state has one
+    /// empty chunk).
+    package static func chunkDigests(of state: [UInt8], chunkBytes: Int) -> [Digest] {
+        guard !state.isEmpty else { return [Digest.of([])] }
+        return stride(from: 0, to: state.count, by: max(1, chunkBytes)).map {
+            Digest.of(Array(state[$0..<min(state.count, $0 + chunkBytes)]))
+        }
+    }
+
+    package init(applicationSnapshot: [UInt8], clientTable: ClientTable) {
+        self.applicationSnapshot = applicationSnapshot
+        self.clientTable = clientTable
+    }
+
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(applicationSnapshot.count + 16 + clientTable.count * 32)
         append(UInt64(applicationSnapshot.count), to: &bytes)
@@ -32,7 +59,7 @@ struct CheckpointState {
     ///   - replica: this replica, named as the sender of the cached replies.
     ///   - view: the view the cached replies name (the installer's).
     ///   - limits: bounds on results and clients.
-    static func decode(_ bytes: [UInt8], replica: ReplicaID, view: View = View(0), limits: Limits) -> CheckpointState? {
+    package static func decode(_ bytes: [UInt8], replica: ReplicaID, view: View = View(0), limits: Limits) -> CheckpointState? {
         var reader = ByteReader(bytes)
         guard let applicationLength = reader.integer(8), let application = reader.bytes(applicationLength),
             let count = reader.integer(4), count <= UInt64(limits.clientsMax)
@@ -60,15 +87,15 @@ struct CheckpointState {
 }
 
 /// Reads big-endian integers and byte strings from untrusted bytes; every read is bounds-checked.
-struct ByteReader {
+package struct ByteReader {
     private let bytes: [UInt8]
     private var index = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var isAtEnd: Bool { index == bytes.count }
+    package var isAtEnd: Bool { index == bytes.count }
 
-    mutating func integer(_ width: Int) -> UInt64? {
+    package mutating func integer(_ width: Int) -> UInt64? {
         guard bytes.count - index >= width else { return nil }
         var value: UInt64 = 0
         for offset in 0..<width { value = value << 8 | UInt64(bytes[index + offset]) }
@@ -76,7 +103,7 @@ struct ByteReader {
         return value
     }
 
-    mutating func bytes(_ count: UInt64) -> [UInt8]? {
+    package mutating func bytes(_ count: UInt64) -> [UInt8]? {
         guard count <= UInt64(bytes.count - index) else { return nil }
         let end = index + Int(count)
         defer { index = end }
