@@ -94,6 +94,9 @@ public struct ProtocolSettings: Hashable, Sendable, Codable {
     public var watermarkWindow: UInt64 = 2000
     /// Ticks a backup waits for a pending request to execute before suspecting the primary.
     public var requestTimeoutTicks: UInt64 = 100
+    /// P: parallel ordering instances (Hybster's pillars); order number o belongs to pillar o mod P.
+    /// Protocols without pillars (PBFT) require 1. Optional in `cluster.json` (default 1).
+    public var pillars: UInt32 = 1
 
     public init() {}
 
@@ -110,6 +113,7 @@ public struct ProtocolSettings: Hashable, Sendable, Codable {
             return "watermarkWindow (\(watermarkWindow)) must be at least checkpointInterval (\(checkpointInterval))"
         }
         if requestTimeoutTicks == 0 { return "requestTimeoutTicks must be at least 1" }
+        if pillars == 0 || pillars > 64 { return "pillars (\(pillars)) must be between 1 and 64" }
         return nil
     }
 }

@@ -33,7 +33,7 @@ extension Limits {
 
 extension ProtocolSettings {
     enum CodingKeys: String, CodingKey {
-        case checkpointInterval, watermarkWindow, requestTimeoutTicks
+        case checkpointInterval, watermarkWindow, requestTimeoutTicks, pillars
     }
 
     public init(from decoder: any Decoder) throws {
@@ -46,6 +46,7 @@ extension ProtocolSettings {
             settings.watermarkWindow = 2 * settings.checkpointInterval
         }
         if let value = try container.decodeIfPresent(UInt64.self, forKey: .requestTimeoutTicks) { settings.requestTimeoutTicks = value }
+        if let value = try container.decodeIfPresent(UInt32.self, forKey: .pillars) { settings.pillars = value }
         self = settings
     }
 }

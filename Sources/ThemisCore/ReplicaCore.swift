@@ -17,9 +17,6 @@ public protocol ReplicaCore: Sendable {
     /// Why the core refuses an input.
     associatedtype Rejection: ProtocolRejection
 
-    /// A core for replica `id` of a cluster, empty (nothing executed, view 0).
-    init(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits)
-
     /// This replica's id.
     var id: ReplicaID { get }
     var configuration: ClusterConfiguration { get }

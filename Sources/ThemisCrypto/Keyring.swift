@@ -21,6 +21,9 @@ public final class Keyring: Sendable {
     let selfLink: LinkKey?
     /// The simulator's memo of good signatures (shared by a world's keyrings); nil everywhere else.
     let signatureMemo: SignatureMemo?
+    /// The verifier of trusted-subsystem certificates (hybrid protocols: Hybster); nil if the cluster's
+    /// protocol has none.
+    public let trusted: TrustedVerifier?
 
     /// Validates the cluster, checks that the keys are mine and derives the link keys.
     /// - Parameters:
@@ -48,7 +51,8 @@ public final class Keyring: Sendable {
     /// As `init(validated:me:keys:)`, with a memo of signatures already found good (the simulator's: a
     /// broadcast is verified once, not by each of n - 1 replicas; verification is a pure function, so a
     /// run is the same with or without it).
-    package init(validated cluster: ValidatedCluster, me: Principal, keys: PrivateKeys, signatureMemo: SignatureMemo?) throws(ConfigurationError) {
+    package init(validated cluster: ValidatedCluster, me: Principal, keys: PrivateKeys, signatureMemo: SignatureMemo?,
+                 trusted: TrustedVerifier? = nil) throws(ConfigurationError) {
         let file = cluster.file
         let source = cluster.source
         guard keys.scheme == file.authentication else {
@@ -78,6 +82,7 @@ public final class Keyring: Sendable {
         self.replicaLinks = replicaLinks
         self.clientLinks = clientLinks
         self.signatureMemo = signatureMemo
+        self.trusted = trusted
         if case .replica = me {
             self.selfLink = LinkKey(me: me, myKey: keys.agreement, peer: me, peerKey: keys.agreement.publicKey)
         } else {

@@ -18,6 +18,13 @@ public protocol ProtocolPlugin: Sendable {
     /// The fault model the protocol needs (n >= 3f + 1 or n >= 2f + 1).
     static var faultModel: ClusterConfiguration.FaultModel { get }
 
+    /// A core for replica `id` of a cluster, empty (nothing executed, view 0), with what the process gives it
+    /// (hybrid protocols open their trusted subsystems there; a restarted subsystem keeps its counters).
+    /// - Throws: `TrustedCounterError` if a trusted subsystem the protocol needs cannot be opened.
+    static func makeCore(
+        id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits, environment: CoreEnvironment
+    ) throws(TrustedCounterError) -> Core
+
     // MARK: Configuration
 
     /// The protocol's rules on the settings (beyond `ProtocolSettings.problem`), or nil if they hold.
@@ -124,7 +131,7 @@ extension ValidatedCluster {
                 file.faultModel.rawValue, protocolName: Plugin.name, required: Plugin.faultModel.rawValue))
         }
         if let problem = Plugin.settingsProblem(file.settings) {
-            throw .invalidField(file: source, field: "settings.watermarkWindow", problem: .invalidSettings(problem))
+            throw .invalidField(file: source, field: "settings", problem: .invalidSettings(problem))
         }
         let sizes = file.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
         let bounds = Plugin.messageBounds(configuration: configuration, settings: file.settings, limits: file.limits, authenticators: sizes)

@@ -92,6 +92,8 @@ public enum TrustedCounterError: Error, Hashable, Sendable, CustomStringConverti
     case unknownCounter(UInt32)
     /// The counter state could not be made durable: nothing was certified.
     case persistenceFailed(String)
+    /// The process has no trusted subsystem, which the protocol needs.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -99,6 +101,7 @@ public enum TrustedCounterError: Error, Hashable, Sendable, CustomStringConverti
             return "counter \(counter) is at \(current); \(requested) would reuse or roll back a value"
         case .unknownCounter(let counter): return "no counter \(counter) in this subsystem"
         case .persistenceFailed(let reason): return "counter state not persisted: \(reason)"
+        case .unavailable(let reason): return "no trusted subsystem: \(reason)"
         }
     }
 }
@@ -114,8 +117,10 @@ public protocol TrustedCounterStore: Sendable {
 
 /// Hybster's trusted subsystem (TrInX) as a narrow interface: certify on a counter (independent or
 /// continuing), make a trusted MAC, and verify the certificates of any subsystem of the cluster.
-public protocol TrustedCounter {
+public protocol TrustedCounter: Sendable {
     var id: TrustedSubsystemID { get }
+    /// The counter's current value (a restarted replica learns from it how far it went before).
+    func value(of counter: UInt32) -> CounterValue
     mutating func certifyIndependent(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate
     mutating func certifyContinuing(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate
     func trustedMAC(_ digest: ThemisCore.Digest) -> TrustedCertificate
@@ -168,9 +173,7 @@ public struct SoftwareTrustedCounter: TrustedCounter {
     }
 
     public func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool {
-        let bytes = TrustedCertificate.certifiedBytes(kind: certificate.kind, subsystem: certificate.subsystem, counter: certificate.counter,
-                                                      previous: certificate.previous, value: certificate.value, digest: digest)
-        return HMAC<SHA256>.isValidAuthenticationCode(certificate.tag, authenticating: bytes, using: key)
+        TrustedVerifier(key: key).verify(certificate, for: digest)
     }
 
     private func current(_ counter: UInt32) throws(TrustedCounterError) -> CounterValue {
@@ -203,4 +206,37 @@ public final class InMemoryCounterStore: TrustedCounterStore {
     public func persist(counter: UInt32, value: CounterValue) throws(TrustedCounterError) {
         values.withLock { $0[counter] = value }
     }
+}
+
+/// Checks certificates made by the trusted subsystems of a cluster. In the software implementation it holds
+/// the subsystems' key, so the process that holds it could make certificates too: like
+/// `SoftwareTrustedCounter`, it is not tamper-proof (with a real TEE, verification runs inside it).
+public struct TrustedVerifier: Sendable {
+    private let key: SymmetricKey
+
+    public init(key: SymmetricKey) {
+        self.key = key
+    }
+
+    /// True if `certificate` was made by a subsystem holding this key, for `digest`.
+    public func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool {
+        guard certificate.tag.count == SHA256.byteCount else { return false }
+        let bytes = TrustedCertificate.certifiedBytes(kind: certificate.kind, subsystem: certificate.subsystem, counter: certificate.counter,
+                                                      previous: certificate.previous, value: certificate.value, digest: digest)
+        return HMAC<SHA256>.isValidAuthenticationCode(certificate.tag, authenticating: bytes, using: key)
+    }
+}
+
+/// What a replica process gives a protocol core beyond the cluster's configuration: its trusted subsystems
+/// (one per pillar), for hybrid protocols. Protocols without a trusted subsystem ignore it.
+public struct CoreEnvironment: Sendable {
+    /// Opens this replica's trusted subsystem for a pillar; nil if the process has none.
+    public let trustedSubsystem: (@Sendable (_ pillar: UInt32) throws(TrustedCounterError) -> any TrustedCounter)?
+
+    public init(trustedSubsystem: (@Sendable (_ pillar: UInt32) throws(TrustedCounterError) -> any TrustedCounter)?) {
+        self.trustedSubsystem = trustedSubsystem
+    }
+
+    /// No trusted subsystem (PBFT).
+    public static let none = CoreEnvironment(trustedSubsystem: nil)
 }

@@ -12,7 +12,14 @@ public enum PBFT: ProtocolPlugin {
     public static let protocolID = PBFTCodec.protocolID
     public static let faultModel = ClusterConfiguration.FaultModel.byzantine
 
+    public static func makeCore(
+        id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits, environment: CoreEnvironment
+    ) throws(TrustedCounterError) -> PBFTReplica {
+        PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
+    }
+
     public static func settingsProblem(_ settings: ProtocolSettings) -> String? {
+        guard settings.pillars == 1 else { return "pbft has no pillars (settings.pillars is \(settings.pillars); only hybster runs several)" }
         guard settings.watermarkWindow <= UInt64(WireCodec.preparedCertificatesMax) else {
             return "\(settings.watermarkWindow) exceeds \(WireCodec.preparedCertificatesMax), the most certificates one VIEW-CHANGE may carry"
         }

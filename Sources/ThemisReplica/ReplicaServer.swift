@@ -24,6 +24,8 @@ public final class ReplicaServer: Sendable {
         /// sharing few cores, one thread avoids a cross-thread wake-up per message.
         public var eventLoopThreads = System.coreCount
         public var logger: Logger
+        /// What the core gets from the process (the trusted subsystems of a hybrid protocol).
+        public var environment = CoreEnvironment.none
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
             self.cluster = cluster
@@ -63,7 +65,13 @@ public final class ReplicaServer: Sendable {
         let counters = NIOLockedValueBox(ReplicaCounters())
         let openConnections = NIOLockedValueBox(0)
         let connectionsMax = cluster.limits.connectionsMax
-        let driver = makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters)
+        let driver: any ShellDriver
+        do {
+            driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         let executorTask = Task {
             await executor.run(application) { sequence, results, snapshot in
                 driver.executed(sequence, results: results, applicationSnapshot: snapshot)
@@ -121,9 +129,10 @@ public final class ReplicaServer: Sendable {
     private static func makeDriver<Plugin: ProtocolPlugin>(
         _ plugin: Plugin.Type, options: Options, keyring: Keyring, loop: any EventLoop, executor: ApplicationExecutor,
         counters: NIOLockedValueBox<ReplicaCounters>
-    ) -> any ShellDriver {
+    ) throws(TrustedCounterError) -> any ShellDriver {
         let cluster = options.cluster
-        let core = Plugin.Core(id: options.id, configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits)
+        let core = try Plugin.makeCore(id: options.id, configuration: cluster.configuration, settings: cluster.settings,
+                                       limits: cluster.limits, environment: options.environment)
         return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters)
     }
 

@@ -130,7 +130,7 @@ import ThemisWire
         #expect(validationError { $0.limits.batchRequestsMax = 0 }
             == .invalidField(file: file, field: "limits", problem: .invalidLimits("batchRequestsMax must be at least 1 (is 0)")))
         #expect(validationError { $0.settings = ProtocolSettings(checkpointInterval: 2500, watermarkWindow: 5000) }
-            == .invalidField(file: file, field: "settings.watermarkWindow", problem: .invalidSettings(
+            == .invalidField(file: file, field: "settings", problem: .invalidSettings(
                 "5000 exceeds 4096, the most certificates one VIEW-CHANGE may carry")))
         #expect(validationError { $0.limits.authenticatorBytesMax = 32 }
             == .invalidField(file: file, field: "limits.authenticatorBytesMax", problem: .invalidLimits(

@@ -84,6 +84,11 @@ enum Sequencer: ProtocolPlugin {
     static let protocolID = ProtocolID(200)
     static let faultModel = ClusterConfiguration.FaultModel.byzantine
 
+    static func makeCore(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits,
+                         environment: CoreEnvironment) throws(TrustedCounterError) -> SequencerCore {
+        SequencerCore(id: id, configuration: configuration, settings: settings, limits: limits)
+    }
+
     static func messageBounds(configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits,
                               authenticators: MessageBounds.AuthenticatorSizes) -> [MessageBounds.Bound] {
         let framework = MessageBounds(limits: limits, authenticators: authenticators)
@@ -158,7 +163,8 @@ struct SecondProtocolTests {
 
     func driver<Plugin: ProtocolPlugin>(_ plugin: Plugin.Type, _ id: UInt32) -> ReplicaDriver<Plugin> {
         let file = cluster.file
-        let core = Plugin.Core(id: ReplicaID(id), configuration: file.configuration, settings: file.settings, limits: file.limits)
+        let core = try! Plugin.makeCore(id: ReplicaID(id), configuration: file.configuration, settings: file.settings, limits: file.limits,
+                                        environment: .none)
         return ReplicaDriver(core: core, keyring: cluster.keyring(replica(id)))
     }
 
