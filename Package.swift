@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ThemisCrypto", targets: ["ThemisCrypto"]),
         .library(name: "ThemisDriver", targets: ["ThemisDriver"]),
         .library(name: "ThemisPBFT", targets: ["ThemisPBFT"]),
+        .library(name: "ThemisHybster", targets: ["ThemisHybster"]),
         .library(name: "ThemisTransport", targets: ["ThemisTransport"]),
         .library(name: "ThemisClientCore", targets: ["ThemisClientCore"]),
         .library(name: "ThemisClient", targets: ["ThemisClient"]),
@@ -75,6 +76,16 @@ let package = Package(
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisProtocolKit",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The Hybster plug-in: its pure core (n = 2f + 1, trusted counters, pillars), messages, codec and verifier.
+        .target(
+            name: "ThemisHybster",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisProtocolKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

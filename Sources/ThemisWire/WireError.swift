@@ -26,6 +26,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A well-formed message of a kind that is not expected here (a framework message where a protocol
     /// message must be).
     case unexpectedMessage
+    /// A field holds a value no encoder writes (an unknown enumeration byte, say).
+    case invalidValue(field: String, value: UInt64)
 
     public var description: String {
         switch self {
@@ -41,6 +43,7 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidUTF8: return "goodbye reason is not valid UTF-8"
         case .unknownProtocol(let id): return "replica message of protocol \(id), which this replica does not run"
         case .unexpectedMessage: return "a message of a kind not expected here"
+        case .invalidValue(let field, let value): return "\(field) holds \(value), which no encoder writes"
         }
     }
 }
