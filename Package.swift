@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisApps", "ThemisClientCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
@@ -117,6 +118,15 @@ let package = Package(
             name: "ThemisPBFTSimulation",
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisSimulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Hybster in the simulator: its adversary (Byzantine replicas with their own trusted subsystems).
+        .target(
+            name: "ThemisHybsterSimulation",
+            dependencies: [
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisHybster", "ThemisProtocolKit", "ThemisSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -161,6 +171,7 @@ let package = Package(
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisApps",
                 "ThemisClient", "ThemisReplica", "ThemisReplicaCommand", "ThemisSimulator", "ThemisPBFTSimulation",
+                "ThemisHybster", "ThemisHybsterSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

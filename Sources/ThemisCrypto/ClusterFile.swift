@@ -17,13 +17,14 @@ import ThemisCore
 /// built in memory.
 public struct ClusterFile: Codable, Sendable, Hashable {
     /// The protocols this build can run.
-    public static let knownProtocols = ["pbft"]
+    public static let knownProtocols = ["pbft", "hybster"]
 
     /// The fault model a protocol's quorums are computed for (Byzantine: n >= 3f + 1; hybrid, with a
     /// trusted counter: n >= 2f + 1); nil for an unknown protocol.
     public static func faultModel(of protocolName: String) -> ClusterConfiguration.FaultModel? {
         switch protocolName {
         case "pbft": return .byzantine
+        case "hybster": return .hybrid
         default: return nil
         }
     }

@@ -19,7 +19,7 @@ extension PBFT: SimulationPlugin {
     public static func makeAdversaryState() -> PBFTAdversaryState { PBFTAdversaryState() }
 
     public static func makeCore(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits,
-                                faulty: Bool) -> PBFTReplica {
+                                faulty: Bool, environment: CoreEnvironment) -> PBFTReplica {
         var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
         core.testingIgnoreDigestsInQuorums = faulty
         return core

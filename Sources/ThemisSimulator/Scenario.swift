@@ -93,13 +93,29 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// checker fires).
     public var retainedBytesBoundOverride: Int?
 
-    public var faultsTolerated: Int { (replicaCount - 1) / 3 }
+    /// The protocol's fault model: n = 3f + 1 (PBFT) or n = 2f + 1 (hybrid: Hybster).
+    public var faultModel: ClusterConfiguration.FaultModel = .byzantine
+    /// Parallel ordering instances (Hybster's pillars; 1 for PBFT).
+    public var pillars: UInt32 = 1
+    /// Test-only: the trusted subsystems keep nothing across an opening (a counter that rolls back to 0), so
+    /// a Byzantine replica can certify two messages for one value. The checkers must then find a violation.
+    public var faultyCounter = false
 
-    public init(seed: UInt64) {
+    public var faultsTolerated: Int {
+        faultModel == .hybrid ? (replicaCount - 1) / 2 : (replicaCount - 1) / 3
+    }
+
+    /// - Parameter faultModel: the protocol's; hybrid seeds draw n from 3, 5, 7 (f = 1, 2, 3) and P from 1, 2, 4.
+    public init(seed: UInt64, faultModel: ClusterConfiguration.FaultModel = .byzantine) {
         var random = SplitMix64(seed: seed ^ 0x5EED_5EED)
         self.seed = seed
-        replicaCount = [4, 4, 4, 7, 7, 10][Int(random.next() % 6)]
-        let f = (replicaCount - 1) / 3
+        self.faultModel = faultModel
+        replicaCount = faultModel == .hybrid ? [3, 3, 3, 5, 5, 7][Int(random.next() % 6)] : [4, 4, 4, 7, 7, 10][Int(random.next() % 6)]
+        let f = faultModel == .hybrid ? (replicaCount - 1) / 2 : (replicaCount - 1) / 3
+        if faultModel == .hybrid {
+            var pillarRandom = SplitMix64(seed: seed ^ 0x9111_A125)
+            pillars = [1, 1, 2, 4][Int(pillarRandom.next() % 4)]
+        }
         clientCount = Int(random.pick(2...4))
         operationsPerClient = Int(random.pick(10...30))
         var byzantine: [Int: ByzantineBehavior] = [:]
@@ -157,6 +173,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
             + "delay<=\(maxDelayTicks) drop=\(dropPerMille)‰ dup=\(duplicatePerMille)‰ crashes=\(crashes) partitions=\(partitions) "
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
             + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "") + (longPartition ? " longPartition" : "")
-            + (keygenWindow ? " keygenWindow" : "")
+            + (keygenWindow ? " keygenWindow" : "") + (pillars > 1 ? " pillars=\(pillars)" : "") + (faultyCounter ? " faultyCounter" : "")
     }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisCrypto
 
 /// The outcome of one seeded run.
 public struct SimulationResult: Sendable {
@@ -32,7 +33,7 @@ public struct SimulationResult: Sendable {
 public enum Simulation<Plugin: SimulationPlugin> {
     /// Runs the scenario of `seed`.
     public static func run(seed: UInt64, debugEnabled: Bool = false) -> SimulationResult {
-        run(Scenario(seed: seed), debugEnabled: debugEnabled)
+        run(Scenario(seed: seed, faultModel: Plugin.faultModel), debugEnabled: debugEnabled)
     }
 
     /// Runs a scenario: a safety phase with faults, then healing and a liveness phase in which every

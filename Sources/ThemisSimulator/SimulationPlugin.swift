@@ -13,8 +13,9 @@ public protocol SimulationPlugin: ProtocolPlugin {
     static func makeAdversaryState() -> AdversaryState
 
     /// A fresh core. `faulty`: a deliberately broken correct core (the checkers' self-test: they must catch it).
+    /// `environment`: the replica's trusted subsystems, which survive its restarts (their stores are the world's).
     static func makeCore(id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits,
-                         faulty: Bool) -> Core
+                         faulty: Bool, environment: CoreEnvironment) -> Core
 
     /// What the core holds now, part by part, to compare with `retainedBytesBound` (the memory checker).
     static func retainedBytes(of core: Core) -> ByteParts

@@ -57,7 +57,7 @@ extension World {
     package func restart(_ index: Int) {
         let old = replicas[index]
         let core = Plugin.makeCore(id: old.core.id, configuration: old.core.configuration, settings: old.core.settings,
-                                   limits: old.core.limits, faulty: old.faulty)
+                                   limits: old.core.limits, faulty: old.faulty, environment: environment(of: index))
         replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: old.driver.keyring), faulty: old.faulty, behavior: old.behavior)
         checker.executedBy[index] = []
     }

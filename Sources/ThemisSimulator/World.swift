@@ -1,3 +1,4 @@
+import struct Crypto.SymmetricKey
 import NIOCore
 import ThemisApps
 import ThemisClientCore
@@ -76,11 +77,14 @@ public final class World<Plugin: SimulationPlugin> {
     package var longPartitionTarget: UInt64 = 0
     /// Keygen's window: whether the primary was crashed after the load (finding 1).
     package var primaryCrashed = false
+    /// The key of the trusted subsystems (hybrid protocols) and each replica's counter stores, by pillar.
+    package let trustedKey: SymmetricKey
+    package let counterStores: [[any TrustedCounterStore]]
 
     package init(scenario: Scenario) throws {
         self.scenario = scenario
         var random = SplitMix64(seed: scenario.seed)
-        let configuration = try ClusterConfiguration(replicaCount: scenario.replicaCount)
+        let configuration = try ClusterConfiguration(replicaCount: scenario.replicaCount, faultModel: Plugin.faultModel)
         self.configuration = configuration
         var keys: [Principal: PrivateKeys] = [:]
         var replicaEntries: [ClusterFile.Replica] = []
@@ -99,11 +103,12 @@ public final class World<Plugin: SimulationPlugin> {
             keys[principal] = mine
             clientEntries.append(.init(id: UInt32(index), signingKey: mine.publicSigningKey, agreementKey: mine.publicAgreementKey))
         }
-        let settings = scenario.largeMessages
+        var settings = scenario.largeMessages
             ? ProtocolSettings(checkpointInterval: 64, watermarkWindow: 128, requestTimeoutTicks: 60)
             : scenario.keygenWindow
             ? ProtocolSettings(checkpointInterval: 1000, watermarkWindow: 2000, requestTimeoutTicks: 60)
             : ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
+        settings.pillars = scenario.pillars
         var limits = Limits()
         limits.stateChunkBytes = 512
         // A chunk digest list of 512 entries at most (the states here are tens of KB).
@@ -119,12 +124,22 @@ public final class World<Plugin: SimulationPlugin> {
             let needed = KeyGeneration.frameBytesNeeded(configuration, settings: settings, limits: limits, authenticators: sizes, plugin: Plugin.self)
             limits.frameBytesMax = (needed + 1023) / 1024 * 1024
         }
-        let file = ClusterFile(authentication: scenario.scheme, settings: settings, limits: limits, replicas: replicaEntries, clients: clientEntries)
+        let file = ClusterFile(protocolName: Plugin.name, faultModel: Plugin.faultModel, authentication: scenario.scheme, settings: settings,
+                               limits: limits, replicas: replicaEntries, clients: clientEntries)
+        // The key of the cluster's trusted subsystems (hybrid protocols), and each replica's counter stores.
+        let trustedKey = SymmetricKey(data: random.seedBytes())
+        self.trustedKey = trustedKey
+        self.counterStores = (0..<scenario.replicaCount).map { _ in
+            (0..<Int(scenario.pillars)).map { _ in scenario.faultyCounter ? RollbackCounterStore() as any TrustedCounterStore : InMemoryCounterStore() }
+        }
         var keyrings: [Principal: Keyring] = [:]
         let validated = try file.validated(source: "simulated cluster", allowingSimulatedScheme: true).checked(for: Plugin.self)
         let signatureMemo = SignatureMemo()
         for (principal, privateKeys) in keys {
-            keyrings[principal] = try Keyring(validated: validated, me: principal, keys: privateKeys, signatureMemo: signatureMemo)
+            var isReplica = false
+            if case .replica = principal { isReplica = true }
+            keyrings[principal] = try Keyring(validated: validated, me: principal, keys: privateKeys, signatureMemo: signatureMemo,
+                                              trusted: isReplica ? TrustedVerifier(key: trustedKey) : nil)
         }
         self.keyrings = keyrings
         if let frameBytesMax = scenario.frameBytesMaxOverride { limits.frameBytesMax = frameBytesMax }
@@ -138,9 +153,11 @@ public final class World<Plugin: SimulationPlugin> {
         }
         retainedBytesBound = bound
         stats.retainedBytesBound = retainedBytesBound.total
+        let counterStores = self.counterStores
         self.replicas = try configuration.replicas.map { id in
             let faulty = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
-            let core = Plugin.makeCore(id: id, configuration: configuration, settings: settings, limits: limits, faulty: faulty)
+            let core = Plugin.makeCore(id: id, configuration: configuration, settings: settings, limits: limits, faulty: faulty,
+                                       environment: Self.environment(stores: counterStores[Int(id.rawValue)], key: trustedKey, replica: id))
             guard let keyring = keyrings[.replica(id)] else { throw ConfigurationError.unknownPrincipal(.replica(id), file: "simulated cluster") }
             return SimulatedReplica(driver: ReplicaDriver(core: core, keyring: keyring), faulty: faulty, behavior: scenario.byzantine[Int(id.rawValue)])
         }
@@ -154,6 +171,18 @@ public final class World<Plugin: SimulationPlugin> {
     }
 
     package func isCorrect(_ index: Int) -> Bool { replicas[index].behavior == nil }
+
+    /// Replica `index`'s trusted subsystems: software counters over the world's stores, which outlive the
+    /// replica's crashes (or, with `Scenario.faultyCounter`, forget everything: a counter that rolls back).
+    package func environment(of index: Int) -> CoreEnvironment {
+        Self.environment(stores: counterStores[index], key: trustedKey, replica: ReplicaID(UInt32(index)))
+    }
+
+    static func environment(stores: [any TrustedCounterStore], key: SymmetricKey, replica: ReplicaID) -> CoreEnvironment {
+        CoreEnvironment { pillar throws(TrustedCounterError) in
+            try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key, counters: 1, store: stores[Int(pillar)])
+        }
+    }
 
     /// Faults currently charged to the budget of f: Byzantine, crashed and partitioned replicas.
     package var faultsInUse: Int {
@@ -251,4 +280,12 @@ func wireKindName(_ message: WireMessage) -> String {
     case .statusQuery: return "status-query"
     case .statusReport: return "status-report"
     }
+}
+
+/// Test-only: a counter store that keeps nothing, so every opening of a subsystem starts from 0 (a rolled-back
+/// counter). With it a replica can certify two messages for one value: the checkers must catch what follows.
+package final class RollbackCounterStore: TrustedCounterStore {
+    package init() {}
+    package func load() throws(TrustedCounterError) -> [UInt32: CounterValue] { [:] }
+    package func persist(counter: UInt32, value: CounterValue) throws(TrustedCounterError) {}
 }
