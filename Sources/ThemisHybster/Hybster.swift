@@ -147,11 +147,14 @@ public enum Hybster: ProtocolPlugin {
         let window = Int(settings.watermarkWindow)
         let n = configuration.replicaCount
         let inFlight = min(window, limits.pipelineDepthMax * Int(settings.pillars) + 1)
+        let fullBatch = limits.batchBytesMax + limits.batchRequestsMax * SizeModel.requestOverhead
         let slot = SizeModel.slotOverhead + n * SizeModel.recordOverhead + HybsterCodec.headerBytes
         let viewChange = SizeModel.slotOverhead + (window + n) * (SizeModel.entryOverhead + HybsterCodec.headerBytes)
         let checkpointsKept = Int(settings.watermarkWindow / settings.checkpointInterval) + 2
         return ByteParts([
-            .init(name: "log", bytes: window * slot + inFlight * (limits.batchBytesMax + limits.batchRequestsMax * SizeModel.requestOverhead)),
+            // Every slot of the window may hold a batch until the next stable checkpoint; the batches handed
+            // to the application are counted again (they are copies in `executing`).
+            .init(name: "log", bytes: window * (slot + fullBatch) + inFlight * (SizeModel.slotOverhead + fullBatch)),
             .init(name: "requests", bytes: limits.pendingRequestsMax * (SizeModel.requestOverhead + limits.operationBytesMax + authenticatorBytes)),
             .init(name: "clients", bytes: limits.clientsMax * (2 * SizeModel.recordOverhead + SizeModel.entryOverhead + limits.resultBytesMax + authenticatorBytes)),
             .init(name: "checkpoints", bytes: checkpointsKept * stateBytes + n * SizeModel.entryOverhead),

@@ -216,12 +216,19 @@ extension HybsterReplica {
 
     // MARK: Fetching a missing PREPARE or batch
 
-    /// Any replica answers FETCH(o) with the PREPARE header and batch it holds for o.
+    /// Any replica answers FETCH(o) with what it holds for o in its view: the PREPARE header and batch, and
+    /// its own vote (its COMMIT, or its NEW-VIEW-ACK for a re-proposal). A replica whose slot does not
+    /// commit asks this way, so lost votes are recovered without repeating every vote to everyone.
     mutating func serveFetch(_ fetch: HybsterFetch, into actions: inout [HybsterAction]) throws(HybsterRejection) {
-        guard spendBudget(of: fetch.sender), let slot = log[fetch.order], let header = slot.prepare, let batch = slot.batch else {
-            throw .stateUnavailable(fetch.order)
+        guard spendBudget(of: fetch.sender), let slot = log[fetch.order], let header = slot.prepare else { throw .stateUnavailable(fetch.order) }
+        if let batch = slot.batch {
+            actions.append(.send(.forward(HybsterForward(prepare: HybsterPrepare(header: header, requests: batch), sender: id)), to: fetch.sender))
         }
-        actions.append(.send(.forward(HybsterForward(prepare: HybsterPrepare(header: header, requests: batch), sender: id)), to: fetch.sender))
+        if let commit = slot.ownCommit {
+            actions.append(.send(.commit(commit), to: fetch.sender))
+        } else if let ack = viewChange.ownAck, viewChange.newView?.reproposals.contains(header) == true {
+            actions.append(.send(.newViewAck(ack), to: fetch.sender))
+        }
     }
 
     /// A forwarded PREPARE: the batch of a header we hold, or a PREPARE of this view we missed.

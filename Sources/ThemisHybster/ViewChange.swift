@@ -381,15 +381,18 @@ extension HybsterReplica {
             if let own = viewChange.own { actions.append(.broadcast(.viewChange(own))) }
         case .normal:
             var reproposalPending = false
+            var asked = 0
             let reproposed = viewChange.newView?.reproposals.last?.order ?? .zero
             for order in log.keys.sorted() where order > lastScheduled {
                 guard let slot = log[order], let header = slot.prepare, !slot.isCommitted else { continue }
-                if order <= reproposed {
-                    reproposalPending = true
-                } else if header.sender == id, let batch = slot.batch {
+                if order <= reproposed { reproposalPending = true }
+                if header.sender == id, order > reproposed, let batch = slot.batch {
                     actions.append(.broadcast(.prepare(HybsterPrepare(header: header, requests: batch))))
-                } else if let commit = slot.ownCommit {
-                    actions.append(.broadcast(.commit(commit)))
+                }
+                // Ask the others for their votes on the first uncommitted order numbers.
+                if asked < Int(pillarCount) * limits.pipelineDepthMax {
+                    actions.append(.broadcast(.fetch(HybsterFetch(order: order, sender: id))))
+                    asked += 1
                 }
             }
             guard reproposalPending, let newView = viewChange.newView else { return }
