@@ -62,6 +62,13 @@ extension HybsterReplica {
         checkStability(into: &actions)
     }
 
+    /// A forwarded stable checkpoint above ours: adopt it (and fetch its state if we have not executed that far).
+    mutating func receiveStableCheckpoint(_ stable: HybsterStableCheckpoint, into actions: inout [HybsterAction]) throws(HybsterRejection) {
+        guard stable.sequence > lowWatermark else { throw .staleCheckpoint(stable.sequence) }
+        try validateCheckpoint(stable.sequence, digest: stable.stateDigest, proof: stable.proof)
+        makeStable(stable.sequence, digest: stable.stateDigest, proof: stable.proof, into: &actions)
+    }
+
     /// A checkpoint order number, and a trusted MAC by the sender's subsystem of pillar 0.
     static func checkCheckpoint(_ checkpoint: HybsterCheckpoint, settings: ProtocolSettings) throws(HybsterRejection) {
         guard checkpoint.sequence > .zero, checkpoint.sequence.rawValue % settings.checkpointInterval == 0 else {

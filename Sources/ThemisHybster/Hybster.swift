@@ -56,6 +56,8 @@ public enum Hybster: ProtocolPlugin {
             ("forward", 4 + HybsterCodec.headerBytes + batch),
             ("fetchState", 8 + Digest.byteCount + 8 + 4),
             ("stateChunk", 8 + Digest.byteCount + 8 + 8 + 4 + limits.stateChunkBytes + 4 + limits.stateChunksMax * Digest.byteCount + 4),
+            ("requestViewChange", 8 + 4),
+            ("stableCheckpoint", 8 + Digest.byteCount + 4 + configuration.quorumSize * HybsterCodec.checkpointBytes + 4),
         ]
         return kinds.map { MessageBounds.Bound(kind: "hybster.\($0.0)", payloadBytes: framework.protocolMessageBytes(fields: 1 + $0.1)) }
     }
@@ -90,14 +92,14 @@ public enum Hybster: ProtocolPlugin {
             return keyring.areAuthentic(prepare.requests) ? .authentic : .requestsUnverified
         case .forward(let forward):
             return keyring.areAuthentic(forward.prepare.requests) ? .authentic : .requestsUnverified
-        case .commit, .checkpoint, .viewChange, .newView, .newViewAck, .fetch, .fetchState, .stateChunk:
+        case .commit, .checkpoint, .viewChange, .newView, .newViewAck, .fetch, .fetchState, .stateChunk, .requestViewChange, .stableCheckpoint:
             return .authentic
         }
     }
 
     static func certificatesVerify(_ message: HybsterMessage, _ trusted: TrustedVerifier) -> Bool {
         switch message {
-        case .request, .fetch, .fetchState, .stateChunk:
+        case .request, .fetch, .fetchState, .stateChunk, .requestViewChange:
             return true
         case .prepare(let prepare):
             return trusted.verify(prepare.header.certificate, for: prepare.header.certifiedDigest)
@@ -112,6 +114,8 @@ public enum Hybster: ProtocolPlugin {
         case .newView(let newView):
             return newView.viewChanges.allSatisfy { verifies($0, trusted) }
                 && newView.reproposals.allSatisfy { trusted.verify($0.certificate, for: $0.certifiedDigest) }
+        case .stableCheckpoint(let stable):
+            return stable.proof.allSatisfy { trusted.verify($0.certificate, for: $0.certifiedDigest) }
         case .newViewAck(let ack):
             let digest = ack.certifiedDigest
             return ack.certificates.allSatisfy { trusted.verify($0, for: digest) }
@@ -135,7 +139,8 @@ public enum Hybster: ProtocolPlugin {
             return SizeModel.slotOverhead + newView.reproposals.count * SizeModel.entryOverhead
                 + newView.viewChanges.reduce(0) { $0 + ($1.entries.count + $1.checkpointProof.count) * SizeModel.entryOverhead }
         case .stateChunk(let chunk): return SizeModel.slotOverhead + chunk.bytes.count + chunk.chunkDigests.count * Digest.byteCount
-        case .commit, .checkpoint, .newViewAck, .fetch, .fetchState: return SizeModel.entryOverhead
+        case .stableCheckpoint(let stable): return (1 + stable.proof.count) * SizeModel.entryOverhead
+        case .commit, .checkpoint, .newViewAck, .fetch, .fetchState, .requestViewChange: return SizeModel.entryOverhead
         }
     }
 
@@ -155,10 +160,13 @@ public enum Hybster: ProtocolPlugin {
             // Every slot of the window may hold a batch until the next stable checkpoint; the batches handed
             // to the application are counted again (they are copies in `executing`).
             .init(name: "log", bytes: window * (slot + fullBatch) + inFlight * (SizeModel.slotOverhead + fullBatch)),
-            .init(name: "requests", bytes: limits.pendingRequestsMax * (SizeModel.requestOverhead + limits.operationBytesMax + authenticatorBytes)),
+            // The primary's queue, and one request per client waiting for execution (request timers).
+            .init(name: "requests", bytes: (limits.pendingRequestsMax + limits.clientsMax) * (SizeModel.requestOverhead + limits.operationBytesMax + authenticatorBytes)
+                + 2 * limits.clientsMax * SizeModel.recordOverhead),
             .init(name: "clients", bytes: limits.clientsMax * (2 * SizeModel.recordOverhead + SizeModel.entryOverhead + limits.resultBytesMax + authenticatorBytes)),
             .init(name: "checkpoints", bytes: checkpointsKept * stateBytes + n * SizeModel.entryOverhead),
-            .init(name: "viewChange", bytes: (2 * n + 1) * viewChange),
+            // VIEW-CHANGEs (received, own, the NEW-VIEW's), the batches carried into the next view, requests and acks.
+            .init(name: "viewChange", bytes: (2 * n + 1) * viewChange + window * fullBatch + 2 * n * SizeModel.entryOverhead),
             .init(name: "stateTransfer", bytes: stateBytes),
         ])
     }

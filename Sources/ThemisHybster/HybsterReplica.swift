@@ -125,6 +125,10 @@ public struct HybsterReplica: ReplicaCore {
             try serveState(message, into: &actions)
         case .stateChunk(let message):
             try receiveStateChunk(message, into: &actions)
+        case .requestViewChange(let message):
+            try receiveViewChangeRequest(message, into: &actions)
+        case .stableCheckpoint(let message):
+            try receiveStableCheckpoint(message, into: &actions)
         }
     }
 

@@ -23,6 +23,13 @@ public enum HybsterMessage: Hashable, Sendable {
     case forward(HybsterForward)
     case fetchState(HybsterFetchState)
     case stateChunk(HybsterStateChunk)
+    /// REQ-VIEW-CHANGE(v'): the sender suspects the primary and asks for view v'. It stays in its view: only
+    /// f + 1 such requests (one of them from a correct replica) make replicas leave it (MinBFT's rule), so a
+    /// replica that suspects alone is not shut out of a view its counter no longer lets it return to.
+    case requestViewChange(HybsterViewChangeRequest)
+    /// A stable checkpoint and its proof (f + 1 CHECKPOINTs with trusted MACs), sent to a replica that asked
+    /// for an order number the sender has truncated: it fetches the state instead.
+    case stableCheckpoint(HybsterStableCheckpoint)
 
     /// The replica that sent (and link-authenticated) this message.
     public var sender: ReplicaID {
@@ -38,6 +45,8 @@ public enum HybsterMessage: Hashable, Sendable {
         case .forward(let message): return message.sender
         case .fetchState(let message): return message.sender
         case .stateChunk(let message): return message.sender
+        case .requestViewChange(let message): return message.sender
+        case .stableCheckpoint(let message): return message.sender
         }
     }
 
@@ -54,6 +63,8 @@ public enum HybsterMessage: Hashable, Sendable {
         case .forward: return "forward"
         case .fetchState: return "fetch-state"
         case .stateChunk: return "state-chunk"
+        case .requestViewChange: return "request-view-change"
+        case .stableCheckpoint: return "stable-checkpoint"
         }
     }
 }
@@ -259,6 +270,33 @@ public struct HybsterStateChunk: Hashable, Sendable {
         self.offset = offset
         self.bytes = bytes
         self.chunkDigests = chunkDigests
+        self.sender = sender
+    }
+}
+
+/// REQ-VIEW-CHANGE(v'): a request to move to view v' (link-authenticated, not certified).
+public struct HybsterViewChangeRequest: Hashable, Sendable {
+    public let toView: View
+    public let sender: ReplicaID
+
+    public init(toView: View, sender: ReplicaID) {
+        self.toView = toView
+        self.sender = sender
+    }
+}
+
+/// STABLE-CHECKPOINT(s, d, proof): checkpoint s with state digest d is stable; `proof` holds f + 1 matching
+/// CHECKPOINTs (each carries its own trusted MAC, so the forwarder need not be trusted).
+public struct HybsterStableCheckpoint: Hashable, Sendable {
+    public let sequence: SequenceNumber
+    public let stateDigest: Digest
+    public let proof: [HybsterCheckpoint]
+    public let sender: ReplicaID
+
+    public init(sequence: SequenceNumber, stateDigest: Digest, proof: [HybsterCheckpoint], sender: ReplicaID) {
+        self.sequence = sequence
+        self.stateDigest = stateDigest
+        self.proof = proof
         self.sender = sender
     }
 }

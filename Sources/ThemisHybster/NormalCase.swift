@@ -220,7 +220,14 @@ extension HybsterReplica {
     /// its own vote (its COMMIT, or its NEW-VIEW-ACK for a re-proposal). A replica whose slot does not
     /// commit asks this way, so lost votes are recovered without repeating every vote to everyone.
     mutating func serveFetch(_ fetch: HybsterFetch, into actions: inout [HybsterAction]) throws(HybsterRejection) {
-        guard spendBudget(of: fetch.sender), let slot = log[fetch.order], let header = slot.prepare else { throw .stateUnavailable(fetch.order) }
+        guard spendBudget(of: fetch.sender) else { throw .stateUnavailable(fetch.order) }
+        if fetch.order <= lowWatermark, lowWatermark > .zero {
+            // Truncated here: the asker is behind our stable checkpoint and needs its state.
+            actions.append(.send(.stableCheckpoint(HybsterStableCheckpoint(sequence: lowWatermark, stateDigest: checkpoints.stableDigest,
+                                                                           proof: checkpoints.stableProof, sender: id)), to: fetch.sender))
+            return
+        }
+        guard let slot = log[fetch.order], let header = slot.prepare else { throw .stateUnavailable(fetch.order) }
         if let batch = slot.batch {
             actions.append(.send(.forward(HybsterForward(prepare: HybsterPrepare(header: header, requests: batch), sender: id)), to: fetch.sender))
         }
@@ -246,7 +253,12 @@ extension HybsterReplica {
     /// Asks the others for the first order number above what is scheduled whose PREPARE or batch is
     /// missing while later ones are known (a lost message, or a re-proposal whose batch is elsewhere).
     mutating func fetchMissing(into actions: inout [HybsterAction]) {
-        guard stateTransfer.fetch == nil, let highest = log.keys.max(), highest > lastScheduled else { return }
+        guard stateTransfer.fetch == nil else { return }
+        guard let highest = log.keys.max(), highest > lastScheduled else {
+            // Nothing known beyond what we scheduled, yet requests wait: perhaps the others moved on.
+            if !waiting.isEmpty, executing.isEmpty { actions.append(.broadcast(.fetch(HybsterFetch(order: lastScheduled.next, sender: id)))) }
+            return
+        }
         var order = lastScheduled.next
         while order <= highest {
             if log[order]?.prepare == nil || log[order]?.batch == nil {

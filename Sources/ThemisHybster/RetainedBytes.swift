@@ -15,6 +15,7 @@ extension HybsterReplica {
         }
         logBytes += executing.reduce(0) { $0 + SizeModel.slotOverhead + SizeModel.bytes($1.requests) }
         let requests = pendingRequests.retainedBytes + (queuedClients.count + proposedTimestamps.count) * SizeModel.recordOverhead
+            + waiting.values.reduce(0) { $0 + SizeModel.bytes($1) }
         let checkpointBytes = checkpoints.own.values.reduce(0) { $0 + $1.state.count + $1.chunks.count * Digest.byteCount + SizeModel.entryOverhead }
             + (checkpoints.latest.count + checkpoints.stableProof.count) * SizeModel.entryOverhead
         func viewChangeBytes(_ message: HybsterViewChange) -> Int {
@@ -25,7 +26,7 @@ extension HybsterReplica {
         viewChangeTotal += viewChange.own.map(viewChangeBytes) ?? 0
         viewChangeTotal += viewChange.newView.map { $0.viewChanges.reduce(SizeModel.slotOverhead + $0.reproposals.count * header) { $0 + viewChangeBytes($1) } } ?? 0
         viewChangeTotal += viewChange.held.values.reduce(0) { $0 + SizeModel.bytes($1) }
-        viewChangeTotal += viewChange.earlyAcks.count * SizeModel.entryOverhead + waiting.values.reduce(0) { $0 + SizeModel.bytes($1) }
+        viewChangeTotal += (viewChange.earlyAcks.count + viewChange.requests.count) * SizeModel.entryOverhead
         let transfer = stateTransfer.fetch.map { $0.received.count + ($0.chunkDigests?.count ?? 0) * Digest.byteCount } ?? 0
         return ByteParts([
             .init(name: "log", bytes: logBytes),

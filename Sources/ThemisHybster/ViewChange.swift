@@ -18,6 +18,8 @@ struct HybsterViewChangeState: Sendable {
     var newView: HybsterNewView?
     /// This replica's acknowledgement of `newView` (repeated until the re-proposals commit).
     var ownAck: HybsterNewViewAck?
+    /// REQ-VIEW-CHANGEs for views above the current one, the latest per replica (ours included).
+    var requests: [ReplicaID: View] = [:]
 
     /// The most links a chain may have: a replica that failed this many view changes in a row without
     /// entering a view stays at its last target (wire bound of VIEW-CHANGE).
@@ -267,6 +269,7 @@ extension HybsterReplica {
         log = [:]
         certified = Array(repeating: .zero, count: subsystems.count)
         viewChange.received = viewChange.received.filter { $0.value.toView > newView }
+        viewChange.requests = viewChange.requests.filter { $0.value > newView }
         viewChange.own = nil
         viewChange.ownAck = nil
         viewChange.deadline = nil
@@ -346,6 +349,30 @@ extension HybsterReplica {
         }
     }
 
+    /// Asks for view `newView` without leaving the current one; leaves it once f + 1 replicas asked.
+    mutating func requestViewChange(to newView: View, into actions: inout [HybsterAction]) {
+        guard participates, status == .normal, newView > view else { return }
+        if (viewChange.requests[id] ?? .init(0)) < newView { viewChange.requests[id] = newView }
+        actions.append(.broadcast(.requestViewChange(HybsterViewChangeRequest(toView: viewChange.requests[id] ?? newView, sender: id))))
+        leaveIfRequested(into: &actions)
+    }
+
+    mutating func receiveViewChangeRequest(_ request: HybsterViewChangeRequest, into actions: inout [HybsterAction]) throws(HybsterRejection) {
+        guard request.toView > view else { throw .wrongView(message: request.toView, current: view) }
+        if let earlier = viewChange.requests[request.sender], earlier >= request.toView { throw .duplicate }
+        viewChange.requests[request.sender] = request.toView
+        leaveIfRequested(into: &actions)
+    }
+
+    /// f + 1 replicas asked for views above ours: move to the highest view that f + 1 of them asked for (at
+    /// least one correct replica wants it).
+    mutating func leaveIfRequested(into actions: inout [HybsterAction]) {
+        guard participates, status == .normal else { return }
+        let asked = viewChange.requests.values.filter { $0 > view }.sorted(by: >)
+        guard asked.count >= quorum else { return }
+        startViewChange(to: asked[quorum - 1], into: &actions)
+    }
+
     // MARK: Timers
 
     public mutating func tick(into actions: inout [HybsterAction]) {
@@ -358,7 +385,9 @@ extension HybsterReplica {
         switch status {
         case .normal:
             if let deadline = requestDeadline, now >= deadline, !isPrimary || now >= deadline + timeoutTicks {
-                startViewChange(to: view.next, into: &actions)
+                requestDeadline = now + timeoutTicks
+                viewChange.attempts += 1
+                requestViewChange(to: view.next, into: &actions)
             }
         case .viewChanging(let target):
             let supporters = viewChange.received.values.reduce(0) { $0 + ($1.toView >= target ? 1 : 0) }
@@ -380,6 +409,9 @@ extension HybsterReplica {
         case .viewChanging:
             if let own = viewChange.own { actions.append(.broadcast(.viewChange(own))) }
         case .normal:
+            if let asked = viewChange.requests[id], asked > view {
+                actions.append(.broadcast(.requestViewChange(HybsterViewChangeRequest(toView: asked, sender: id))))
+            }
             var reproposalPending = false
             var asked = 0
             let reproposed = viewChange.newView?.reproposals.last?.order ?? .zero

@@ -22,6 +22,8 @@ import ThemisWire
 /// | forward 0x28 | sender, header, count × request |
 /// | fetchState 0x29 | sequence, stateDigest, offset UInt64, sender |
 /// | stateChunk 0x2A | sequence, stateDigest, totalBytes UInt64, offset UInt64, bytes (byte string), count × digest, sender |
+/// | requestViewChange 0x2B | toView, sender |
+/// | stableCheckpoint 0x2C | sequence, stateDigest, count × (checkpoint fields), sender |
 ///
 /// A certificate is kind UInt8 (1 independent, 2 continuing, 3 MAC), replica UInt32, pillar UInt32, counter
 /// UInt32, previous (view UInt64, order UInt64), value (view, order), tag (32 bytes). A header is view,
@@ -41,6 +43,8 @@ public enum HybsterKind: UInt8, CaseIterable, Sendable {
     case forward = 0x28
     case fetchState = 0x29
     case stateChunk = 0x2A
+    case requestViewChange = 0x2B
+    case stableCheckpoint = 0x2C
 
     public init(of message: HybsterMessage) {
         switch message {
@@ -55,6 +59,8 @@ public enum HybsterKind: UInt8, CaseIterable, Sendable {
         case .forward: self = .forward
         case .fetchState: self = .fetchState
         case .stateChunk: self = .stateChunk
+        case .requestViewChange: self = .requestViewChange
+        case .stableCheckpoint: self = .stableCheckpoint
         }
     }
 }
@@ -181,6 +187,15 @@ extension ByteBuffer {
             writeInteger(WireCodec.wireLength(chunk.chunkDigests.count))
             for digest in chunk.chunkDigests { writeDigest(digest) }
             writeInteger(chunk.sender.rawValue)
+        case .requestViewChange(let request):
+            writeInteger(request.toView.rawValue)
+            writeInteger(request.sender.rawValue)
+        case .stableCheckpoint(let stable):
+            writeInteger(stable.sequence.rawValue)
+            writeDigest(stable.stateDigest)
+            writeInteger(WireCodec.wireLength(stable.proof.count))
+            for checkpoint in stable.proof { writeCheckpoint(checkpoint) }
+            writeInteger(stable.sender.rawValue)
         }
     }
 
@@ -298,6 +313,17 @@ extension PayloadReader {
             for _ in 0..<count { digests.append(try readDigest()) }
             return .stateChunk(HybsterStateChunk(sequence: sequence, stateDigest: digest, totalBytes: totalBytes, offset: offset, bytes: bytes,
                                                  chunkDigests: digests, sender: try readReplicaID()))
+        case .requestViewChange:
+            let toView = try readView()
+            return .requestViewChange(HybsterViewChangeRequest(toView: toView, sender: try readReplicaID()))
+        case .stableCheckpoint:
+            let sequence = try readSequence()
+            let digest = try readDigest()
+            let count = try readLength(field: "checkpoint proof", max: HybsterCodec.quorumEntriesMax)
+            var proof: [HybsterCheckpoint] = []
+            proof.reserveCapacity(reservation(count, entryBytesMin: HybsterCodec.checkpointBytes))
+            for _ in 0..<count { proof.append(try readCheckpoint()) }
+            return .stableCheckpoint(HybsterStableCheckpoint(sequence: sequence, stateDigest: digest, proof: proof, sender: try readReplicaID()))
         }
     }
 
