@@ -204,7 +204,7 @@ let package = Package(
         .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisProtocolKit", "ThemisPBFTTesting", "ThemisTestSupport"], exclude: ["testdata"]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
-        .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation"]),
+        .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation", "ThemisHybster", "ThemisHybsterSimulation"]),
         .testTarget(
             name: "ThemisTransportTests",
             dependencies: [

@@ -88,7 +88,10 @@ extension HybsterReplica {
         if let earlier = viewChange.received[message.sender], earlier.toView >= message.toView { throw .duplicate }
         try validate(message)
         viewChange.received[message.sender] = message
+        // A VIEW-CHANGE asks for its view as a REQ-VIEW-CHANGE does (the sender's request may have been lost).
+        if (viewChange.requests[message.sender] ?? View(0)) < message.toView { viewChange.requests[message.sender] = message.toView }
         guard participates else { return }
+        leaveIfRequested(into: &actions)
         // f + 1 replicas (one of them correct) want a view above our target: join the lowest of them.
         let above = viewChange.received.values.filter { $0.sender != id && $0.toView > target }.map(\.toView).sorted()
         if above.count >= quorum, let lowest = above.first {

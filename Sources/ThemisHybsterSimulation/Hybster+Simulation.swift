@@ -12,9 +12,6 @@ public typealias HybsterSimulation = Simulation<Hybster>
 public struct HybsterAdversaryState {
     /// The exhausting replica's flood: which kind comes next.
     var floodRound = 0
-    /// Equivocations a Byzantine primary attempted, and those its trusted subsystem refused.
-    public internal(set) var equivocationsTried = 0
-    public internal(set) var equivocationsRefused = 0
 }
 
 extension Hybster: SimulationPlugin {

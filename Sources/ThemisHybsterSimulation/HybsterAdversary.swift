@@ -58,11 +58,11 @@ extension World where Plugin == Hybster {
             guard let other = requestPool.last(where: { candidate in !prepare.requests.contains { $0.digest == candidate.digest } }) else { return nil }
             let requests = prepare.requests.count >= 2 ? Array(prepare.requests.reversed()) : [other]
             let digest = Request.batchDigest(requests)
-            adversary.equivocationsTried += 1
+            stats.equivocationsTried += 1
             guard let certificate = certify(HybsterDigests.prepare(view: header.view, order: header.order, digest: digest, sender: replica),
                                             by: index, pillar: header.certificate.subsystem.pillar, at: header.certificate.value)
             else {
-                adversary.equivocationsRefused += 1
+                stats.equivocationsRefused += 1
                 return nil
             }
             let variant = PrepareHeader(view: header.view, order: header.order, digest: digest, sender: replica, certificate: certificate)
@@ -70,11 +70,11 @@ extension World where Plugin == Hybster {
         case .commit(let commit):
             guard let other = requestPool.last else { return nil }
             let digest = Request.batchDigest([other])
-            adversary.equivocationsTried += 1
+            stats.equivocationsTried += 1
             guard let certificate = certify(HybsterDigests.commit(view: commit.view, order: commit.order, digest: digest, sender: replica),
                                             by: index, pillar: commit.certificate.subsystem.pillar, at: commit.certificate.value)
             else {
-                adversary.equivocationsRefused += 1
+                stats.equivocationsRefused += 1
                 return nil
             }
             return .commit(HybsterCommit(view: commit.view, order: commit.order, digest: digest, sender: replica, certificate: certificate))

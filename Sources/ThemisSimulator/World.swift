@@ -247,6 +247,9 @@ public struct SimulationStatistics: Sendable {
     public var unverifiedBatches = 0
     /// The largest VIEW-CHANGE a correct replica sent (payload bytes).
     public var viewChangeBytesMax = 0
+    /// Equivocations Byzantine replicas attempted, and those their trusted subsystems refused (hybrid protocols).
+    public var equivocationsTried = 0
+    public var equivocationsRefused = 0
     /// The most bytes of batches one of those VIEW-CHANGEs names by digest: what it would have carried
     /// when certificates held whole batches.
     public var viewChangeBatchBytesMax = 0
