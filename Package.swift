@@ -202,6 +202,10 @@ let package = Package(
         .testTarget(name: "ThemisWireTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisSimulator", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ThemisCryptoTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT"]),
         .testTarget(name: "ThemisPBFTTests", dependencies: ["ThemisCore", "ThemisWire", "ThemisPBFT", "ThemisProtocolKit", "ThemisPBFTTesting", "ThemisTestSupport"], exclude: ["testdata"]),
+        .testTarget(name: "ThemisHybsterTests", dependencies: [
+            "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisHybster",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation", "ThemisHybster", "ThemisHybsterSimulation"]),
