@@ -253,7 +253,12 @@ extension HybsterReplica {
     /// Asks the others for the first order number above what is scheduled whose PREPARE or batch is
     /// missing while later ones are known (a lost message, or a re-proposal whose batch is elsewhere).
     mutating func fetchMissing(into actions: inout [HybsterAction]) {
-        guard stateTransfer.fetch == nil else { return }
+        if let fetch = stateTransfer.fetch {
+            // A peer already failed us: perhaps the others moved past this checkpoint and dropped its state.
+            // Those whose stable checkpoint is at or above it answer with theirs.
+            if fetch.peerIndex > 0 { actions.append(.broadcast(.fetch(HybsterFetch(order: fetch.sequence, sender: id)))) }
+            return
+        }
         guard let highest = log.keys.max(), highest > lastScheduled else {
             // Nothing known beyond what we scheduled, yet requests wait: perhaps the others moved on.
             if !waiting.isEmpty, executing.isEmpty { actions.append(.broadcast(.fetch(HybsterFetch(order: lastScheduled.next, sender: id)))) }
