@@ -143,7 +143,7 @@ let package = Package(
         .target(
             name: "ThemisReplica",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisApps", "ThemisTransport",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisHybster", "ThemisApps", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -61,6 +61,10 @@ public enum KeyGeneration {
         for keyFile in keyFiles {
             try keyFile.write(to: keyPath(directory: directory, principal: keyFile.principal))
         }
+        if faultModel == .hybrid {
+            // The trusted subsystems' shared key (its own file: only the subsystems should hold it).
+            try TrustedSubsystemKeyFile.generate().write(to: directory + "/trusted-subsystem.key")
+        }
         return cluster
     }
 

@@ -32,8 +32,9 @@ public final class Keyring: Sendable {
     ///   - keys: my private keys, from my key file.
     ///   - source: the cluster file's name, for error messages.
     /// - Throws: any `validated(source:)` error, then as `init(validated:me:keys:)`.
-    public convenience init(cluster file: ClusterFile, me: Principal, keys: PrivateKeys, source: String = "cluster.json") throws(ConfigurationError) {
-        try self.init(validated: try file.validated(source: source), me: me, keys: keys)
+    public convenience init(cluster file: ClusterFile, me: Principal, keys: PrivateKeys, source: String = "cluster.json",
+                            trusted: TrustedVerifier? = nil) throws(ConfigurationError) {
+        try self.init(validated: try file.validated(source: source), me: me, keys: keys, signatureMemo: nil, trusted: trusted)
     }
 
     /// Checks that the keys are mine and derives the link keys with every peer.

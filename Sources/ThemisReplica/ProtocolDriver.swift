@@ -5,6 +5,7 @@ import Synchronization
 import ThemisCore
 import ThemisCrypto
 import ThemisDriver
+import ThemisHybster
 import ThemisPBFT
 import ThemisTransport
 import ThemisWire
@@ -106,6 +107,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     ///   its connection, so that a flood of valid messages queues in the peer's socket, not in our memory.
     @discardableResult
     @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
     func deliver(_ inputs: [DriverInput<Message>]) -> Bool {
         let bytes = inputs.reduce(0) { $0 + Self.estimatedBytes($1) }
         let queued = inputsQueued.wrappingAdd(inputs.count, ordering: .relaxed).newValue
@@ -147,11 +149,13 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     }
 
     @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
     func tick() {
         loop.execute { self.step { driver, effects in driver.tick(effects: &effects) } }
     }
 
     @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
     func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?) {
         counters.withLockedValue {
             $0.batchesExecuted += 1
@@ -273,6 +277,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     }
 
     @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
     private func writeOutbox() {
         state.withValue { state in
             var dropped = 0

@@ -4,6 +4,7 @@ import NIOCore
 import ThemisCore
 import ThemisCrypto
 import ThemisDriver
+import ThemisHybster
 import ThemisPBFT
 import ThemisTransport
 import ThemisWire
@@ -50,6 +51,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     }
 
     @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
         let input = unwrapInboundIn(data)
@@ -71,6 +73,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     }
 
     @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
     func channelReadComplete(context: ChannelHandlerContext) {
         if !pending.isEmpty {
             if driver.deliver(pending) { driver.pause(context.channel) }

@@ -26,6 +26,8 @@ public final class ReplicaServer: Sendable {
         public var logger: Logger
         /// What the core gets from the process (the trusted subsystems of a hybrid protocol).
         public var environment = CoreEnvironment.none
+        /// Checks the certificates of the cluster's trusted subsystems (hybrid protocols; nil otherwise).
+        public var trustedVerifier: TrustedVerifier?
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
             self.cluster = cluster
@@ -55,7 +57,7 @@ public final class ReplicaServer: Sendable {
         guard let endpoint = cluster.replicas.first(where: { $0.id == options.id.rawValue }) else {
             throw ConfigurationError.unknownPrincipal(.replica(options.id), file: "cluster.json")
         }
-        let keyring = try Keyring(cluster: cluster, me: .replica(options.id), keys: options.keys)
+        let keyring = try Keyring(cluster: cluster, me: .replica(options.id), keys: options.keys, trusted: options.trustedVerifier)
         // Every check that can fail comes before the threads exist (a refused file leaks nothing).
         let plugin = try ProtocolCatalog.plugin(named: cluster.protocolName, source: "cluster.json")
         _ = try cluster.validated(source: "cluster.json").checked(for: plugin)

@@ -17,6 +17,8 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
+    @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
+    @Option(help: "Hybster: where the trusted subsystem keeps its counters (default: replica-<id>.counters next to cluster.json; one file per pillar, <path>.<pillar>).") var counterFile: String?
 
     public init() {}
 
@@ -30,6 +32,17 @@ public struct ReplicaCommand: AsyncParsableCommand {
             }
             let (cluster, keys) = try loadClusterAndKeys(config: config, key: key, principal: .replica(ReplicaID(id)))
             var options = ReplicaServer.Options(cluster: cluster, id: ReplicaID(id), keys: keys)
+            if cluster.faultModel == .hybrid {
+                let directory = directory(of: config)
+                let key = try TrustedSubsystemKeyFile.load(path: trustedKey ?? "\(directory)/trusted-subsystem.key")
+                let base = counterFile ?? "\(directory)/replica-\(id).counters"
+                let replica = ReplicaID(id)
+                options.trustedVerifier = TrustedVerifier(key: key)
+                options.environment = CoreEnvironment { pillar throws(TrustedCounterError) in
+                    try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key,
+                                               store: try FileCounterStore(path: "\(base).\(pillar)"))
+                }
+            }
             if let threads {
                 guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
                 options.eventLoopThreads = threads

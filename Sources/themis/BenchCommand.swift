@@ -30,14 +30,15 @@ struct BenchCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "cluster.json of a running cluster (replicas started with --app bench).") var config: String?
-    @Flag(help: "Start a local 4-replica cluster for each point and stop it afterwards.") var local = false
+    @Flag(help: "Start a local cluster (4 PBFT or 3 Hybster replicas) for each point and stop it afterwards.") var local = false
     @Option(help: "Closed-loop clients, or a comma-separated sweep such as 1,5,10,20,40.") var clients = "10"
     @Option(help: "Request (operation) size in bytes.") var requestSize = 100
     @Option(help: "Reply size in bytes (--local; a --config cluster's replicas set their own).") var replySize = 10
     @Option(help: "Measured seconds per point.") var duration = 10.0
     @Option(help: "Seconds of load before measuring starts.") var warmup = 2.0
     @Flag(help: "Send read operations (ordered like writes; they leave the application state as it is).") var readOnly = false
-    @Option(name: .customLong("protocol"), help: "Protocol: pbft.") var protocolName = "pbft"
+    @Option(name: .customLong("protocol"), help: "Protocol: pbft or hybster.") var protocolName = "pbft"
+    @Option(help: "--local: Hybster's pillars (parallel ordering instances).") var pillars: UInt32 = 1
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
@@ -117,18 +118,20 @@ struct BenchCommand: AsyncParsableCommand {
     private func runLocal(clients count: Int, group: MultiThreadedEventLoopGroup) async throws -> BenchPoint {
         let scheme = AuthenticationScheme(deployable: auth) ?? .hmac
         let directory = "/tmp/themis-bench-\(getpid())-\(count)"
-        let basePort = try await LocalCluster.freePorts(count: 4)
+        let plugin = try ProtocolCatalog.plugin(named: protocolName, source: directory + "/cluster.json")
+        let replicaCount = plugin.faultModel == .hybrid ? 3 : 4
+        let basePort = try await LocalCluster.freePorts(count: replicaCount)
         var limits = Limits()
         limits.pipelineDepthMax = pipelineDepth
         limits.batchRequestsMax = batchMax
         // The log (most of a replica's heap) holds at most L = 2K batches: with 40 clients sharing a session a
         // batch holds 40 requests, and K = 32 keeps peak RSS about 1 MiB below K = 128 at the same throughput.
+        var settings = ProtocolSettings(checkpointInterval: UInt64(checkpointInterval), watermarkWindow: UInt64(2 * checkpointInterval))
+        settings.pillars = pillars
         let cluster = try KeyGeneration.writeCluster(
-            directory: directory, replicas: 4, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
-            plugin: try ProtocolCatalog.plugin(named: protocolName, source: directory + "/cluster.json"),
-            settings: ProtocolSettings(checkpointInterval: UInt64(checkpointInterval), watermarkWindow: UInt64(2 * checkpointInterval)),
-            limits: limits)
-        let replicas = try LocalCluster(directory: directory, count: 4, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"])
+            directory: directory, replicas: replicaCount, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
+            plugin: plugin, settings: settings, limits: limits)
+        let replicas = try LocalCluster(directory: directory, count: replicaCount, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"])
         let point: BenchPoint
         do {
             point = try await measure(cluster: cluster, directory: directory, clients: count, group: group)

@@ -18,9 +18,9 @@ import Glibc
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Start a local 4-replica PBFT cluster, run a key-value workload, kill the primary midway, check consistency.")
+        abstract: "Start a local cluster (4 PBFT replicas, or 3 Hybster replicas), run a key-value workload, kill the primary midway, check consistency.")
 
-    @Option(name: .customLong("protocol"), help: "Protocol (from the catalog: pbft).") var protocolName = "pbft"
+    @Option(name: .customLong("protocol"), help: "Protocol (from the catalog: pbft, or hybster with 3 replicas).") var protocolName = "pbft"
     @Option(help: "Concurrent clients.") var clients = 8
     @Option(help: "Total key-value operations.") var operations = 4000
     @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
@@ -31,15 +31,16 @@ struct DemoCommand: AsyncParsableCommand {
         try await reportingErrors {
             guard let scheme = AuthenticationScheme(deployable: auth) else { throw ValidationError("unknown --auth \(auth)") }
             let directory = "/tmp/themis-demo-\(getpid())"
-            let basePort = try await LocalCluster.freePorts(count: 4)
             let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "--protocol")
+            let count = plugin.faultModel == .hybrid ? 3 : 4
+            let basePort = try await LocalCluster.freePorts(count: count)
             let cluster = try KeyGeneration.writeCluster(
-                directory: directory, replicas: 4, clients: clients, hosts: ["127.0.0.1"], basePort: basePort,
+                directory: directory, replicas: count, clients: clients, hosts: ["127.0.0.1"], basePort: basePort,
                 scheme: scheme, plugin: plugin, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200))
-            print("Themis demo: 4 replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + 3), "
+            print("Themis demo: \(count) replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + count - 1), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")
-            let replicas = try LocalCluster(directory: directory, count: 4, app: "kv")
+            let replicas = try LocalCluster(directory: directory, count: count, app: "kv")
             let verdict: Bool
             do {
                 verdict = try await runDemo(cluster: cluster, directory: directory, replicas: replicas)

@@ -9,8 +9,8 @@ struct KeygenCommand: AsyncParsableCommand {
         commandName: "keygen",
         abstract: "Write a cluster configuration and one private key file per replica and client.")
 
-    @Option(name: .customLong("protocol"), help: "Protocol: pbft (Byzantine fault model, n >= 3f + 1).") var protocolName = "pbft"
-    @Option(help: "Number of replicas (n >= 3f + 1 for pbft).") var replicas = 4
+    @Option(name: .customLong("protocol"), help: "Protocol: pbft (Byzantine fault model, n >= 3f + 1) or hybster (hybrid, n >= 2f + 1, with a trusted counter).") var protocolName = "pbft"
+    @Option(help: "Number of replicas (n >= 3f + 1 for pbft, n >= 2f + 1 for hybster).") var replicas = 4
     @Option(help: "Number of clients.") var clients = 8
     @Option(help: "Output directory.") var out: String
     @Option(help: "Port of replica 0; replica i listens on base-port + i.") var basePort = 7000
@@ -18,14 +18,16 @@ struct KeygenCommand: AsyncParsableCommand {
     @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
     @Option(help: "K: sequence numbers between checkpoints.") var checkpointInterval: UInt64 = 1000
     @Option(help: "L: the watermark window (at least K).") var watermarkWindow: UInt64?
+    @Option(help: "P: Hybster's parallel ordering instances (pillars), 1 to 64.") var pillars: UInt32 = 1
 
     func run() async throws {
         try await reportingErrors {
             guard let scheme = AuthenticationScheme(deployable: auth) else {
                 throw ValidationError("--auth must be one of hmac, ed25519, ecdsa, rsa (got \(auth))")
             }
-            let settings = ProtocolSettings(checkpointInterval: checkpointInterval,
+            var settings = ProtocolSettings(checkpointInterval: checkpointInterval,
                                             watermarkWindow: watermarkWindow ?? 2 * checkpointInterval)
+            settings.pillars = pillars
             if let problem = settings.problem { throw ValidationError(problem) }
             let hostList = hosts.split(separator: ",").map(String.init)
             let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "\(out)/cluster.json")
@@ -33,7 +35,8 @@ struct KeygenCommand: AsyncParsableCommand {
                 directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
                 scheme: scheme, plugin: plugin, settings: settings)
             print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(cluster.protocolName), "
-                + "\(cluster.faultModel.rawValue) fault model, f = \(cluster.configuration.faultsTolerated), \(scheme.rawValue))")
+                + "\(cluster.faultModel.rawValue) fault model, f = \(cluster.configuration.faultsTolerated), \(scheme.rawValue))"
+                + (cluster.faultModel == .hybrid ? "\nwrote \(out)/trusted-subsystem.key: the key of the replicas' trusted subsystems (software counters: not tamper-proof)" : ""))
             if cluster.limits.frameBytesMax != Limits().frameBytesMax {
                 print("frameBytesMax is \(cluster.limits.frameBytesMax) bytes: the largest VIEW-CHANGE or NEW-VIEW of n = \(replicas), "
                     + "L = \(settings.watermarkWindow) with \(scheme.rawValue) needs more than the default \(Limits().frameBytesMax)")
