@@ -17,7 +17,8 @@ import ThemisProtocolKit
 ///   entering a view with re-proposals certifies a NEW-VIEW-ACK at the highest re-proposed order of each
 ///   pillar, which makes it answer for all of them in its next VIEW-CHANGE;
 /// - a replica whose counters are ahead of its state (restarted) certifies nothing until a NEW-VIEW
-///   brings it into a view above them.
+///   brings it into a view above them; meanwhile it catches up passively (state transfer, and batches
+///   that f + 1 others committed).
 public struct HybsterReplica: ReplicaCore {
     public typealias Message = HybsterMessage
     public typealias Event = HybsterEvent
@@ -136,9 +137,9 @@ public struct HybsterReplica: ReplicaCore {
         proposeBatches(into: &actions)
     }
 
-    /// Normal-case messages must be of this replica's view, while it is in normal operation.
+    /// Normal-case messages must be of this replica's view, while it is in normal operation. A recovering
+    /// replica takes them too: it executes what f + 1 others commit, but certifies nothing (`participates`).
     func checkNormalCase(_ messageView: View) throws(HybsterRejection) {
-        guard participates else { throw .notParticipating }
         guard messageView == view else { throw .wrongView(message: messageView, current: view) }
         if case .viewChanging(let target) = status { throw .viewChanging(to: target) }
     }
