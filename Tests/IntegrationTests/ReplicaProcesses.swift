@@ -30,12 +30,12 @@ final class ReplicaProcesses: Sendable {
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
-         application: [String] = ["kv"]) throws {
+         application: [String] = ["kv"], protocolName: String = "pbft") throws {
         binary = try ReplicaProcesses.themisBinary()
         self.application = application
         directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
         let basePort = try ReplicaProcesses.freePortRange(count: replicas)
-        try ReplicaProcesses.runToCompletion(binary, ["keygen", "--replicas", "\(replicas)", "--clients", "\(clients)",
+        try ReplicaProcesses.runToCompletion(binary, ["keygen", "--protocol", protocolName, "--replicas", "\(replicas)", "--clients", "\(clients)",
             "--out", directory, "--base-port", "\(basePort)", "--auth", auth,
             "--checkpoint-interval", "\(checkpointInterval)"])
         cluster = try ClusterFile.load(path: directory + "/cluster.json")
