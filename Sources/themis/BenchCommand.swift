@@ -211,7 +211,9 @@ struct BenchCommand: AsyncParsableCommand {
         let batches = zip(before, after).map { $1.batchesExecuted &- $0.batchesExecuted }.max() ?? 0
         let requests = zip(before, after).map { $1.requestsExecuted &- $0.requestsExecuted }.max() ?? 0
         return BenchPoint(
-            label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == .shared ? "" : "-\(connections.rawValue)"),
+            label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == .shared ? "" : "-\(connections.rawValue)")
+                + (cluster.settings.pillars > 1 ? "-p\(cluster.settings.pillars)" : ""),
+            protocolName: cluster.protocolName,
             authentication: cluster.authentication.rawValue, connections: connections.rawValue,
             clients: count, requestSize: requestSize, replySize: replySize, readOnly: readOnly, seconds: duration,
             operations: outcome.histogram.totalCount, errors: outcome.errors, histogram: outcome.histogram,
@@ -357,6 +359,7 @@ enum Connections: String, CaseIterable, ExpressibleByArgument {
 /// One measured point of a benchmark run.
 struct BenchPoint {
     let label: String
+    let protocolName: String
     let authentication: String
     let connections: String
     let clients: Int
@@ -384,7 +387,7 @@ struct BenchPoint {
     }
 
     var json: String {
-        "{\"label\":\"\(label)\",\"protocol\":\"pbft\",\"auth\":\"\(authentication)\",\"connections\":\"\(connections)\","
+        "{\"label\":\"\(label)\",\"protocol\":\"\(protocolName)\",\"auth\":\"\(authentication)\",\"connections\":\"\(connections)\","
             + "\"clients\":\(clients),"
             + "\"request_size\":\(requestSize),\"reply_size\":\(replySize),\"read_only\":\(readOnly),"
             + "\"duration_s\":\(seconds),\"operations\":\(operations),\"errors\":\(errors),"
@@ -401,7 +404,7 @@ struct BenchPoint {
         + "p50_ms,p90_ms,p99_ms,p999_ms,max_ms,peak_rss_bytes_max,batch_size_mean"
 
     var csvRow: String {
-        [label, "pbft", authentication, "\(clients)", "\(requestSize)", "\(replySize)", "\(readOnly)", "\(seconds)",
+        [label, protocolName, authentication, "\(clients)", "\(requestSize)", "\(replySize)", "\(readOnly)", "\(seconds)",
          "\(operations)", "\(errors)", formatted(opsPerSecond, decimals: 1), formatted(milliseconds(50), decimals: 3),
          formatted(milliseconds(90), decimals: 3), formatted(milliseconds(99), decimals: 3),
          formatted(milliseconds(99.9), decimals: 3), formatted(maxMilliseconds, decimals: 3),
