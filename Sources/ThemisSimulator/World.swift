@@ -127,7 +127,9 @@ public final class World<Plugin: SimulationPlugin> {
         let file = ClusterFile(protocolName: Plugin.name, faultModel: Plugin.faultModel, authentication: scenario.scheme, settings: settings,
                                limits: limits, replicas: replicaEntries, clients: clientEntries)
         // The key of the cluster's trusted subsystems (hybrid protocols), and each replica's counter stores.
-        let trustedKey = SymmetricKey(data: random.seedBytes())
+        // (From its own stream: the world's stays as it was, so PBFT's seeds replay as before.)
+        var keyRandom = SplitMix64(seed: scenario.seed ^ 0x7121_5EED)
+        let trustedKey = SymmetricKey(data: keyRandom.seedBytes())
         self.trustedKey = trustedKey
         self.counterStores = (0..<scenario.replicaCount).map { _ in
             (0..<Int(scenario.pillars)).map { _ in scenario.faultyCounter ? RollbackCounterStore() as any TrustedCounterStore : InMemoryCounterStore() }

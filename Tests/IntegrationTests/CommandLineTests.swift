@@ -73,6 +73,24 @@ struct CommandLineTests {
         }
     }
 
+    @Test("keygen --protocol hybster writes the hybrid fault model and the trusted subsystems' key; a Hybster replica without that key, or with a corrupt counter file, stops with a one-line error")
+    func keygenHybster() throws {
+        let out = NSTemporaryDirectory() + "themis-keygen-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, text, error) = try themis(["keygen", "--protocol", "hybster", "--replicas", "3", "--clients", "1", "--auth", "hmac", "--out", out])
+        #expect(status == 0, "stderr: \(error)")
+        #expect(text.contains("hybster, hybrid fault model, f = 1"), "\(text)")
+        #expect(try ClusterFile.load(path: out + "/cluster.json").faultModel == .hybrid)
+        #expect(FileManager.default.fileExists(atPath: out + "/trusted-subsystem.key"))
+        // A corrupt counter file: refusing to start beats starting from 0 (which could reuse values).
+        _ = FileManager.default.createFile(atPath: out + "/replica-1.counters.0", contents: Data("garbage".utf8))
+        let (corrupt, _, corruptError) = try themis(["replica", "--config", out + "/cluster.json", "--id", "1"])
+        #expect(corrupt != 0 && corruptError.contains("corrupt") && corruptError.split(separator: "\n").count == 1, "stderr: \(corruptError)")
+        try FileManager.default.removeItem(atPath: out + "/trusted-subsystem.key")
+        let (bad, _, badError) = try themis(["replica", "--config", out + "/cluster.json", "--id", "0"])
+        #expect(bad != 0 && badError.contains("trusted-subsystem.key") && badError.split(separator: "\n").count == 1, "stderr: \(badError)")
+    }
+
     @Test("themis bounds prints every message kind and a memory bound that grows with the window; a bad flag is a clear error")
     func bounds() throws {
         let directory = NSTemporaryDirectory() + "themis-bounds-\(UUID().uuidString.prefix(8))"
