@@ -186,7 +186,7 @@ let package = Package(
         .target(
             name: "ThemisFuzzTargets",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisPBFTTesting", "ThemisTransport",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisPBFT", "ThemisHybster", "ThemisPBFTTesting", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

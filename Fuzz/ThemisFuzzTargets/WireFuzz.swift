@@ -1,5 +1,6 @@
 import NIOCore
 import ThemisCore
+import ThemisHybster
 import ThemisPBFT
 import ThemisWire
 
@@ -41,6 +42,13 @@ enum MessageFuzz {
             throw FuzzFailure("a message (kind byte \(payload.getInteger(at: payload.readerIndex + 1, as: UInt8.self) ?? 0)) re-encodes to \(encoded.readableBytes) bytes that differ from its \(payload.readableBytes)-byte input")
         }
         switch message {
+        case .replica(let payload) where payload.protocolID == HybsterCodec.protocolID:
+            // The Hybster plug-in's payload: the same properties.
+            guard let (inner, authenticator) = try? HybsterCodec.decode(payload, limits: limits) else { return }
+            guard HybsterCodec.wireMessage(inner, authenticator: authenticator) == message else {
+                throw FuzzFailure("a Hybster \(inner.kindName) re-encodes to bytes that differ from its input")
+            }
+            _ = HybsterCodec.authenticatedBytes(of: inner)
         case .replica(let payload):
             // The PBFT plug-in's payload: it decodes or fails with a `WireError`, and re-encodes exactly.
             guard let (inner, authenticator) = try? PBFTCodec.decode(payload, limits: limits) else { return }

@@ -78,8 +78,9 @@ extension HybsterReplica {
 
     mutating func receiveViewChange(_ message: HybsterViewChange, into actions: inout [HybsterAction]) throws(HybsterRejection) {
         guard message.toView > view else {
-            // A replica still asking for the view we are in: it missed the NEW-VIEW.
-            if message.toView == view, status == .normal, isPrimary, let newView = viewChange.newView {
+            // A replica still asking for the view we are in, or an earlier one (it was cut off while the others
+            // moved on): our NEW-VIEW brings it here.
+            if status == .normal, isPrimary, let newView = viewChange.newView {
                 actions.append(.send(.newView(newView), to: message.sender))
                 return
             }
@@ -172,8 +173,9 @@ extension HybsterReplica {
 
     /// The re-proposals f + 1 VIEW-CHANGEs determine: after the highest checkpoint, up to the highest entry,
     /// the highest-view PREPARE's digest per order number, the null batch where none has one.
-    func reproposals(from viewChanges: [HybsterViewChange]) -> (base: HybsterViewChange, orders: [(SequenceNumber, Digest)]) {
-        let base = viewChanges.max { ($0.checkpoint, $1.sender) < ($1.checkpoint, $0.sender) } ?? viewChanges[0]
+    /// - Returns: nil for no VIEW-CHANGE (callers hold f + 1).
+    func reproposals(from viewChanges: [HybsterViewChange]) -> (base: HybsterViewChange, orders: [(SequenceNumber, Digest)])? {
+        guard let base = viewChanges.max(by: { ($0.checkpoint, $1.sender) < ($1.checkpoint, $0.sender) }) else { return nil }
         var chosen: [SequenceNumber: PrepareHeader] = [:]
         for message in viewChanges {
             for entry in message.entries where entry.order > base.checkpoint {
@@ -196,8 +198,7 @@ extension HybsterReplica {
     mutating func makeNewViewIfReady(into actions: inout [HybsterAction]) {
         guard participates, case .viewChanging(let newView) = status, configuration.primary(of: newView) == id, viewChange.received[id] != nil else { return }
         let viewChanges = viewChange.received.values.filter { $0.toView == newView }.sorted { $0.sender < $1.sender }
-        guard viewChanges.count >= quorum else { return }
-        let (base, orders) = reproposals(from: viewChanges)
+        guard viewChanges.count >= quorum, let (base, orders) = reproposals(from: viewChanges) else { return }
         var headers: [PrepareHeader] = []
         for (order, digest) in orders {
             let certifiedDigest = HybsterDigests.prepare(view: newView, order: order, digest: digest, sender: id)
@@ -229,7 +230,7 @@ extension HybsterReplica {
             guard viewChange.toView == message.view else { throw .invalidNewView("a VIEW-CHANGE for view \(viewChange.toView.rawValue)") }
             try validate(viewChange)
         }
-        let (base, orders) = reproposals(from: message.viewChanges)
+        guard let (base, orders) = reproposals(from: message.viewChanges) else { throw .invalidNewView("no VIEW-CHANGE") }
         guard orders.count == message.reproposals.count else { throw .invalidNewView("\(message.reproposals.count) re-proposals, \(orders.count) expected") }
         for ((order, digest), header) in zip(orders, message.reproposals) {
             guard header.order == order, header.digest == digest, header.view == message.view, header.sender == newPrimary else {
