@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 // The software trusted subsystem (Hybster's TrInX): a counter value is certified at most once, a continuing
 // certificate proves nothing was certified in between, certificates verify at any subsystem with the
 // cluster's key and at none without it, and a restart from the store never reuses a value.
@@ -97,5 +100,30 @@ struct TrustedCounterTests {
         }
         #expect(trinx.value(of: 0) == .zero)
         #expect(TrustedCounterError.persistenceFailed("disk full").description == "counter state not persisted: disk full")
+    }
+
+    @Test("The file store writes a ceiling once per reservation, restarts above every certified value, and refuses a corrupt file")
+    func fileStore() throws {
+        let path = "/tmp/themis-counter-test-\(UInt64.random(in: 0...UInt64.max))"
+        var trinx = try SoftwareTrustedCounter(id: subsystem, key: key, counters: 1, store: try FileCounterStore(path: path, reservation: 10))
+        var last = CounterValue.zero
+        for order in UInt64(1)...35 {
+            last = try trinx.certifyIndependent(digest, counter: 0, value: CounterValue(view: 0, order: order)).value
+        }
+        // 35 values with a reservation of 10: ceilings at 11, 22, 33, 44 (one write each).
+        let store = try FileCounterStore(path: path, reservation: 10)
+        #expect(try store.load()[0] == CounterValue(view: 0, order: 44))
+        var restarted = try SoftwareTrustedCounter(id: subsystem, key: key, counters: 1, store: store)
+        #expect(restarted.value(of: 0) > last)
+        #expect(throws: TrustedCounterError.self) { try restarted.certifyIndependent(digest, counter: 0, value: last) }
+        // A new view is above every order number of the old one: one more write.
+        _ = try restarted.certifyContinuing(digest, counter: 0, value: CounterValue(view: 1, order: 0))
+        #expect(store.syncs == 1)
+        // Corrupt: a startup error, never a silent reset to 0.
+        let handle = fopen(path, "wb")
+        fputs("not a counter file", handle)
+        fclose(handle)
+        #expect(throws: TrustedCounterError.self) { try FileCounterStore(path: path) }
+        remove(path)
     }
 }
