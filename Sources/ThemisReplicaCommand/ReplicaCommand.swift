@@ -18,6 +18,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
+    @Option(help: "Hybster: in-process (the default) or process (a `trusted-counter` child process holds the counters, over a Unix socket).") var trustedCounter = "in-process"
     @Option(help: "Hybster: where the trusted subsystem keeps its counters (default: replica-<id>.counters next to cluster.json; one file per pillar, <path>.<pillar>).") var counterFile: String?
 
     public init() {}
@@ -37,10 +38,24 @@ public struct ReplicaCommand: AsyncParsableCommand {
                 let key = try TrustedSubsystemKeyFile.load(path: trustedKey ?? "\(directory)/trusted-subsystem.key")
                 let base = counterFile ?? "\(directory)/replica-\(id).counters"
                 let replica = ReplicaID(id)
+                // Verification stays in this process (through the subsystem it would cost a round trip per message).
                 options.trustedVerifier = TrustedVerifier(key: key)
-                options.environment = CoreEnvironment { pillar throws(TrustedCounterError) in
-                    try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key,
-                                               store: try FileCounterStore(path: "\(base).\(pillar)"))
+                switch trustedCounter {
+                case "in-process":
+                    options.environment = CoreEnvironment { pillar throws(TrustedCounterError) in
+                        try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key,
+                                                   store: try FileCounterStore(path: "\(base).\(pillar)"))
+                    }
+                case "process":
+                    let socket = "\(base).socket"
+                    try spawnTrustedCounter(["trusted-counter", "--socket", socket, "--trusted-key", trustedKey ?? "\(directory)/trusted-subsystem.key",
+                                             "--counter-file", base, "--replica", "\(id)", "--pillars", "\(cluster.settings.pillars)"])
+                    let connection = try TrustedCounterConnection(path: socket)
+                    options.environment = CoreEnvironment { pillar throws(TrustedCounterError) in
+                        try ProcessTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), connection: connection)
+                    }
+                default:
+                    throw ValidationError("--trusted-counter must be in-process or process (got \(trustedCounter))")
                 }
             }
             if let threads {

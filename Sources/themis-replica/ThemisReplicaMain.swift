@@ -7,6 +7,10 @@ import ThemisReplicaCommand
 @main
 struct ThemisReplicaMain {
     static func main() async {
+        // A replica with --trusted-counter process starts this binary again as its trusted subsystem.
+        if CommandLine.arguments.dropFirst().first == "trusted-counter" {
+            TrustedCounterCommand.main(Array(CommandLine.arguments.dropFirst(2)))
+        }
         await ReplicaCommand.main()
     }
 }

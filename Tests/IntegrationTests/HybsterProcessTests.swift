@@ -119,6 +119,41 @@ struct HybsterProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("--trusted-counter process: the subsystems run in a child process per replica; the cluster serves, survives a primary kill, and the children exit with their replicas")
+    func trustedCounterProcess() async throws {
+        let processes = try ReplicaProcesses(replicas: 3, auth: "hmac", application: ["kv", "--trusted-counter", "process"], protocolName: "hybster")
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<3).map { try processes.client($0, group: group) }
+        try await processes.waitUntilReady(clients[0])
+        let writes = try await writeWhile(clients, count: 60) {
+            try await Task.sleep(for: .milliseconds(500))
+            processes.kill(0)
+        }
+        #expect(try await readBackAll(writes, via: clients[1]) == 0)
+        #expect(try await clients[1].status(of: ReplicaID(1)).view.rawValue >= 1)
+        // The killed replica's subsystem process saw its connection close and exited; the others still run.
+        func running(_ replica: Int) throws -> Bool {
+            // /proc/*/cmdline (no pgrep needed): arguments separated by NUL bytes.
+            let needle = "trusted-counter\0--socket\0\(processes.directory)/replica-\(replica).counters.socket"
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.contains { entry in
+                guard entry.allSatisfy(\.isNumber), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+                return String(decoding: data, as: UTF8.self).contains(needle)
+            }
+        }
+        #expect(try running(1) && running(2))
+        var gone = false
+        for _ in 0..<50 where !gone {
+            gone = try !running(0)
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "the trusted-counter process of the killed replica is still running")
+        #expect(FileManager.default.fileExists(atPath: processes.directory + "/replica-0.counters.0"))
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+    }
+
     @Test("kill -9 a process certifying on a file-backed counter, five times: no value it printed is certified again")
     func counterSurvivesKill() async throws {
         let binary = try ReplicaProcesses.themisBinary()
