@@ -86,7 +86,11 @@ public final class ReplicaServer: Sendable {
         let server: any Channel
         do {
             server = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
+                // Hundreds of clients connect at once when a load starts: with a short accept queue the
+                // kernel drops their SYNs, a client's 2 s connect timeout fires before the retransmit
+                // lands, and the reconnects keep the queue full (400 per-client connections took
+                // 13 s to 120+ s to come up with 256). The kernel clamps this to net.core.somaxconn.
+                .serverChannelOption(.backlog, value: 4096)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
