@@ -86,10 +86,10 @@ public final class ReplicaServer: Sendable {
         let server: any Channel
         do {
             server = try await ServerBootstrap(group: group)
-                // Hundreds of clients connect at once when a load starts: with a short accept queue the
-                // kernel drops their SYNs, a client's 2 s connect timeout fires before the retransmit
-                // lands, and the reconnects keep the queue full (400 per-client connections took
-                // 13 s to 120+ s to come up with 256). The kernel clamps this to net.core.somaxconn.
+                // Hundreds of clients may connect at once when a load starts (400 per-client clients
+                // open 400 connections to each replica); a queue of 256 lets the kernel drop SYNs that
+                // then wait for a retransmit. The kernel clamps this to net.core.somaxconn. (It did not
+                // remove the 1-26 s start-up spread of 400 debug clients measured by hand: open.)
                 .serverChannelOption(.backlog, value: 4096)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
