@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "ThemisClient", targets: ["ThemisClient"]),
         .library(name: "ThemisReplica", targets: ["ThemisReplica"]),
         .library(name: "ThemisApps", targets: ["ThemisApps"]),
+        .library(name: "ThemisStorage", targets: ["ThemisStorage"]),
         .executable(name: "themis", targets: ["themis"]),
         .executable(name: "themis-replica", targets: ["themis-replica"]),
     ],
@@ -90,6 +91,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "ThemisApps", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
+        // Durable mode's files: the write-ahead log in CRC-framed segments and the checkpoint snapshots.
+        .target(name: "ThemisStorage", swiftSettings: strictSettings),
         .target(
             name: "ThemisTransport",
             dependencies: [
@@ -144,6 +147,7 @@ let package = Package(
             name: "ThemisReplica",
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisHybster", "ThemisApps", "ThemisTransport",
+                "ThemisStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -207,6 +211,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "ThemisAppsTests", dependencies: ["ThemisCore", "ThemisApps"]),
+        .testTarget(name: "ThemisStorageTests", dependencies: ["ThemisStorage"]),
         .testTarget(name: "ThemisClientTests", dependencies: ["ThemisCore", "ThemisClientCore"]),
         .testTarget(name: "ThemisSimulatorTests", dependencies: ["ThemisCore", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisSimulator", "ThemisPBFTSimulation", "ThemisHybster", "ThemisHybsterSimulation"]),
         .testTarget(

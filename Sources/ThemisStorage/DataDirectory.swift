@@ -1,0 +1,348 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FoundationEssentials
+
+/// Why a data directory cannot be used. Every case names the file, so an operator knows what to look at.
+public enum StorageError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A system call failed.
+    case io(operation: String, path: String, errno: Int32)
+    /// A record other than a crash's torn last one does not check out: the log cannot be trusted.
+    case corruptRecord(path: String, offset: Int, reason: String)
+    /// A snapshot file does not check out (checksum, header, or the digest its checkpoint record names).
+    case corruptSnapshot(path: String, reason: String)
+    /// The directory belongs to another replica or protocol (`identity` differs).
+    case foreignDirectory(path: String, found: String, expected: String)
+    /// A record over `DataDirectory.recordBytesMax`.
+    case recordTooLarge(Int)
+
+    public var description: String {
+        switch self {
+        case .io(let operation, let path, let code): return "\(operation) \(path) failed: errno \(code)"
+        case .corruptRecord(let path, let offset, let reason): return "\(path) is corrupt at byte \(offset): \(reason)"
+        case .corruptSnapshot(let path, let reason): return "snapshot \(path) is corrupt: \(reason)"
+        case .foreignDirectory(let path, let found, let expected):
+            return "\(path) holds the data of \"\(found)\", not of \"\(expected)\" (wrong --data-dir?)"
+        case .recordTooLarge(let bytes): return "a log record of \(bytes) bytes exceeds \(DataDirectory.recordBytesMax)"
+        }
+    }
+}
+
+/// What a data directory held when it was opened.
+public struct RecoveredLog: Sendable {
+    /// The records of every segment, oldest first.
+    public var records: [[UInt8]] = []
+    /// The checkpoint sequence numbers that have a snapshot file.
+    public var snapshots: [UInt64] = []
+    /// A record a crash left half written at the end of the last segment, cut off at `offset` (`bytes` long).
+    public var tornTail: (path: String, offset: Int, bytes: Int)?
+}
+
+/// A replica's durable state in one directory: a write-ahead log in segments and the snapshots of
+/// stable checkpoints.
+///
+/// - Records are framed as `length (4 bytes) | CRC-32C of the payload (4) | payload`, after an 8-byte
+///   magic per segment (`wal-<index>.log`). `append` only buffers; `sync` writes what was buffered and
+///   fdatasyncs once (group commit: one sync for everything a driver step, or several, produced).
+/// - `saveSnapshot` writes `snapshot-<sequence>.state` (temporary file, fsync, rename) and starts a new
+///   segment: the records after it restate what the replica must not forget, so once they are synced
+///   the older segments and snapshots are deleted. The directory stays at about one checkpoint
+///   interval of log plus one snapshot.
+/// - Opening reads every segment. A record torn by a crash at the end of the last segment is cut off (and
+///   reported in `RecoveredLog.tornTail`); anything else that does not check out is `corruptRecord`.
+///
+/// One owner (the protocol loop) uses it; it is not thread-safe.
+public final class DataDirectory {
+    public static let recordBytesMax = 256 << 20
+    static let segmentMagic = Array("THMSWAL1".utf8)
+    static let snapshotMagic = Array("THMSSNP1".utf8)
+    static let identityFile = "themis-data"
+
+    public let path: String
+    /// fdatasync calls so far (for the figures: group commit must keep them far below one per request).
+    public private(set) var syncs = 0
+    public private(set) var recordsWritten = 0
+    public private(set) var bytesWritten = 0
+
+    private var segmentIndex: UInt64
+    private var descriptor: Int32
+    private var buffered: [UInt8] = []
+    /// Files of the checkpoint before the last `saveSnapshot`, deleted once the new segment is synced.
+    private var obsolete: [String] = []
+    private var directorySyncNeeded = false
+
+    private init(path: String, segmentIndex: UInt64, descriptor: Int32) {
+        self.path = path
+        self.segmentIndex = segmentIndex
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Opens (or creates) the data directory of `identity` (for example "replica 2 of a pbft cluster"),
+    /// reads its log and cuts off a torn last record.
+    public static func open(path: String, identity: String) throws(StorageError) -> (DataDirectory, RecoveredLog) {
+        try createDirectory(path)
+        try checkIdentity(directory: path, identity: identity)
+        var recovered = RecoveredLog()
+        let names = try listing(path)
+        let segments = names.compactMap(segmentIndex(of:)).sorted()
+        recovered.snapshots = names.compactMap(snapshotSequence(of:)).sorted()
+        for (position, index) in segments.enumerated() {
+            let file = path + "/" + segmentName(index)
+            let bytes = try readFile(file)
+            let isLast = position == segments.count - 1
+            let (records, validBytes, problem) = parse(bytes)
+            if let problem {
+                guard isLast else { throw .corruptRecord(path: file, offset: validBytes, reason: problem) }
+                recovered.tornTail = (file, validBytes, bytes.count - validBytes)
+                try truncate(file, to: validBytes)
+            }
+            recovered.records.append(contentsOf: records)
+        }
+        let index = segments.last ?? 1
+        let file = path + "/" + segmentName(index)
+        let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io(operation: "open", path: file, errno: errno) }
+        let directory = DataDirectory(path: path, segmentIndex: index, descriptor: descriptor)
+        if segments.isEmpty {
+            directory.buffered = segmentMagic
+            directory.directorySyncNeeded = true
+            try directory.sync()
+        } else if let torn = recovered.tornTail, torn.offset < segmentMagic.count {
+            // Even the magic was torn: the segment was being created.
+            directory.buffered = segmentMagic
+            try directory.sync()
+        }
+        return (directory, recovered)
+    }
+
+    /// Buffers one record; it is durable after the next `sync`.
+    public func append(_ record: [UInt8]) throws(StorageError) {
+        guard record.count <= Self.recordBytesMax else { throw .recordTooLarge(record.count) }
+        Self.frame(record, into: &buffered)
+        recordsWritten += 1
+    }
+
+    /// Makes every appended record durable (one write, one fdatasync), then deletes what the last
+    /// `saveSnapshot` made obsolete.
+    public func sync() throws(StorageError) {
+        if !buffered.isEmpty {
+            try Self.writeAll(buffered, to: descriptor, path: currentSegmentPath)
+            bytesWritten += buffered.count
+            buffered.removeAll(keepingCapacity: true)
+            guard fdatasync(descriptor) == 0 else { throw .io(operation: "fdatasync", path: currentSegmentPath, errno: errno) }
+            syncs += 1
+        }
+        if directorySyncNeeded {
+            try Self.syncDirectory(path)
+            directorySyncNeeded = false
+            for file in obsolete { unlink(file) }
+            obsolete = []
+        }
+    }
+
+    /// Writes the snapshot of checkpoint `sequence` (durable when this returns) and starts a new segment;
+    /// the records appended after this call MUST restate everything the replica must not forget.
+    public func saveSnapshot(_ sequence: UInt64, state: [UInt8]) throws(StorageError) {
+        // The records before the snapshot stay in the old segment, durable before it is left.
+        try sync()
+        let file = path + "/" + Self.snapshotName(sequence)
+        var bytes = Self.snapshotMagic
+        Self.appendInteger(sequence, width: 8, to: &bytes)
+        Self.appendInteger(UInt64(state.count), width: 8, to: &bytes)
+        Self.appendInteger(UInt64(CRC32C.checksum(state)), width: 4, to: &bytes)
+        bytes.append(contentsOf: state)
+        try Self.writeFileDurably(bytes, path: file)
+        let names = try Self.listing(path)
+        obsolete = names.filter { name in
+            if let index = Self.segmentIndex(of: name) { return index <= segmentIndex }
+            if let other = Self.snapshotSequence(of: name) { return other != sequence }
+            return name.hasSuffix(".tmp")
+        }.map { path + "/" + $0 }
+        close(descriptor)
+        segmentIndex += 1
+        descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io(operation: "open", path: currentSegmentPath, errno: errno) }
+        buffered = Self.segmentMagic
+        directorySyncNeeded = true
+    }
+
+    /// The snapshot of checkpoint `sequence`, its header and checksum checked.
+    public func loadSnapshot(_ sequence: UInt64) throws(StorageError) -> [UInt8] {
+        let file = path + "/" + Self.snapshotName(sequence)
+        let bytes = try Self.readFile(file)
+        let headerBytes = Self.snapshotMagic.count + 20
+        guard bytes.count >= headerBytes, Array(bytes.prefix(8)) == Self.snapshotMagic else {
+            throw .corruptSnapshot(path: file, reason: "no snapshot header")
+        }
+        let stored = Self.integer(bytes, at: 8, width: 8)
+        let length = Self.integer(bytes, at: 16, width: 8)
+        let checksum = UInt32(Self.integer(bytes, at: 24, width: 4))
+        guard stored == sequence else { throw .corruptSnapshot(path: file, reason: "it holds checkpoint \(stored)") }
+        guard length == UInt64(bytes.count - headerBytes) else {
+            throw .corruptSnapshot(path: file, reason: "\(bytes.count - headerBytes) bytes of state, the header says \(length)")
+        }
+        let state = Array(bytes[headerBytes...])
+        guard CRC32C.checksum(state) == checksum else { throw .corruptSnapshot(path: file, reason: "checksum mismatch") }
+        return state
+    }
+
+    /// Removes a snapshot that did not check out (a replica recovering from its peers instead).
+    public func discardSnapshot(_ sequence: UInt64) {
+        unlink(path + "/" + Self.snapshotName(sequence))
+    }
+
+    /// The segment files and snapshots now in the directory, for figures and tests.
+    public func files() throws(StorageError) -> [(name: String, bytes: Int)] {
+        var result: [(String, Int)] = []
+        for name in try Self.listing(path) where Self.segmentIndex(of: name) != nil || Self.snapshotSequence(of: name) != nil {
+            var info = stat()
+            let size = stat(path + "/" + name, &info) == 0 ? Int(info.st_size) : 0
+            result.append((name, size))
+        }
+        return result.sorted { $0.0 < $1.0 }
+    }
+
+    var currentSegmentPath: String { path + "/" + Self.segmentName(segmentIndex) }
+
+    // MARK: Format
+
+    static func frame(_ record: [UInt8], into bytes: inout [UInt8]) {
+        appendInteger(UInt64(record.count), width: 4, to: &bytes)
+        appendInteger(UInt64(CRC32C.checksum(record)), width: 4, to: &bytes)
+        bytes.append(contentsOf: record)
+    }
+
+    /// The records of one segment, the length of its valid prefix, and what is wrong after it (nil if nothing).
+    static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], validBytes: Int, problem: String?) {
+        guard bytes.count >= segmentMagic.count else { return ([], 0, bytes.isEmpty ? nil : "the segment header is cut short") }
+        guard Array(bytes.prefix(segmentMagic.count)) == segmentMagic else { return ([], 0, "not a log segment (bad magic)") }
+        var records: [[UInt8]] = []
+        var offset = segmentMagic.count
+        while offset < bytes.count {
+            guard bytes.count - offset >= 8 else { return (records, offset, "a record header is cut short") }
+            let length = Int(integer(bytes, at: offset, width: 4))
+            let checksum = UInt32(integer(bytes, at: offset + 4, width: 4))
+            guard length > 0, length <= recordBytesMax else { return (records, offset, "a record claims \(length) bytes") }
+            guard bytes.count - offset - 8 >= length else { return (records, offset, "a record of \(length) bytes is cut short") }
+            let record = Array(bytes[(offset + 8)..<(offset + 8 + length)])
+            guard CRC32C.checksum(record) == checksum else { return (records, offset, "a record's checksum does not match") }
+            records.append(record)
+            offset += 8 + length
+        }
+        return (records, offset, nil)
+    }
+
+    static func segmentName(_ index: UInt64) -> String {
+        let digits = String(index)
+        return "wal-" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits + ".log"
+    }
+
+    static func segmentIndex(of name: String) -> UInt64? {
+        guard name.hasPrefix("wal-"), name.hasSuffix(".log") else { return nil }
+        return UInt64(name.dropFirst(4).dropLast(4))
+    }
+
+    static func snapshotName(_ sequence: UInt64) -> String {
+        let digits = String(sequence)
+        return "snapshot-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".state"
+    }
+
+    static func snapshotSequence(of name: String) -> UInt64? {
+        guard name.hasPrefix("snapshot-"), name.hasSuffix(".state") else { return nil }
+        return UInt64(name.dropFirst(9).dropLast(6))
+    }
+
+    static func appendInteger(_ value: UInt64, width: Int, to bytes: inout [UInt8]) {
+        for shift in 0..<width { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(shift)))) }
+    }
+
+    static func integer(_ bytes: [UInt8], at offset: Int, width: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for index in 0..<width { value |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
+        return value
+    }
+
+    // MARK: Files
+
+    static func createDirectory(_ path: String) throws(StorageError) {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw .io(operation: "mkdir", path: path, errno: errno) }
+    }
+
+    static func checkIdentity(directory: String, identity: String) throws(StorageError) {
+        let file = directory + "/" + identityFile
+        if let data = FileManager.default.contents(atPath: file) {
+            let found = String(String(decoding: data, as: UTF8.self).split(separator: "\n").first ?? "")
+            guard found == identity else { throw .foreignDirectory(path: directory, found: found, expected: identity) }
+            return
+        }
+        try writeFileDurably(Array((identity + "\n").utf8), path: file)
+    }
+
+    static func listing(_ path: String) throws(StorageError) -> [String] {
+        do {
+            return try FileManager.default.contentsOfDirectory(atPath: path)
+        } catch {
+            throw .io(operation: "list", path: path, errno: errno)
+        }
+    }
+
+    static func readFile(_ path: String) throws(StorageError) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .io(operation: "read", path: path, errno: errno) }
+        return [UInt8](data)
+    }
+
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(StorageError) {
+        var offset = 0
+        while offset < bytes.count {
+            let rest = offset == 0 ? bytes : Array(bytes[offset...])
+            let written = Glibc.write(descriptor, rest, rest.count)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "write", path: path, errno: errno)
+            }
+            offset += written
+        }
+    }
+
+    /// Temporary file, fsync, rename, fsync of the directory.
+    static func writeFileDurably(_ bytes: [UInt8], path: String) throws(StorageError) {
+        let temporary = path + ".tmp"
+        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io(operation: "create", path: temporary, errno: errno) }
+        do {
+            try writeAll(bytes, to: descriptor, path: temporary)
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        guard fsync(descriptor) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw .io(operation: "fsync", path: temporary, errno: code)
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else { throw .io(operation: "rename", path: temporary, errno: errno) }
+        try syncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
+    }
+
+    static func syncDirectory(_ path: String) throws(StorageError) {
+        let directory = path.isEmpty ? "." : path
+        let descriptor = Glibc.open(directory, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .io(operation: "open", path: directory, errno: errno) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw .io(operation: "fsync", path: directory, errno: errno) }
+    }
+
+    static func truncate(_ path: String, to length: Int) throws(StorageError) {
+        let descriptor = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        defer { close(descriptor) }
+        guard ftruncate(descriptor, off_t(length)) == 0, fsync(descriptor) == 0 else {
+            throw .io(operation: "truncate", path: path, errno: errno)
+        }
+    }
+}
