@@ -9,9 +9,13 @@
 /// - `reply` goes to the client named in the reply, if it is connected; it may be lost (the client
 ///   retransmits and gets the cached reply).
 /// - `observe` has no effect on the protocol; it is for logs and metrics.
-/// In-memory mode has nothing to persist; the durable mode will add a `persist` action that MUST be
-/// durable before any later `send` of the same call is carried out.
-public enum Action<Message: Sendable, Event: Sendable>: Sendable {
+/// - `persist` and `persistCheckpoint` (durable mode; in-memory mode ignores them): every record a call
+///   appends MUST be durable before any `send`, `broadcast` or `reply` of that call (or of a later one)
+///   leaves the replica: a replica never sends a vote it would forget in a crash. A driver may group the
+///   records of several calls under one sync as long as it holds their sends back until then.
+///   `persistCheckpoint` saves the state of a stable checkpoint and starts a new log: the records that
+///   follow it restate everything the core must not forget, so what came before may be deleted.
+public enum Action<Message: Sendable, Event: Sendable, Record: Sendable>: Sendable {
     /// Send to one replica.
     case send(Message, to: ReplicaID)
     /// Send to every replica except this one.
@@ -25,6 +29,29 @@ public enum Action<Message: Sendable, Event: Sendable>: Sendable {
     case installState(SequenceNumber, applicationSnapshot: [UInt8])
     /// Something happened that logs and metrics may want to know (the protocol's own event type).
     case observe(Event)
+    /// Append a record to the write-ahead log (see the ordering contract above).
+    case persist(Record)
+    /// Save the encoded state of stable checkpoint `SequenceNumber` and start a new log segment.
+    case persistCheckpoint(SequenceNumber, state: [UInt8])
+}
+
+/// Why a core cannot be restored from its write-ahead log.
+public enum RestoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The protocol has no durable mode (yet).
+    case unsupported(protocolName: String)
+    /// The snapshot of the stable checkpoint does not match the digest its record names.
+    case snapshotMismatch(SequenceNumber)
+    /// A record that this replica cannot have written (another cluster's log, or a bug).
+    case invalidRecord(String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let name): return "\(name) has no durable mode yet (run it without --data-dir)"
+        case .snapshotMismatch(let sequence):
+            return "the snapshot of checkpoint \(sequence.rawValue) does not match the digest its log record names"
+        case .invalidRecord(let problem): return "the write-ahead log holds a record this replica cannot have written: \(problem)"
+        }
+    }
 }
 
 /// A committed batch to apply. `requests` holds only the requests that have not been executed before

@@ -16,6 +16,9 @@ public protocol ReplicaCore: Sendable {
     associatedtype Event: ProtocolEvent
     /// Why the core refuses an input.
     associatedtype Rejection: ProtocolRejection
+    /// What the core writes to its write-ahead log in durable mode (`Action.persist`); `Never` for a
+    /// protocol without a durable mode.
+    associatedtype Record: Sendable = Never
 
     /// This replica's id.
     var id: ReplicaID { get }
@@ -31,25 +34,41 @@ public protocol ReplicaCore: Sendable {
 
     /// A client request, received directly from the client.
     /// - Throws: a `Rejection` if the request is refused (stale, overload); nothing is appended then.
-    mutating func submit(_ request: Verified<Request>, into actions: inout [Action<Message, Event>]) throws(Rejection)
+    mutating func submit(_ request: Verified<Request>, into actions: inout [Action<Message, Event, Record>]) throws(Rejection)
 
     /// A message from another replica.
     /// - Throws: a `Rejection` if the message is malformed or out of place; the core's state is unchanged.
-    mutating func receive(_ message: Verified<Message>, into actions: inout [Action<Message, Event>]) throws(Rejection)
+    mutating func receive(_ message: Verified<Message>, into actions: inout [Action<Message, Event, Record>]) throws(Rejection)
 
     /// One tick of the clock. Time is counted in ticks.
-    mutating func tick(into actions: inout [Action<Message, Event>])
+    mutating func tick(into actions: inout [Action<Message, Event, Record>])
 
     /// End of a group of inputs: the primary closes batches while its pipeline has room.
-    mutating func flush(into actions: inout [Action<Message, Event>])
+    mutating func flush(into actions: inout [Action<Message, Event, Record>])
 
     /// The application finished the batch `sequence`; `results[i]` answers `batch.requests[i]`.
     /// - Parameter applicationSnapshot: the application's snapshot if the batch was a checkpoint (the core
     ///   keeps it to serve state transfers).
     mutating func executed(
         _ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?,
-        into actions: inout [Action<Message, Event>]
+        into actions: inout [Action<Message, Event, Record>]
     )
+
+    /// Rebuilds a freshly made core (durable mode, at start-up) from the records it persisted, oldest
+    /// first. `snapshot(s)` is the saved state of checkpoint s, or nil if there is none (then the core
+    /// fetches it by state transfer). The appended actions install that state, re-execute the committed
+    /// batches after it and resend what the core had sent but may not have been received.
+    mutating func restore(
+        _ records: [Record], snapshot: (SequenceNumber) -> [UInt8]?, into actions: inout [Action<Message, Event, Record>]
+    ) throws(RestoreError)
+}
+
+extension ReplicaCore where Record == Never {
+    public mutating func restore(
+        _ records: [Record], snapshot: (SequenceNumber) -> [UInt8]?, into actions: inout [Action<Message, Event, Record>]
+    ) throws(RestoreError) {
+        throw .unsupported(protocolName: "\(Self.self)")
+    }
 }
 
 /// A protocol's rejection of an input: an error with a cheap, stable label for counters and metrics.

@@ -62,6 +62,12 @@ public protocol ProtocolPlugin: Sendable {
     static func retainedBytesBound(
         configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits, authenticatorBytes: Int, stateBytes: Int
     ) -> ByteParts
+    /// True if the core persists records (durable mode, `--data-dir`).
+    static var supportsDurability: Bool { get }
+    /// A write-ahead-log record as bytes (the storage frames and checksums them).
+    static func encodeRecord(_ record: Core.Record) -> [UInt8]
+    /// A record read back from the write-ahead log.
+    static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> Core.Record
 }
 
 /// A size split into named parts (a memory bound).
@@ -83,6 +89,12 @@ public struct ByteParts: Hashable, Sendable {
     }
 
     public var total: Int { parts.reduce(0) { $0 + $1.bytes } }
+}
+
+extension ProtocolPlugin where Core.Record == Never {
+    public static var supportsDurability: Bool { false }
+    public static func encodeRecord(_ record: Core.Record) -> [UInt8] {}
+    public static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> Core.Record { throw .unexpectedMessage }
 }
 
 extension ProtocolPlugin {

@@ -13,10 +13,10 @@ public enum DriverInput<Message: Sendable>: Sendable {
 /// application executor thread, the simulator with its seeded network and an in-line application; both run
 /// the same `ReplicaDriver`, so the interpretation of the core's actions exists once.
 ///
-/// Room for the effects the next issues add, in this order within one step: `persist` (durable mode: the
-/// records of a step are made durable, one fsync, before any of its sends leave) and the trusted counter
-/// (Hybster: certify before send). Both will be methods here, called by the driver at their place in the
-/// procedure.
+/// Durable mode: `persist` and `persistCheckpoint` are called in the order the core asked; the effects
+/// MUST make those records durable before any frame handed to `send`, `broadcast` or `reply` in the same
+/// step (or later) leaves the replica (group commit: one sync may cover several steps if their frames wait
+/// for it). In-memory mode ignores both (the default implementations).
 public protocol DriverEffects<Plugin> {
     associatedtype Plugin: ProtocolPlugin
     typealias Message = Plugin.Core.Message
@@ -37,10 +37,21 @@ public protocol DriverEffects<Plugin> {
     /// Replace the application's state, in order with `execute`.
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8])
 
+    // MARK: Storage
+    /// Append a record to the write-ahead log (durable before the step's frames leave).
+    mutating func persist(_ record: Plugin.Core.Record)
+    /// Save the encoded state of stable checkpoint `sequence` and start a new log segment.
+    mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8])
+
     // MARK: Observation
     mutating func observe(_ event: Plugin.Core.Event)
     /// The core refused an input (counted by kind, logged at debug level).
     mutating func rejected(_ rejection: Plugin.Core.Rejection)
+}
+
+extension DriverEffects {
+    public mutating func persist(_ record: Plugin.Core.Record) {}
+    public mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) {}
 }
 
 /// The one driver, generic over the protocol. Each step:
@@ -64,7 +75,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     // The methods are @inlinable so that the shell and the simulator get them specialized for their protocol
     // (a generic driver called across modules would otherwise dispatch every core call through witness tables).
     @usableFromInline var state: Core
-    @usableFromInline var actions: [Action<Message, Core.Event>] = []
+    @usableFromInline var actions: [Action<Message, Core.Event, Core.Record>] = []
     @usableFromInline let allocator = ByteBufferAllocator()
 
     public init(core: Core, keyring: Keyring) {
@@ -110,6 +121,18 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
         perform(&effects)
     }
 
+    /// Durable mode, at start-up: rebuilds the core from its write-ahead log (see `ReplicaCore.restore`) and
+    /// carries out what that asks (install the checkpoint's state, re-execute, resend).
+    @inlinable
+    public mutating func restore<Effects: DriverEffects<Plugin>>(
+        _ records: [Core.Record], snapshot: (SequenceNumber) -> [UInt8]?, effects: inout Effects
+    ) throws(RestoreError) {
+        actions.removeAll(keepingCapacity: true)
+        try state.restore(records, snapshot: snapshot, into: &actions)
+        state.flush(into: &actions)
+        perform(&effects)
+    }
+
     @inlinable
     mutating func perform<Effects: DriverEffects<Plugin>>(_ effects: inout Effects) {
         for action in actions {
@@ -127,6 +150,10 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
                 effects.install(sequence, applicationSnapshot: snapshot)
             case .observe(let event):
                 effects.observe(event)
+            case .persist(let record):
+                effects.persist(record)
+            case .persistCheckpoint(let sequence, let state):
+                effects.persistCheckpoint(sequence, state: state)
             }
         }
         actions.removeAll(keepingCapacity: true)

@@ -2,7 +2,7 @@ import ThemisCore
 import ThemisCrypto
 
 /// The actions of the Hybster core.
-public typealias HybsterAction = Action<HybsterMessage, HybsterEvent>
+public typealias HybsterAction = Action<HybsterMessage, HybsterEvent, Never>
 
 /// Typed observations of the Hybster core (the core does not log).
 public enum HybsterEvent: Hashable, Sendable, ProtocolEvent {

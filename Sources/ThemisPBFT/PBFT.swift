@@ -61,6 +61,16 @@ public enum PBFT: ProtocolPlugin {
         RetainedBytes.estimate(message)
     }
 
+    public static let supportsDurability = true
+
+    public static func encodeRecord(_ record: PBFTRecord) -> [UInt8] {
+        PBFTRecordCodec.encode(record)
+    }
+
+    public static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> PBFTRecord {
+        try PBFTRecordCodec.decode(bytes, limits: limits)
+    }
+
     public static func retainedBytesBound(
         configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits, authenticatorBytes: Int, stateBytes: Int
     ) -> ByteParts {

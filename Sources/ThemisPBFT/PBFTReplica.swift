@@ -53,6 +53,10 @@ public struct PBFTReplica: ReplicaCore {
     var viewChange = ViewChangeState()
     /// State-transfer state: own checkpoint states, a fetch in progress, fetched batches.
     var stateTransfer = StateTransferState()
+    /// Durable mode (set by `restore`): the core appends `persist` records.
+    public internal(set) var persistsRecords = false
+    /// The stable checkpoint moved (or its state arrived) since it was last persisted.
+    var stableCheckpointUnpersisted = false
     /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards
     /// a quorum whatever its digest, i.e. disable one acceptance check. Never set outside tests.
     package var testingIgnoreDigestsInQuorums = false
@@ -119,6 +123,7 @@ public struct PBFTReplica: ReplicaCore {
 
     public mutating func flush(into actions: inout [PBFTAction]) {
         proposeBatches(into: &actions)
+        persistStableCheckpoint(into: &actions)
     }
 
     /// The checks of a normal-case message of `messageView` that do not need this replica to be in that

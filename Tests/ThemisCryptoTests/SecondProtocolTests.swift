@@ -52,29 +52,29 @@ struct SequencerCore: ReplicaCore {
         self.limits = limits
     }
 
-    mutating func submit(_ request: Verified<Request>, into actions: inout [Action<Message, Event>]) throws(Rejection) {
+    mutating func submit(_ request: Verified<Request>, into actions: inout [Action<Message, Event, Record>]) throws(Rejection) {
         guard id == ReplicaID(0) else { return }
         let order = SequencerMessage(sequence: next, request: request.message, sender: id)
         actions.append(.broadcast(order))
         apply(order, into: &actions)
     }
 
-    mutating func receive(_ message: Verified<Message>, into actions: inout [Action<Message, Event>]) throws(Rejection) {
+    mutating func receive(_ message: Verified<Message>, into actions: inout [Action<Message, Event, Record>]) throws(Rejection) {
         guard message.message.sequence == next else { throw .outOfOrder(message.message.sequence) }
         apply(message.message, into: &actions)
     }
 
-    private mutating func apply(_ order: SequencerMessage, into actions: inout [Action<Message, Event>]) {
+    private mutating func apply(_ order: SequencerMessage, into actions: inout [Action<Message, Event, Record>]) {
         actions.append(.observe(.ordered(order.sequence)))
         actions.append(.execute(ExecutionBatch(sequence: SequenceNumber(order.sequence), view: view, requests: [order.request], checkpoint: false)))
         next += 1
     }
 
-    mutating func tick(into actions: inout [Action<Message, Event>]) {}
-    mutating func flush(into actions: inout [Action<Message, Event>]) {}
+    mutating func tick(into actions: inout [Action<Message, Event, Record>]) {}
+    mutating func flush(into actions: inout [Action<Message, Event, Record>]) {}
 
     mutating func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?,
-                           into actions: inout [Action<Message, Event>]) {}
+                           into actions: inout [Action<Message, Event, Record>]) {}
 }
 
 /// The plug-in: protocol id 200, one kind (0x01), its own codec and verifier.

@@ -90,6 +90,10 @@ public struct TestCluster {
     /// Replicas whose inputs are recorded in `inputs`, in order (the fuzz seed generator records one).
     public var recorded: Set<ReplicaID> = []
     public var inputs: [(ReplicaID, ClusterInput)] = []
+    /// Per replica, durable mode: the records on its "disk" since its last saved checkpoint state.
+    public var persisted: [[PBFTRecord]]
+    /// Per replica, durable mode: the saved state of its stable checkpoint.
+    public var savedStates: [[SequenceNumber: [UInt8]]]
 
     public init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
          limits: Limits = Limits()) throws {
@@ -99,6 +103,33 @@ public struct TestCluster {
         }
         executedHistory = Array(repeating: [], count: replicaCount)
         applicationState = Array(repeating: [], count: replicaCount)
+        persisted = Array(repeating: [], count: replicaCount)
+        savedStates = Array(repeating: [:], count: replicaCount)
+    }
+
+    /// Durable mode for every replica (a restore from an empty log turns it on).
+    public mutating func makeDurable() throws(RestoreError) {
+        for index in replicas.indices {
+            var actions: [PBFTAction] = []
+            try replicas[index].restore([], snapshot: { _ in nil }, into: &actions)
+            perform(actions, at: replicas[index].id)
+        }
+    }
+
+    /// Crashes `replica` (its memory, its application and the messages on their way to it are lost) and
+    /// starts it again from its disk: `persisted` and `savedStates`.
+    public mutating func restartFromDisk(_ replica: ReplicaID) throws(RestoreError) {
+        let index = index(replica)
+        let old = replicas[index]
+        var fresh = PBFTReplica(id: replica, configuration: old.configuration, settings: old.settings, limits: old.limits)
+        applicationState[index] = []
+        executedHistory[index] = []
+        network.removeAll { $0.to == replica }
+        let states = savedStates[index]
+        var actions: [PBFTAction] = []
+        try fresh.restore(persisted[index], snapshot: { states[$0] }, into: &actions)
+        replicas[index] = fresh
+        perform(actions, at: replica)
     }
 
     public static func request(_ client: UInt32, _ timestamp: UInt64, _ operation: [UInt8] = [1]) -> Request {
@@ -203,6 +234,12 @@ public struct TestCluster {
                 installed.append((replica, sequence))
             case .observe(let event):
                 events.append((replica, event))
+            case .persist(let record):
+                persisted[index(replica)].append(record)
+            case .persistCheckpoint(let sequence, let state):
+                // A new segment: the records that follow restate everything; the older ones are deleted.
+                savedStates[index(replica)] = [sequence: state]
+                persisted[index(replica)] = []
             }
         }
     }

@@ -312,6 +312,7 @@ struct TranscriptRunner: TranscriptRunning {
         case .stateTransferFinished(let s): return "installed the state of s\(s.rawValue)"
         case .batchFetched(let s): return "fetched the batch of s\(s.rawValue)"
         case .batchMissing(let s): return "misses the batch of s\(s.rawValue)"
+        case .restored(let view, let stable, let slots): return "restored v\(view.rawValue) stable s\(stable.rawValue) (\(slots) slots)"
         }
     }
 }

@@ -68,6 +68,7 @@ extension PBFTReplica {
                              into actions: inout [PBFTAction]) {
         checkpoints.markStable(sequence, digest: digest, proof: proof)
         lowWatermark = sequence
+        stableCheckpointUnpersisted = true
         log = log.filter { $0.key > sequence }
         // Keep the stable state (to serve others) and later ones; older states are of no use any more.
         stateTransfer.snapshots = stateTransfer.snapshots.filter { $0.key >= sequence }

@@ -1,7 +1,7 @@
 import ThemisCore
 
 /// The actions of the PBFT core.
-public typealias PBFTAction = Action<PBFTMessage, Event>
+public typealias PBFTAction = Action<PBFTMessage, Event, PBFTRecord>
 
 /// Typed observations from a core (the cores do not log).
 public enum Event: Hashable, Sendable, ProtocolEvent {
@@ -39,6 +39,9 @@ public enum Event: Hashable, Sendable, ProtocolEvent {
     case batchFetched(SequenceNumber)
     /// A NEW-VIEW re-proposes a batch this replica does not hold: it votes on the digest and fetches it.
     case batchMissing(SequenceNumber)
+    /// Durable mode: the replica was rebuilt from its write-ahead log (in `View`, stable checkpoint
+    /// `stable`, `slots` sequence numbers above it).
+    case restored(view: View, stable: SequenceNumber, slots: Int)
 }
 
 extension Event {
@@ -48,7 +51,7 @@ extension Event {
         case .checkpointMismatch: .warning
         case .viewChangeStarted, .newViewSent, .viewChanged: .notice
         case .stateTransferNeeded, .stateTransferRejected: .warning
-        case .stateTransferStarted, .stateTransferFinished: .notice
+        case .stateTransferStarted, .stateTransferFinished, .restored: .notice
         case .awaitingVouchers, .vouchedFor: .info
         case .batchFetched, .batchMissing: .debug
         case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent: .trace
@@ -68,6 +71,8 @@ extension Event {
             "state of checkpoint \(sequence.rawValue) from \(peer) does not match the agreed digest; asking another"
         case .stateTransferFinished(let sequence): "state transfer finished: checkpoint \(sequence.rawValue)"
         case .batchFetched(let sequence): "committed batch \(sequence.rawValue) fetched"
+        case .restored(let view, let stable, let slots):
+            "restored from the write-ahead log: view \(view.rawValue), stable checkpoint \(stable.rawValue), \(slots) slots above it"
         case .batchMissing(let sequence): "re-proposed batch \(sequence.rawValue) not held here; fetching it by digest"
         case .awaitingVouchers(let sequence):
             "a request in batch \(sequence.rawValue) does not verify here; waiting for f backups to prepare it"

@@ -40,6 +40,7 @@ extension PBFTReplica {
         let sequence = authenticated.message.sequence
         log[sequence, default: Slot()].prePrepare = authenticated
         log[sequence, default: Slot()].batch = batch
+        persist(.prePrepare(authenticated, batch: batch, vouched: vouched), into: &actions)
         if let batch { viewChange.hold(batch, digest: authenticated.message.digest, at: sequence) }
         if vouched {
             prepare(sequence, into: &actions)
@@ -115,13 +116,16 @@ extension PBFTReplica {
             let prepares = testingIgnoreDigestsInQuorums
                 ? Array(slot.prepares.values.sorted { $0.message.sender < $1.message.sender }.prefix(configuration.quorumSize - 1))
                 : Array(slot.preparesMatching(digest).prefix(configuration.quorumSize - 1))
-            viewChange.preparedCertificates[sequence] = PreparedCertificate(prePrepare: prePrepare, prepares: prepares)
+            let certificate = PreparedCertificate(prePrepare: prePrepare, prepares: prepares)
+            viewChange.preparedCertificates[sequence] = certificate
+            persist(.prepared(certificate), into: &actions)
             actions.append(.observe(.prepared(sequence)))
             actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
         }
         let commits = testingIgnoreDigestsInQuorums ? slot.commits.count : Slot.count(slot.commits, matching: digest)
         if slot.isPrepared, !slot.isCommitted, commits >= configuration.quorumSize {
             slot.isCommitted = true
+            persist(.committed(sequence), into: &actions)
             actions.append(.observe(.committed(sequence)))
         }
         log[sequence] = slot
@@ -135,6 +139,7 @@ extension PBFTReplica {
     mutating func attachBatch(_ requests: [Request], at sequence: SequenceNumber, into actions: inout [PBFTAction]) {
         guard let digest = log[sequence]?.prePrepare?.message.digest, log[sequence]?.batch == nil else { return }
         log[sequence]?.batch = requests
+        persist(.batch(sequence, requests), into: &actions)
         viewChange.hold(requests, digest: digest, at: sequence)
         for request in requests { noteWaiting(request) }
         actions.append(.observe(.batchFetched(sequence)))

@@ -102,6 +102,7 @@ extension PBFTReplica {
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
             log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare.header, authenticator: [])
             log[sequence, default: Slot()].batch = requests
+            persist(.prePrepare(Authenticated(prePrepare.header, authenticator: []), batch: requests, vouched: true), into: &actions)
             viewChange.hold(requests, digest: prePrepare.digest, at: sequence)
             actions.append(.broadcast(.prePrepare(prePrepare)))
             actions.append(.observe(.batchProposed(sequence, requests: requests.count)))

@@ -143,6 +143,8 @@ extension PBFTReplica {
         stateTransfer.fetch = nil
         stateTransfer.snapshots[sequence] = fetch.received
         stateTransfer.chunkDigests[sequence] = fetch.chunkDigests
+        // Durable mode: the state is here now; save it and start a new segment (see `persistStableCheckpoint`).
+        stableCheckpointUnpersisted = true
         stateTransfer.farVotes = stateTransfer.farVotes.filter { $0.value.message.sequence > sequence }
         // We now hold this state: our own (implied) vote joins the proof, which a NEW-VIEW may have
         // handed us one entry short (the sender's own entry cannot be forwarded).

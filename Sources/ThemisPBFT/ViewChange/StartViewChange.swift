@@ -16,6 +16,7 @@ extension PBFTReplica {
             prepared: viewChange.preparedCertificates.filter { $0.key > lowWatermark }.sorted { $0.key < $1.key }.map(\.value),
             sender: id)
         viewChange.received[id] = Authenticated(message, authenticator: [])
+        persist(.viewChange(message), into: &actions)
         actions.append(.broadcast(.viewChange(message)))
         actions.append(.observe(.viewChangeStarted(target)))
         sendNewViewIfReady(into: &actions)

@@ -87,6 +87,7 @@ extension PBFTReplica {
         viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }
         adoptStableCheckpoint(stable, into: &actions)
         log = [:]
+        persist(.enteredView(newView), into: &actions)
         lastProposed = max(reproposals.last?.message.sequence ?? lowWatermark, lowWatermark)
         proposedTimestamps = [:]
         relayedTimestamps = [:]

@@ -43,7 +43,7 @@ extension PayloadReader {
         return NewView(view: view, viewChanges: viewChanges, prePrepares: prePrepares, sender: sender)
     }
 
-    private mutating func readCheckpointProof() throws(WireError) -> [Authenticated<Checkpoint>] {
+    mutating func readCheckpointProof() throws(WireError) -> [Authenticated<Checkpoint>] {
         let count = try readLength(field: "checkpoint proof", max: WireCodec.certificateEntriesMax)
         var proof: [Authenticated<Checkpoint>] = []
         proof.reserveCapacity(reservation(count, entryBytesMin: WireCodec.checkpointEntryBytesMin))
@@ -67,7 +67,7 @@ extension PayloadReader {
         return certificates
     }
 
-    private mutating func readPreparedCertificate() throws(WireError) -> PreparedCertificate {
+    mutating func readPreparedCertificate() throws(WireError) -> PreparedCertificate {
         let prePrepare = try readPrePrepareHeader()
         let prePrepareAuthenticator = try readByteString(field: "pre-prepare authenticator", max: limits.authenticatorBytesMax)
         let count = try readLength(field: "prepares", max: WireCodec.certificateEntriesMax)

@@ -1,0 +1,149 @@
+import ThemisCore
+import ThemisProtocolKit
+
+/// Durable mode: what the core writes (`PBFTRecord`) and how it is rebuilt from it after a crash.
+///
+/// Records are appended where the state they stand for changes, before the message that reveals it
+/// (`Action`'s ordering contract makes them durable before any send of the step). When a checkpoint
+/// becomes stable, `flush` saves its state and restates, in a new log segment, everything above it:
+/// the view, the accepted PRE-PREPAREs (with their batches), the prepared certificates, the committed
+/// marks and our own VIEW-CHANGE. The log therefore stays within about one checkpoint window.
+extension PBFTReplica {
+    /// Appends `record` in durable mode.
+    mutating func persist(_ record: @autoclosure () -> PBFTRecord, into actions: inout [PBFTAction]) {
+        guard persistsRecords else { return }
+        actions.append(.persist(record()))
+    }
+
+    /// After a step in which the stable checkpoint moved (or its state arrived): saves its state and
+    /// restates what the replica must not forget above it, in a new segment.
+    mutating func persistStableCheckpoint(into actions: inout [PBFTAction]) {
+        guard persistsRecords, stableCheckpointUnpersisted else { return }
+        stableCheckpointUnpersisted = false
+        let sequence = lowWatermark
+        // Without the state (a checkpoint adopted from a NEW-VIEW, fetched later) the log goes on in the
+        // same segment; the state transfer's `install` comes back here with it.
+        if let state = stateTransfer.snapshots[sequence] {
+            actions.append(.persistCheckpoint(sequence, state: state))
+        }
+        actions.append(.persist(.stable(sequence, checkpoints.stableDigest ?? .zero, proof: checkpoints.stableProof)))
+        actions.append(.persist(.enteredView(view)))
+        for sequence in log.keys.sorted() {
+            guard let slot = log[sequence], let prePrepare = slot.prePrepare else { continue }
+            actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: !slot.awaitsVouchers)))
+        }
+        for sequence in viewChange.preparedCertificates.keys.sorted() {
+            if let certificate = viewChange.preparedCertificates[sequence] { actions.append(.persist(.prepared(certificate))) }
+        }
+        for sequence in log.keys.sorted() where log[sequence]?.isCommitted == true {
+            actions.append(.persist(.committed(sequence)))
+        }
+        if case .viewChanging = status, let own = viewChange.received[id] {
+            actions.append(.persist(.viewChange(own.message)))
+        }
+    }
+
+    /// Rebuilds this (freshly made) replica from its write-ahead log; see `ReplicaCore.restore`. From now on
+    /// the replica persists records.
+    public mutating func restore(
+        _ records: [PBFTRecord], snapshot: (SequenceNumber) -> [UInt8]?, into actions: inout [PBFTAction]
+    ) throws(RestoreError) {
+        precondition(lastScheduled == .zero && log.isEmpty && !persistsRecords, "restore is for a freshly made replica")
+        persistsRecords = true
+        for record in records {
+            try replay(record)
+        }
+        if lowWatermark > .zero {
+            let sequence = lowWatermark
+            let digest = checkpoints.stableDigest ?? .zero
+            if let state = snapshot(sequence) {
+                let chunks = CheckpointState.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
+                guard CheckpointState.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks) == digest,
+                    let decoded = CheckpointState.decode(state, replica: id, view: view, limits: limits)
+                else { throw .snapshotMismatch(sequence) }
+                clientTable = decoded.clientTable
+                actions.append(.installState(sequence, applicationSnapshot: decoded.applicationSnapshot))
+                lastScheduled = sequence
+                lastExecuted = sequence
+                stateTransfer.snapshots[sequence] = state
+                stateTransfer.chunkDigests[sequence] = chunks
+            } else {
+                // No usable state on disk: fetch it like a replica that adopted the checkpoint from a NEW-VIEW.
+                actions.append(.observe(.stateTransferNeeded(sequence, digest)))
+                stateTransfer.pending = (sequence, digest, checkpoints.stableProof)
+            }
+        }
+        lastProposed = max(lastProposed, lowWatermark)
+        for sequence in log.keys.sorted() {
+            for request in log[sequence]?.batch ?? [] { noteWaiting(request) }
+        }
+        if case .viewChanging = status { viewChange.viewChangeDeadline = now + timeoutTicks }
+        actions.append(.observe(.restored(view: view, stable: lowWatermark, slots: log.count)))
+        // Committed batches after the checkpoint run again on its state; the retransmission timer repeats
+        // our votes for the others.
+        scheduleExecution(into: &actions)
+    }
+
+    private mutating func replay(_ record: PBFTRecord) throws(RestoreError) {
+        switch record {
+        case .stable(let sequence, let digest, let proof):
+            guard sequence >= lowWatermark else { throw .invalidRecord("stable checkpoint \(sequence.rawValue) after \(lowWatermark.rawValue)") }
+            guard sequence.rawValue % settings.checkpointInterval == 0 else {
+                throw .invalidRecord("stable checkpoint \(sequence.rawValue) is not a multiple of \(settings.checkpointInterval)")
+            }
+            checkpoints.markStable(sequence, digest: digest, proof: proof)
+            lowWatermark = sequence
+            log = log.filter { $0.key > sequence }
+            viewChange.preparedCertificates = viewChange.preparedCertificates.filter { $0.key > sequence }
+            viewChange.heldBatches = viewChange.heldBatches.filter { $0.key > sequence }
+        case .enteredView(let newView):
+            guard newView >= view else { throw .invalidRecord("entered view \(newView.rawValue) after view \(view.rawValue)") }
+            view = newView
+            status = .normal
+            log = [:]
+            lastProposed = lowWatermark
+            viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }
+        case .viewChange(let message):
+            guard message.sender == id, message.newView > view else {
+                throw .invalidRecord("VIEW-CHANGE of \(message.sender) to \(message.newView.rawValue) in view \(view.rawValue)")
+            }
+            status = .viewChanging(to: message.newView)
+            viewChange.received[id] = Authenticated(message, authenticator: [])
+        case .prePrepare(let authenticated, let batch, let vouched):
+            let header = authenticated.message
+            guard header.sequence > lowWatermark else { return }
+            guard header.view == view, header.sequence <= highWatermark else {
+                throw .invalidRecord("PRE-PREPARE (\(header.view.rawValue), \(header.sequence.rawValue)) in view \(view.rawValue)")
+            }
+            if let batch, !header.matches(batch) { throw .invalidRecord("the batch of \(header.sequence.rawValue) does not match its digest") }
+            var slot = Slot()
+            slot.prePrepare = authenticated
+            slot.batch = batch
+            if header.sender == id {
+                lastProposed = max(lastProposed, header.sequence)
+            } else if vouched {
+                slot.prepares[id] = Authenticated(Prepare(view: view, sequence: header.sequence, digest: header.digest, sender: id), authenticator: [])
+            } else {
+                slot.awaitsVouchers = true
+            }
+            log[header.sequence] = slot
+            if let batch { viewChange.hold(batch, digest: header.digest, at: header.sequence) }
+        case .batch(let sequence, let requests):
+            guard sequence > lowWatermark, let header = log[sequence]?.prePrepare?.message else { return }
+            guard header.matches(requests) else { throw .invalidRecord("the batch of \(sequence.rawValue) does not match its digest") }
+            log[sequence]?.batch = requests
+            viewChange.hold(requests, digest: header.digest, at: sequence)
+        case .prepared(let certificate):
+            let sequence = certificate.sequence
+            guard sequence > lowWatermark else { return }
+            viewChange.preparedCertificates[sequence] = certificate
+            guard certificate.view == view, log[sequence]?.prePrepare?.message.digest == certificate.digest else { return }
+            log[sequence]?.isPrepared = true
+            log[sequence]?.commits[id] = certificate.digest
+            for prepare in certificate.prepares { log[sequence]?.prepares[prepare.message.sender] = prepare }
+        case .committed(let sequence):
+            guard sequence > lowWatermark, log[sequence]?.isPrepared == true else { return }
+            log[sequence]?.isCommitted = true
+        }
+    }
+}

@@ -1,0 +1,167 @@
+// Durable mode of the PBFT core: the records it persists rebuild it after a crash (PROTOCOLS.md, "Durability
+// and recovery"). The TestCluster's "disk" keeps what `persist` appended since the last `persistCheckpoint`
+// (a new segment), as the storage does. K = 4, L = 8.
+import NIOCore
+import Testing
+import ThemisCore
+import ThemisPBFTTesting
+import ThemisWire
+@testable import ThemisPBFT
+
+@Suite("PBFT durable mode: persist and restore")
+struct DurabilityTests {
+    @Test("The whole cluster crashes after 10 batches and restarts from disk: the same state, and ordering goes on")
+    func wholeClusterRestart() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        for timestamp: UInt64 in 1...10 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica0)
+            cluster.run()
+        }
+        let before = cluster.applicationState
+        #expect(before.allSatisfy { $0 == Array(1...10) })
+        // The disk holds one checkpoint's state (8) and the records above it, not the whole history.
+        #expect(cluster.savedStates.allSatisfy { Array($0.keys) == [SequenceNumber(8)] })
+        for replica in cluster.replicas.map(\.id) { try cluster.restartFromDisk(replica) }
+        cluster.run()
+        #expect(cluster.applicationState == before, "state 8 installed, batches 9 and 10 executed again")
+        for replica in cluster.replicas {
+            #expect(replica.lastExecuted == SequenceNumber(10))
+            #expect(replica.lowWatermark == SequenceNumber(8))
+        }
+        for timestamp: UInt64 in 11...14 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica0)
+            cluster.run()
+        }
+        #expect(cluster.applicationState.allSatisfy { $0 == Array(1...14) })
+        #expect(cluster.replicas.allSatisfy { $0.lowWatermark == SequenceNumber(12) })
+    }
+
+    @Test("A backup that prepared a batch remembers it after a crash: a different PRE-PREPARE for the slot is equivocation")
+    func backupRemembersItsPrepare() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        let first = PrePrepare(view: View(0), sequence: SequenceNumber(1), requests: [TestCluster.request(1, 1, [1])], sender: replica0)
+        #expect(cluster.deliver(.prePrepare(first), to: replica1, authenticator: fakeAuthenticator(replica0)) == nil)
+        try cluster.restartFromDisk(replica1)
+        #expect(cluster.replicas[1].log[SequenceNumber(1)]?.prepares[replica1] != nil)
+        let second = PrePrepare(view: View(0), sequence: SequenceNumber(1), requests: [TestCluster.request(1, 1, [2])], sender: replica0)
+        #expect(cluster.deliver(.prePrepare(second), to: replica1) == .equivocation(replica0, SequenceNumber(1)))
+    }
+
+    @Test("A primary restarted from disk does not assign a sequence number twice")
+    func primaryDoesNotReuseSequenceNumbers() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        cluster.drop = { _ in true }  // its PRE-PREPARE for 1 is lost
+        cluster.submit(TestCluster.request(1, 1), to: replica0)
+        cluster.run()
+        try cluster.restartFromDisk(replica0)
+        cluster.drop = { _ in false }
+        #expect(cluster.replicas[0].lastProposed == SequenceNumber(1))
+        // Its retransmission timer repeats the PRE-PREPARE for 1 from disk; the next request gets 2.
+        cluster.tick(60)
+        cluster.submit(TestCluster.request(2, 1, [2]), to: replica0)
+        cluster.run()
+        for replica in cluster.replicas.map(\.id) {
+            #expect(cluster.executedHistory[cluster.index(replica)].map { $0.0.rawValue } == [1, 2])
+            #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2)])
+        }
+    }
+
+    @Test("A replica restarted during a view change still wants the new view and still has its VIEW-CHANGE")
+    func viewChangeSurvivesRestart() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        cluster.silenced = [replica0, replica1]
+        cluster.submit(TestCluster.request(1, 1), to: replica1)
+        cluster.tick(100, replicas: [replica1])
+        #expect(cluster.replicas[1].status == .viewChanging(to: View(1)))
+        try cluster.restartFromDisk(replica1)
+        #expect(cluster.replicas[1].status == .viewChanging(to: View(1)))
+        #expect(cluster.replicas[1].viewChange.received[replica1]?.message.newView == View(1))
+    }
+
+    @Test("The views, prepared certificates and view changes survive: the cluster restarted after a view change goes on in view 1")
+    func restartAfterViewChange() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        cluster.silenced = [replica0]
+        cluster.broadcast(TestCluster.request(1, 1, [5]), to: [replica1, replica2, replica3])
+        cluster.tick(250, replicas: [replica1, replica2, replica3])
+        #expect(cluster.views() == [1, 1, 1, 1])
+        cluster.silenced = []
+        for replica in cluster.replicas.map(\.id) { try cluster.restartFromDisk(replica) }
+        #expect(cluster.views() == [1, 1, 1, 1])
+        cluster.submit(TestCluster.request(1, 2, [6]), to: replica1)
+        cluster.run()
+        for replica in [replica1, replica2, replica3] {
+            #expect(cluster.applicationState[cluster.index(replica)] == [5, 6])
+        }
+    }
+
+    @Test("A snapshot that does not match its checkpoint's digest is refused with snapshotMismatch")
+    func corruptSnapshotIsRefused() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        for timestamp: UInt64 in 1...4 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        var state = try #require(cluster.savedStates[2][SequenceNumber(4)])
+        state[state.count / 2] ^= 1
+        cluster.savedStates[2][SequenceNumber(4)] = state
+        #expect(throws: RestoreError.snapshotMismatch(SequenceNumber(4))) { try cluster.restartFromDisk(replica2) }
+    }
+
+    @Test("Without its snapshot a restarted replica fetches the stable checkpoint by state transfer")
+    func missingSnapshotMeansStateTransfer() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        for timestamp: UInt64 in 1...5 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica0)
+            cluster.run()
+        }
+        cluster.savedStates[3] = [:]
+        try cluster.restartFromDisk(replica3)
+        #expect(cluster.events.contains { $0.0 == replica3 && $0.1 == .stateTransferNeeded(SequenceNumber(4), cluster.replicas[3].stableCheckpointDigest!) })
+        cluster.tick(20)
+        #expect(cluster.applicationState[3] == [1, 2, 3, 4, 5])
+    }
+
+    @Test("Every record kind survives its encoding")
+    func recordCodecRoundTrip() throws {
+        let request = TestCluster.request(7, 3, [1, 2, 3])
+        let header = PrePrepareHeader(view: View(2), sequence: SequenceNumber(9), digest: Request.batchDigest([request]), requestCount: 1, sender: replica2)
+        let prepare = Authenticated(Prepare(view: View(2), sequence: SequenceNumber(9), digest: header.digest, sender: replica1), authenticator: [1, 2])
+        let certificate = PreparedCertificate(prePrepare: Authenticated(header, authenticator: [9]), prepares: [prepare])
+        let proof = [Authenticated(Checkpoint(sequence: SequenceNumber(8), stateDigest: header.digest, sender: replica3), authenticator: [4])]
+        let records: [PBFTRecord] = [
+            .enteredView(View(3)),
+            .viewChange(ViewChange(newView: View(4), stableCheckpoint: SequenceNumber(8), stableDigest: header.digest,
+                                   checkpointProof: proof, prepared: [certificate], sender: replica1)),
+            .prePrepare(Authenticated(header, authenticator: [5, 6]), batch: [request], vouched: true),
+            .prePrepare(Authenticated(header, authenticator: []), batch: nil, vouched: false),
+            .batch(SequenceNumber(9), [request]),
+            .prepared(certificate),
+            .committed(SequenceNumber(9)),
+            .stable(SequenceNumber(8), header.digest, proof: proof),
+        ]
+        for record in records {
+            #expect(try PBFT.decodeRecord(PBFT.encodeRecord(record), limits: Limits()) == record)
+        }
+        #expect(throws: WireError.self) { try PBFT.decodeRecord([99], limits: Limits()) }
+        #expect(throws: WireError.self) { try PBFT.decodeRecord(PBFT.encodeRecord(.committed(SequenceNumber(1))) + [0], limits: Limits()) }
+    }
+
+    @Test("In-memory mode persists nothing")
+    func inMemoryPersistsNothing() throws {
+        var cluster = try TestCluster()
+        for timestamp: UInt64 in 1...5 {
+            cluster.submit(TestCluster.request(1, timestamp), to: replica0)
+            cluster.run()
+        }
+        #expect(cluster.persisted.allSatisfy { $0.isEmpty })
+        #expect(cluster.savedStates.allSatisfy { $0.isEmpty })
+    }
+}
