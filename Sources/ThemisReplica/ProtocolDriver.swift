@@ -7,6 +7,7 @@ import ThemisCrypto
 import ThemisDriver
 import ThemisHybster
 import ThemisPBFT
+import ThemisStorage
 import ThemisTransport
 import ThemisWire
 
@@ -49,6 +50,24 @@ protocol ShellDriver: Sendable {
     func connectedReplicaCount() -> EventLoopFuture<Int>
     /// Adds the handshake and the replica's inbound handler to a new connection's pipeline.
     func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, admit: @escaping @Sendable (Principal) -> Bool) throws
+    /// Durable mode, before any link is up: opens the data directory on the protocol loop, restores the core
+    /// from it and keeps it for the records to come.
+    func openDataDirectory(_ path: String, identity: String, recoverFromPeers: Bool) -> EventLoopFuture<RestoreSummary>
+}
+
+/// What a replica found in its data directory at start-up.
+struct RestoreSummary: Sendable {
+    var records = 0
+    var snapshots: [UInt64] = []
+    /// A record torn by a crash, cut off: where, and how many bytes.
+    var tornTail: String?
+    /// A snapshot that did not check out and was discarded (`--recover-from-peers`).
+    var discardedSnapshot: String?
+}
+
+/// Why a data directory cannot be used at start-up (printed as one line).
+struct DataDirectoryError: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// Generic over the protocol; the hot methods are also compiled specialized for each plug-in of
@@ -83,7 +102,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     init(core: Plugin.Core, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
-         counters: NIOLockedValueBox<ReplicaCounters>) {
+         counters: NIOLockedValueBox<ReplicaCounters>, onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
         self.loop = loop
         self.keyring = keyring
         self.limits = core.limits
@@ -93,9 +112,54 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         self.executor = executor
         self.logger = logger
         self.counters = counters
-        let effects = NIOEffects<Plugin>(executor: executor, logger: logger, counters: counters)
+        var effects = NIOEffects<Plugin>(executor: executor, logger: logger, counters: counters)
+        effects.onFailure = onFailure
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
             State(driver: ReplicaDriver(core: core, keyring: keyring), effects: effects), eventLoop: loop)
+    }
+
+    func openDataDirectory(_ path: String, identity: String, recoverFromPeers: Bool) -> EventLoopFuture<RestoreSummary> {
+        loop.submit {
+            guard Plugin.supportsDurability else {
+                throw DataDirectoryError(description: "\(Plugin.name) has no durable mode yet: run it without --data-dir")
+            }
+            let (directory, recovered) = try DataDirectory.open(path: path, identity: identity)
+            var summary = RestoreSummary(records: recovered.records.count, snapshots: recovered.snapshots)
+            if let torn = recovered.tornTail {
+                summary.tornTail = "\(torn.path) at byte \(torn.offset) (\(torn.bytes) bytes cut off)"
+            }
+            var records: [Plugin.Core.Record] = []
+            records.reserveCapacity(recovered.records.count)
+            for (index, bytes) in recovered.records.enumerated() {
+                do {
+                    records.append(try Plugin.decodeRecord(bytes, limits: self.limits))
+                } catch {
+                    throw DataDirectoryError(description: "record \(index) of the log in \(path) cannot be decoded (\(error)); the log cannot be trusted")
+                }
+            }
+            var snapshotProblem: StorageError?
+            let available = Set(recovered.snapshots)
+            let load: (SequenceNumber) -> [UInt8]? = { sequence in
+                guard available.contains(sequence.rawValue) else { return nil }
+                do throws(StorageError) {
+                    return try directory.loadSnapshot(sequence.rawValue)
+                } catch {
+                    snapshotProblem = error
+                    return nil
+                }
+            }
+            try self.state.withValue { state throws(RestoreError) in
+                try state.driver.restore(records, snapshot: load, effects: &state.effects)
+                state.effects.storage = directory
+            }
+            if let snapshotProblem {
+                guard recoverFromPeers else {
+                    throw DataDirectoryError(description: "\(snapshotProblem); start with --recover-from-peers to discard it and fetch the state from the other replicas")
+                }
+                summary.discardedSnapshot = "\(snapshotProblem)"
+            }
+            return summary
+        }
     }
 
     var id: ReplicaID { keyring.me.replicaID ?? ReplicaID(0) }
@@ -151,7 +215,11 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     @_specialize(where Plugin == PBFT)
     @_specialize(where Plugin == Hybster)
     func tick() {
-        loop.execute { self.step { driver, effects in driver.tick(effects: &effects) } }
+        loop.execute {
+            self.step { driver, effects in driver.tick(effects: &effects) }
+            // Records of steps that sent nothing still reach the disk within a tick.
+            _ = self.state.value.effects.syncStorage()
+        }
     }
 
     @_specialize(where Plugin == PBFT)
@@ -280,6 +348,12 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     @_specialize(where Plugin == Hybster)
     private func writeOutbox() {
         state.withValue { state in
+            // Durable mode, group commit: one sync for every record of the steps whose frames are here.
+            guard state.effects.syncStorage() else {
+                state.effects.outbox.removeAll(keepingCapacity: true)
+                state.effects.flushScheduled = false
+                return
+            }
             var dropped = 0
             for (_, entry) in state.effects.outbox {
                 // A peer that does not read: its write buffer passed the high watermark. Its frames are
@@ -298,11 +372,17 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
 }
 
 /// The driver's effects in a replica process: links (frames gathered per channel into the outbox), the
-/// application executor, the logger and counters.
+/// application executor, the data directory (durable mode), the logger and counters.
 struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     let executor: ApplicationExecutor
     let logger: Logger
     let counters: NIOLockedValueBox<ReplicaCounters>
+    /// Durable mode: the write-ahead log and snapshots. Records are appended during a step and synced once
+    /// before the outbox is written (`syncStorage`), so no frame leaves before the records of its step.
+    var storage: DataDirectory?
+    /// The data directory failed: the replica sends nothing more (it could not keep its word) and stops.
+    var storageFailed = false
+    var onFailure: @Sendable (String) -> Void = { _ in }
     var replicas: [ReplicaID: any Channel] = [:]
     var clients: [ClientID: any Channel] = [:]
     var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
@@ -343,6 +423,44 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
         case .notice: logger.notice("\(event.summary)")
         case .warning: logger.warning("\(event.summary)")
         }
+    }
+
+    mutating func persist(_ record: Plugin.Core.Record) {
+        guard let storage, !storageFailed else { return }
+        do {
+            try storage.append(Plugin.encodeRecord(record))
+        } catch {
+            fail(error)
+        }
+    }
+
+    mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) {
+        guard let storage, !storageFailed else { return }
+        do {
+            try storage.saveSnapshot(sequence.rawValue, state: state)
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Makes the records appended so far durable. - Returns: false if frames must not leave (a failed disk).
+    mutating func syncStorage() -> Bool {
+        guard let storage else { return true }
+        guard !storageFailed else { return false }
+        do {
+            try storage.sync()
+            return true
+        } catch {
+            fail(error)
+            return false
+        }
+    }
+
+    private mutating func fail(_ error: StorageError) {
+        storageFailed = true
+        let message = "the data directory failed (\(error)); a replica that cannot persist its votes stops"
+        logger.critical("\(message)")
+        onFailure(message)
     }
 
     mutating func rejected(_ rejection: Plugin.Core.Rejection) {

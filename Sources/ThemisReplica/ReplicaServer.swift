@@ -28,6 +28,11 @@ public final class ReplicaServer: Sendable {
         public var environment = CoreEnvironment.none
         /// Checks the certificates of the cluster's trusted subsystems (hybrid protocols; nil otherwise).
         public var trustedVerifier: TrustedVerifier?
+        /// Durable mode: the replica's data directory (write-ahead log and snapshots); nil: in memory only.
+        public var dataDirectory: String?
+        /// Durable mode: a snapshot that does not check out is discarded and the state fetched from the others
+        /// (otherwise it is a start-up error).
+        public var recoverFromPeers = false
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
             self.cluster = cluster
@@ -69,8 +74,23 @@ public final class ReplicaServer: Sendable {
         let connectionsMax = cluster.limits.connectionsMax
         let driver: any ShellDriver
         do {
-            driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters)
+            driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters) {
+                failureContinuation.yield($0)
+                failureContinuation.finish()
+            }
+            if let path = options.dataDirectory {
+                let identity = "replica \(options.id.rawValue) of a \(cluster.protocolName) cluster of \(cluster.replicas.count)"
+                let summary = try await driver.openDataDirectory(path, identity: identity, recoverFromPeers: options.recoverFromPeers).get()
+                options.logger.notice("durable mode", metadata: [
+                    "dataDir": "\(path)", "records": "\(summary.records)", "snapshots": "\(summary.snapshots.map(String.init).joined(separator: ","))",
+                ])
+                if let torn = summary.tornTail { options.logger.warning("a record torn by a crash was cut off", metadata: ["where": "\(torn)"]) }
+                if let discarded = summary.discardedSnapshot {
+                    options.logger.warning("snapshot discarded; fetching the state from the others", metadata: ["problem": "\(discarded)"])
+                }
+            }
         } catch {
+            executor.finish()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -134,12 +154,13 @@ public final class ReplicaServer: Sendable {
     /// The shell's driver for `plugin`, with a fresh core (the caller checked the cluster against the plug-in's rules).
     private static func makeDriver<Plugin: ProtocolPlugin>(
         _ plugin: Plugin.Type, options: Options, keyring: Keyring, loop: any EventLoop, executor: ApplicationExecutor,
-        counters: NIOLockedValueBox<ReplicaCounters>
+        counters: NIOLockedValueBox<ReplicaCounters>, onFailure: @escaping @Sendable (String) -> Void
     ) throws(TrustedCounterError) -> any ShellDriver {
         let cluster = options.cluster
         let core = try Plugin.makeCore(id: options.id, configuration: cluster.configuration, settings: cluster.settings,
                                        limits: cluster.limits, environment: options.environment)
-        return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters)
+        return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters,
+                                      onFailure: onFailure)
     }
 
     private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: any ShellDriver,

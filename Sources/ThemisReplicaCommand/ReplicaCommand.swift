@@ -19,6 +19,8 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
     @Option(help: "Hybster: in-process (the default) or process (a `trusted-counter` child process holds the counters, over a Unix socket).") var trustedCounter = "in-process"
+    @Option(help: "Durable mode (pbft): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Without it the replica lives in memory only.") var dataDir: String?
+    @Flag(help: "Durable mode: if the snapshot in --data-dir does not check out, discard it and fetch the state from the other replicas (otherwise that is a start-up error).") var recoverFromPeers = false
     @Option(help: "Hybster: where the trusted subsystem keeps its counters (default: replica-<id>.counters next to cluster.json; one file per pillar, <path>.<pillar>).") var counterFile: String?
 
     public init() {}
@@ -58,6 +60,9 @@ public struct ReplicaCommand: AsyncParsableCommand {
                     throw ValidationError("--trusted-counter must be in-process or process (got \(trustedCounter))")
                 }
             }
+            options.dataDirectory = dataDir
+            guard dataDir != nil || !recoverFromPeers else { throw ValidationError("--recover-from-peers needs --data-dir") }
+            options.recoverFromPeers = recoverFromPeers
             if let threads {
                 guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
                 options.eventLoopThreads = threads

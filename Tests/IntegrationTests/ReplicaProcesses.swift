@@ -25,14 +25,17 @@ final class ReplicaProcesses: Sendable {
     let binary: String
     /// `themis replica --app` and its extra flags.
     let application: [String]
+    /// Durable mode: replica i keeps its write-ahead log and snapshots in `dataDirectory(of: i)`.
+    let durable: Bool
 
     var processes: [Int: Process] { running.withLock { $0 } }
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
-         application: [String] = ["kv"], protocolName: String = "pbft") throws {
+         application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false) throws {
         binary = try ReplicaProcesses.themisBinary()
         self.application = application
+        self.durable = durable
         directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
         let basePort = try ReplicaProcesses.freePortRange(count: replicas)
         try ReplicaProcesses.runToCompletion(binary, ["keygen", "--protocol", protocolName, "--replicas", "\(replicas)", "--clients", "\(clients)",
@@ -42,10 +45,13 @@ final class ReplicaProcesses: Sendable {
         for id in 0..<replicas { try start(id) }
     }
 
-    func start(_ id: Int) throws {
+    func dataDirectory(of id: Int) -> String { directory + "/replica-\(id).data" }
+
+    func start(_ id: Int, extraArguments: [String] = []) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)", "--app"] + application
+        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)"]
+            + (durable ? ["--data-dir", dataDirectory(of: id)] : []) + extraArguments + ["--app"] + application
         let log = directory + "/replica-\(id).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
