@@ -100,6 +100,16 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// Test-only: the trusted subsystems keep nothing across an opening (a counter that rolls back to 0), so
     /// a Byzantine replica can certify two messages for one value. The checkers must then find a violation.
     public var faultyCounter = false
+    /// Durable mode (protocols that have one: PBFT): every replica writes its records to a simulated disk and a
+    /// crashed replica restarts from it, so crashes are no longer charged to f after the restart; once per
+    /// run, at `powerCutTick`, every correct replica crashes at once (a power cut) and restarts from its disk.
+    /// (Drawn from a generator of its own.)
+    public var durable = false
+    public var powerCutTick: UInt64 = 0
+    /// Test-only: a broken driver that sends a step's messages before its records are durable (they reach
+    /// the disk at the replica's next tick, and a crash before that loses them). The durability checker
+    /// must fire.
+    public var sendsBeforePersisting = false
 
     public var faultsTolerated: Int {
         faultModel == .hybrid ? (replicaCount - 1) / 2 : (replicaCount - 1) / 3
@@ -153,6 +163,11 @@ public struct Scenario: Sendable, CustomStringConvertible {
         var windowRandom = SplitMix64(seed: seed ^ 0x1000_2000)
         keygenWindow = windowRandom.chance(1, in: 12) && !largeMessages && !longPartition
         if keygenWindow { operationsPerClient += 40 }
+        var durableRandom = SplitMix64(seed: seed ^ 0xD15C_0000)
+        if faultModel == .byzantine, durableRandom.chance(1, in: 2) {
+            durable = true
+            powerCutTick = durableRandom.pick(300...max(300, faultTicks - 300))
+        }
         // One replica in eight seeds floods (a new fault where the budget allows, else it replaces one).
         var floodRandom = SplitMix64(seed: seed ^ 0xF100D)
         // (Not with keygen's window: a flood of the whole window, 2,000 sequence numbers, every 32 ticks would
@@ -174,5 +189,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
             + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "") + (longPartition ? " longPartition" : "")
             + (keygenWindow ? " keygenWindow" : "") + (pillars > 1 ? " pillars=\(pillars)" : "") + (faultyCounter ? " faultyCounter" : "")
+            + (durable ? " durable(powerCut@\(powerCutTick))" : "")
     }
 }

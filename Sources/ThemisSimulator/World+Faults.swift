@@ -31,7 +31,7 @@ extension World {
             let primary = Int(configuration.primary(of: view).rawValue)
             if isCorrect(primary), replicas[primary].crashedUntil == nil, partitioned[primary] == nil {
                 replicas[primary].crashedUntil = now + 400
-                amnesiac.insert(primary)
+                if !durable { amnesiac.insert(primary) }
                 stats.crashes += 1
             }
         }
@@ -39,7 +39,19 @@ extension World {
             let candidates = replicas.indices.filter { isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil }
             if let victim = candidates.randomElement(using: &random) {
                 replicas[victim].crashedUntil = now + random.pick(100...1200)
-                amnesiac.insert(victim)
+                // In durable mode the replica restarts from its disk: it remembers its votes and is charged
+                // to f only while it is down.
+                if !durable { amnesiac.insert(victim) }
+                stats.crashes += 1
+            }
+        }
+        // Durable mode: a power cut. Every correct replica that is up crashes at once and restarts from its
+        // disk 50 to 300 ticks later (more than f down: the cluster stops until they are back).
+        if durable, !powerCutDone, now >= scenario.powerCutTick {
+            powerCutDone = true
+            let back = now + 50 + scenario.powerCutTick % 251
+            for index in replicas.indices where isCorrect(index) && replicas[index].crashedUntil == nil {
+                replicas[index].crashedUntil = back
                 stats.crashes += 1
             }
         }
@@ -53,13 +65,29 @@ extension World {
         }
     }
 
-    /// A crashed replica comes back with nothing: a fresh core and an empty application (in-memory mode).
+    /// A crashed replica comes back: in memory mode with nothing (a fresh core and an empty application), in
+    /// durable mode rebuilt from its disk (what it had not yet written is lost).
     package func restart(_ index: Int) {
         let old = replicas[index]
         let core = Plugin.makeCore(id: old.core.id, configuration: old.core.configuration, settings: old.core.settings,
                                    limits: old.core.limits, faulty: old.faulty, environment: environment(of: index))
         replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: old.driver.keyring), faulty: old.faulty, behavior: old.behavior)
         checker.executedBy[index] = []
+        disks[index].pending = []
+        if durable { restoreFromDisk(index) }
+    }
+
+    /// Durable mode: rebuilds replica `index`'s fresh core from its disk.
+    package func restoreFromDisk(_ index: Int) {
+        let disk = disks[index]
+        var effects = SimulatedEffects<Plugin>()
+        do {
+            try replicas[index].driver.restore(disk.records, snapshot: { disk.state?.sequence == $0 ? disk.state?.bytes : nil }, effects: &effects)
+        } catch {
+            if isCorrect(index) { checker.fail("restore", now, "replica \(index) cannot restore from its disk: \(error)") }
+            return
+        }
+        carryOut(effects, at: index)
     }
 
     /// When the long partition ends: how far the others executed beyond the cut replica, and the target it

@@ -17,6 +17,8 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
         case execute(ExecutionBatch)
         case install(SequenceNumber, [UInt8])
         case observe(Plugin.Core.Event)
+        case persist(Plugin.Core.Record)
+        case persistCheckpoint(SequenceNumber, [UInt8])
     }
 
     var outputs: [Output] = []
@@ -29,6 +31,34 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) { outputs.append(.install(sequence, applicationSnapshot)) }
     mutating func observe(_ event: Plugin.Core.Event) { outputs.append(.observe(event)) }
     mutating func rejected(_ rejection: Plugin.Core.Rejection) { rejections += 1 }
+    mutating func persist(_ record: Plugin.Core.Record) { outputs.append(.persist(record)) }
+    mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) { outputs.append(.persistCheckpoint(sequence, state)) }
+}
+
+/// A replica's simulated disk (durable mode): the records since its last saved checkpoint state, and that
+/// state. What the driver persisted in a step is durable before the step's messages leave (group commit),
+/// unless the test-only broken driver holds the writes in `pending` until the replica's next tick.
+package struct SimulatedDisk<Record> {
+    package var records: [Record] = []
+    package var state: (sequence: SequenceNumber, bytes: [UInt8])?
+    package var pending: [SimulatedWrite<Record>] = []
+    package var writes = 0
+
+    package mutating func write(_ write: SimulatedWrite<Record>) {
+        writes += 1
+        switch write {
+        case .record(let record): records.append(record)
+        case .checkpoint(let sequence, let bytes):
+            // A new segment: the records that follow restate everything, the older ones are deleted.
+            state = (sequence, bytes)
+            records = []
+        }
+    }
+}
+
+package enum SimulatedWrite<Record> {
+    case record(Record)
+    case checkpoint(SequenceNumber, [UInt8])
 }
 
 /// Replicas: the real codec, the real ingress and the real driver; the world carries out the effects.
@@ -94,6 +124,10 @@ extension World {
         guard replicas[index].crashedUntil == nil else { return }
         if replicas[index].behavior == .exhausting, !healed, now % 32 == UInt64(index) % 32 { Plugin.exhaust(self, from: index) }
         if isCorrect(index), now % 16 == UInt64(index) % 16 { checkRetainedBytes(index) }
+        if !disks[index].pending.isEmpty {
+            for write in disks[index].pending { disks[index].write(write) }
+            disks[index].pending = []
+        }
         if !healed && random.chance(scenario.tickSkewPerMille, in: 1000) { return }
         var effects = SimulatedEffects<Plugin>()
         replicas[index].driver.tick(effects: &effects)
@@ -104,8 +138,30 @@ extension World {
     /// (a new step), whose effects are carried out before the rest of this step's.
     func carryOut(_ effects: SimulatedEffects<Plugin>, at index: Int) {
         let me = Principal.replica(ReplicaID(UInt32(index)))
+        let groupCommit = !scenario.sendsBeforePersisting
+        if groupCommit {
+            // The shell's group commit: every record of the step is durable before any of its messages leaves.
+            for output in effects.outputs {
+                switch output {
+                case .persist(let record): disks[index].write(.record(record))
+                case .persistCheckpoint(let sequence, let state): disks[index].write(.checkpoint(sequence, state))
+                default: break
+                }
+            }
+        }
         for output in effects.outputs {
             switch output {
+            case .send, .broadcast, .reply:
+                if !disks[index].pending.isEmpty, isCorrect(index) {
+                    checker.fail("durability", now, "replica \(index) sent a message before \(disks[index].pending.count) records of its step were durable")
+                }
+            default: break
+            }
+            switch output {
+            case .persist(let record):
+                if !groupCommit { disks[index].pending.append(.record(record)) }
+            case .persistCheckpoint(let sequence, let state):
+                if !groupCommit { disks[index].pending.append(.checkpoint(sequence, state)) }
             case .send(let frame, let message, let target):
                 if replicas[index].behavior != nil {
                     Plugin.sendByzantine(self, message, from: index, to: [target], broadcast: false)

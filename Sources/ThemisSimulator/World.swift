@@ -80,6 +80,10 @@ public final class World<Plugin: SimulationPlugin> {
     /// The key of the trusted subsystems (hybrid protocols) and each replica's counter stores, by pillar.
     package let trustedKey: SymmetricKey
     package let counterStores: [[any TrustedCounterStore]]
+    /// Durable mode (`Scenario.durable` and a protocol that has one): each replica's simulated disk.
+    package let durable: Bool
+    package var disks: [SimulatedDisk<Plugin.Core.Record>]
+    package var powerCutDone = false
 
     package init(scenario: Scenario) throws {
         self.scenario = scenario
@@ -170,6 +174,12 @@ public final class World<Plugin: SimulationPlugin> {
                 remaining: scenario.operationsPerClient)
         }
         self.random = random
+        durable = scenario.durable && Plugin.supportsDurability
+        disks = Array(repeating: SimulatedDisk(), count: scenario.replicaCount)
+        if durable {
+            // Durable mode from the start: a restore from the empty disk turns it on.
+            for index in replicas.indices { restoreFromDisk(index) }
+        }
     }
 
     package func isCorrect(_ index: Int) -> Bool { replicas[index].behavior == nil }

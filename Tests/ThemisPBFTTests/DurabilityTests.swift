@@ -145,6 +145,8 @@ struct DurabilityTests {
             .batch(SequenceNumber(9), [request]),
             .prepared(certificate),
             .committed(SequenceNumber(9)),
+            .committedBatch(header.with([request])),
+            .newViewSent(NewView(view: View(4), viewChanges: [], prePrepares: [Authenticated(header, authenticator: [7])], sender: replica0)),
             .stable(SequenceNumber(8), header.digest, proof: proof),
         ]
         for record in records {

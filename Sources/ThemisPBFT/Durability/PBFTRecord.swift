@@ -21,6 +21,11 @@ public enum PBFTRecord: Hashable, Sendable {
     case prepared(PreparedCertificate)
     /// The batch at this sequence number committed here (written before it executes and replies).
     case committed(SequenceNumber)
+    /// A committed batch taken from f + 1 matching COMMITTED-BATCHES (state transfer), or restated at a
+    /// checkpoint: committed whatever its view, no certificate of ours.
+    case committedBatch(PrePrepare)
+    /// As the new primary: the NEW-VIEW it sent (it sends it again to replicas that missed it).
+    case newViewSent(NewView)
     /// A stable checkpoint and its proof. The first record of a log segment: the records after it restate
     /// what the replica must not forget above it (its state is in the snapshot file of that sequence number).
     case stable(SequenceNumber, Digest, proof: [Authenticated<Checkpoint>])
@@ -29,7 +34,7 @@ public enum PBFTRecord: Hashable, Sendable {
 /// The encoding of `PBFTRecord`: a kind byte, then the fields as PBFT messages write them.
 enum PBFTRecordCodec {
     enum Kind: UInt8 {
-        case enteredView = 1, viewChange, prePrepare, batch, prepared, committed, stable
+        case enteredView = 1, viewChange, prePrepare, batch, prepared, committed, stable, committedBatch, newViewSent
     }
 
     static func encode(_ record: PBFTRecord) -> [UInt8] {
@@ -58,6 +63,12 @@ enum PBFTRecordCodec {
         case .committed(let sequence):
             buffer.writeInteger(Kind.committed.rawValue)
             buffer.writeInteger(sequence.rawValue)
+        case .committedBatch(let prePrepare):
+            buffer.writeInteger(Kind.committedBatch.rawValue)
+            buffer.writePrePrepare(prePrepare)
+        case .newViewSent(let newView):
+            buffer.writeInteger(Kind.newViewSent.rawValue)
+            buffer.writeNewView(newView)
         case .stable(let sequence, let digest, let proof):
             buffer.writeInteger(Kind.stable.rawValue)
             buffer.writeInteger(sequence.rawValue)
@@ -101,6 +112,10 @@ enum PBFTRecordCodec {
             record = .prepared(try reader.readPreparedCertificate())
         case .committed:
             record = .committed(try reader.readSequence())
+        case .committedBatch:
+            record = .committedBatch(try reader.readPrePrepare())
+        case .newViewSent:
+            record = .newViewSent(try reader.readNewView())
         case .stable:
             let sequence = try reader.readSequence()
             let digest = try reader.readDigest()

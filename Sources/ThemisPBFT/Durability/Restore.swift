@@ -28,9 +28,15 @@ extension PBFTReplica {
         }
         actions.append(.persist(.stable(sequence, checkpoints.stableDigest ?? .zero, proof: checkpoints.stableProof)))
         actions.append(.persist(.enteredView(view)))
+        if let sent = viewChange.sentNewView { actions.append(.persist(.newViewSent(sent))) }
         for sequence in log.keys.sorted() {
             guard let slot = log[sequence], let prePrepare = slot.prePrepare else { continue }
-            actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: !slot.awaitsVouchers)))
+            if slot.isCommitted, let batch = slot.batch {
+                // Committed (in this view, or fetched from f + 1 replicas with the view it was ordered in).
+                actions.append(.persist(.committedBatch(prePrepare.message.with(batch))))
+            } else {
+                actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: !slot.awaitsVouchers)))
+            }
         }
         for sequence in viewChange.preparedCertificates.keys.sorted() {
             if let certificate = viewChange.preparedCertificates[sequence] { actions.append(.persist(.prepared(certificate))) }
@@ -101,6 +107,7 @@ extension PBFTReplica {
             view = newView
             status = .normal
             log = [:]
+            viewChange.sentNewView = nil
             lastProposed = lowWatermark
             viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }
         case .viewChange(let message):
@@ -112,7 +119,9 @@ extension PBFTReplica {
         case .prePrepare(let authenticated, let batch, let vouched):
             let header = authenticated.message
             guard header.sequence > lowWatermark else { return }
-            guard header.view == view, header.sequence <= highWatermark else {
+            // (Not checked against the window: a step may accept a slot above the old window after the
+            // checkpoint that moved it became stable, and the `stable` record comes at the end of the step.)
+            guard header.view == view else {
                 throw .invalidRecord("PRE-PREPARE (\(header.view.rawValue), \(header.sequence.rawValue)) in view \(view.rawValue)")
             }
             if let batch, !header.matches(batch) { throw .invalidRecord("the batch of \(header.sequence.rawValue) does not match its digest") }
@@ -144,6 +153,28 @@ extension PBFTReplica {
         case .committed(let sequence):
             guard sequence > lowWatermark, log[sequence]?.isPrepared == true else { return }
             log[sequence]?.isCommitted = true
+        case .newViewSent(let message):
+            guard message.sender == id, message.view == view else {
+                throw .invalidRecord("NEW-VIEW of \(message.sender) for \(message.view.rawValue) in view \(view.rawValue)")
+            }
+            viewChange.sentNewView = message
+        case .committedBatch(let prePrepare):
+            let sequence = prePrepare.sequence
+            guard sequence > lowWatermark else { return }
+            // Any view: COMMITTED-BATCHES may bring batches ordered in a view this replica has not entered.
+            guard Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
+                throw .invalidRecord("committed batch (\(prePrepare.view.rawValue), \(sequence.rawValue)) in view \(view.rawValue)")
+            }
+            var slot = log[sequence] ?? Slot()
+            if slot.prePrepare?.message.digest != prePrepare.digest {
+                slot = Slot()
+                slot.prePrepare = Authenticated(prePrepare.header, authenticator: [])
+            }
+            slot.batch = prePrepare.requests
+            slot.isPrepared = true
+            slot.isCommitted = true
+            log[sequence] = slot
+            viewChange.hold(prePrepare.requests, digest: prePrepare.digest, at: sequence)
         }
     }
 }

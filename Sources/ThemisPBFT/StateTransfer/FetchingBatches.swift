@@ -98,6 +98,7 @@ extension PBFTReplica {
             slot.isPrepared = true
             slot.isCommitted = true
             log[sequence] = slot
+            persist(.committedBatch(prePrepare), into: &actions)
             actions.append(.observe(.batchFetched(sequence)))
         }
         scheduleExecution(into: &actions)

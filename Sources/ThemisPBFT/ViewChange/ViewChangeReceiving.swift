@@ -5,7 +5,10 @@ import ThemisProtocolKit
 extension PBFTReplica {
     mutating func receiveViewChange(_ authenticated: Authenticated<ViewChange>, into actions: inout [PBFTAction]) throws(Rejection) {
         let message = authenticated.message
-        guard message.newView > view else { throw .staleView(message.newView, current: view) }
+        guard message.newView > view else {
+            resendNewView(to: message, into: &actions)
+            throw .staleView(message.newView, current: view)
+        }
         if let earlier = viewChange.received[message.sender] {
             // One VIEW-CHANGE per sender and view counts; a sender only moves forward.
             if earlier.message.newView == message.newView {
@@ -40,6 +43,20 @@ extension PBFTReplica {
         actions.append(.broadcast(.newView(message)))
         actions.append(.observe(.newViewSent(target)))
         enterView(target, reproposals: message.prePrepares, stable: stable, into: &actions)
+        viewChange.sentNewView = message
+        // After `enteredView` (replay order); the step's records are durable before its NEW-VIEW leaves.
+        persist(.newViewSent(message), into: &actions)
+    }
+
+    /// A VIEW-CHANGE for the view this replica leads: its sender missed our NEW-VIEW (lost, or it crashed
+    /// before it arrived; two replicas that miss it cannot leave the view on their own). Sent again, at most
+    /// once per sender every half timeout.
+    mutating func resendNewView(to message: ViewChange, into actions: inout [PBFTAction]) {
+        guard message.newView == view, status == .normal, let sent = viewChange.sentNewView, sent.view == view else { return }
+        let interval = max(1, settings.requestTimeoutTicks / 2)
+        if let last = viewChange.newViewResent[message.sender], now < last + interval { return }
+        viewChange.newViewResent[message.sender] = now
+        actions.append(.broadcast(.newView(sent)))
     }
 
     /// Backups check V (a quorum of valid VIEW-CHANGEs for the view, distinct senders), recompute O from
@@ -83,6 +100,8 @@ extension PBFTReplica {
         }
         view = newView
         status = .normal
+        viewChange.sentNewView = nil
+        viewChange.newViewResent = [:]
         viewChange.viewChangeDeadline = nil
         viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }
         adoptStableCheckpoint(stable, into: &actions)

@@ -30,6 +30,10 @@ struct ViewChangeState: Sendable {
         held.append((digest, requests))
         heldBatches[sequence] = held
     }
+    /// As the primary of the current view: the NEW-VIEW that started it, sent again to a replica that still
+    /// asks for this view (it missed the NEW-VIEW: lost, or it crashed), at most once per sender and half timeout.
+    var sentNewView: NewView?
+    var newViewResent: [ReplicaID: UInt64] = [:]
     /// The VIEW-CHANGE of the highest view per sender (ours included, with an empty authenticator).
     var received: [ReplicaID: Authenticated<ViewChange>] = [:]
     /// Normal-case messages for a view this replica has not entered yet, replayed when it does.
