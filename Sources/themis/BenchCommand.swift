@@ -41,6 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "--local: Hybster's pillars (parallel ordering instances).") var pillars: UInt32 = 1
     @Option(help: "--local: Hybster's trusted subsystems in-process or in their own process.") var trustedCounter = "in-process"
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
+    @Flag(help: "--local: durable mode (pbft): every replica keeps a write-ahead log and snapshots in a data directory.") var durable = false
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
     var connections = Connections.shared
@@ -133,7 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
             directory: directory, replicas: replicaCount, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
             plugin: plugin, settings: settings, limits: limits)
         let replicas = try LocalCluster(directory: directory, count: replicaCount, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"]
-                                           + (plugin.faultModel == .hybrid ? ["--trusted-counter", trustedCounter] : []))
+                                           + (plugin.faultModel == .hybrid ? ["--trusted-counter", trustedCounter] : []), durable: durable)
         let point: BenchPoint
         do {
             point = try await measure(cluster: cluster, directory: directory, clients: count, group: group)
@@ -214,7 +215,7 @@ struct BenchCommand: AsyncParsableCommand {
         let requests = zip(before, after).map { $1.requestsExecuted &- $0.requestsExecuted }.max() ?? 0
         return BenchPoint(
             label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == .shared ? "" : "-\(connections.rawValue)")
-                + (cluster.settings.pillars > 1 ? "-p\(cluster.settings.pillars)" : "")
+                + (cluster.settings.pillars > 1 ? "-p\(cluster.settings.pillars)" : "") + (durable && local ? "-durable" : "")
                 + (cluster.faultModel == .hybrid && trustedCounter == "process" ? "-process" : ""),
             protocolName: cluster.protocolName,
             authentication: cluster.authentication.rawValue, connections: connections.rawValue,

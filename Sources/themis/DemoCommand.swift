@@ -18,7 +18,7 @@ import Glibc
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Start a local cluster (4 PBFT replicas, or 3 Hybster replicas), run a key-value workload, kill the primary midway, check consistency.")
+        abstract: "Start a local cluster (4 PBFT replicas, or 3 Hybster replicas), run a key-value workload, kill the primary midway (--durable: every replica, restarted from its data directory), check consistency.")
 
     @Option(name: .customLong("protocol"), help: "Protocol (from the catalog: pbft, or hybster with 3 replicas).") var protocolName = "pbft"
     @Option(help: "Concurrent clients.") var clients = 8
@@ -26,6 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
     @Flag(help: "Keep the cluster directory (keys, logs) after the demo.") var keep = false
     @Flag(help: "Do not kill the primary midway.") var noKill = false
+    @Flag(help: "Durable mode (pbft): every replica keeps a data directory; midway ALL replicas are killed (kill -9) and restarted from their data directories.") var durable = false
 
     func run() async throws {
         try await reportingErrors {
@@ -40,22 +41,23 @@ struct DemoCommand: AsyncParsableCommand {
             print("Themis demo: \(count) replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + count - 1), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")
-            let replicas = try LocalCluster(directory: directory, count: count, app: "kv")
+            guard !durable || plugin.supportsDurability else { throw ValidationError("--durable: \(plugin.name) has no durable mode yet") }
+            let replicas = NIOLockedValueBox(try LocalCluster(directory: directory, count: count, app: "kv", durable: durable))
             let verdict: Bool
             do {
                 verdict = try await runDemo(cluster: cluster, directory: directory, replicas: replicas)
             } catch {
-                await replicas.stop()
+                await replicas.withLockedValue { $0 }.stop()
                 throw error
             }
-            await replicas.stop()
+            await replicas.withLockedValue { $0 }.stop()
             print("replicas stopped")
             if !keep && verdict { try? FileManager.default.removeItem(atPath: directory) }
             if !verdict { throw ExitCode.failure }
         }
     }
 
-    private func runDemo(cluster: ClusterFile, directory: String, replicas: LocalCluster) async throws -> Bool {
+    private func runDemo(cluster: ClusterFile, directory: String, replicas: NIOLockedValueBox<LocalCluster>) async throws -> Bool {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var handles: [ThemisClient] = []
         for index in 0..<clients {
@@ -66,13 +68,31 @@ struct DemoCommand: AsyncParsableCommand {
         let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
         print("all replicas up after \(formatted(ready)) s")
         let workload = DemoWorkload(clients: handles, operations: operations)
+        let count = cluster.replicas.count
+        let durable = durable
         let crash = noKill ? nil : DemoWorkload.Crash(atOperation: operations / 2) { @Sendable in
-            // The primary of view 0 is replica 0.
-            replicas.kill(ReplicaID(0))
+            if durable {
+                // A power cut: every replica dies at once and comes back from its data directory.
+                await replicas.withLockedValue { $0 }.killAll()
+                do {
+                    let restarted = try LocalCluster(directory: directory, count: count, app: "kv", durable: true)
+                    replicas.withLockedValue { $0 = restarted }
+                } catch {
+                    print("could not restart the replicas: \(error)")
+                }
+            } else {
+                // The primary of view 0 is replica 0.
+                replicas.withLockedValue { $0 }.kill(ReplicaID(0))
+            }
         }
         let outcome = try await workload.run(crash: crash)
         var survivors = cluster.configuration.replicas
-        if outcome.killedAt != nil {
+        if outcome.killedAt != nil, durable {
+            print("power cut: every replica was killed (kill -9) after \(outcome.operationsBeforeKill) operations and restarted from its data directory")
+            if let resumed = outcome.resumedAfterKill {
+                print("progress resumed \(formatted(Double(resumed) / 1e9)) s after the kill (first operation started after the kill that completed)")
+            }
+        } else if outcome.killedAt != nil {
             survivors.removeAll { $0 == ReplicaID(0) }
             let report = try await handles[0].status(of: survivors[0])
             let primary = cluster.configuration.primary(of: report.view)

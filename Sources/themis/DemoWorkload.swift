@@ -25,7 +25,7 @@ struct DemoWorkload {
     /// Kill a replica once `atOperation` operations completed.
     struct Crash: Sendable {
         let atOperation: Int
-        let action: @Sendable () -> Void
+        let action: @Sendable () async -> Void
     }
 
     /// Per operation: when it started and ended.
@@ -46,7 +46,7 @@ struct DemoWorkload {
                 try? await Task.sleep(for: .milliseconds(5))
             }
             killedAt.withLockedValue { $0 = (monotonicNanoseconds(), done.withLockedValue { $0 }) }
-            crash.action()
+            await crash.action()
         }
         var outcome = Outcome()
         outcome.models = Array(repeating: [:], count: clients.count)

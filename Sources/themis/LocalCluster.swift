@@ -25,18 +25,22 @@ final class LocalCluster: Sendable {
     let processes: [Process]
 
     /// Starts `count` replicas of the cluster in `directory` (which holds cluster.json and the keys).
-    /// - Parameter extraArguments: more `themis replica` flags (e.g. `--reply-size 10`).
-    init(directory: String, count: Int, app: String, extraArguments: [String] = []) throws {
+    /// - Parameters:
+    ///   - extraArguments: more `themis replica` flags (e.g. `--reply-size 10`).
+    ///   - durable: each replica keeps a data directory, `replica-<id>.data` in `directory` (durable mode).
+    ///   - only: start these replicas only (a restart of some of them).
+    init(directory: String, count: Int, app: String, extraArguments: [String] = [], durable: Bool = false, only: [Int]? = nil) throws {
         self.directory = directory
         var processes: [Process] = []
-        for index in 0..<count {
+        for index in only ?? Array(0..<count) {
             let id = ReplicaID(UInt32(index))
             let log = try FileDescriptor.open(
                 FilePath("\(directory)/replica-\(index).log"), .writeOnly,
-                options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead])
+                options: [.create, .append], permissions: [.ownerReadWrite, .groupRead])
             let (stream, continuation) = AsyncStream.makeStream(of: Command.self)
             let (executable, subcommand) = Self.replicaExecutable()
-            let arguments = subcommand + ["--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app] + extraArguments
+            let arguments = subcommand + ["--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app]
+                + (durable ? ["--data-dir", "\(directory)/replica-\(index).data"] : []) + extraArguments
             let task = Task {
                 _ = try? await run(
                     .path(FilePath(executable)), arguments: Arguments(arguments),
@@ -73,6 +77,12 @@ final class LocalCluster: Sendable {
     /// kill -9 one replica (it stays dead).
     func kill(_ id: ReplicaID) {
         processes.first { $0.id == id }?.commands.yield(.kill)
+    }
+
+    /// kill -9 every replica and wait until all have exited (a power cut).
+    func killAll() async {
+        for process in processes { process.commands.yield(.kill) }
+        for process in processes { await process.task.value }
     }
 
     /// Sends SIGTERM to every replica and waits for all to exit.
