@@ -68,6 +68,9 @@ public protocol ProtocolPlugin: Sendable {
     static func encodeRecord(_ record: Core.Record) -> [UInt8]
     /// A record read back from the write-ahead log.
     static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> Core.Record
+    /// False for a record that need not be durable before the sends of its step (it is written with the
+    /// next urgent one, or within a tick): it must be safe to lose in a crash. Default: true.
+    static func isUrgent(_ record: Core.Record) -> Bool
 }
 
 /// A size split into named parts (a memory bound).
@@ -98,6 +101,7 @@ extension ProtocolPlugin where Core.Record == Never {
 }
 
 extension ProtocolPlugin {
+    public static func isUrgent(_ record: Core.Record) -> Bool { true }
     public static func prepareForBroadcast(_ message: Core.Message, keyring: Keyring) -> Core.Message { message }
     public static func settingsProblem(_ settings: ProtocolSettings) -> String? { nil }
 }

@@ -67,6 +67,17 @@ public enum PBFT: ProtocolPlugin {
         PBFTRecordCodec.encode(record)
     }
 
+    /// A `committed` mark may be lost in a crash: the prepared certificates a quorum persisted before their
+    /// COMMITs, and the COMMITs they repeat, commit the batch again after a restart. It rides on the next sync
+    /// instead of costing one before the replies.
+    /// So is a primary's own proposal (see `PBFTRecord.proposed`).
+    public static func isUrgent(_ record: PBFTRecord) -> Bool {
+        switch record {
+        case .committed, .proposed: false
+        default: true
+        }
+    }
+
     public static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> PBFTRecord {
         try PBFTRecordCodec.decode(bytes, limits: limits)
     }

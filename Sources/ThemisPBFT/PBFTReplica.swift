@@ -55,6 +55,9 @@ public struct PBFTReplica: ReplicaCore {
     var stateTransfer = StateTransferState()
     /// Durable mode (set by `restore`): the core appends `persist` records.
     public internal(set) var persistsRecords = false
+    /// Durable mode: restored as the primary of this view. Its proposals are not urgent records, so it may
+    /// have forgotten one: it proposes nothing more in this view (the view change replaces it).
+    var restoredPrimaryView: View?
     /// The stable checkpoint moved (or its state arrived) since it was last persisted.
     var stableCheckpointUnpersisted = false
     /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards

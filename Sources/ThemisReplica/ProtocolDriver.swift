@@ -53,6 +53,8 @@ protocol ShellDriver: Sendable {
     /// Durable mode, before any link is up: opens the data directory on the protocol loop, restores the core
     /// from it and keeps it for the records to come.
     func openDataDirectory(_ path: String, identity: String, recoverFromPeers: Bool) -> EventLoopFuture<RestoreSummary>
+    /// Durable mode: makes what is queued durable and stops the storage thread.
+    func closeDataDirectory() async
 }
 
 /// What a replica found in its data directory at start-up.
@@ -98,6 +100,8 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     private let inputsQueued = Atomic<Int>(0)
     /// Their bytes (`DriverInput.estimatedBytes`).
     private let inputBytesQueued = Atomic<Int>(0)
+    /// Durable mode: the thread that writes the data directory (for shutdown).
+    private let storageWriter = NIOLockedValueBox<StorageWriter?>(nil)
     /// Connections that stopped reading because the protocol loop fell behind.
     private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
@@ -116,6 +120,18 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         effects.onFailure = onFailure
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
             State(driver: ReplicaDriver(core: core, keyring: keyring), effects: effects), eventLoop: loop)
+    }
+
+    func closeDataDirectory() async {
+        guard let writer = storageWriter.withLockedValue({ $0 }) else { return }
+        // What the last steps queued, then the thread stops.
+        try? await loop.submit {
+            self.state.withValue { state in
+                let (commands, _) = state.effects.takeStorageWork()
+                writer.submit(commands, sync: true, frames: [])
+            }
+        }.get()
+        await writer.shutdown()
     }
 
     func openDataDirectory(_ path: String, identity: String, recoverFromPeers: Bool) -> EventLoopFuture<RestoreSummary> {
@@ -149,8 +165,8 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 }
             }
             try self.state.withValue { state throws(RestoreError) in
+                state.effects.durable = true
                 try state.driver.restore(records, snapshot: load, effects: &state.effects)
-                state.effects.storage = directory
             }
             if let snapshotProblem {
                 guard recoverFromPeers else {
@@ -158,6 +174,9 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 }
                 summary.discardedSnapshot = "\(snapshotProblem)"
             }
+            let writer = StorageWriter(directory: directory, logger: self.logger, counters: self.counters, onFailure: self.state.value.effects.onFailure)
+            self.state.value.effects.storage = writer
+            self.storageWriter.withLockedValue { $0 = writer }
             return summary
         }
     }
@@ -218,7 +237,11 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         loop.execute {
             self.step { driver, effects in driver.tick(effects: &effects) }
             // Records of steps that sent nothing still reach the disk within a tick.
-            _ = self.state.value.effects.syncStorage()
+            self.state.withValue { state in
+                guard let storage = state.effects.storage, state.effects.hasStorageWork else { return }
+                let (commands, _) = state.effects.takeStorageWork()
+                storage.submit(commands, sync: true, frames: [])
+            }
         }
     }
 
@@ -348,11 +371,25 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     @_specialize(where Plugin == Hybster)
     private func writeOutbox() {
         state.withValue { state in
-            // Durable mode, group commit: one sync for every record of the steps whose frames are here.
-            guard state.effects.syncStorage() else {
+            // Durable mode: the frames go through the storage thread's queue, after the records of their steps
+            // (one sync for all of them).
+            if let storage = state.effects.storage, state.effects.storageUrgent || !storage.isIdle {
+                let (commands, urgent) = state.effects.takeStorageWork()
+                let frames = state.effects.outbox.values.map { (channel: $0.channel, buffer: $0.buffer) }
                 state.effects.outbox.removeAll(keepingCapacity: true)
                 state.effects.flushScheduled = false
+                storage.submit(commands, sync: urgent, frames: frames)
                 return
+            }
+            if let storage = state.effects.storage {
+                // Nothing urgent and nothing queued: the frames leave at once; lazy records follow without a sync.
+                let (commands, _) = state.effects.takeStorageWork()
+                if !commands.isEmpty { storage.submit(commands, sync: false, frames: []) }
+                if storage.hasFailed {
+                    state.effects.outbox.removeAll(keepingCapacity: true)
+                    state.effects.flushScheduled = false
+                    return
+                }
             }
             var dropped = 0
             for (_, entry) in state.effects.outbox {
@@ -377,11 +414,14 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     let executor: ApplicationExecutor
     let logger: Logger
     let counters: NIOLockedValueBox<ReplicaCounters>
-    /// Durable mode: the write-ahead log and snapshots. Records are appended during a step and synced once
-    /// before the outbox is written (`syncStorage`), so no frame leaves before the records of its step.
-    var storage: DataDirectory?
-    /// The data directory failed: the replica sends nothing more (it could not keep its word) and stops.
-    var storageFailed = false
+    /// Durable mode: records are encoded during a step and queued here; the outbox hands them to the storage
+    /// thread (`StorageWriter`) with its frames, which leave once the records are durable.
+    var durable = false
+    var storage: StorageWriter?
+    var storageCommands: [StorageCommand] = []
+    var storageRecords: [[UInt8]] = []
+    /// A queued record must be durable before the next frames leave (`ProtocolPlugin.isUrgent`).
+    var storageUrgent = false
     var onFailure: @Sendable (String) -> Void = { _ in }
     var replicas: [ReplicaID: any Channel] = [:]
     var clients: [ClientID: any Channel] = [:]
@@ -426,41 +466,34 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func persist(_ record: Plugin.Core.Record) {
-        guard let storage, !storageFailed else { return }
-        do {
-            try storage.append(Plugin.encodeRecord(record))
-        } catch {
-            fail(error)
-        }
+        guard durable else { return }
+        storageRecords.append(Plugin.encodeRecord(record))
+        if Plugin.isUrgent(record) { storageUrgent = true }
     }
 
     mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) {
-        guard let storage, !storageFailed else { return }
-        do {
-            try storage.saveSnapshot(sequence.rawValue, state: state)
-        } catch {
-            fail(error)
+        guard durable else { return }
+        if !storageRecords.isEmpty {
+            storageCommands.append(.records(storageRecords))
+            storageRecords = []
         }
+        storageCommands.append(.snapshot(sequence.rawValue, state))
+        storageUrgent = true
     }
 
-    /// Makes the records appended so far durable. - Returns: false if frames must not leave (a failed disk).
-    mutating func syncStorage() -> Bool {
-        guard let storage else { return true }
-        guard !storageFailed else { return false }
-        do {
-            try storage.sync()
-            return true
-        } catch {
-            fail(error)
-            return false
-        }
-    }
+    var hasStorageWork: Bool { !storageRecords.isEmpty || !storageCommands.isEmpty }
 
-    private mutating func fail(_ error: StorageError) {
-        storageFailed = true
-        let message = "the data directory failed (\(error)); a replica that cannot persist its votes stops"
-        logger.critical("\(message)")
-        onFailure(message)
+    /// What the storage thread must write next, and whether frames must wait for a sync.
+    mutating func takeStorageWork() -> ([StorageCommand], urgent: Bool) {
+        if !storageRecords.isEmpty {
+            storageCommands.append(.records(storageRecords))
+            storageRecords = []
+        }
+        defer {
+            storageCommands = []
+            storageUrgent = false
+        }
+        return (storageCommands, storageUrgent)
     }
 
     mutating func rejected(_ rejection: Plugin.Core.Rejection) {

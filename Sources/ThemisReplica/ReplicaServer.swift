@@ -138,6 +138,7 @@ public final class ReplicaServer: Sendable {
                 .get()
         } catch {
             executor.finish()
+            await driver.closeDataDirectory()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -228,6 +229,7 @@ public final class ReplicaServer: Sendable {
         try? await driver.closeAllLinks().get()
         executor.finish()
         await executorTask.value
+        await driver.closeDataDirectory()
         // Let close callbacks that hop between loops run before the loops stop.
         try? await Task.sleep(for: .milliseconds(50))
         try? await group.shutdownGracefully()

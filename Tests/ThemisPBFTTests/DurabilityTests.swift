@@ -29,8 +29,14 @@ struct DurabilityTests {
             #expect(replica.lastExecuted == SequenceNumber(10))
             #expect(replica.lowWatermark == SequenceNumber(8))
         }
-        for timestamp: UInt64 in 11...14 {
-            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica0)
+        // The restored primary of view 0 proposes nothing more in it (it may have forgotten a proposal): the
+        // client's request reaches every replica, the backups' timers expire, view 1 takes over.
+        #expect(cluster.events.contains { $0.0 == replica0 && $0.1 == .restoredAsPrimary(View(0)) })
+        cluster.broadcast(TestCluster.request(1, 11, [11]), to: cluster.replicas.map(\.id))
+        cluster.tick(250)
+        #expect(cluster.views() == [1, 1, 1, 1])
+        for timestamp: UInt64 in 12...14 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica1)
             cluster.run()
         }
         #expect(cluster.applicationState.allSatisfy { $0 == Array(1...14) })
@@ -49,24 +55,49 @@ struct DurabilityTests {
         #expect(cluster.deliver(.prePrepare(second), to: replica1) == .equivocation(replica0, SequenceNumber(1)))
     }
 
-    @Test("A primary restarted from disk does not assign a sequence number twice")
-    func primaryDoesNotReuseSequenceNumbers() throws {
+    @Test("A primary restarted from disk proposes nothing more in its view (it may have forgotten a proposal); the next view orders the request, and no sequence number gets two batches")
+    func restoredPrimaryStopsProposing() throws {
         var cluster = try TestCluster()
         try cluster.makeDurable()
         cluster.drop = { _ in true }  // its PRE-PREPARE for 1 is lost
-        cluster.submit(TestCluster.request(1, 1), to: replica0)
+        cluster.submit(TestCluster.request(1, 1, [1]), to: replica0)
         cluster.run()
         try cluster.restartFromDisk(replica0)
         cluster.drop = { _ in false }
         #expect(cluster.replicas[0].lastProposed == SequenceNumber(1))
-        // Its retransmission timer repeats the PRE-PREPARE for 1 from disk; the next request gets 2.
-        cluster.tick(60)
         cluster.submit(TestCluster.request(2, 1, [2]), to: replica0)
-        cluster.run()
+        #expect(cluster.replicas[0].lastProposed == SequenceNumber(1), "no proposal in the view it was restored in")
+        // Its retransmission repeats the PRE-PREPARE for 1 from disk (the proposal was written with a later
+        // sync here); the request of client 2 reaches the backups, whose timers move the cluster to view 1.
+        cluster.broadcast(TestCluster.request(2, 1, [2]), to: [replica1, replica2, replica3])
+        cluster.tick(250)
+        #expect(cluster.views() == [1, 1, 1, 1])
         for replica in cluster.replicas.map(\.id) {
-            #expect(cluster.executedHistory[cluster.index(replica)].map { $0.0.rawValue } == [1, 2])
             #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2)])
         }
+    }
+
+    @Test("A proposal lost with the primary's crash (written lazily) costs a view change, never a second batch for its sequence number")
+    func lostProposalIsNotRepeated() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        cluster.submit(TestCluster.request(1, 1, [1]), to: replica0)
+        cluster.run()
+        // The primary proposes 2; its PRE-PREPARE reaches replica 1 only, and the crash takes the unsynced record.
+        cluster.drop = { $0.to != replica1 }
+        cluster.submit(TestCluster.request(2, 1, [2]), to: replica0)
+        cluster.run()
+        cluster.drop = { _ in false }
+        cluster.persisted[0].removeAll { if case .proposed(let p) = $0 { return p.sequence == SequenceNumber(2) } else { return false } }
+        try cluster.restartFromDisk(replica0)
+        cluster.submit(TestCluster.request(3, 1, [3]), to: replica0)
+        #expect(cluster.replicas[0].lastProposed == SequenceNumber(1), "it forgot 2 and proposes nothing in view 0")
+        cluster.broadcast(TestCluster.request(3, 1, [3]), to: [replica1, replica2, replica3])
+        cluster.tick(250)
+        #expect(cluster.views() == [1, 1, 1, 1])
+        let histories = cluster.replicas.map { cluster.executedHistory[cluster.index($0.id)].map { $0.0.rawValue } }
+        #expect(Set(cluster.replicas.map { cluster.applicationState[cluster.index($0.id)] }).count == 1, "\(histories)")
+        #expect(cluster.applicationState[1].contains(3))
     }
 
     @Test("A replica restarted during a view change still wants the new view and still has its VIEW-CHANGE")
@@ -82,7 +113,7 @@ struct DurabilityTests {
         #expect(cluster.replicas[1].viewChange.received[replica1]?.message.newView == View(1))
     }
 
-    @Test("The views, prepared certificates and view changes survive: the cluster restarted after a view change goes on in view 1")
+    @Test("The views, prepared certificates and view changes survive: the cluster restarted after a view change comes back in view 1 and goes on")
     func restartAfterViewChange() throws {
         var cluster = try TestCluster()
         try cluster.makeDurable()
@@ -93,8 +124,10 @@ struct DurabilityTests {
         cluster.silenced = []
         for replica in cluster.replicas.map(\.id) { try cluster.restartFromDisk(replica) }
         #expect(cluster.views() == [1, 1, 1, 1])
-        cluster.submit(TestCluster.request(1, 2, [6]), to: replica1)
-        cluster.run()
+        // Replica 1, restored as the primary of view 1, proposes nothing more in it: view 2 orders the request.
+        cluster.broadcast(TestCluster.request(1, 2, [6]), to: cluster.replicas.map(\.id))
+        cluster.tick(250)
+        #expect(cluster.views() == [2, 2, 2, 2])
         for replica in [replica1, replica2, replica3] {
             #expect(cluster.applicationState[cluster.index(replica)] == [5, 6])
         }
@@ -146,6 +179,7 @@ struct DurabilityTests {
             .prepared(certificate),
             .committed(SequenceNumber(9)),
             .committedBatch(header.with([request])),
+            .proposed(header.with([request])),
             .newViewSent(NewView(view: View(4), viewChanges: [], prePrepares: [Authenticated(header, authenticator: [7])], sender: replica0)),
             .stable(SequenceNumber(8), header.digest, proof: proof),
         ]

@@ -313,6 +313,7 @@ struct TranscriptRunner: TranscriptRunning {
         case .batchFetched(let s): return "fetched the batch of s\(s.rawValue)"
         case .batchMissing(let s): return "misses the batch of s\(s.rawValue)"
         case .restored(let view, let stable, let slots): return "restored v\(view.rawValue) stable s\(stable.rawValue) (\(slots) slots)"
+        case .restoredAsPrimary(let view): return "restored as the primary of v\(view.rawValue): proposes no more in it"
         }
     }
 }

@@ -24,6 +24,10 @@ public enum PBFTRecord: Hashable, Sendable {
     /// A committed batch taken from f + 1 matching COMMITTED-BATCHES (state transfer), or restated at a
     /// checkpoint: committed whatever its view, no certificate of ours.
     case committedBatch(PrePrepare)
+    /// As the primary: a batch it proposed. Not urgent (its PRE-PREPARE leaves before it is durable, one sync
+    /// less on every batch's path): a primary restarted from disk therefore proposes nothing more in that
+    /// view (it may have forgotten a proposal), and the view change replaces it.
+    case proposed(PrePrepare)
     /// As the new primary: the NEW-VIEW it sent (it sends it again to replicas that missed it).
     case newViewSent(NewView)
     /// A stable checkpoint and its proof. The first record of a log segment: the records after it restate
@@ -34,7 +38,7 @@ public enum PBFTRecord: Hashable, Sendable {
 /// The encoding of `PBFTRecord`: a kind byte, then the fields as PBFT messages write them.
 enum PBFTRecordCodec {
     enum Kind: UInt8 {
-        case enteredView = 1, viewChange, prePrepare, batch, prepared, committed, stable, committedBatch, newViewSent
+        case enteredView = 1, viewChange, prePrepare, batch, prepared, committed, stable, committedBatch, newViewSent, proposed
     }
 
     static func encode(_ record: PBFTRecord) -> [UInt8] {
@@ -69,6 +73,9 @@ enum PBFTRecordCodec {
         case .newViewSent(let newView):
             buffer.writeInteger(Kind.newViewSent.rawValue)
             buffer.writeNewView(newView)
+        case .proposed(let prePrepare):
+            buffer.writeInteger(Kind.proposed.rawValue)
+            buffer.writePrePrepare(prePrepare)
         case .stable(let sequence, let digest, let proof):
             buffer.writeInteger(Kind.stable.rawValue)
             buffer.writeInteger(sequence.rawValue)
@@ -116,6 +123,8 @@ enum PBFTRecordCodec {
             record = .committedBatch(try reader.readPrePrepare())
         case .newViewSent:
             record = .newViewSent(try reader.readNewView())
+        case .proposed:
+            record = .proposed(try reader.readPrePrepare())
         case .stable:
             let sequence = try reader.readSequence()
             let digest = try reader.readDigest()

@@ -80,6 +80,16 @@ extension PBFTReplica {
             }
         }
         lastProposed = max(lastProposed, lowWatermark)
+        if records.isEmpty {
+            // A first start: the log gets a first (urgent) record before anything is sent, so that every later
+            // start finds a log that is not empty.
+            actions.append(.persist(.enteredView(view)))
+        } else if status == .normal, isPrimary {
+            // A restart as the primary: a proposal of ours may have been lost with the crash (they are not
+            // urgent records), so proposing again could give a sequence number a second batch.
+            restoredPrimaryView = view
+            actions.append(.observe(.restoredAsPrimary(view)))
+        }
         for sequence in log.keys.sorted() {
             for request in log[sequence]?.batch ?? [] { noteWaiting(request) }
         }
@@ -153,6 +163,17 @@ extension PBFTReplica {
         case .committed(let sequence):
             guard sequence > lowWatermark, log[sequence]?.isPrepared == true else { return }
             log[sequence]?.isCommitted = true
+        case .proposed(let prePrepare):
+            guard prePrepare.sequence > lowWatermark else { return }
+            guard prePrepare.sender == id, prePrepare.view == view, Request.batchDigest(prePrepare.requests) == prePrepare.digest else {
+                throw .invalidRecord("proposal (\(prePrepare.view.rawValue), \(prePrepare.sequence.rawValue)) of \(prePrepare.sender) in view \(view.rawValue)")
+            }
+            var slot = Slot()
+            slot.prePrepare = Authenticated(prePrepare.header, authenticator: [])
+            slot.batch = prePrepare.requests
+            log[prePrepare.sequence] = slot
+            lastProposed = max(lastProposed, prePrepare.sequence)
+            viewChange.hold(prePrepare.requests, digest: prePrepare.digest, at: prePrepare.sequence)
         case .newViewSent(let message):
             guard message.sender == id, message.view == view else {
                 throw .invalidRecord("NEW-VIEW of \(message.sender) for \(message.view.rawValue) in view \(view.rawValue)")

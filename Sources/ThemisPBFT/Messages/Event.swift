@@ -42,6 +42,9 @@ public enum Event: Hashable, Sendable, ProtocolEvent {
     /// Durable mode: the replica was rebuilt from its write-ahead log (in `View`, stable checkpoint
     /// `stable`, `slots` sequence numbers above it).
     case restored(view: View, stable: SequenceNumber, slots: Int)
+    /// Durable mode: restored as the primary of `View`; it proposes nothing more in it (it may have forgotten
+    /// a proposal), so the others replace it by a view change.
+    case restoredAsPrimary(View)
 }
 
 extension Event {
@@ -51,7 +54,7 @@ extension Event {
         case .checkpointMismatch: .warning
         case .viewChangeStarted, .newViewSent, .viewChanged: .notice
         case .stateTransferNeeded, .stateTransferRejected: .warning
-        case .stateTransferStarted, .stateTransferFinished, .restored: .notice
+        case .stateTransferStarted, .stateTransferFinished, .restored, .restoredAsPrimary: .notice
         case .awaitingVouchers, .vouchedFor: .info
         case .batchFetched, .batchMissing: .debug
         case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent: .trace

@@ -86,7 +86,7 @@ extension PBFTReplica {
     /// or a full batch (`batchRequestsMax`) is ready and the pipeline (`pipelineDepthMax`) has room: under
     /// light load a batch holds one request, under heavy load batches grow while the previous one commits.
     mutating func proposeBatches(into actions: inout [PBFTAction]) {
-        guard isPrimary, status == .normal else { return }
+        guard isPrimary, status == .normal, view != restoredPrimaryView else { return }
         while !pendingRequests.isEmpty,
             batchesInFlight < UInt64(limits.pipelineDepthMax),
             lastProposed.next <= highWatermark
@@ -102,7 +102,7 @@ extension PBFTReplica {
             let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
             log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare.header, authenticator: [])
             log[sequence, default: Slot()].batch = requests
-            persist(.prePrepare(Authenticated(prePrepare.header, authenticator: []), batch: requests, vouched: true), into: &actions)
+            persist(.proposed(prePrepare), into: &actions)
             viewChange.hold(requests, digest: prePrepare.digest, at: sequence)
             actions.append(.broadcast(.prePrepare(prePrepare)))
             actions.append(.observe(.batchProposed(sequence, requests: requests.count)))

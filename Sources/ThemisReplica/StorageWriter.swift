@@ -1,0 +1,97 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Synchronization
+import ThemisStorage
+
+/// Durable mode's disk work, in order: records and snapshots for the data directory, and what may leave
+/// once they are durable.
+enum StorageCommand: Sendable {
+    case records([[UInt8]])
+    case snapshot(UInt64, [UInt8])
+}
+
+/// Durable mode: the one thread that writes and syncs the data directory, so the protocol loop never waits
+/// for the disk. Work arrives in one FIFO queue: the records and snapshots of some steps, then the frames
+/// those steps sent, which leave only after one fdatasync made everything before them durable. While a sync
+/// runs the protocol loop goes on, and the records of the steps it runs meanwhile share the next sync
+/// (group commit). Every frame of a durable replica goes through this queue, so none overtakes the records
+/// of an earlier step.
+final class StorageWriter: Sendable {
+    private let group: MultiThreadedEventLoopGroup
+    let loop: any EventLoop
+    private let directory: NIOLoopBoundBox<DataDirectory>
+    private let failed = Atomic<Bool>(false)
+    /// Submissions not yet carried out: while any is, later frames must queue behind it.
+    private let inFlight = Atomic<Int>(0)
+    private let onFailure: @Sendable (String) -> Void
+    private let logger: Logger
+    private let counters: NIOLockedValueBox<ReplicaCounters>
+
+    init(directory: sending DataDirectory, logger: Logger, counters: NIOLockedValueBox<ReplicaCounters>,
+         onFailure: @escaping @Sendable (String) -> Void) {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loop = group.next()
+        self.directory = NIOLoopBoundBox.makeBoxSendingValue(directory, eventLoop: loop)
+        self.logger = logger
+        self.counters = counters
+        self.onFailure = onFailure
+    }
+
+    /// True if frames may be written at once, without going through the queue: nothing is queued that they
+    /// could overtake.
+    var isIdle: Bool { inFlight.load(ordering: .acquiring) == 0 && !failed.load(ordering: .relaxed) }
+
+    /// Writes `commands`, syncs if `sync` (or a snapshot asks), then writes `frames`.
+    func submit(_ commands: [StorageCommand], sync: Bool, frames: [(channel: any Channel, buffer: ByteBuffer)]) {
+        inFlight.wrappingAdd(1, ordering: .relaxed)
+        loop.execute {
+            defer { self.inFlight.wrappingSubtract(1, ordering: .releasing) }
+            guard !self.failed.load(ordering: .relaxed) else { return }
+            do throws(StorageError) {
+                let directory = self.directory.value
+                for command in commands {
+                    switch command {
+                    case .records(let records):
+                        for record in records { try directory.append(record) }
+                    case .snapshot(let sequence, let state):
+                        try directory.saveSnapshot(sequence, state: state)
+                    }
+                }
+                // Records that need not precede the frames (not urgent) wait in the buffer for the next sync.
+                if sync { try directory.sync() }
+            } catch {
+                self.failed.store(true, ordering: .relaxed)
+                let message = "the data directory failed (\(error)); a replica that cannot persist its votes stops"
+                self.logger.critical("\(message)")
+                self.onFailure(message)
+                return
+            }
+            var dropped = 0
+            for (channel, buffer) in frames {
+                // A peer that does not read: its write buffer passed the high watermark. Its frames are
+                // dropped rather than buffered without bound; it gets them again by retransmission.
+                guard channel.isWritable else {
+                    dropped += 1
+                    continue
+                }
+                channel.writeAndFlush(buffer, promise: nil)
+            }
+            if dropped > 0 { self.counters.withLockedValue { $0.framesDroppedUnwritable += dropped } }
+        }
+    }
+
+    var hasFailed: Bool { failed.load(ordering: .relaxed) }
+
+    /// Makes what is queued durable, logs the directory's figures and stops the thread.
+    func shutdown() async {
+        let summary = try? await loop.submit { () -> String in
+            let directory = self.directory.value
+            try? directory.sync()
+            return "\(directory.syncs) syncs, \(directory.recordsWritten) records, \(directory.bytesWritten) bytes written"
+        }.get()
+        if let summary { logger.notice("data directory closed", metadata: ["io": "\(summary)"]) }
+        try? await group.shutdownGracefully()
+    }
+}
