@@ -80,7 +80,8 @@ public struct PBFTReplica: ReplicaCore {
             + "attempts \(viewChange.attempts) vcDeadline \(viewChange.viewChangeDeadline.map(String.init) ?? "-") "
             + "viewChanges \(viewChange.received.values.map { "\($0.message.sender.rawValue)->\($0.message.newView.rawValue)" }.sorted()) "
             + "future \(viewChange.future.count) log \(log.count) pending \(pendingRequests.count) executing \(executing.count) "
-            + "fetch \(stateTransfer.fetch.map { "\($0.sequence.rawValue)@\($0.peer.rawValue)" } ?? "-")"
+            + "fetch \(stateTransfer.fetch.map { "\($0.sequence.rawValue)@\($0.peer.rawValue)" } ?? "-") "
+            + "stableProof \(checkpoints.stableProof.map { "\($0.message.sender.rawValue)\($0.authenticator.isEmpty ? "*" : "")" }.joined(separator: ","))"
     }
 
     public var primary: ReplicaID { configuration.primary(of: view) }

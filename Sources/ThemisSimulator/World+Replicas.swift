@@ -23,6 +23,8 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
 
     var outputs: [Output] = []
     var rejections = 0
+    /// The last rejection's reason (for `--debug`).
+    var lastRejection: String?
 
     mutating func send(_ frame: ByteBuffer, of message: Message, to replica: ReplicaID) { outputs.append(.send(frame, message, to: replica)) }
     mutating func broadcast(_ frame: ByteBuffer, of message: Message) { outputs.append(.broadcast(frame, message)) }
@@ -30,7 +32,10 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
     mutating func execute(_ batch: ExecutionBatch) { outputs.append(.execute(batch)) }
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) { outputs.append(.install(sequence, applicationSnapshot)) }
     mutating func observe(_ event: Plugin.Core.Event) { outputs.append(.observe(event)) }
-    mutating func rejected(_ rejection: Plugin.Core.Rejection) { rejections += 1 }
+    mutating func rejected(_ rejection: Plugin.Core.Rejection) {
+        rejections += 1
+        lastRejection = "\(rejection)"
+    }
     mutating func persist(_ record: Plugin.Core.Record) { outputs.append(.persist(record)) }
     mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) { outputs.append(.persistCheckpoint(sequence, state)) }
 }
@@ -43,16 +48,28 @@ package struct SimulatedDisk<Record> {
     package var state: (sequence: SequenceNumber, bytes: [UInt8])?
     package var pending: [SimulatedWrite<Record>] = []
     package var writes = 0
+    /// The records at the end that are not urgent (`ProtocolPlugin.isUrgent`): the shell syncs them with the
+    /// next urgent one or within a tick, so a crash may lose them.
+    package var lazyTail = 0
 
-    package mutating func write(_ write: SimulatedWrite<Record>) {
+    package mutating func write(_ write: SimulatedWrite<Record>, urgent: Bool = true) {
         writes += 1
         switch write {
-        case .record(let record): records.append(record)
+        case .record(let record):
+            records.append(record)
+            lazyTail = urgent ? 0 : lazyTail + 1
         case .checkpoint(let sequence, let bytes):
             // A new segment: the records that follow restate everything, the older ones are deleted.
             state = (sequence, bytes)
             records = []
+            lazyTail = 0
         }
+    }
+
+    /// A crash: the lazy records not yet synced are lost.
+    package mutating func loseUnsyncedRecords() {
+        records.removeLast(lazyTail)
+        lazyTail = 0
     }
 }
 
@@ -108,8 +125,9 @@ extension World {
         replicas[index].driver.deliver(CollectionOfOne(input), effects: &effects)
         if effects.rejections > 0 {
             stats.rejections += effects.rejections
-            if debugLog, isCorrect(index), case .message(let verified) = input, Plugin.kindName(of: verified.message).hasSuffix("view") {
-                print("t\(now) r\(index) rejects \(Plugin.kindName(of: verified.message)) from \(Plugin.sender(of: verified.message))")
+            if debugLog, isCorrect(index), case .message(let verified) = input,
+               Plugin.kindName(of: verified.message).hasSuffix("view") || Plugin.kindName(of: verified.message).hasSuffix("view-change") {
+                print("t\(now) r\(index) rejects \(Plugin.kindName(of: verified.message)) from \(Plugin.sender(of: verified.message)): \(effects.lastRejection ?? "")")
             }
         }
         carryOut(effects, at: index)
@@ -143,7 +161,7 @@ extension World {
             // The shell's group commit: every record of the step is durable before any of its messages leaves.
             for output in effects.outputs {
                 switch output {
-                case .persist(let record): disks[index].write(.record(record))
+                case .persist(let record): disks[index].write(.record(record), urgent: Plugin.isUrgent(record))
                 case .persistCheckpoint(let sequence, let state): disks[index].write(.checkpoint(sequence, state))
                 default: break
                 }

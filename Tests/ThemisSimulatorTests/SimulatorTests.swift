@@ -111,6 +111,7 @@ struct SimulatorTests {
         55: "durable mode: a batch committed through COMMITTED-BATCHES (ordered in an earlier view) was logged as an accepted PRE-PREPARE of the current view; restore refused it",
         86: "durable mode: a power cut right after the new primary sent NEW-VIEW; the two backups that missed it waited for it forever (the new primary now sends its NEW-VIEW again to a replica still asking for its view)",
         164: "durable mode: a PRE-PREPARE accepted in the step that moved the stable checkpoint came before the checkpoint's record in the log",
+        183: "durable mode, n = 10: replicas restarted from disk with a stable proof one short of a quorum (its completion by the others' repeated CHECKPOINTs was not persisted) repeated the VIEW-CHANGE they had made with it; everyone rejected it (a repeat now carries the completed proof, which is persisted too)",
         190: "durable mode: COMMITTED-BATCHES brought a batch ordered in a view this replica had not entered yet",
         1566: "n = 4, one silent replica, a Byzantine client forcing view changes (HMAC requests valid only at the primary): correct replicas drifted views apart (two at 16, one at 18) because a view-change timer ran without a quorum for its view",
     ]

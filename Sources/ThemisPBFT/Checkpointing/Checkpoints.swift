@@ -29,7 +29,12 @@ extension PBFTReplica {
         guard sequence > lowWatermark else {
             // The periodic repeats of the others' stable CHECKPOINT complete a short proof, without
             // which this replica's VIEW-CHANGEs would be rejected. (Found by simulator seed 1862.)
-            if checkpoints.strengthenStableProof(with: authenticated, quorum: configuration.quorumSize, owner: id) { return }
+            if checkpoints.strengthenStableProof(with: authenticated, quorum: configuration.quorumSize, owner: id) {
+                // Durable mode: a restart must not bring the short proof back.
+                let record = PBFTRecord.stable(lowWatermark, checkpoints.stableDigest ?? .zero, proof: checkpoints.stableProof)
+                persist(record, into: &actions)
+                return
+            }
             throw .staleCheckpoint(sequence)
         }
         guard sequence <= highWatermark else {

@@ -16,7 +16,19 @@ extension PBFTReplica {
     mutating func retransmit(into actions: inout [PBFTAction]) {
         switch status {
         case .viewChanging:
-            if let own = viewChange.received[id] { actions.append(.broadcast(.viewChange(own.message))) }
+            guard var message = viewChange.received[id]?.message else { break }
+            // A VIEW-CHANGE made with a stable proof short of a quorum (adopted from a NEW-VIEW, or restored
+            // from disk before the others' repeated CHECKPOINTs completed it) is rejected by everyone: once
+            // the proof is complete, the repeat carries it (found by simulator seed 183: eight correct
+            // replicas restarted from disk kept repeating VIEW-CHANGEs with 6 of 7 proof entries).
+            if message.stableCheckpoint == lowWatermark, message.checkpointProof.count < configuration.quorumSize,
+               checkpoints.stableProof.count > message.checkpointProof.count {
+                message = ViewChange(newView: message.newView, stableCheckpoint: message.stableCheckpoint, stableDigest: message.stableDigest,
+                                     checkpointProof: checkpoints.stableProof, prepared: message.prepared, sender: id)
+                viewChange.received[id] = Authenticated(message, authenticator: [])
+                persist(.viewChange(message), into: &actions)
+            }
+            actions.append(.broadcast(.viewChange(message)))
         case .normal:
             for sequence in log.keys.sorted() where sequence > lastScheduled {
                 guard let slot = log[sequence], let prePrepare = slot.prePrepare?.message, prePrepare.view == view else { continue }
