@@ -23,8 +23,8 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
 
     var outputs: [Output] = []
     var rejections = 0
-    /// The last rejection's reason (for `--debug`).
-    var lastRejection: String?
+    /// The last rejection (for `--debug`; kept as a value: formatting it on every rejection would cost a run).
+    var lastRejection: Plugin.Core.Rejection?
 
     mutating func send(_ frame: ByteBuffer, of message: Message, to replica: ReplicaID) { outputs.append(.send(frame, message, to: replica)) }
     mutating func broadcast(_ frame: ByteBuffer, of message: Message) { outputs.append(.broadcast(frame, message)) }
@@ -34,7 +34,7 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
     mutating func observe(_ event: Plugin.Core.Event) { outputs.append(.observe(event)) }
     mutating func rejected(_ rejection: Plugin.Core.Rejection) {
         rejections += 1
-        lastRejection = "\(rejection)"
+        lastRejection = rejection
     }
     mutating func persist(_ record: Plugin.Core.Record) { outputs.append(.persist(record)) }
     mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) { outputs.append(.persistCheckpoint(sequence, state)) }
@@ -127,7 +127,7 @@ extension World {
             stats.rejections += effects.rejections
             if debugLog, isCorrect(index), case .message(let verified) = input,
                Plugin.kindName(of: verified.message).hasSuffix("view") || Plugin.kindName(of: verified.message).hasSuffix("view-change") {
-                print("t\(now) r\(index) rejects \(Plugin.kindName(of: verified.message)) from \(Plugin.sender(of: verified.message)): \(effects.lastRejection ?? "")")
+                print("t\(now) r\(index) rejects \(Plugin.kindName(of: verified.message)) from \(Plugin.sender(of: verified.message)): \(effects.lastRejection.map { "\($0)" } ?? "")")
             }
         }
         carryOut(effects, at: index)
