@@ -246,24 +246,24 @@ public final class DataDirectory {
         return (records, offset, nil)
     }
 
-    static func segmentName(_ index: UInt64) -> String {
-        let digits = String(index)
-        return "wal-" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits + ".log"
+    static func segmentName(_ index: UInt64) -> String { numberedName("wal-", index, digits: 16, ".log") }
+
+    static func segmentIndex(of name: String) -> UInt64? { number(in: name, "wal-", ".log") }
+
+    static func snapshotName(_ sequence: UInt64) -> String { numberedName("snapshot-", sequence, digits: 20, ".state") }
+
+    static func snapshotSequence(of name: String) -> UInt64? { number(in: name, "snapshot-", ".state") }
+
+    /// `prefix`, `number` padded with zeros to `digits` (names sort in numeric order), `suffix`.
+    static func numberedName(_ prefix: String, _ number: UInt64, digits: Int, _ suffix: String) -> String {
+        let text = String(number)
+        return prefix + String(repeating: "0", count: max(0, digits - text.count)) + text + suffix
     }
 
-    static func segmentIndex(of name: String) -> UInt64? {
-        guard name.hasPrefix("wal-"), name.hasSuffix(".log") else { return nil }
-        return UInt64(name.dropFirst(4).dropLast(4))
-    }
-
-    static func snapshotName(_ sequence: UInt64) -> String {
-        let digits = String(sequence)
-        return "snapshot-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".state"
-    }
-
-    static func snapshotSequence(of name: String) -> UInt64? {
-        guard name.hasPrefix("snapshot-"), name.hasSuffix(".state") else { return nil }
-        return UInt64(name.dropFirst(9).dropLast(6))
+    /// The number in a name `numberedName` made, or nil for any other name.
+    static func number(in name: String, _ prefix: String, _ suffix: String) -> UInt64? {
+        guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
     }
 
     static func appendInteger(_ value: UInt64, width: Int, to bytes: inout [UInt8]) {

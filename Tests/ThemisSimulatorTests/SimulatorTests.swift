@@ -34,7 +34,7 @@ struct SimulatorTests {
     }
 
     @Test("Large messages (K = 64, L = 128, 2.5 KB requests, a frame just large enough): view changes after heavy load fit a frame though their certificates name more batch bytes than a frame holds (issue 9, finding 1)",
-          arguments: [UInt64(37), 69, 87])
+          arguments: [UInt64(37), 87, 119])
     func largeMessagesFitAFrame(seed: UInt64) {
         let result = PBFTSimulation.run(seed: seed)
         #expect(result.scenario.contains("largeMessages"))
