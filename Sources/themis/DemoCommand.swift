@@ -63,7 +63,11 @@ struct DemoCommand: AsyncParsableCommand {
         for index in 0..<clients {
             let principal = Principal.client(ClientID(UInt32(index)))
             let keys = try loadKeys(of: principal, path: KeyGeneration.keyPath(directory: directory, principal: principal))
-            handles.append(try ThemisClient(cluster: cluster, id: ClientID(UInt32(index)), keys: keys, eventLoopGroup: group))
+            var options = ThemisClient.Options()
+            // A power cut (--durable): every replica restarts, restores and changes view (its restored primary
+            // proposes nothing more in its view), which takes seconds in a debug build; the clients wait.
+            if durable { options.deadlineMilliseconds = 60_000 }
+            handles.append(try ThemisClient(cluster: cluster, id: ClientID(UInt32(index)), keys: keys, options: options, eventLoopGroup: group))
         }
         let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
         print("all replicas up after \(formatted(ready)) s")
