@@ -72,8 +72,6 @@ public final class DataDirectory {
     /// Files of the checkpoint before the last `saveSnapshot`, deleted once the new segment is synced.
     private var obsolete: [String] = []
     private var directorySyncNeeded = false
-    /// A buffered record that must be durable before the next send (`append(_:urgent:)`).
-    private var urgentPending = false
 
     private init(path: String, segmentIndex: UInt64, descriptor: Int32) {
         self.path = path
@@ -121,24 +119,17 @@ public final class DataDirectory {
         return (directory, recovered)
     }
 
-    /// Buffers one record; it is durable after the next `sync`. A record that is not `urgent` does not
-    /// make the next `sync(urgentOnly: true)` write anything by itself: it waits for an urgent one (or a
-    /// full `sync`), so it costs no fdatasync of its own.
-    public func append(_ record: [UInt8], urgent: Bool = true) throws(StorageError) {
+    /// Buffers one record; it is durable after the next `sync`. (Which records must be durable before which
+    /// frames is the caller's business: the replica's `StorageWriter` syncs before frames that need it.)
+    public func append(_ record: [UInt8]) throws(StorageError) {
         guard record.count <= Self.recordBytesMax else { throw .recordTooLarge(record.count) }
         Self.frame(record, into: &buffered)
         recordsWritten += 1
-        if urgent { urgentPending = true }
     }
 
-    /// True if records wait in the buffer.
-    public var hasBufferedRecords: Bool { !buffered.isEmpty }
-
     /// Makes every appended record durable (one write, one fdatasync), then deletes what the last
-    /// `saveSnapshot` made obsolete. With `urgentOnly`, does nothing unless an urgent record waits.
-    public func sync(urgentOnly: Bool = false) throws(StorageError) {
-        if urgentOnly && !urgentPending && !directorySyncNeeded { return }
-        urgentPending = false
+    /// `saveSnapshot` made obsolete.
+    public func sync() throws(StorageError) {
         if !buffered.isEmpty {
             try Self.writeAll(buffered, to: descriptor, path: currentSegmentPath)
             bytesWritten += buffered.count
