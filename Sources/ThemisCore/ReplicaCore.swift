@@ -61,6 +61,19 @@ public protocol ReplicaCore: Sendable {
     mutating func restore(
         _ records: [Record], snapshot: (SequenceNumber) -> [UInt8]?, into actions: inout [Action<Message, Event, Record>]
     ) throws(RestoreError)
+
+    /// In-memory mode, at start-up: the core starts with no memory of what it may have sent before (a first
+    /// start looks the same as a restart). A protocol that needs it runs a recovery protocol (learn from a
+    /// quorum how far it may have gone, and vote only beyond that); the default does nothing.
+    mutating func beginRecovery()
+
+    /// True while the core takes no part in agreement because it is recovering (see `beginRecovery`).
+    var isRecovering: Bool { get }
+}
+
+extension ReplicaCore {
+    public mutating func beginRecovery() {}
+    public var isRecovering: Bool { false }
 }
 
 extension ReplicaCore where Record == Never {

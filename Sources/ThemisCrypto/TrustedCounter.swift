@@ -228,13 +228,18 @@ public struct TrustedVerifier: Sendable {
 }
 
 /// What a replica process gives a protocol core beyond the cluster's configuration: its trusted subsystems
-/// (one per pillar), for hybrid protocols. Protocols without a trusted subsystem ignore it.
+/// (one per pillar), for hybrid protocols, and a number that differs between incarnations of the replica.
 public struct CoreEnvironment: Sendable {
     /// Opens this replica's trusted subsystem for a pillar; nil if the process has none.
     public let trustedSubsystem: (@Sendable (_ pillar: UInt32) throws(TrustedCounterError) -> any TrustedCounter)?
+    /// Different for every start of the replica (random in a process, derived from the tick in the simulator):
+    /// the recovery protocol's nonce, so that no answer meant for an earlier incarnation counts.
+    public var incarnation: UInt64
 
-    public init(trustedSubsystem: (@Sendable (_ pillar: UInt32) throws(TrustedCounterError) -> any TrustedCounter)?) {
+    public init(trustedSubsystem: (@Sendable (_ pillar: UInt32) throws(TrustedCounterError) -> any TrustedCounter)?,
+                incarnation: UInt64 = 0) {
         self.trustedSubsystem = trustedSubsystem
+        self.incarnation = incarnation
     }
 
     /// No trusted subsystem (PBFT).

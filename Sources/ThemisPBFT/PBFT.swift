@@ -15,7 +15,9 @@ public enum PBFT: ProtocolPlugin {
     public static func makeCore(
         id: ReplicaID, configuration: ClusterConfiguration, settings: ProtocolSettings, limits: Limits, environment: CoreEnvironment
     ) throws(TrustedCounterError) -> PBFTReplica {
-        PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
+        var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
+        core.recovery.nonce = environment.incarnation
+        return core
     }
 
     public static func settingsProblem(_ settings: ProtocolSettings) -> String? {

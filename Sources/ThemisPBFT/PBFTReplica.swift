@@ -60,6 +60,8 @@ public struct PBFTReplica: ReplicaCore {
     var restoredPrimaryView: View?
     /// The stable checkpoint moved (or its state arrived) since it was last persisted.
     var stableCheckpointUnpersisted = false
+    /// The recovery protocol's state (a replica that lost its state votes only once it is safe).
+    var recovery = RecoveryState()
     /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards
     /// a quorum whatever its digest, i.e. disable one acceptance check. Never set outside tests.
     package var testingIgnoreDigestsInQuorums = false
@@ -81,6 +83,7 @@ public struct PBFTReplica: ReplicaCore {
             + "viewChanges \(viewChange.received.values.map { "\($0.message.sender.rawValue)->\($0.message.newView.rawValue)" }.sorted()) "
             + "future \(viewChange.future.count) log \(log.count) pending \(pendingRequests.count) executing \(executing.count) "
             + "fetch \(stateTransfer.fetch.map { "\($0.sequence.rawValue)@\($0.peer.rawValue)" } ?? "-") "
+            + "recovering \(recovery.active) target \(recovery.target.map { String($0.rawValue) } ?? "-") fill \(recovery.fillTarget.rawValue) "
             + "stableProof \(checkpoints.stableProof.map { "\($0.message.sender.rawValue)\($0.authenticator.isEmpty ? "*" : "")" }.joined(separator: ","))"
     }
 
@@ -113,7 +116,9 @@ public struct PBFTReplica: ReplicaCore {
         case .viewChange(let message):
             try receiveViewChange(Authenticated(message, authenticator: authenticator), into: &actions)
         case .newView(let message):
-            try receiveNewView(message, into: &actions)
+            try receiveNewView(message, authenticator: authenticator, into: &actions)
+        case .newViewRelay(let relay):
+            try receiveNewView(relay.newView.message, authenticator: relay.newView.authenticator, into: &actions)
         case .fetchState(let message):
             try serveFetch(.fetchState(message), from: message.sender, into: &actions)
         case .stateChunk(let message):
@@ -122,12 +127,17 @@ public struct PBFTReplica: ReplicaCore {
             try serveFetch(.fetchBatches(message), from: message.sender, into: &actions)
         case .committedBatches(let message):
             try receiveCommittedBatches(message, into: &actions)
+        case .recoveryQuery(let message):
+            receiveRecoveryQuery(message, into: &actions)
+        case .recoveryReply(let message):
+            try receiveRecoveryReply(message, into: &actions)
         }
     }
 
     public mutating func flush(into actions: inout [PBFTAction]) {
         proposeBatches(into: &actions)
         persistStableCheckpoint(into: &actions)
+        persistRecoveryCompletion(into: &actions)
     }
 
     /// The checks of a normal-case message of `messageView` that do not need this replica to be in that
@@ -144,17 +154,19 @@ public struct PBFTReplica: ReplicaCore {
             try checkWatermarks(prepare.sequence)
         case .commit(let commit):
             try checkWatermarks(commit.sequence)
-        case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
+        case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches, .recoveryQuery,
+             .recoveryReply, .newViewRelay:
             break
         }
     }
 
-    /// The batch of a PRE-PREPARE is what a correct primary makes: 1 to `batchRequestsMax` requests, no
+    /// The batch of a PRE-PREPARE is what a correct primary makes: up to `batchRequestsMax` requests (none: a
+    /// null batch, which an idle primary proposes for a recovering replica), no
     /// operation over `operationBytesMax`, several requests only within `batchBytesMax` (by the estimate
     /// `RequestQueue.popFirst` cuts with), and the digest matches.
     func checkBatch(_ prePrepare: PrePrepare) throws(Rejection) {
         let requests = prePrepare.requests
-        guard !requests.isEmpty, requests.count <= limits.batchRequestsMax else { throw .invalidBatchSize(requests.count) }
+        guard requests.count <= limits.batchRequestsMax else { throw .invalidBatchSize(requests.count) }
         var bytes = 0
         for request in requests {
             guard request.operation.count <= limits.operationBytesMax else { throw .operationTooLarge(request.operation.count) }

@@ -63,6 +63,11 @@ public struct RetainedBytes: Hashable, Sendable, CustomStringConvertible {
         return total
     }
 
+    static func bytes(_ newView: NewView) -> Int {
+        newView.viewChanges.reduce(slotOverhead) { $0 + bytes($1.message) + $1.authenticator.count }
+            + newView.prePrepares.reduce(0) { $0 + slotOverhead + $1.authenticator.count }
+    }
+
     static func bytes(_ certificate: PreparedCertificate) -> Int {
         slotOverhead + certificate.prePrepare.authenticator.count + certificate.prepares.reduce(0) { $0 + entry($1.authenticator) }
     }
@@ -75,13 +80,15 @@ public struct RetainedBytes: Hashable, Sendable, CustomStringConvertible {
         switch message {
         case .request(let request, _): return entryOverhead + bytes(request)
         case .prePrepare(let prePrepare): return slotOverhead + bytes(prePrepare.requests)
-        case .prepare, .commit, .checkpoint, .fetchState, .fetchBatches: return entryOverhead
+        case .prepare, .commit, .checkpoint, .fetchState, .fetchBatches, .recoveryQuery: return entryOverhead
+        case .recoveryReply(let reply): return reply.checkpointProof.reduce(slotOverhead) { $0 + entry($1.authenticator) }
         case .stateChunk(let chunk): return slotOverhead + chunk.bytes.count + chunk.chunkDigests.count * Digest.byteCount
         case .committedBatches(let message): return message.batches.reduce(slotOverhead) { $0 + slotOverhead + bytes($1.requests) }
         case .viewChange(let viewChange): return bytes(viewChange)
         case .newView(let newView):
-            return newView.viewChanges.reduce(slotOverhead) { $0 + bytes($1.message) + $1.authenticator.count }
-                + newView.prePrepares.reduce(0) { $0 + slotOverhead + $1.authenticator.count }
+            return bytes(newView)
+        case .newViewRelay(let relay):
+            return bytes(relay.newView.message) + relay.newView.authenticator.count
         }
     }
 }
@@ -111,6 +118,7 @@ extension PBFTReplica {
             + viewChange.heldBatches.values.reduce(0) { sum, held in held.reduce(sum) { $0 + R.slotOverhead + R.bytes($1.requests) } }
             + viewChange.received.values.reduce(0) { $0 + R.bytes($1.message) + $1.authenticator.count }
             + viewChange.future.reduce(0) { $0 + R.bytes($1.message) + $1.authenticator.count }
+            + (viewChange.acceptedNewView.map { R.bytes($0.message) + $0.authenticator.count } ?? 0)
 
         var transfer = stateTransfer.snapshots.values.reduce(0) { $0 + R.recordOverhead + $1.count }
         transfer += stateTransfer.chunkDigests.values.reduce(0) { $0 + R.recordOverhead + $1.count * Digest.byteCount }
@@ -170,6 +178,8 @@ extension PBFTReplica {
             + window * ViewChangeState.heldBatchesPerSequenceMax * (R.slotOverhead + batch)
             + n * (viewChange + auth)
             + n * futurePerSender
+            // The NEW-VIEW of the current view, kept to relay: a quorum of VIEW-CHANGEs and O.
+            + R.slotOverhead + auth + configuration.quorumSize * (viewChange + auth) + window * (R.slotOverhead + auth)
         let chunkDigests = limits.stateChunksMax * Digest.byteCount
         bound.stateTransfer = checkpointsInWindow * (2 * R.recordOverhead + stateBytes + chunkDigests)
             + 2 * n * R.entryOverhead + n * vote

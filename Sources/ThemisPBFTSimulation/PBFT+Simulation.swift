@@ -22,8 +22,13 @@ extension PBFT: SimulationPlugin {
                                 faulty: Bool, environment: CoreEnvironment) -> PBFTReplica {
         var core = PBFTReplica(id: id, configuration: configuration, settings: settings, limits: limits)
         core.testingIgnoreDigestsInQuorums = faulty
+        core.recoveryNonce = environment.incarnation
         return core
     }
+
+    public static func hasRecovered(_ core: PBFTReplica) -> Bool { core.recoveredByEstimate }
+
+    public static func markFirstStart(_ core: inout PBFTReplica) { core.knownFirstStart = true }
 
     public static func retainedBytes(of core: PBFTReplica) -> ByteParts {
         core.retainedBytes.byteParts

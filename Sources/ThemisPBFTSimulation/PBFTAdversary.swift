@@ -109,6 +109,10 @@ extension World where Plugin == PBFT {
             guard let pair = adversary.collusion[commit.sequence] else { return nil }
             let digest = toVariant ? pair.1.digest : pair.0.digest
             return .commit(Commit(view: commit.view, sequence: commit.sequence, digest: digest, sender: commit.sender))
+        case .recoveryReply(let reply):
+            // To a recovering replica: "nothing happened here", the answer that pulls its estimate down the most.
+            return .recoveryReply(RecoveryReply(nonce: reply.nonce, view: View(0), lastSeen: .zero, lastExecuted: .zero, stableCheckpoint: .zero,
+                                                stableDigest: .zero, checkpointProof: [], sender: reply.sender))
         default:
             return nil
         }

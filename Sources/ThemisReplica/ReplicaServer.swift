@@ -158,8 +158,12 @@ public final class ReplicaServer: Sendable {
         counters: NIOLockedValueBox<ReplicaCounters>, onFailure: @escaping @Sendable (String) -> Void
     ) throws(TrustedCounterError) -> any ShellDriver {
         let cluster = options.cluster
-        let core = try Plugin.makeCore(id: options.id, configuration: cluster.configuration, settings: cluster.settings,
-                                       limits: cluster.limits, environment: options.environment)
+        var environment = options.environment
+        if environment.incarnation == 0 { environment.incarnation = UInt64.random(in: 1...UInt64.max) }
+        var core = try Plugin.makeCore(id: options.id, configuration: cluster.configuration, settings: cluster.settings,
+                                       limits: cluster.limits, environment: environment)
+        // In-memory mode: this start may be a restart that forgot what it sent (durable mode decides in `restore`).
+        if options.dataDirectory == nil { core.beginRecovery() }
         return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters,
                                       onFailure: onFailure)
     }

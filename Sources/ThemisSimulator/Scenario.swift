@@ -110,6 +110,11 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// the disk at the replica's next tick, and a crash before that loses them). The durability checker
     /// must fire.
     public var sendsBeforePersisting = false
+    /// Every correct replica crashes in turn (in-memory mode: restarted empty), each once the one before has
+    /// finished the recovery protocol and stopped counting towards f: restarts of all replicas, one after
+    /// another, must be safe. (Drawn from a generator of its own; PBFT's in-memory seeds only, the protocol
+    /// with a recovery protocol.)
+    public var rollingRestarts = false
 
     public var faultsTolerated: Int {
         faultModel == .hybrid ? (replicaCount - 1) / 2 : (replicaCount - 1) / 3
@@ -168,6 +173,8 @@ public struct Scenario: Sendable, CustomStringConvertible {
             durable = true
             powerCutTick = durableRandom.pick(300...max(300, faultTicks - 300))
         }
+        var rollingRandom = SplitMix64(seed: seed ^ 0x2011_1265)
+        if faultModel == .byzantine, !durable, rollingRandom.chance(1, in: 3) { rollingRestarts = true }
         // One replica in eight seeds floods (a new fault where the budget allows, else it replaces one).
         var floodRandom = SplitMix64(seed: seed ^ 0xF100D)
         // (Not with keygen's window: a flood of the whole window, 2,000 sequence numbers, every 32 ticks would
@@ -189,6 +196,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
             + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "") + (longPartition ? " longPartition" : "")
             + (keygenWindow ? " keygenWindow" : "") + (pillars > 1 ? " pillars=\(pillars)" : "") + (faultyCounter ? " faultyCounter" : "")
-            + (durable ? " durable(powerCut@\(powerCutTick))" : "")
+            + (durable ? " durable(powerCut@\(powerCutTick))" : "") + (rollingRestarts ? " rollingRestarts" : "")
     }
 }

@@ -31,4 +31,17 @@ public protocol SimulationPlugin: ProtocolPlugin {
 
     /// Statistics on a message a correct replica sent (`bytes`: its payload).
     static func measure(_ world: World<Self>, _ message: Core.Message, bytes: Int)
+
+    /// True once a replica restarted empty has recovered so that it cannot contradict what it said before its
+    /// restart: the simulator stops charging it to the fault budget. Default: never (it stays charged).
+    static func hasRecovered(_ core: Core) -> Bool
+
+    /// The initial replicas of a run are the cluster's first start, which the simulator knows (a process does
+    /// not: it runs the recovery protocol, whose first-start rule races with the others' first batches).
+    static func markFirstStart(_ core: inout Core)
+}
+
+extension SimulationPlugin {
+    public static func hasRecovered(_ core: Core) -> Bool { false }
+    public static func markFirstStart(_ core: inout Core) {}
 }

@@ -6,6 +6,13 @@ import ThemisDriver
 extension World {
     package func injectFaults() {
         let f = configuration.faultsTolerated
+        // A restarted replica that finished the recovery protocol cannot contradict itself any more.
+        let recovered = amnesiac.filter { replicas[$0].crashedUntil == nil && Plugin.hasRecovered(replicas[$0].core) }
+        if !recovered.isEmpty {
+            amnesiac.subtract(recovered)
+            stats.recoveries += recovered.count
+            for index in recovered.sorted() { stats.recoveryTicks.append(now - (restartedAt[index] ?? now)) }
+        }
         for index in replicas.indices {
             if let until = replicas[index].crashedUntil, until <= now { restart(index) }
             if let cut = partitioned[index], cut.until <= now {
@@ -55,6 +62,21 @@ extension World {
                 stats.crashes += 1
             }
         }
+        // Every correct replica in turn, each once the one before has recovered (in-memory mode: each comes
+        // back empty and runs the recovery protocol; it stops counting towards f once that is over).
+        if scenario.rollingRestarts, now >= rollingAt, faultsInUse < f {
+            let correct = replicas.indices.filter { isCorrect($0) }
+            let victim = correct[rollingNext % correct.count]
+            if replicas[victim].crashedUntil == nil, partitioned[victim] == nil {
+                rollingNext += 1
+                replicas[victim].crashedUntil = now + 30 + UInt64(rollingNext * 37 % 120)
+                if !durable { amnesiac.insert(victim) }
+                stats.crashes += 1
+                stats.rollingRestarts += 1
+                stats.rollingReplicas.insert(victim)
+                rollingAt = now + 100
+            }
+        }
         if scenario.partitions, faultsInUse < f, random.chance(1, in: 900) {
             let candidates = replicas.indices.filter {
                 isCorrect($0) && replicas[$0].crashedUntil == nil && partitioned[$0] == nil && !amnesiac.contains($0)
@@ -69,10 +91,13 @@ extension World {
     /// durable mode rebuilt from its disk (what it had not yet written is lost).
     package func restart(_ index: Int) {
         let old = replicas[index]
-        let core = Plugin.makeCore(id: old.core.id, configuration: old.core.configuration, settings: old.core.settings,
+        var core = Plugin.makeCore(id: old.core.id, configuration: old.core.configuration, settings: old.core.settings,
                                    limits: old.core.limits, faulty: old.faulty, environment: environment(of: index))
+        // In-memory mode: it forgot what it sent (durable mode decides from its disk in `restore`).
+        if !durable { core.beginRecovery() }
         replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: old.driver.keyring), faulty: old.faulty, behavior: old.behavior)
         checker.executedBy[index] = []
+        restartedAt[index] = now
         disks[index].pending = []
         // Half of the crashes come before the lazy records at the end of the log were synced.
         if durable, random.chance(1, in: 2) { disks[index].loseUnsyncedRecords() }

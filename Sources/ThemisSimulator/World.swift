@@ -84,6 +84,11 @@ public final class World<Plugin: SimulationPlugin> {
     package let durable: Bool
     package var disks: [SimulatedDisk<Plugin.Core.Record>]
     package var powerCutDone = false
+    /// `Scenario.rollingRestarts`: the next replica to restart and when.
+    package var rollingNext = 0
+    package var rollingAt: UInt64 = 200
+    /// When each replica last restarted.
+    package var restartedAt: [Int: UInt64] = [:]
 
     package init(scenario: Scenario) throws {
         self.scenario = scenario
@@ -162,8 +167,10 @@ public final class World<Plugin: SimulationPlugin> {
         let counterStores = self.counterStores
         self.replicas = try configuration.replicas.map { id in
             let faulty = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
-            let core = Plugin.makeCore(id: id, configuration: configuration, settings: settings, limits: limits, faulty: faulty,
-                                       environment: Self.environment(stores: counterStores[Int(id.rawValue)], key: trustedKey, replica: id))
+            var core = Plugin.makeCore(id: id, configuration: configuration, settings: settings, limits: limits, faulty: faulty,
+                                       environment: Self.environment(stores: counterStores[Int(id.rawValue)], key: trustedKey, replica: id, now: 0))
+            // The first start, known as such (restarts run the recovery protocol).
+            Plugin.markFirstStart(&core)
             guard let keyring = keyrings[.replica(id)] else { throw ConfigurationError.unknownPrincipal(.replica(id), file: "simulated cluster") }
             return SimulatedReplica(driver: ReplicaDriver(core: core, keyring: keyring), faulty: faulty, behavior: scenario.byzantine[Int(id.rawValue)])
         }
@@ -187,13 +194,14 @@ public final class World<Plugin: SimulationPlugin> {
     /// Replica `index`'s trusted subsystems: software counters over the world's stores, which outlive the
     /// replica's crashes (or, with `Scenario.faultyCounter`, forget everything: a counter that rolls back).
     package func environment(of index: Int) -> CoreEnvironment {
-        Self.environment(stores: counterStores[index], key: trustedKey, replica: ReplicaID(UInt32(index)))
+        Self.environment(stores: counterStores[index], key: trustedKey, replica: ReplicaID(UInt32(index)), now: now)
     }
 
-    static func environment(stores: [any TrustedCounterStore], key: SymmetricKey, replica: ReplicaID) -> CoreEnvironment {
-        CoreEnvironment { pillar throws(TrustedCounterError) in
+    /// `now` makes the incarnation (the recovery nonce) differ between restarts of a replica.
+    static func environment(stores: [any TrustedCounterStore], key: SymmetricKey, replica: ReplicaID, now: UInt64) -> CoreEnvironment {
+        CoreEnvironment(trustedSubsystem: { pillar throws(TrustedCounterError) in
             try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key, counters: 1, store: stores[Int(pillar)])
-        }
+        }, incarnation: (now << 16) | UInt64(replica.rawValue) + 1)
     }
 
     /// Faults currently charged to the budget of f: Byzantine, crashed and partitioned replicas.
@@ -254,6 +262,13 @@ public struct SimulationStatistics: Sendable {
     public var viewChanges = 0
     public var stateTransfers = 0
     public var crashes = 0
+    /// Replicas restarted empty that finished the recovery protocol (and stopped counting towards f).
+    public var recoveries = 0
+    /// Restarts of `Scenario.rollingRestarts`, and the distinct replicas they restarted.
+    public var rollingRestarts = 0
+    public var rollingReplicas: Set<Int> = []
+    /// Ticks from each restart (empty) to the end of its recovery, in order.
+    public var recoveryTicks: [UInt64] = []
     public var rejections = 0
     /// PRE-PREPAREs a correct replica could authenticate except for a client request in the batch.
     public var unverifiedBatches = 0

@@ -107,13 +107,25 @@ public struct TestCluster {
         savedStates = Array(repeating: [:], count: replicaCount)
     }
 
-    /// Durable mode for every replica (a restore from an empty log turns it on).
+    /// Durable mode for every replica (a restore from an empty log turns it on). An empty log means the replica
+    /// may have forgotten everything, so each runs the recovery protocol: on a first start every answer is
+    /// blank and one tick ends it.
     public mutating func makeDurable() throws(RestoreError) {
         for index in replicas.indices {
             var actions: [PBFTAction] = []
             try replicas[index].restore([], snapshot: { _ in nil }, into: &actions)
             perform(actions, at: replicas[index].id)
         }
+        tick(1)
+    }
+
+    /// Replaces a replica by a fresh one with empty state that runs the recovery protocol (an in-memory
+    /// restart as a process does it), with `nonce` as its incarnation.
+    public mutating func restartRecovering(_ replica: ReplicaID, nonce: UInt64) {
+        restart(replica)
+        network.removeAll { $0.to == replica }
+        replicas[index(replica)].recoveryNonce = nonce
+        replicas[index(replica)].beginRecovery()
     }
 
     /// Crashes `replica` (its memory, its application and the messages on their way to it are lost) and

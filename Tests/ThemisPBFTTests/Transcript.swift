@@ -287,6 +287,12 @@ struct TranscriptRunner: TranscriptRunning {
             return "FETCH-BATCHES from s\(m.from.rawValue)"
         case .committedBatches(let m):
             return "COMMITTED-BATCHES [" + m.batches.map { "s\($0.sequence.rawValue)" }.joined(separator: " ") + "]"
+        case .recoveryQuery(let m):
+            return "RECOVERY-QUERY target s\(m.target.rawValue)"
+        case .newViewRelay(let m):
+            return "NEW-VIEW-RELAY v\(m.newView.message.view.rawValue) of r\(m.newView.message.sender.rawValue)"
+        case .recoveryReply(let m):
+            return "RECOVERY-REPLY v\(m.view.rawValue) seen s\(m.lastSeen.rawValue) executed s\(m.lastExecuted.rawValue) stable s\(m.stableCheckpoint.rawValue)"
         }
     }
 
@@ -314,6 +320,9 @@ struct TranscriptRunner: TranscriptRunning {
         case .batchMissing(let s): return "misses the batch of s\(s.rawValue)"
         case .restored(let view, let stable, let slots): return "restored v\(view.rawValue) stable s\(stable.rawValue) (\(slots) slots)"
         case .restoredAsPrimary(let view): return "restored as the primary of v\(view.rawValue): proposes no more in it"
+        case .recoveryStarted: return "starts recovering"
+        case .recoveryTargetKnown(let target, let blank): return "recovery target s\(target.rawValue)\(blank ? " (first start)" : "")"
+        case .recovered(let s): return "recovered at s\(s.rawValue)"
         }
     }
 }

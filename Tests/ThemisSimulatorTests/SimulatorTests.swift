@@ -215,6 +215,29 @@ struct SimulatorTests {
         }
     }
 
+    @Test("In-memory mode: every correct replica restarts empty in turn; each runs the recovery protocol, stops counting towards f once it is over, and no checker fires",
+          arguments: [(UInt64(5), 4, [Int: ByzantineBehavior]()), (UInt64(9), 7, [2: .equivocating]), (UInt64(13), 7, [6: .silent])])
+    func rollingRestarts(seed: UInt64, replicas: Int, byzantine: [Int: ByzantineBehavior]) {
+        var scenario = Scenario(seed: seed)
+        scenario.replicaCount = replicas
+        scenario.byzantine = byzantine
+        scenario.durable = false
+        scenario.crashes = false
+        scenario.partitions = false
+        scenario.largeMessages = false
+        scenario.longPartition = false
+        scenario.keygenWindow = false
+        scenario.clientCount = 3
+        scenario.operationsPerClient = 40
+        scenario.faultTicks = 8000
+        scenario.rollingRestarts = true
+        let result = PBFTSimulation.run(scenario)
+        #expect(result.passed, "\(result.summary)")
+        let correct = replicas - byzantine.count
+        #expect(result.statistics.rollingReplicas.count == correct, "every correct replica restarted: \(result.summary)")
+        #expect(result.statistics.recoveries >= correct - 1, "each recovered before the next restarted: \(result.statistics.recoveryTicks) \(result.summary)")
+    }
+
     @Test("A driver that sends a step's messages before its records are durable is caught by the durability checker")
     func sendingBeforePersistingIsCaught() {
         var scenario = Scenario(seed: 2)

@@ -62,5 +62,16 @@ extension Fixtures {
         .pbft(.committedBatches(committedBatches), authenticator: [0x1A, 0x00, 0x1A]),
         .pbft(.committedBatches(CommittedBatches(batches: [committedBatch(7, requests: [])], sender: ReplicaID(2))), authenticator: [1]),
         .pbft(.committedBatches(noCommittedBatches), authenticator: []),
+        .pbft(.recoveryQuery(RecoveryQuery(nonce: 0xFEED_0000_0000_0001, target: SequenceNumber(2024), view: View(5), sender: ReplicaID(3))), authenticator: [0x1B]),
+        .pbft(.recoveryQuery(RecoveryQuery(nonce: 0, target: .zero, view: View(0), sender: ReplicaID(0))), authenticator: []),
+        .pbft(.recoveryReply(RecoveryReply(nonce: 7, view: View(3), lastSeen: SequenceNumber(2010), lastExecuted: SequenceNumber(2005),
+                                           stableCheckpoint: SequenceNumber(2000), stableDigest: digest(4),
+                                           checkpointProof: [Authenticated(Checkpoint(sequence: SequenceNumber(2000), stateDigest: digest(4), sender: ReplicaID(1)), authenticator: [0x14]),
+                                                             Authenticated(Checkpoint(sequence: SequenceNumber(2000), stateDigest: digest(4), sender: ReplicaID(2)), authenticator: [])],
+                                           sender: ReplicaID(2))), authenticator: [0x1C, 0x1C]),
+        .pbft(.recoveryReply(RecoveryReply(nonce: 0, view: View(0), lastSeen: .zero, lastExecuted: .zero, stableCheckpoint: .zero,
+                                           stableDigest: .zero, checkpointProof: [], sender: ReplicaID(0))), authenticator: []),
+        .pbft(.newViewRelay(NewViewRelay(newView: Authenticated(NewView(view: View(2), viewChanges: [], prePrepares: [], sender: ReplicaID(2)),
+                                                                authenticator: [0x16]), sender: ReplicaID(1))), authenticator: [0x1D]),
     ]
 }

@@ -95,6 +95,8 @@ struct MessageBoundsTests {
         let newView = NewView(view: View(1), viewChanges: Array(repeating: Authenticated(viewChange, authenticator: auth), count: bounds.configuration.quorumSize),
                               prePrepares: o, sender: ReplicaID(1))
         #expect(size(.pbft(.newView(newView), authenticator: auth)) == (try bound("newView", bounds)))
+        let relay = NewViewRelay(newView: Authenticated(newView, authenticator: auth), sender: ReplicaID(2))
+        #expect(size(.pbft(.newViewRelay(relay), authenticator: auth)) == (try bound("newViewRelay", bounds)))
     }
 
     @Test("Fixed-size and single-request kinds encode to exactly their bounds", arguments: cases)
@@ -119,6 +121,11 @@ struct MessageBoundsTests {
                                                         chunkDigests: Array(repeating: slot.2, count: limits.stateChunksMax), sender: slot.3)),
                            authenticator: auth)),
             ("fetchBatches", .pbft(.fetchBatches(FetchBatches(from: slot.1, sender: slot.3)), authenticator: auth)),
+            ("recoveryQuery", .pbft(.recoveryQuery(RecoveryQuery(nonce: 1, target: slot.1, view: slot.0, sender: slot.3)), authenticator: auth)),
+            ("recoveryReply", .pbft(.recoveryReply(RecoveryReply(
+                nonce: 1, view: slot.0, lastSeen: slot.1, lastExecuted: slot.1, stableCheckpoint: slot.1, stableDigest: slot.2,
+                checkpointProof: Array(repeating: Authenticated(Checkpoint(sequence: slot.1, stateDigest: slot.2, sender: slot.3), authenticator: auth),
+                                       count: bounds.configuration.replicaCount), sender: slot.3)), authenticator: auth)),
             ("request", .request(request)),
             ("reply", .reply(Reply(view: slot.0, timestamp: Timestamp(1), client: ClientID(1), replica: slot.3,
                                    result: bytes(limits.resultBytesMax), authenticator: bytes(testCase.sizes.pairwise)))),
@@ -134,7 +141,7 @@ struct MessageBoundsTests {
         #expect(size(.pbft(.prePrepare(prePrepare), authenticator: auth)) <= (try bound("prePrepare", bounds)))
         #expect(size(.pbft(.committedBatches(CommittedBatches(batches: [prePrepare], sender: slot.3)), authenticator: auth))
                 <= (try bound("committedBatches", bounds)))
-        #expect(bounds.all.count == 19, "every kind has a bound")
+        #expect(bounds.all.count == 22, "every kind has a bound")
     }
 
     @Test("A VIEW-CHANGE does not grow with the batches it proves prepared")
@@ -159,7 +166,7 @@ struct MessageBoundsTests {
         #expect(bounds(.init(broadcast: 128, request: 128, pairwise: 32)).oversized.isEmpty)
         #expect(bounds(.init(broadcast: 64, request: 64, pairwise: 64)).oversized.isEmpty)
         let rsa = bounds(.init(broadcast: 256, request: 256, pairwise: 256))
-        #expect(rsa.oversized.map(\.kind) == ["newView"])
+        #expect(rsa.oversized.map(\.kind) == ["newViewRelay", "newView"])
         #expect(KeyGeneration.frameBytesNeeded(configuration, settings: ProtocolSettings(), limits: Limits(),
                                                authenticators: rsa.authenticators, plugin: PBFT.self) > Limits().frameBytesMax)
     }

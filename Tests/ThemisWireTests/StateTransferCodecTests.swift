@@ -295,6 +295,7 @@ import ThemisPBFT
         let pbftExpected: [(PBFTKind, UInt8)] = [
             (.relayedRequest, 0x10), (.prePrepare, 0x11), (.prepare, 0x12), (.commit, 0x13), (.checkpoint, 0x14),
             (.viewChange, 0x15), (.newView, 0x16), (.fetchState, 0x17), (.stateChunk, 0x18), (.fetchBatches, 0x19), (.committedBatches, 0x1A),
+            (.recoveryQuery, 0x1B), (.recoveryReply, 0x1C), (.newViewRelay, 0x1D),
         ]
         for (kind, raw) in pbftExpected {
             #expect(kind.rawValue == raw)
@@ -312,6 +313,6 @@ import ThemisPBFT
 
     @Test func encodedKindBytesMatchTheMessages() {
         let kinds = Fixtures.stateTransferSamples.map { Fixtures.bytes($0)[3] }
-        #expect(kinds == [0x17, 0x17, 0x18, 0x18, 0x19, 0x19, 0x1A, 0x1A, 0x1A])
+        #expect(kinds == [0x17, 0x17, 0x18, 0x18, 0x19, 0x19, 0x1A, 0x1A, 0x1A, 0x1B, 0x1B, 0x1C, 0x1C, 0x1D])
     }
 }

@@ -33,12 +33,18 @@ public enum PBFTRecord: Hashable, Sendable {
     /// A stable checkpoint and its proof. The first record of a log segment: the records after it restate
     /// what the replica must not forget above it (its state is in the snapshot file of that sequence number).
     case stable(SequenceNumber, Digest, proof: [Authenticated<Checkpoint>])
+    /// The replica started with nothing to remember (an empty or deleted data directory) and runs the recovery
+    /// protocol; nothing else is written until it is over. A restart that finds this record last recovers again.
+    case recovering
+    /// The recovery protocol is over: what follows (or precedes, restated in the same step) is the replica's.
+    case recovered
 }
 
 /// The encoding of `PBFTRecord`: a kind byte, then the fields as PBFT messages write them.
 enum PBFTRecordCodec {
     enum Kind: UInt8 {
         case enteredView = 1, viewChange, prePrepare, batch, prepared, committed, stable, committedBatch, newViewSent, proposed
+        case recovering, recovered
     }
 
     static func encode(_ record: PBFTRecord) -> [UInt8] {
@@ -87,6 +93,10 @@ enum PBFTRecordCodec {
                 buffer.writeInteger(checkpoint.message.sender.rawValue)
                 buffer.writeByteString(checkpoint.authenticator)
             }
+        case .recovering:
+            buffer.writeInteger(Kind.recovering.rawValue)
+        case .recovered:
+            buffer.writeInteger(Kind.recovered.rawValue)
         }
         return Array(buffer.readableBytesView)
     }
@@ -129,6 +139,10 @@ enum PBFTRecordCodec {
             let sequence = try reader.readSequence()
             let digest = try reader.readDigest()
             record = .stable(sequence, digest, proof: try reader.readCheckpointProof())
+        case .recovering:
+            record = .recovering
+        case .recovered:
+            record = .recovered
         }
         guard reader.buffer.readableBytes == 0 else { throw .trailingBytes(count: reader.buffer.readableBytes) }
         return record

@@ -11,14 +11,15 @@ import ThemisProtocolKit
 extension PBFTReplica {
     /// Appends `record` in durable mode.
     mutating func persist(_ record: @autoclosure () -> PBFTRecord, into actions: inout [PBFTAction]) {
-        guard persistsRecords else { return }
+        // Recovering: nothing (the end of the recovery restates everything); a crash before it recovers again.
+        guard persistsRecords, !recovery.active else { return }
         actions.append(.persist(record()))
     }
 
     /// After a step in which the stable checkpoint moved (or its state arrived): saves its state and
     /// restates what the replica must not forget above it, in a new segment.
     mutating func persistStableCheckpoint(into actions: inout [PBFTAction]) {
-        guard persistsRecords, stableCheckpointUnpersisted else { return }
+        guard persistsRecords, stableCheckpointUnpersisted, !recovery.active else { return }
         stableCheckpointUnpersisted = false
         let sequence = lowWatermark
         // Without the state (a checkpoint adopted from a NEW-VIEW, fetched later) the log goes on in the
@@ -56,8 +57,26 @@ extension PBFTReplica {
     ) throws(RestoreError) {
         precondition(lastScheduled == .zero && log.isEmpty && !persistsRecords, "restore is for a freshly made replica")
         persistsRecords = true
-        for record in records {
-            try replay(record)
+        // A recovery that did not finish (its `recovered` mark, the last record of the step that restated the
+        // replica's state, is missing): whatever follows its start is not to be trusted. Recover again.
+        let recoveryPending = records.last { if case .recovering = $0 { return true }; if case .recovered = $0 { return true }; return false }
+            .map { if case .recovering = $0 { return true }; return false } ?? false
+        if !recoveryPending {
+            for record in records {
+                try replay(record)
+            }
+        }
+        if records.isEmpty && recovery.knownFirstStart {
+            // The cluster's first start, known as such: the log gets a first (urgent) record before anything is
+            // sent, so that every later start finds a log that is not empty.
+            actions.append(.persist(.enteredView(view)))
+        } else if records.isEmpty || recoveryPending {
+            // Nothing to remember (an empty or deleted data directory), or a recovery that did not finish: recover.
+            // The first record says so before anything is sent.
+            beginRecovery()
+            if records.isEmpty { actions.append(.persist(.recovering)) }
+            actions.append(.observe(.restored(view: view, stable: lowWatermark, slots: 0)))
+            return
         }
         if lowWatermark > .zero {
             let sequence = lowWatermark
@@ -80,11 +99,7 @@ extension PBFTReplica {
             }
         }
         lastProposed = max(lastProposed, lowWatermark)
-        if records.isEmpty {
-            // A first start: the log gets a first (urgent) record before anything is sent, so that every later
-            // start finds a log that is not empty.
-            actions.append(.persist(.enteredView(view)))
-        } else if status == .normal, isPrimary {
+        if !records.isEmpty, status == .normal, isPrimary {
             // A restart as the primary: a proposal of ours may have been lost with the crash (they are not
             // urgent records), so proposing again could give a sequence number a second batch.
             restoredPrimaryView = view
@@ -196,6 +211,8 @@ extension PBFTReplica {
             slot.isCommitted = true
             log[sequence] = slot
             viewChange.hold(prePrepare.requests, digest: prePrepare.digest, at: sequence)
+        case .recovering, .recovered:
+            break  // handled by `restore`
         }
     }
 }

@@ -45,6 +45,14 @@ public enum Event: Hashable, Sendable, ProtocolEvent {
     /// Durable mode: restored as the primary of `View`; it proposes nothing more in it (it may have forgotten
     /// a proposal), so the others replace it by a view change.
     case restoredAsPrimary(View)
+    /// Started with no memory of what it sent (in-memory mode, an empty data directory): it asks the others
+    /// how far the cluster got and takes no part in agreement until it is past that point.
+    case recoveryStarted
+    /// A quorum answered: the replica votes again once a checkpoint at or above `target` is stable here
+    /// (0 when every answer came from a replica with no history: the cluster's first start).
+    case recoveryTargetKnown(target: SequenceNumber, fromBlankQuorum: Bool)
+    /// The recovery is over: stable checkpoint `SequenceNumber` is at or above the target; the replica votes again.
+    case recovered(SequenceNumber)
 }
 
 extension Event {
@@ -55,6 +63,7 @@ extension Event {
         case .viewChangeStarted, .newViewSent, .viewChanged: .notice
         case .stateTransferNeeded, .stateTransferRejected: .warning
         case .stateTransferStarted, .stateTransferFinished, .restored, .restoredAsPrimary: .notice
+        case .recoveryStarted, .recoveryTargetKnown, .recovered: .notice
         case .awaitingVouchers, .vouchedFor: .info
         case .batchFetched, .batchMissing: .debug
         case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent: .trace
@@ -80,6 +89,11 @@ extension Event {
         case .awaitingVouchers(let sequence):
             "a request in batch \(sequence.rawValue) does not verify here; waiting for f backups to prepare it"
         case .vouchedFor(let sequence): "f backups prepared batch \(sequence.rawValue), which this replica could not authenticate; preparing it"
+        case .recoveryStarted: "started without memory of what it sent; asking the others how far the cluster got (no votes until then)"
+        case .recoveryTargetKnown(let target, let blank):
+            blank ? "every answer came from a replica with no history (the cluster's first start): voting"
+                : "recovery target: no votes until checkpoint \(target.rawValue) is stable here"
+        case .recovered(let sequence): "recovered: checkpoint \(sequence.rawValue) is stable here; voting again"
         default: "\(self)"
         }
     }

@@ -18,6 +18,9 @@ public enum PBFTMessage: Hashable, Sendable {
     case stateChunk(StateChunk)
     case fetchBatches(FetchBatches)
     case committedBatches(CommittedBatches)
+    case recoveryQuery(RecoveryQuery)
+    case recoveryReply(RecoveryReply)
+    case newViewRelay(NewViewRelay)
 
     /// The replica that sent (and authenticated) this message.
     public var sender: ReplicaID {
@@ -33,6 +36,9 @@ public enum PBFTMessage: Hashable, Sendable {
         case .stateChunk(let message): return message.sender
         case .fetchBatches(let message): return message.sender
         case .committedBatches(let message): return message.sender
+        case .recoveryQuery(let message): return message.sender
+        case .recoveryReply(let message): return message.sender
+        case .newViewRelay(let message): return message.sender
         }
     }
 
@@ -42,7 +48,8 @@ public enum PBFTMessage: Hashable, Sendable {
         case .prePrepare(let message): return message.view
         case .prepare(let message): return message.view
         case .commit(let message): return message.view
-        case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
+        case .request, .checkpoint, .viewChange, .newView, .fetchState, .stateChunk, .fetchBatches, .committedBatches,
+             .recoveryQuery, .recoveryReply, .newViewRelay:
             return nil
         }
     }
@@ -61,6 +68,9 @@ public enum PBFTMessage: Hashable, Sendable {
         case .stateChunk: return "state-chunk"
         case .fetchBatches: return "fetch-batches"
         case .committedBatches: return "committed-batches"
+        case .recoveryQuery: return "recovery-query"
+        case .recoveryReply: return "recovery-reply"
+        case .newViewRelay: return "new-view-relay"
         }
     }
 
@@ -71,7 +81,9 @@ public enum PBFTMessage: Hashable, Sendable {
         switch self {
         case .request(let request, _): return [request]
         case .prePrepare(let message): return message.requests
-        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .viewChange, .newView: return []
+        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .viewChange, .newView, .recoveryQuery,
+             .recoveryReply, .newViewRelay:
+            return []
         case .committedBatches(let message): return message.batches.flatMap(\.requests)
         }
     }

@@ -56,6 +56,8 @@ public enum Rejection: ProtocolRejection {
     case unexpectedStateChunk
     /// A FETCH-STATE for a checkpoint state this replica does not hold.
     case stateUnavailable(SequenceNumber)
+    /// A RECOVERY-REPLY nobody asked for: this replica is not recovering, or the nonce is another incarnation's.
+    case unexpectedRecoveryReply
 
     /// The case name, without its details: a cheap, stable label for counters and metrics.
     public var kind: String {
@@ -85,6 +87,7 @@ public enum Rejection: ProtocolRejection {
         case .newViewMismatch: return "newViewMismatch"
         case .unexpectedStateChunk: return "unexpectedStateChunk"
         case .stateUnavailable: return "stateUnavailable"
+        case .unexpectedRecoveryReply: return "unexpectedRecoveryReply"
         }
     }
 
@@ -115,6 +118,7 @@ public enum Rejection: ProtocolRejection {
         case .newViewMismatch(let reason): return "NEW-VIEW does not match its VIEW-CHANGEs: \(reason)"
         case .unexpectedStateChunk: return "unexpected state chunk"
         case .stateUnavailable(let sequence): return "no state for checkpoint \(sequence)"
+        case .unexpectedRecoveryReply: return "recovery reply not asked for (not recovering, or another incarnation's nonce)"
         }
     }
 }

@@ -53,11 +53,13 @@ extension PBFTReplica {
 
     /// The backup accepts the batch of its slot `sequence`: it now waits for these requests to execute
     /// (its timer watches the primary) and sends its PREPARE.
-    private mutating func prepare(_ sequence: SequenceNumber, into actions: inout [PBFTAction]) {
+    mutating func prepare(_ sequence: SequenceNumber, into actions: inout [PBFTAction]) {
         guard let prePrepare = log[sequence]?.prePrepare?.message else { return }
         for request in log[sequence]?.batch ?? [] {
             noteWaiting(request)
         }
+        // Recovering: no vote (`resumeVoting` sends it once that is safe).
+        guard !recovery.active else { return }
         if prePrepare.sender != id {
             let prepare = Prepare(view: view, sequence: sequence, digest: prePrepare.digest, sender: id)
             log[sequence, default: Slot()].prepares[id] = Authenticated(prepare, authenticator: [])
@@ -110,7 +112,7 @@ extension PBFTReplica {
             ? slot.prepares.count : slot.prepares.values.reduce(0) { $0 + ($1.message.digest == digest ? 1 : 0) }
         if !slot.isPrepared, prepareCount >= configuration.quorumSize - 1 {
             slot.isPrepared = true
-            slot.commits[id] = digest
+            if !recovery.active { slot.commits[id] = digest }
             // Keep the proof: a later VIEW-CHANGE must carry it.
             // Exactly the quorum's 2f PREPAREs: more would only make every VIEW-CHANGE larger.
             let prepares = testingIgnoreDigestsInQuorums
@@ -120,7 +122,7 @@ extension PBFTReplica {
             viewChange.preparedCertificates[sequence] = certificate
             persist(.prepared(certificate), into: &actions)
             actions.append(.observe(.prepared(sequence)))
-            actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
+            if !recovery.active { actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id)))) }
         }
         let commits = testingIgnoreDigestsInQuorums ? slot.commits.count : Slot.count(slot.commits, matching: digest)
         if slot.isPrepared, !slot.isCommitted, commits >= configuration.quorumSize {

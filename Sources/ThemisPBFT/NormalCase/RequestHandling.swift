@@ -86,7 +86,7 @@ extension PBFTReplica {
     /// or a full batch (`batchRequestsMax`) is ready and the pipeline (`pipelineDepthMax`) has room: under
     /// light load a batch holds one request, under heavy load batches grow while the previous one commits.
     mutating func proposeBatches(into actions: inout [PBFTAction]) {
-        guard isPrimary, status == .normal, view != restoredPrimaryView else { return }
+        guard isPrimary, status == .normal, view != restoredPrimaryView, !recovery.active else { return }
         while !pendingRequests.isEmpty,
             batchesInFlight < UInt64(limits.pipelineDepthMax),
             lastProposed.next <= highWatermark
@@ -97,15 +97,25 @@ extension PBFTReplica {
             guard batchesInFlight == 0 || pendingRequests.count >= limits.batchRequestsMax else { break }
             let requests = pendingRequests.popFirst(limits.batchRequestsMax, bytesMax: limits.batchBytesMax)
             for request in requests { queuedClients.remove(request.client) }
-            let sequence = lastProposed.next
-            lastProposed = sequence
-            let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
-            log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare.header, authenticator: [])
-            log[sequence, default: Slot()].batch = requests
-            persist(.proposed(prePrepare), into: &actions)
-            viewChange.hold(requests, digest: prePrepare.digest, at: sequence)
-            actions.append(.broadcast(.prePrepare(prePrepare)))
-            actions.append(.observe(.batchProposed(sequence, requests: requests.count)))
+            propose(requests, into: &actions)
         }
+        // Nothing to order and a replica recovering: null batches, so that the cluster reaches its target.
+        if let goal = fillGoal {
+            while lastProposed < goal, batchesInFlight < UInt64(limits.pipelineDepthMax), lastProposed.next <= highWatermark {
+                propose([], into: &actions)
+            }
+        }
+    }
+
+    private mutating func propose(_ requests: [Request], into actions: inout [PBFTAction]) {
+        let sequence = lastProposed.next
+        lastProposed = sequence
+        let prePrepare = PrePrepare(view: view, sequence: sequence, requests: requests, sender: id)
+        log[sequence, default: Slot()].prePrepare = Authenticated(prePrepare.header, authenticator: [])
+        log[sequence, default: Slot()].batch = requests
+        persist(.proposed(prePrepare), into: &actions)
+        viewChange.hold(requests, digest: prePrepare.digest, at: sequence)
+        actions.append(.broadcast(.prePrepare(prePrepare)))
+        actions.append(.observe(.batchProposed(sequence, requests: requests.count)))
     }
 }

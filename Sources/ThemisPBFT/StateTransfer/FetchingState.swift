@@ -69,6 +69,15 @@ extension PBFTReplica {
         if now % (settings.requestTimeoutTicks * 5) == 0, let vote = ownStableCheckpointVote {
             actions.append(.broadcast(.checkpoint(vote)))
         }
+        // A fetch of a state the cluster has moved past (a later checkpoint is pending, adopted from a NEW-VIEW,
+        // or every vouching peer was asked twice in vain: they discarded it at their next stable checkpoint) is
+        // abandoned for the later one (found by the rolling-restart scenario: a replica fetched checkpoint 24
+        // from peers at 104 forever).
+        if let fetch = stateTransfer.fetch,
+           (stateTransfer.pending.map { $0.sequence > fetch.sequence } ?? false) || fetch.peerIndex >= 2 * fetch.peers.count {
+            stateTransfer.fetch = nil
+            actions.append(.observe(.stateTransferRejected(fetch.sequence, from: fetch.peer)))
+        }
         if let fetch = stateTransfer.fetch {
             // The budget grows with the number of chunks still missing, known from the verified chunk list
             // (a peer can no longer claim a huge state to buy itself time).
@@ -206,7 +215,7 @@ extension PBFTReplica {
         }
     }
 
-    private mutating func spendFetchBudget(of peer: ReplicaID) -> Bool {
+    mutating func spendFetchBudget(of peer: ReplicaID) -> Bool {
         var budget = stateTransfer.fetchBudget[peer] ?? (limits.fetchRepliesBurst, now)
         let refill = now - min(now, budget.tick)
         budget.replies = Int(min(UInt64(limits.fetchRepliesBurst), UInt64(max(0, budget.replies)) + refill))

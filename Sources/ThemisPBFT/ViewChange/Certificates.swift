@@ -25,21 +25,25 @@ extension PBFTReplica {
 
     /// A quorum of CHECKPOINT messages from distinct replicas, all for the claimed sequence number and digest.
     func validateCheckpointProof(_ message: ViewChange) throws(Rejection) {
-        let stable = message.stableCheckpoint
+        try validateCheckpointProof(message.stableCheckpoint, digest: message.stableDigest, proof: message.checkpointProof)
+    }
+
+    /// A quorum of CHECKPOINT messages from distinct replicas for (`stable`, `digest`); none for sequence 0.
+    func validateCheckpointProof(_ stable: SequenceNumber, digest: Digest, proof: [Authenticated<Checkpoint>]) throws(Rejection) {
         guard stable.rawValue % settings.checkpointInterval == 0 else {
             throw .invalidCertificate("stable checkpoint \(stable.rawValue) is not a multiple of K")
         }
         if stable == .zero {
-            guard message.checkpointProof.isEmpty, message.stableDigest == .zero else {
+            guard proof.isEmpty, digest == .zero else {
                 throw .invalidCertificate("checkpoint proof for sequence 0")
             }
             return
         }
         var senders = Set<ReplicaID>()
-        for entry in message.checkpointProof {
+        for entry in proof {
             let checkpoint = entry.message
-            guard checkpoint.sequence == stable, checkpoint.stateDigest == message.stableDigest else {
-                throw .invalidCertificate("checkpoint proof entry does not match \(stable) / \(message.stableDigest)")
+            guard checkpoint.sequence == stable, checkpoint.stateDigest == digest else {
+                throw .invalidCertificate("checkpoint proof entry does not match \(stable) / \(digest)")
             }
             guard configuration.contains(checkpoint.sender), senders.insert(checkpoint.sender).inserted else {
                 throw .invalidCertificate("checkpoint proof repeats or names an unknown \(checkpoint.sender)")

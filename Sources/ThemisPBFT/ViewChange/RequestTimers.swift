@@ -52,6 +52,7 @@ extension PBFTReplica {
         // up at the first tick). Those past a stable checkpoint answer with their CHECKPOINT for it.
         if lastScheduled == .zero, (now - 1) % max(1, settings.requestTimeoutTicks) == 0 { fetchBatchesIfBehind(force: true, into: &actions) }
         stateTransferTick(into: &actions)
+        recoveryTick(into: &actions)
         serveDeferredFetches(into: &actions)
         if now % max(1, settings.requestTimeoutTicks / 2) == 0 { retransmit(into: &actions) }
         switch status {
@@ -59,6 +60,8 @@ extension PBFTReplica {
             // The primary suspects itself too, after twice the timeout: a primary that cannot get a request
             // committed (a backup left the view alone, say) is of no use in this view.
             if let deadline = viewChange.requestDeadline, now >= deadline, !isPrimary || now >= deadline + timeoutTicks {
+                startViewChange(to: view.next, into: &actions)
+            } else if fillTimerExpired() {
                 startViewChange(to: view.next, into: &actions)
             }
         case .viewChanging(let target):

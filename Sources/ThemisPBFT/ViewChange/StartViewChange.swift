@@ -5,6 +5,8 @@ import ThemisProtocolKit
 extension PBFTReplica {
     /// Stops accepting normal-case messages of the current view and announces the move to `target`.
     mutating func startViewChange(to target: View, into actions: inout [PBFTAction]) {
+        // Recovering: its VIEW-CHANGE could leave out what it prepared before; it enters views by NEW-VIEW only.
+        guard !recovery.active else { return }
         precondition(target > view, "view change to \(target) from \(view)")
         status = .viewChanging(to: target)
         viewChange.attempts += 1

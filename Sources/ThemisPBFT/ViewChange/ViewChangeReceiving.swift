@@ -7,6 +7,7 @@ extension PBFTReplica {
         let message = authenticated.message
         guard message.newView > view else {
             resendNewView(to: message, into: &actions)
+            relayNewView(to: message.sender, into: &actions)
             throw .staleView(message.newView, current: view)
         }
         if let earlier = viewChange.received[message.sender] {
@@ -59,9 +60,20 @@ extension PBFTReplica {
         actions.append(.broadcast(.newView(sent)))
     }
 
+    /// As a backup in normal operation: the NEW-VIEW that started our view, to `peer`, which is in an earlier
+    /// view or changing to this one (a VIEW-CHANGE, a RECOVERY-QUERY says so). The primary that sent it may be
+    /// gone, and only a NEW-VIEW lets a replica enter a view. At most once per peer every half timeout.
+    mutating func relayNewView(to peer: ReplicaID, into actions: inout [PBFTAction]) {
+        guard status == .normal, !isPrimary, let accepted = viewChange.acceptedNewView, accepted.message.view == view else { return }
+        let interval = max(1, settings.requestTimeoutTicks / 2)
+        if let last = viewChange.newViewResent[peer], now < last + interval { return }
+        viewChange.newViewResent[peer] = now
+        actions.append(.send(.newViewRelay(NewViewRelay(newView: accepted, sender: id)), to: peer))
+    }
+
     /// Backups check V (a quorum of valid VIEW-CHANGEs for the view, distinct senders), recompute O from
-    /// it and reject a NEW-VIEW whose O differs.
-    mutating func receiveNewView(_ message: NewView, into actions: inout [PBFTAction]) throws(Rejection) {
+    /// it and reject a NEW-VIEW whose O differs. (Relayed or not: `authenticator` is the new primary's.)
+    mutating func receiveNewView(_ message: NewView, authenticator: [UInt8], into actions: inout [PBFTAction]) throws(Rejection) {
         let floor = status == .normal ? view.next : targetView
         guard message.view >= floor else { throw .staleView(message.view, current: targetView) }
         let newPrimary = configuration.primary(of: message.view)
@@ -84,6 +96,7 @@ extension PBFTReplica {
             throw .newViewMismatch("expected \(expected.count) re-proposals from \(expected.first?.sequence.rawValue ?? 0), got \(message.prePrepares.count)")
         }
         enterView(message.view, reproposals: message.prePrepares, stable: stable, into: &actions)
+        viewChange.acceptedNewView = Authenticated(message, authenticator: authenticator)
     }
 
     /// Enters `newView`: adopts the stable checkpoint proven in V, installs O, re-proposes (primary) or
@@ -101,6 +114,7 @@ extension PBFTReplica {
         view = newView
         status = .normal
         viewChange.sentNewView = nil
+        viewChange.acceptedNewView = nil
         viewChange.newViewResent = [:]
         viewChange.viewChangeDeadline = nil
         viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }

@@ -34,6 +34,9 @@ struct ViewChangeState: Sendable {
     /// asks for this view (it missed the NEW-VIEW: lost, or it crashed), at most once per sender and half timeout.
     var sentNewView: NewView?
     var newViewResent: [ReplicaID: UInt64] = [:]
+    /// As a backup: the NEW-VIEW (with the new primary's authenticator) that started the current view, relayed
+    /// to a replica still in an earlier view (`relayNewView`).
+    var acceptedNewView: Authenticated<NewView>?
     /// The VIEW-CHANGE of the highest view per sender (ours included, with an empty authenticator).
     var received: [ReplicaID: Authenticated<ViewChange>] = [:]
     /// Normal-case messages for a view this replica has not entered yet, replayed when it does.

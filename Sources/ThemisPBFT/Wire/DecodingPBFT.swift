@@ -35,6 +35,12 @@ extension PayloadReader {
             return .fetchBatches(FetchBatches(from: from, sender: try readReplicaID()))
         case .committedBatches:
             return .committedBatches(try readCommittedBatches())
+        case .recoveryQuery:
+            return .recoveryQuery(try readRecoveryQuery())
+        case .recoveryReply:
+            return .recoveryReply(try readRecoveryReply())
+        case .newViewRelay:
+            return .newViewRelay(try readNewViewRelay())
         }
     }
 

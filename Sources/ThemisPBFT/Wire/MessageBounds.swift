@@ -106,6 +106,13 @@ public struct PBFTMessageBounds: Sendable {
             // `serveBatches` stops before its estimate passes `committedBatchesBytesMax`, but always sends
             // one batch; the estimate overstates every batch and request.
             return replicaMessage(fields: 4 + 4 + max(limits.committedBatchesBytesMax, prePrepareFieldsBytes))
+        case .recoveryQuery: return replicaMessage(fields: Codec.recoveryQueryBytes)
+        case .newViewRelay:
+            return replicaMessage(fields: 4 + newViewFieldsBytes + Codec.lengthPrefixBytes + authenticators.broadcast)
+        case .recoveryReply:
+            // The proof is a stable checkpoint's: at most n entries.
+            return replicaMessage(fields: Codec.recoveryReplyHeadBytes
+                + configuration.replicaCount * (Codec.checkpointEntryBytesMin + authenticators.broadcast))
         }
     }
 }

@@ -34,11 +34,20 @@ public struct MessageVerifier: Sendable {
             return isAuthentic(request) ? .authentic : .forged
         case .prePrepare(let prePrepare):
             return areAuthentic(prePrepare.requests) ? .authentic : .requestsUnverified
-        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .committedBatches:
+        case .prepare, .commit, .checkpoint, .fetchState, .stateChunk, .fetchBatches, .committedBatches, .recoveryQuery:
             // Fetched batches need no authenticator of their own: f+1 matching copies make one believable.
             return .authentic
         case .viewChange(let viewChange):
             return isAuthentic(viewChange) ? .authentic : .forged
+        case .recoveryReply(let reply):
+            // The stable checkpoint's proof, as in a VIEW-CHANGE (the sender's own entry may be implied).
+            for entry in reply.checkpointProof {
+                guard isAuthentic(.checkpoint(entry.message), entry.authenticator, owner: reply.sender) else { return .forged }
+            }
+            return .authentic
+        case .newViewRelay(let relay):
+            // The NEW-VIEW as its primary sent it (the relayer's authenticator, checked above, covers the whole).
+            return verification(of: .newView(relay.newView.message), authenticator: relay.newView.authenticator)
         case .newView(let newView):
             // Every re-proposal in O carries the new primary's own authenticator (it may be forwarded later).
             for entry in newView.prePrepares {

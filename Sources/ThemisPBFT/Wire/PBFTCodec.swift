@@ -21,6 +21,9 @@ import ThemisWire
 /// | stateChunk 0x18 | sequence, stateDigest, totalBytes UInt64, offset UInt64, bytes (byte string, at most `Limits.stateChunkBytes`), count UInt32 (at most `Limits.stateChunksMax`), count × chunk digest, sender |
 /// | fetchBatches 0x19 | from (sequence), sender |
 /// | committedBatches 0x1A | sender, count UInt32 (at most `Limits.committedBatchesPerMessageMax`), count × pre-prepare fields |
+/// | recoveryQuery 0x1B | nonce UInt64, target (sequence), view, sender |
+/// | recoveryReply 0x1C | nonce UInt64, view, lastSeen, lastExecuted, stableCheckpoint (sequences), stableDigest, sender, checkpoint proof (count UInt32, count × (checkpoint fields, authenticator)) |
+/// | newViewRelay 0x1D | sender, NEW-VIEW fields (as newView), the new primary's authenticator (byte string) |
 ///
 /// A request is client UInt32, timestamp UInt64, operation, authenticator (the framework's layout). A
 /// view-change body is newView, stableCheckpoint, stableDigest, sender, then the checkpoint proof (count
@@ -48,6 +51,9 @@ public enum PBFTKind: UInt8, CaseIterable, Sendable {
     case stateChunk = 0x18
     case fetchBatches = 0x19
     case committedBatches = 0x1A
+    case recoveryQuery = 0x1B
+    case recoveryReply = 0x1C
+    case newViewRelay = 0x1D
 
     public init(of message: PBFTMessage) {
         switch message {
@@ -62,6 +68,9 @@ public enum PBFTKind: UInt8, CaseIterable, Sendable {
         case .stateChunk: self = .stateChunk
         case .fetchBatches: self = .fetchBatches
         case .committedBatches: self = .committedBatches
+        case .recoveryQuery: self = .recoveryQuery
+        case .recoveryReply: self = .recoveryReply
+        case .newViewRelay: self = .newViewRelay
         }
     }
 }
@@ -147,7 +156,10 @@ extension WireCodec {
     /// - FETCH-STATE: sender, sequence, state digest, offset;
     /// - STATE-CHUNK: sender, sequence, state digest, totalBytes, offset, SHA-256 of the chunk's bytes;
     /// - FETCH-BATCHES: sender, from;
-    /// - COMMITTED-BATCHES: sender, body digest (every pre-prepare with its whole batch).
+    /// - COMMITTED-BATCHES: sender, body digest (every pre-prepare with its whole batch);
+    /// - RECOVERY-QUERY: sender, nonce, target, view;
+    /// - RECOVERY-REPLY: sender, nonce, body digest (the proof's authenticators included);
+    /// - NEW-VIEW-RELAY: sender, body digest (the NEW-VIEW and the new primary's authenticator included).
     ///
     /// A body digest is the SHA-256 of the message's complete encoded fields (everything the codec
     /// writes between the kind byte and the outer authenticator, nested authenticators and batches
@@ -188,6 +200,12 @@ extension WireCodec {
             return fetchBatchesAuthenticatedBytes(fetchBatches)
         case .committedBatches(let committedBatches):
             return committedBatchesAuthenticatedBytes(committedBatches, bodyDigest: bodyDigest(of: message))
+        case .recoveryQuery(let query):
+            return recoveryQueryAuthenticatedBytes(query)
+        case .recoveryReply(let reply):
+            return recoveryReplyAuthenticatedBytes(reply, bodyDigest: bodyDigest(of: message))
+        case .newViewRelay(let relay):
+            return newViewRelayAuthenticatedBytes(relay, bodyDigest: bodyDigest(of: message))
         }
     }
 
@@ -223,6 +241,12 @@ extension WireCodec {
             return fetchBatchesBytes
         case .committedBatches(let committedBatches):
             return committedBatchesByteCount(committedBatches)
+        case .recoveryQuery:
+            return recoveryQueryBytes
+        case .recoveryReply(let reply):
+            return recoveryReplyByteCount(reply)
+        case .newViewRelay(let relay):
+            return newViewRelayByteCount(relay)
         }
     }
 
@@ -266,6 +290,12 @@ extension ByteBuffer {
             writeInteger(fetchBatches.sender.rawValue)
         case .committedBatches(let committedBatches):
             writeCommittedBatches(committedBatches)
+        case .recoveryQuery(let query):
+            writeRecoveryQuery(query)
+        case .recoveryReply(let reply):
+            writeRecoveryReply(reply)
+        case .newViewRelay(let relay):
+            writeNewViewRelay(relay)
         }
     }
 
