@@ -58,12 +58,7 @@ struct DurabilityProcessTests {
 
     @Test("A torn last record is cut off; a corrupt snapshot stops the replica with a clear message, and --recover-from-peers fetches the state")
     func tornRecordAndCorruptSnapshot() async throws {
-        let processes = try ReplicaProcesses(checkpointInterval: 10, auth: "hmac", durable: true)
-        defer { processes.stopAll() }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let clients = try (0..<2).map { try processes.client($0, group: group, deadlineMilliseconds: 60_000) }
-        try await processes.waitUntilReady(clients[0])
-        let before = try await writeKeys(clients[0], prefix: "before", count: 40)
+        try await withDurableCluster { processes, clients, before in
         for id in 0..<4 { processes.kill(id) }
         // Replica 1: a record half written when the power went (its header promises more bytes than follow).
         let segments = try FileManager.default.contentsOfDirectory(atPath: processes.dataDirectory(of: 1)).filter { $0.hasSuffix(".log") }.sorted()
@@ -92,8 +87,45 @@ struct DurabilityProcessTests {
         #expect(try await statesAgree(clients[0], replicas: 4))
         #expect(processes.log(of: 1).contains("a record torn by a crash was cut off"))
         #expect(processes.log(of: 2).contains("snapshot discarded; fetching the state from the others"))
+        }
+    }
+
+    /// A durable cluster (K = 10, HMAC) with two clients and 40 keys written through the first, for `body`.
+    func withDurableCluster(
+        _ body: (ReplicaProcesses, [ThemisClient], _ before: [(String, [UInt8], Date, Date)]) async throws -> Void
+    ) async throws {
+        let processes = try ReplicaProcesses(checkpointInterval: 10, auth: "hmac", durable: true)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<2).map { try processes.client($0, group: group, deadlineMilliseconds: 60_000) }
+        try await processes.waitUntilReady(clients[0])
+        let before = try await writeKeys(clients[0], prefix: "before", count: 40)
+        try await body(processes, clients, before)
         for client in clients { await client.close() }
         try await group.shutdownGracefully()
+    }
+
+    @Test("A replica whose data directory is deleted restarts with nothing: it runs the recovery protocol (no votes until its target checkpoint is stable) and catches up")
+    func deletedDataDirectory() async throws {
+        try await withDurableCluster { processes, clients, before in
+        processes.kill(3)
+        try FileManager.default.removeItem(atPath: processes.dataDirectory(of: 3))
+        try processes.start(3)
+        let after = try await writeKeys(clients[1], prefix: "after", count: 30)
+        // Idle now: the primary fills the window with null batches up to the recovering replica's target.
+        #expect(try await statesAgree(clients[0], replicas: 4), "replica 3 log: \(processes.log(of: 3).suffix(2000))")
+        #expect(try await readBackAll(before + after, via: clients[0]) == 0)
+        let log = processes.log(of: 3)
+        #expect(log.contains("recovery target: no votes until checkpoint"), "\(log.suffix(2000))")
+        #expect(log.contains("recovered: checkpoint"), "\(log.suffix(2000))")
+        // Restarted again, it now remembers (its log says the recovery is over): no second recovery.
+        processes.kill(3)
+        try processes.start(3)
+        try await processes.waitUntilReady(clients[0])
+        let more = try await writeKeys(clients[1], prefix: "more", count: 10)
+        #expect(try await readBackAll(more, via: clients[0]) == 0)
+        #expect(try await statesAgree(clients[0], replicas: 4))
+        }
     }
 }
 }

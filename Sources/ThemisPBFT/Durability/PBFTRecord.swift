@@ -86,13 +86,7 @@ enum PBFTRecordCodec {
             buffer.writeInteger(Kind.stable.rawValue)
             buffer.writeInteger(sequence.rawValue)
             buffer.writeDigest(digest)
-            buffer.writeInteger(WireCodec.wireLength(proof.count))
-            for checkpoint in proof {
-                buffer.writeInteger(checkpoint.message.sequence.rawValue)
-                buffer.writeDigest(checkpoint.message.stateDigest)
-                buffer.writeInteger(checkpoint.message.sender.rawValue)
-                buffer.writeByteString(checkpoint.authenticator)
-            }
+            buffer.writeCheckpointProof(proof)
         case .recovering:
             buffer.writeInteger(Kind.recovering.rawValue)
         case .recovered:

@@ -30,13 +30,7 @@ extension ByteBuffer {
         writeInteger(reply.stableCheckpoint.rawValue)
         writeDigest(reply.stableDigest)
         writeInteger(reply.sender.rawValue)
-        writeInteger(WireCodec.wireLength(reply.checkpointProof.count))
-        for checkpoint in reply.checkpointProof {
-            writeInteger(checkpoint.message.sequence.rawValue)
-            writeDigest(checkpoint.message.stateDigest)
-            writeInteger(checkpoint.message.sender.rawValue)
-            writeByteString(checkpoint.authenticator)
-        }
+        writeCheckpointProof(reply.checkpointProof)
     }
 }
 

@@ -14,16 +14,22 @@ extension ByteBuffer {
         writeInteger(viewChange.stableCheckpoint.rawValue)
         writeDigest(viewChange.stableDigest)
         writeInteger(viewChange.sender.rawValue)
-        writeInteger(WireCodec.wireLength(viewChange.checkpointProof.count))
-        for checkpoint in viewChange.checkpointProof {
+        writeCheckpointProof(viewChange.checkpointProof)
+        writeInteger(WireCodec.wireLength(viewChange.prepared.count))
+        for certificate in viewChange.prepared {
+            writePreparedCertificate(certificate)
+        }
+    }
+
+    /// A stable checkpoint's proof: count, then each CHECKPOINT's fields and authenticator (VIEW-CHANGE,
+    /// RECOVERY-REPLY, the `stable` record).
+    mutating func writeCheckpointProof(_ proof: [Authenticated<Checkpoint>]) {
+        writeInteger(WireCodec.wireLength(proof.count))
+        for checkpoint in proof {
             writeInteger(checkpoint.message.sequence.rawValue)
             writeDigest(checkpoint.message.stateDigest)
             writeInteger(checkpoint.message.sender.rawValue)
             writeByteString(checkpoint.authenticator)
-        }
-        writeInteger(WireCodec.wireLength(viewChange.prepared.count))
-        for certificate in viewChange.prepared {
-            writePreparedCertificate(certificate)
         }
     }
 
