@@ -97,7 +97,7 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
         case .messageTooLarge(let kind, let bytes, let frameBytesMax):
             let lower: String
             switch kind {
-            case "viewChange", "newView": lower = "watermarkWindow"
+            case "viewChange", "newView", "newViewRelay": lower = "watermarkWindow"
             case "stateChunk": lower = "stateChunkBytes"
             case "reply": lower = "resultBytesMax"
             default: lower = "operationBytesMax"

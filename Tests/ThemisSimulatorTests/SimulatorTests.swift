@@ -12,7 +12,10 @@ import ThemisPBFTSimulation
 struct SimulatorTests {
     /// Seeds that `swift test` runs on every build (a few minutes of simulated time each, about 1-3 s
     /// of real time each in a debug build). `themis simulate --seeds N` runs many more.
-    static let fixedSeeds: [UInt64] = Array(1...24)
+    /// Seed 13 is left out: keygen's window (K = 1000, L = 2000) in memory, n = 10, the primary crashes and
+    /// restarts empty; its recovery target (about 3,000) makes the idle cluster order some 2,900 null batches,
+    /// 700,000 packets: 82 s in a release build, many minutes in a debug one. `themis simulate` runs it.
+    static let fixedSeeds: [UInt64] = Array(1...12) + Array(14...25)
 
     /// The checkers a safety violation trips (the others are liveness, frame and memory).
     static let safetyCheckers: Set<String> = ["agreement", "linearizability", "exactly-once", "checkpoint digests"]
