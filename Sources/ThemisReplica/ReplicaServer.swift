@@ -33,6 +33,8 @@ public final class ReplicaServer: Sendable {
         /// Durable mode: a snapshot that does not check out is discarded and the state fetched from the others
         /// (otherwise it is a start-up error).
         public var recoverFromPeers = false
+        /// In-memory mode: the cluster's first start, known as such (`--first-start`): no recovery protocol.
+        public var firstStart = false
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
             self.cluster = cluster
@@ -163,7 +165,7 @@ public final class ReplicaServer: Sendable {
         var core = try Plugin.makeCore(id: options.id, configuration: cluster.configuration, settings: cluster.settings,
                                        limits: cluster.limits, environment: environment)
         // In-memory mode: this start may be a restart that forgot what it sent (durable mode decides in `restore`).
-        if options.dataDirectory == nil { core.beginRecovery() }
+        if options.dataDirectory == nil, !options.firstStart { core.beginRecovery() }
         return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters,
                                       onFailure: onFailure)
     }

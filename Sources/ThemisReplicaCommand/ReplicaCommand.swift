@@ -21,6 +21,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Hybster: in-process (the default) or process (a `trusted-counter` child process holds the counters, over a Unix socket).") var trustedCounter = "in-process"
     @Option(help: "Durable mode (pbft): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Without it the replica lives in memory only.") var dataDir: String?
     @Flag(help: "Durable mode: if the snapshot in --data-dir does not check out, discard it and fetch the state from the other replicas (otherwise that is a start-up error).") var recoverFromPeers = false
+    @Flag(help: "In-memory mode: this is the cluster's first start (nothing was ever sent), so skip the recovery protocol. Never on a restart: a replica restarted with it may contradict its earlier votes.") var firstStart = false
     @Option(help: "Hybster: where the trusted subsystem keeps its counters (default: replica-<id>.counters next to cluster.json; one file per pillar, <path>.<pillar>).") var counterFile: String?
 
     public init() {}
@@ -63,6 +64,8 @@ public struct ReplicaCommand: AsyncParsableCommand {
             options.dataDirectory = dataDir
             guard dataDir != nil || !recoverFromPeers else { throw ValidationError("--recover-from-peers needs --data-dir") }
             options.recoverFromPeers = recoverFromPeers
+            guard dataDir == nil || !firstStart else { throw ValidationError("--first-start is for in-memory mode (with --data-dir, an empty directory is the first start)") }
+            options.firstStart = firstStart
             if let threads {
                 guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
                 options.eventLoopThreads = threads

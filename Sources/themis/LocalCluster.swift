@@ -39,8 +39,9 @@ final class LocalCluster: Sendable {
                 options: [.create, .append], permissions: [.ownerReadWrite, .groupRead])
             let (stream, continuation) = AsyncStream.makeStream(of: Command.self)
             let (executable, subcommand) = Self.replicaExecutable()
+            // The first start of an in-memory cluster is known as such (no recovery protocol); a restart is not.
             let arguments = subcommand + ["--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app]
-                + (durable ? ["--data-dir", "\(directory)/replica-\(index).data"] : []) + extraArguments
+                + (durable ? ["--data-dir", "\(directory)/replica-\(index).data"] : only == nil ? ["--first-start"] : []) + extraArguments
             let task = Task {
                 _ = try? await run(
                     .path(FilePath(executable)), arguments: Arguments(arguments),

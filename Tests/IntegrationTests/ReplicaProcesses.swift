@@ -42,7 +42,7 @@ final class ReplicaProcesses: Sendable {
             "--out", directory, "--base-port", "\(basePort)", "--auth", auth,
             "--checkpoint-interval", "\(checkpointInterval)"])
         cluster = try ClusterFile.load(path: directory + "/cluster.json")
-        for id in 0..<replicas { try start(id) }
+        for id in 0..<replicas { try start(id, extraArguments: durable ? [] : ["--first-start"]) }
     }
 
     func dataDirectory(of id: Int) -> String { directory + "/replica-\(id).data" }
