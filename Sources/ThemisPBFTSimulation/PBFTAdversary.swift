@@ -111,7 +111,7 @@ extension World where Plugin == PBFT {
             return .commit(Commit(view: commit.view, sequence: commit.sequence, digest: digest, sender: commit.sender))
         case .recoveryReply(let reply):
             // To a recovering replica: "nothing happened here", the answer that pulls its estimate down the most.
-            return .recoveryReply(RecoveryReply(nonce: reply.nonce, view: View(0), lastSeen: .zero, lastExecuted: .zero, stableCheckpoint: .zero,
+            return .recoveryReply(RecoveryReply(nonce: reply.nonce, view: View(0), lastExecuted: .zero, stableCheckpoint: .zero,
                                                 stableDigest: .zero, checkpointProof: [], sender: reply.sender))
         default:
             return nil

@@ -73,12 +73,12 @@ struct RecoveryTests {
             cluster.run()
         }
         cluster.restartRecovering(replica3, nonce: 7)
-        let stale = RecoveryReply(nonce: 6, view: View(0), lastSeen: .zero, lastExecuted: .zero, stableCheckpoint: .zero,
+        let stale = RecoveryReply(nonce: 6, view: View(0), lastExecuted: .zero, stableCheckpoint: .zero,
                                   stableDigest: .zero, checkpointProof: [], sender: replica0)
         #expect(cluster.deliver(.recoveryReply(stale), to: replica3) == .unexpectedRecoveryReply)
         // Claims checkpoint 8 with its own CHECKPOINT only.
         let digest = try #require(cluster.replicas[0].stableCheckpointDigest)
-        let short = RecoveryReply(nonce: 7, view: View(0), lastSeen: SequenceNumber(10), lastExecuted: SequenceNumber(10),
+        let short = RecoveryReply(nonce: 7, view: View(0), lastExecuted: SequenceNumber(10),
                                   stableCheckpoint: SequenceNumber(8), stableDigest: digest,
                                   checkpointProof: [Authenticated(Checkpoint(sequence: SequenceNumber(8), stateDigest: digest, sender: replica0), authenticator: [])],
                                   sender: replica0)
@@ -100,7 +100,7 @@ struct RecoveryTests {
         cluster.tamper = { envelope in
             guard envelope.from == faulty, case .recoveryReply(let reply) = envelope.message else { return envelope }
             var lie = envelope
-            lie.message = .recoveryReply(RecoveryReply(nonce: reply.nonce, view: View(0), lastSeen: .zero, lastExecuted: .zero,
+            lie.message = .recoveryReply(RecoveryReply(nonce: reply.nonce, view: View(0), lastExecuted: .zero,
                                                        stableCheckpoint: .zero, stableDigest: .zero, checkpointProof: [], sender: faulty))
             return lie
         }

@@ -292,7 +292,7 @@ struct TranscriptRunner: TranscriptRunning {
         case .newViewRelay(let m):
             return "NEW-VIEW-RELAY v\(m.newView.message.view.rawValue) of r\(m.newView.message.sender.rawValue)"
         case .recoveryReply(let m):
-            return "RECOVERY-REPLY v\(m.view.rawValue) seen s\(m.lastSeen.rawValue) executed s\(m.lastExecuted.rawValue) stable s\(m.stableCheckpoint.rawValue)"
+            return "RECOVERY-REPLY v\(m.view.rawValue) executed s\(m.lastExecuted.rawValue) stable s\(m.stableCheckpoint.rawValue)"
         }
     }
 

@@ -123,7 +123,7 @@ struct MessageBoundsTests {
             ("fetchBatches", .pbft(.fetchBatches(FetchBatches(from: slot.1, sender: slot.3)), authenticator: auth)),
             ("recoveryQuery", .pbft(.recoveryQuery(RecoveryQuery(nonce: 1, target: slot.1, view: slot.0, sender: slot.3)), authenticator: auth)),
             ("recoveryReply", .pbft(.recoveryReply(RecoveryReply(
-                nonce: 1, view: slot.0, lastSeen: slot.1, lastExecuted: slot.1, stableCheckpoint: slot.1, stableDigest: slot.2,
+                nonce: 1, view: slot.0, lastExecuted: slot.1, stableCheckpoint: slot.1, stableDigest: slot.2,
                 checkpointProof: Array(repeating: Authenticated(Checkpoint(sequence: slot.1, stateDigest: slot.2, sender: slot.3), authenticator: auth),
                                        count: bounds.configuration.replicaCount), sender: slot.3)), authenticator: auth)),
             ("request", .request(request)),

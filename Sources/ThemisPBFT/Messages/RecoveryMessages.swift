@@ -35,25 +35,22 @@ public struct NewViewRelay: Hashable, Sendable {
     }
 }
 
-/// RECOVERY-REPLY(nonce, v, seen, executed, stable checkpoint and proof): what the sender knows. `lastSeen`
-/// is the highest sequence number it holds anything for (a pre-prepare, a vote, an execution, a checkpoint);
-/// `view` the highest view it is in or moving to. The stable checkpoint comes with its proof (a quorum of
+/// RECOVERY-REPLY(nonce, v, executed, stable checkpoint and proof): what the sender knows. `view` is the
+/// highest view it is in or moving to. The stable checkpoint comes with its proof (a quorum of
 /// CHECKPOINT messages, empty for 0), so a faulty sender cannot claim progress the cluster never made.
 public struct RecoveryReply: Hashable, Sendable {
     public let nonce: UInt64
     public let view: View
-    public let lastSeen: SequenceNumber
     public let lastExecuted: SequenceNumber
     public let stableCheckpoint: SequenceNumber
     public let stableDigest: Digest
     public let checkpointProof: [Authenticated<Checkpoint>]
     public let sender: ReplicaID
 
-    public init(nonce: UInt64, view: View, lastSeen: SequenceNumber, lastExecuted: SequenceNumber, stableCheckpoint: SequenceNumber,
+    public init(nonce: UInt64, view: View, lastExecuted: SequenceNumber, stableCheckpoint: SequenceNumber,
                 stableDigest: Digest, checkpointProof: [Authenticated<Checkpoint>], sender: ReplicaID) {
         self.nonce = nonce
         self.view = view
-        self.lastSeen = lastSeen
         self.lastExecuted = lastExecuted
         self.stableCheckpoint = stableCheckpoint
         self.stableDigest = stableDigest
@@ -61,8 +58,9 @@ public struct RecoveryReply: Hashable, Sendable {
         self.sender = sender
     }
 
-    /// True if the sender has no history at all: nothing seen, executed or stable, and view 0.
+    /// True if the sender has no history: nothing executed, stable checkpoint 0, view 0 (the first-start rule
+    /// counts only such replies).
     public var isBlank: Bool {
-        view == View(0) && lastSeen == .zero && lastExecuted == .zero && stableCheckpoint == .zero
+        view == View(0) && lastExecuted == .zero && stableCheckpoint == .zero
     }
 }

@@ -91,6 +91,14 @@ extension PBFTReplica {
         advance(commit.sequence, into: &actions)
     }
 
+    /// Our COMMIT for a slot that just prepared (after its `prepared` record): counted in our own certificate
+    /// and broadcast; never while recovering (`resumeVoting` sends it then).
+    func sendCommit(_ sequence: SequenceNumber, digest: Digest, slot: inout Slot, into actions: inout [PBFTAction]) {
+        guard !recovery.active else { return }
+        slot.commits[id] = digest
+        actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id))))
+    }
+
     /// Moves a slot forward as far as its certificates allow:
     /// prepared = pre-prepare + 2f matching prepares from distinct backups (quorum - 1 in general);
     /// committed-local = prepared + a quorum (2f+1) of matching commits, our own included.
@@ -112,7 +120,6 @@ extension PBFTReplica {
             ? slot.prepares.count : slot.prepares.values.reduce(0) { $0 + ($1.message.digest == digest ? 1 : 0) }
         if !slot.isPrepared, prepareCount >= configuration.quorumSize - 1 {
             slot.isPrepared = true
-            if !recovery.active { slot.commits[id] = digest }
             // Keep the proof: a later VIEW-CHANGE must carry it.
             // Exactly the quorum's 2f PREPAREs: more would only make every VIEW-CHANGE larger.
             let prepares = testingIgnoreDigestsInQuorums
@@ -122,7 +129,7 @@ extension PBFTReplica {
             viewChange.preparedCertificates[sequence] = certificate
             persist(.prepared(certificate), into: &actions)
             actions.append(.observe(.prepared(sequence)))
-            if !recovery.active { actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: digest, sender: id)))) }
+            sendCommit(sequence, digest: digest, slot: &slot, into: &actions)
         }
         let commits = testingIgnoreDigestsInQuorums ? slot.commits.count : Slot.count(slot.commits, matching: digest)
         if slot.isPrepared, !slot.isCommitted, commits >= configuration.quorumSize {

@@ -90,11 +90,6 @@ extension PBFTReplica {
         recovery.nextQuery = now + 1
     }
 
-    /// The highest sequence number this replica holds anything for.
-    var lastSeen: SequenceNumber {
-        max(max(lastExecuted, lastScheduled), max(max(lowWatermark, lastProposed), log.keys.max() ?? .zero))
-    }
-
     /// Each tick while recovering: ask (often while no target is known, every timeout after, so that the primary
     /// keeps filling an idle window), and finish once the target is stable here.
     mutating func recoveryTick(into actions: inout [PBFTAction]) {
@@ -121,7 +116,7 @@ extension PBFTReplica {
         if query.view < view { relayNewView(to: query.sender, into: &actions) }
         guard spendFetchBudget(of: query.sender) else { return }
         let reply = RecoveryReply(
-            nonce: query.nonce, view: targetView, lastSeen: lastSeen, lastExecuted: lastExecuted,
+            nonce: query.nonce, view: targetView, lastExecuted: lastExecuted,
             stableCheckpoint: checkpoints.stableSequence, stableDigest: checkpoints.stableDigest ?? .zero,
             checkpointProof: checkpoints.stableSequence == .zero ? [] : checkpoints.stableProof, sender: id)
         actions.append(.send(.recoveryReply(reply), to: query.sender))
@@ -135,7 +130,7 @@ extension PBFTReplica {
         recovery.replies[reply.sender] = reply
         guard recovery.replies.count >= configuration.quorumSize - 1 else { return }
         let replies = recovery.replies.values
-        let blank = replies.allSatisfy { $0.lastExecuted == .zero && $0.stableCheckpoint == .zero && $0.view == View(0) }
+        let blank = replies.allSatisfy(\.isBlank)
         var target = SequenceNumber.zero
         if !blank {
             let window = settings.watermarkWindow
@@ -177,9 +172,9 @@ extension PBFTReplica {
             if prePrepare.sender != id, slot.prepares[id] == nil, !slot.awaitsVouchers, slot.batch != nil || slot.isPrepared {
                 prepare(sequence, into: &actions)
             }
-            if log[sequence]?.isPrepared == true, log[sequence]?.commits[id] == nil {
-                log[sequence]?.commits[id] = prePrepare.digest
-                actions.append(.broadcast(.commit(Commit(view: view, sequence: sequence, digest: prePrepare.digest, sender: id))))
+            if var prepared = log[sequence], prepared.isPrepared, prepared.commits[id] == nil {
+                sendCommit(sequence, digest: prePrepare.digest, slot: &prepared, into: &actions)
+                log[sequence] = prepared
             }
             advance(sequence, into: &actions)
         }

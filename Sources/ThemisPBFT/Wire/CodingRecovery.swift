@@ -20,12 +20,11 @@ extension ByteBuffer {
         writeByteString(relay.newView.authenticator)
     }
 
-    /// nonce, view, lastSeen, lastExecuted, stableCheckpoint, stableDigest, sender, checkpoint proof (count,
+    /// nonce, view, lastExecuted, stableCheckpoint, stableDigest, sender, checkpoint proof (count,
     /// count × (checkpoint fields, authenticator)).
     mutating func writeRecoveryReply(_ reply: RecoveryReply) {
         writeInteger(reply.nonce)
         writeInteger(reply.view.rawValue)
-        writeInteger(reply.lastSeen.rawValue)
         writeInteger(reply.lastExecuted.rawValue)
         writeInteger(reply.stableCheckpoint.rawValue)
         writeDigest(reply.stableDigest)
@@ -50,9 +49,9 @@ extension WireCodec {
         bytes.appendDigest(bodyDigest)
         return bytes
     }
-    /// A RECOVERY-REPLY without its proof: nonce, view, lastSeen, lastExecuted, stableCheckpoint, stableDigest,
-    /// sender, proof count.
-    static let recoveryReplyHeadBytes = 8 + 8 + 8 + 8 + 8 + digestBytes + 4 + 4
+    /// A RECOVERY-REPLY without its proof: nonce, view, lastExecuted, stableCheckpoint, stableDigest, sender,
+    /// proof count.
+    static let recoveryReplyHeadBytes = 8 + 8 + 8 + 8 + digestBytes + 4 + 4
 
     /// The exact size `writeRecoveryReply` writes.
     static func recoveryReplyByteCount(_ reply: RecoveryReply) -> Int {
@@ -97,13 +96,12 @@ extension PayloadReader {
     mutating func readRecoveryReply() throws(WireError) -> RecoveryReply {
         let nonce = try readUInt64()
         let view = try readView()
-        let lastSeen = try readSequence()
         let lastExecuted = try readSequence()
         let stableCheckpoint = try readSequence()
         let stableDigest = try readDigest()
         let sender = try readReplicaID()
         let proof = try readCheckpointProof()
-        return RecoveryReply(nonce: nonce, view: view, lastSeen: lastSeen, lastExecuted: lastExecuted, stableCheckpoint: stableCheckpoint,
+        return RecoveryReply(nonce: nonce, view: view, lastExecuted: lastExecuted, stableCheckpoint: stableCheckpoint,
                              stableDigest: stableDigest, checkpointProof: proof, sender: sender)
     }
 }

@@ -22,7 +22,7 @@ import ThemisWire
 /// | fetchBatches 0x19 | from (sequence), sender |
 /// | committedBatches 0x1A | sender, count UInt32 (at most `Limits.committedBatchesPerMessageMax`), count × pre-prepare fields |
 /// | recoveryQuery 0x1B | nonce UInt64, target (sequence), view, sender |
-/// | recoveryReply 0x1C | nonce UInt64, view, lastSeen, lastExecuted, stableCheckpoint (sequences), stableDigest, sender, checkpoint proof (count UInt32, count × (checkpoint fields, authenticator)) |
+/// | recoveryReply 0x1C | nonce UInt64, view, lastExecuted, stableCheckpoint (sequences), stableDigest, sender, checkpoint proof (count UInt32, count × (checkpoint fields, authenticator)) |
 /// | newViewRelay 0x1D | sender, NEW-VIEW fields (as newView), the new primary's authenticator (byte string) |
 ///
 /// A request is client UInt32, timestamp UInt64, operation, authenticator (the framework's layout). A
