@@ -8,11 +8,12 @@ import ThemisCore
 /// { "version": 1, "protocol": "pbft", "faultModel": "byzantine", "authentication": "ed25519",
 ///   "settings": { "checkpointInterval": 1000, "watermarkWindow": 2000, "requestTimeoutTicks": 200 },
 ///   "limits": { ... },
-///   "replicas": [ { "id": 0, "host": "127.0.0.1", "port": 7000, "signingKey": "...", "agreementKey": "..." } ],
+///   "replicas": [ { "id": 0, "host": "127.0.0.1", "port": 7000, "signingKey": "...", "agreementKey": "...",
+///                   "dataDir": "data/replica-0" } ],
 ///   "clients":  [ { "id": 0, "signingKey": "...", "agreementKey": "..." } ] }
 /// ```
-/// `faultModel`, `settings`, `limits` and `clients` may be omitted (the protocol's fault model, defaults, no
-/// clients). `signingKey` is absent for
+/// `faultModel`, `settings`, `limits`, `clients` and a replica's `dataDir` may be omitted (the protocol's fault
+/// model, defaults, no clients, in-memory mode). `signingKey` is absent for
 /// `hmac`. A value of this type is not necessarily valid: `load` validates, `validated()` checks a value
 /// built in memory.
 public struct ClusterFile: Codable, Sendable, Hashable {
@@ -29,20 +30,26 @@ public struct ClusterFile: Codable, Sendable, Hashable {
         }
     }
 
-    /// One replica: where it listens and its public keys (base64).
+    /// One replica: where it listens, its public keys (base64) and, in durable mode, its data directory.
     public struct Replica: Codable, Sendable, Hashable {
         public var id: UInt32
         public var host: String
         public var port: Int
         public var signingKey: String?
         public var agreementKey: String
+        /// Durable mode: the replica's data directory on its host (write-ahead log and snapshots), relative to
+        /// the directory of `cluster.json` unless absolute; `themis replica --data-dir` overrides it. Absent:
+        /// the replica lives in memory unless started with `--data-dir`. (JSON key `dataDir`, omitted when nil,
+        /// so a file without it keeps its cluster tag.)
+        public var dataDir: String?
 
-        public init(id: UInt32, host: String, port: Int, signingKey: String?, agreementKey: String) {
+        public init(id: UInt32, host: String, port: Int, signingKey: String?, agreementKey: String, dataDir: String? = nil) {
             self.id = id
             self.host = host
             self.port = port
             self.signingKey = signingKey
             self.agreementKey = agreementKey
+            self.dataDir = dataDir
         }
     }
 

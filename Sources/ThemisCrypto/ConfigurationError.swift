@@ -62,6 +62,12 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
     case idOutOfRange(UInt32, count: Int)
     case invalidPort(Int)
     case emptyHost
+    /// A replica's `dataDir` is empty or holds a NUL byte.
+    case invalidPath(String)
+    /// A protocol without durable mode was given data directories.
+    case noDurableMode(protocolName: String)
+    /// keygen's `--data-dir` template gives two replicas on one host the same directory.
+    case sharedDataDirectory(String)
     case hostCountMismatch(hosts: Int, replicas: Int)
     case missingKey
     case invalidBase64
@@ -89,6 +95,10 @@ public enum FieldProblem: Error, Hashable, Sendable, CustomStringConvertible {
         case .idOutOfRange(let id, let count): return "id \(id) is out of range: replica ids must be 0..<\(count)"
         case .invalidPort(let port): return "\(port) is not a valid port (1...65535)"
         case .emptyHost: return "host is empty"
+        case .invalidPath(let path): return "\"\(path)\" is not a usable path (empty or with a NUL byte)"
+        case .noDurableMode(let name): return "\(name) has no durable mode yet: remove dataDir (or run it in memory)"
+        case .sharedDataDirectory(let path):
+            return "two replicas on one host would share the data directory \"\(path)\": put {id} in the template"
         case .hostCountMismatch(let hosts, let replicas): return "\(hosts) hosts for \(replicas) replicas: give one host for all or one per replica"
         case .missingKey: return "key is missing"
         case .invalidBase64: return "not valid base64"

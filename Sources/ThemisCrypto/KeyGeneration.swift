@@ -17,6 +17,8 @@ public enum KeyGeneration {
     ///   - plugin: the protocol (its name and fault model are written to the file; its message sizes set
     ///     the default frame limit, and its rules are checked).
     ///   - settings: the protocol settings written to the file.
+    ///   - dataDirectory: durable mode: each replica's `dataDir`, with `{id}` replaced by its id (relative paths
+    ///     are relative to `directory` when the replica runs); two replicas on one host must not share one.
     ///   - limits: the limits written to the file; nil: the defaults, with `frameBytesMax` raised (to whole
     ///     MiB) if the largest message of this configuration needs more (`defaultLimits`).
     /// - Returns: the cluster file written.
@@ -24,7 +26,8 @@ public enum KeyGeneration {
     ///   make a valid cluster, `.unwritable` if the directory or a file cannot be written.
     public static func writeCluster<Plugin: ProtocolPlugin>(
         directory: String, replicas: Int, clients: Int, hosts: [String], basePort: Int,
-        scheme: AuthenticationScheme, plugin: Plugin.Type, settings: ProtocolSettings = .init(), limits: Limits? = nil
+        scheme: AuthenticationScheme, plugin: Plugin.Type, settings: ProtocolSettings = .init(), limits: Limits? = nil,
+        dataDirectory: String? = nil
     ) throws(ConfigurationError) -> ClusterFile {
         let clusterPath = directory + "/cluster.json"
         let protocolName = Plugin.name
@@ -45,7 +48,8 @@ public enum KeyGeneration {
             let keys = PrivateKeys.generate(scheme: scheme)
             cluster.replicas.append(ClusterFile.Replica(
                 id: UInt32(index), host: hosts.count == 1 ? hosts[0] : hosts[index], port: basePort + index,
-                signingKey: keys.publicSigningKey, agreementKey: keys.publicAgreementKey))
+                signingKey: keys.publicSigningKey, agreementKey: keys.publicAgreementKey,
+                dataDir: dataDirectory.map { substituting(index, forIDIn: $0) }))
             keyFiles.append(PrivateKeyFile(principal: .replica(ReplicaID(UInt32(index))), keys: keys))
         }
         for index in 0..<clients {
@@ -56,6 +60,12 @@ public enum KeyGeneration {
         }
         // Check everything before the first byte is written, so a bad argument leaves no half cluster.
         _ = try cluster.validated(source: clusterPath).checked(for: plugin)
+        var placed: Set<[String]> = []
+        for (index, replica) in cluster.replicas.enumerated() {
+            if let path = replica.dataDir, !placed.insert([replica.host, path]).inserted {
+                throw .invalidField(file: clusterPath, field: "replicas[\(index)].dataDir", problem: .sharedDataDirectory(path))
+            }
+        }
         try createDirectory(directory)
         try cluster.write(to: clusterPath)
         for keyFile in keyFiles {
@@ -66,6 +76,24 @@ public enum KeyGeneration {
             try TrustedSubsystemKeyFile.generate().write(to: directory + "/trusted-subsystem.key")
         }
         return cluster
+    }
+
+    /// `template` with every `{id}` replaced by `id` (by hand: no string-processing runtime in the replica).
+    static func substituting(_ id: Int, forIDIn template: String) -> String {
+        let pattern = Array("{id}".utf8)
+        let bytes = Array(template.utf8)
+        var result: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index...].starts(with: pattern) {
+                result.append(contentsOf: "\(id)".utf8)
+                index += pattern.count
+            } else {
+                result.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
     }
 
     /// The default limits, with `frameBytesMax` raised to the next whole MiB if the largest message of this

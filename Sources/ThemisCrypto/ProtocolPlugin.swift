@@ -149,6 +149,9 @@ extension ValidatedCluster {
         if let problem = Plugin.settingsProblem(file.settings) {
             throw .invalidField(file: source, field: "settings", problem: .invalidSettings(problem))
         }
+        if !Plugin.supportsDurability, let index = file.replicas.firstIndex(where: { $0.dataDir != nil }) {
+            throw .invalidField(file: source, field: "replicas[\(index)].dataDir", problem: .noDurableMode(protocolName: Plugin.name))
+        }
         let sizes = file.authentication.authenticatorSizes(replicaCount: configuration.replicaCount)
         let bounds = Plugin.messageBounds(configuration: configuration, settings: file.settings, limits: file.limits, authenticators: sizes)
         if let worst = bounds.filter({ $0.payloadBytes > file.limits.frameBytesMax }).max(by: { $0.payloadBytes < $1.payloadBytes }) {

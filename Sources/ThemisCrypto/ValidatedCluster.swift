@@ -42,7 +42,7 @@ extension ClusterFile {
     /// Checks every rule of the file format and decodes every key.
     ///
     /// Rules: version 1; a known protocol and its fault model; valid settings; replica ids exactly `0..<n` with n >= 4;
-    /// ports in 1...65535; non-empty hosts; unique client ids, at most `limits.clientsMax`; every key
+    /// ports in 1...65535; non-empty hosts; a `dataDir`, if any, non-empty; unique client ids, at most `limits.clientsMax`; every key
     /// decodes for the scheme (`signingKey` is ignored for `hmac`).
     /// - Parameter source: the file name used in error messages.
     /// - Throws: `ConfigurationError.invalidField` naming the first offending field.
@@ -113,6 +113,9 @@ extension ClusterFile {
             }
             guard !replica.host.isEmpty else {
                 throw .invalidField(file: source, field: field + ".host", problem: .emptyHost)
+            }
+            if let path = replica.dataDir, path.isEmpty || path.utf8.contains(0) {
+                throw .invalidField(file: source, field: field + ".dataDir", problem: .invalidPath(path))
             }
             keysByID[Int(replica.id)] = try publicKeys(
                 signing: replica.signingKey, agreement: replica.agreementKey, field: field, source: source)

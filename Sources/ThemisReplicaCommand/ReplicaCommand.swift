@@ -19,7 +19,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
     @Option(help: "Hybster: in-process (the default) or process (a `trusted-counter` child process holds the counters, over a Unix socket).") var trustedCounter = "in-process"
-    @Option(help: "Durable mode (pbft): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Without it the replica lives in memory only.") var dataDir: String?
+    @Option(help: "Durable mode (pbft): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Default: this replica's dataDir in cluster.json (relative to its directory); without either, the replica lives in memory only.") var dataDir: String?
     @Flag(help: "Durable mode: if the snapshot in --data-dir does not check out, discard it and fetch the state from the other replicas (otherwise that is a start-up error).") var recoverFromPeers = false
     @Flag(help: "In-memory mode: this is the cluster's first start (nothing was ever sent), so skip the recovery protocol. Never on a restart: a replica restarted with it may contradict its earlier votes.") var firstStart = false
     @Option(help: "Hybster: where the trusted subsystem keeps its counters (default: replica-<id>.counters next to cluster.json; one file per pillar, <path>.<pillar>).") var counterFile: String?
@@ -61,10 +61,13 @@ public struct ReplicaCommand: AsyncParsableCommand {
                     throw ValidationError("--trusted-counter must be in-process or process (got \(trustedCounter))")
                 }
             }
+            let dataDir = dataDirectory(cluster: cluster)
             options.dataDirectory = dataDir
-            guard dataDir != nil || !recoverFromPeers else { throw ValidationError("--recover-from-peers needs --data-dir") }
+            guard dataDir != nil || !recoverFromPeers else { throw ValidationError("--recover-from-peers needs --data-dir (or a dataDir in \(config))") }
             options.recoverFromPeers = recoverFromPeers
-            guard dataDir == nil || !firstStart else { throw ValidationError("--first-start is for in-memory mode (with --data-dir, an empty directory is the first start)") }
+            guard dataDir == nil || !firstStart else {
+                throw ValidationError("--first-start is for in-memory mode (this replica is durable, with data directory \(dataDir ?? ""): an empty directory is the first start)")
+            }
             options.firstStart = firstStart
             if let threads {
                 guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
@@ -88,6 +91,15 @@ public struct ReplicaCommand: AsyncParsableCommand {
             await server.shutdown()
             if let failure { throw ReplicaFailure(description: "replica \(id) stopped: \(failure)") }
         }
+    }
+}
+
+extension ReplicaCommand {
+    /// `--data-dir`, else this replica's `dataDir` in the cluster file (relative to the file's directory).
+    func dataDirectory(cluster: ClusterFile) -> String? {
+        if let dataDir { return dataDir }
+        guard let path = cluster.replicas.first(where: { $0.id == id })?.dataDir else { return nil }
+        return path.utf8.first == UInt8(ascii: "/") ? path : "\(directory(of: config))/\(path)"
     }
 }
 

@@ -132,7 +132,7 @@ struct BenchCommand: AsyncParsableCommand {
         settings.pillars = pillars
         let cluster = try KeyGeneration.writeCluster(
             directory: directory, replicas: replicaCount, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
-            plugin: plugin, settings: settings, limits: limits)
+            plugin: plugin, settings: settings, limits: limits, dataDirectory: durable ? LocalCluster.dataDirectoryTemplate : nil)
         let replicas = try LocalCluster(directory: directory, count: replicaCount, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"]
                                            + (plugin.faultModel == .hybrid ? ["--trusted-counter", trustedCounter] : []), durable: durable)
         let point: BenchPoint

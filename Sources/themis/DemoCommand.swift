@@ -35,13 +35,14 @@ struct DemoCommand: AsyncParsableCommand {
             let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "--protocol")
             let count = plugin.faultModel == .hybrid ? 3 : 4
             let basePort = try await LocalCluster.freePorts(count: count)
+            guard !durable || plugin.supportsDurability else { throw ValidationError("--durable: \(plugin.name) has no durable mode yet") }
             let cluster = try KeyGeneration.writeCluster(
                 directory: directory, replicas: count, clients: clients, hosts: ["127.0.0.1"], basePort: basePort,
-                scheme: scheme, plugin: plugin, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200))
+                scheme: scheme, plugin: plugin, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200),
+                dataDirectory: durable ? LocalCluster.dataDirectoryTemplate : nil)
             print("Themis demo: \(count) replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + count - 1), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")
-            guard !durable || plugin.supportsDurability else { throw ValidationError("--durable: \(plugin.name) has no durable mode yet") }
             let replicas = NIOLockedValueBox(try LocalCluster(directory: directory, count: count, app: "kv", durable: durable))
             let verdict: Bool
             do {

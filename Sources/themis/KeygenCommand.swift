@@ -19,6 +19,7 @@ struct KeygenCommand: AsyncParsableCommand {
     @Option(help: "K: sequence numbers between checkpoints.") var checkpointInterval: UInt64 = 1000
     @Option(help: "L: the watermark window (at least K).") var watermarkWindow: UInt64?
     @Option(help: "P: Hybster's parallel ordering instances (pillars), 1 to 64.") var pillars: UInt32 = 1
+    @Option(help: "Durable mode (pbft): each replica's data directory, written to cluster.json as its dataDir; {id} is replaced by the replica's id (e.g. data/replica-{id}: relative to the directory of cluster.json).") var dataDir: String?
 
     func run() async throws {
         try await reportingErrors {
@@ -33,9 +34,10 @@ struct KeygenCommand: AsyncParsableCommand {
             let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "\(out)/cluster.json")
             let cluster = try KeyGeneration.writeCluster(
                 directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
-                scheme: scheme, plugin: plugin, settings: settings)
+                scheme: scheme, plugin: plugin, settings: settings, dataDirectory: dataDir)
             print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(cluster.protocolName), "
                 + "\(cluster.faultModel.rawValue) fault model, f = \(cluster.configuration.faultsTolerated), \(scheme.rawValue))"
+                + (dataDir.map { "\ndurable mode: every replica keeps its log and snapshots in its dataDir \($0) ({id}: its id; a relative path is relative to \(out))" } ?? "")
                 + (cluster.faultModel == .hybrid ? "\nwrote \(out)/trusted-subsystem.key: the key of the replicas' trusted subsystems (software counters: not tamper-proof)" : ""))
             if cluster.limits.frameBytesMax != Limits().frameBytesMax {
                 print("frameBytesMax is \(cluster.limits.frameBytesMax) bytes: the largest VIEW-CHANGE or NEW-VIEW of n = \(replicas), "

@@ -23,11 +23,14 @@ final class LocalCluster: Sendable {
 
     let directory: String
     let processes: [Process]
+    /// Durable local clusters: each replica's `dataDir` in cluster.json (relative to the cluster directory).
+    static let dataDirectoryTemplate = "replica-{id}.data"
 
     /// Starts `count` replicas of the cluster in `directory` (which holds cluster.json and the keys).
     /// - Parameters:
     ///   - extraArguments: more `themis replica` flags (e.g. `--reply-size 10`).
-    ///   - durable: each replica keeps a data directory, `replica-<id>.data` in `directory` (durable mode).
+    ///   - durable: the cluster file gives each replica a data directory (`dataDirectoryTemplate`, in
+    ///     `directory`): no `--first-start` then.
     ///   - only: start these replicas only (a restart of some of them).
     init(directory: String, count: Int, app: String, extraArguments: [String] = [], durable: Bool = false, only: [Int]? = nil) throws {
         self.directory = directory
@@ -41,7 +44,7 @@ final class LocalCluster: Sendable {
             let (executable, subcommand) = Self.replicaExecutable()
             // The first start of an in-memory cluster is known as such (no recovery protocol); a restart is not.
             let arguments = subcommand + ["--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app]
-                + (durable ? ["--data-dir", "\(directory)/replica-\(index).data"] : only == nil ? ["--first-start"] : []) + extraArguments
+                + (!durable && only == nil ? ["--first-start"] : []) + extraArguments
             let task = Task {
                 _ = try? await run(
                     .path(FilePath(executable)), arguments: Arguments(arguments),

@@ -105,4 +105,29 @@ import ThemisCrypto
             try ClusterFile.loadKeys(path: path + ".missing")
         }
     }
+
+    @Test func dataDirectoriesAreWrittenPerReplicaAndChecked() throws {
+        let directory = temporaryDirectory()
+        let file = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac,
+                                                  plugin: PBFT.self, dataDirectory: "data/{id}/replica-{id}")
+        #expect(file.replicas.map(\.dataDir) == (0..<4).map { "data/\($0)/replica-\($0)" })
+        #expect(try ClusterFile.load(path: directory + "/cluster.json") == file)
+        // One directory per host is fine without {id}; two replicas on one host must not share one.
+        let spread = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a", "b", "c", "d"], basePort: 100,
+                                                    scheme: .hmac, plugin: PBFT.self, dataDirectory: "/var/lib/themis")
+        #expect(spread.replicas.allSatisfy { $0.dataDir == "/var/lib/themis" })
+        #expect(throws: ConfigurationError.invalidField(
+            file: directory + "/cluster.json", field: "replicas[1].dataDir", problem: .sharedDataDirectory("/var/lib/themis"))) {
+            try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac,
+                                           plugin: PBFT.self, dataDirectory: "/var/lib/themis")
+        }
+        #expect(throws: ConfigurationError.invalidField(file: directory + "/cluster.json", field: "replicas[0].dataDir", problem: .invalidPath(""))) {
+            try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac,
+                                           plugin: PBFT.self, dataDirectory: "")
+        }
+        // Without data directories the file is as before (no dataDir key: the cluster tag does not change).
+        let plain = try KeyGeneration.writeCluster(directory: directory, replicas: 4, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac, plugin: PBFT.self)
+        let text = try String(contentsOfFile: directory + "/cluster.json", encoding: .utf8)
+        #expect(plain.replicas.allSatisfy { $0.dataDir == nil } && !text.contains("dataDir"))
+    }
 }
