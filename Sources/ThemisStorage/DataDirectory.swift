@@ -46,12 +46,6 @@ public struct RecoveredLog: Sendable {
 /// - Records are framed as `length (4 bytes) | CRC-32C of the payload (4) | payload`, after an 8-byte
 ///   magic per segment (`wal-<index>.log`). `append` only buffers; `sync` writes what was buffered and
 ///   fdatasyncs once (group commit: one sync for everything a driver step, or several, produced).
-/// - Segments are preallocated with zeros (at least 1 MiB, 1.5 times what the last segment used, at most
-///   64 MiB) and records overwrite them in place: an fdatasync then flushes data only, no file-size or
-///   extent change (here about 150 us against 300-550 us for an append that grows the file). The zeros'
-///   own flush comes with the first sync of the segment, once per checkpoint. The log of a segment ends at
-///   the end of its file or at zeros; a segment that was left for the next (at a snapshot) ends with a seal
-///   frame (length 0, `sealMark`), so zeros or a cut in the middle of an earlier segment are corruption.
 /// - `saveSnapshot` writes `snapshot-<sequence>.state` (temporary file, fsync, rename) and starts a new
 ///   segment: the records after it restate what the replica must not forget, so once they are synced
 ///   the older segments and snapshots are deleted. The directory stays at about one checkpoint
@@ -62,12 +56,6 @@ public struct RecoveredLog: Sendable {
 /// One owner (the protocol loop) uses it; it is not thread-safe.
 public final class DataDirectory {
     public static let recordBytesMax = 256 << 20
-    /// Preallocation of a new segment: at least this, and 1.5 times what the last segment used, at most
-    /// `preallocationMax` (a segment that outgrows its zeros grows by appending).
-    static let preallocationMin = 1 << 20
-    static let preallocationMax = 64 << 20
-    /// The checksum field of the seal frame (length 0) that ends a segment left at a snapshot.
-    static let sealMark: UInt32 = 0x4C41_4553
     static let segmentMagic = Array("THMSWAL1".utf8)
     static let snapshotMagic = Array("THMSSNP1".utf8)
     static let identityFile = "themis-data"
@@ -80,20 +68,15 @@ public final class DataDirectory {
 
     private var segmentIndex: UInt64
     private var descriptor: Int32
-    /// Where the next write of the current segment goes, and the file's size (zeros from `writeOffset` on).
-    private var writeOffset: Int
-    private var allocated: Int
     private var buffered: [UInt8] = []
     /// Files of the checkpoint before the last `saveSnapshot`, deleted once the new segment is synced.
     private var obsolete: [String] = []
     private var directorySyncNeeded = false
 
-    private init(path: String, segmentIndex: UInt64, descriptor: Int32, writeOffset: Int, allocated: Int) {
+    private init(path: String, segmentIndex: UInt64, descriptor: Int32) {
         self.path = path
         self.segmentIndex = segmentIndex
         self.descriptor = descriptor
-        self.writeOffset = writeOffset
-        self.allocated = allocated
     }
 
     deinit { close(descriptor) }
@@ -107,42 +90,32 @@ public final class DataDirectory {
         let names = try listing(path)
         let segments = names.compactMap(segmentIndex(of:)).sorted()
         recovered.snapshots = names.compactMap(snapshotSequence(of:)).sorted()
-        var end = (validBytes: 0, fileBytes: 0, tornBytes: 0)
         for (position, index) in segments.enumerated() {
             let file = path + "/" + segmentName(index)
             let bytes = try readFile(file)
             let isLast = position == segments.count - 1
-            let parsed = parse(bytes)
-            if let problem = parsed.problem {
-                guard isLast else { throw .corruptRecord(path: file, offset: parsed.validBytes, reason: problem) }
-                // Cut at the last valid record: everything up to the last non-zero byte was torn by a crash.
-                let lastNonZero = bytes.lastIndex(where: { $0 != 0 }) ?? (parsed.validBytes - 1)
-                recovered.tornTail = (file, parsed.validBytes, max(0, lastNonZero + 1 - parsed.validBytes))
-            } else if !isLast, !parsed.sealed, parsed.validBytes < bytes.count {
-                // Zeros where the seal should be: records of this segment were lost.
-                throw .corruptRecord(path: file, offset: parsed.validBytes, reason: "the segment ends without its seal")
+            let (records, validBytes, problem) = parse(bytes)
+            if let problem {
+                guard isLast else { throw .corruptRecord(path: file, offset: validBytes, reason: problem) }
+                recovered.tornTail = (file, validBytes, bytes.count - validBytes)
+                try truncate(file, to: validBytes)
             }
-            if isLast { end = (parsed.validBytes, bytes.count, recovered.tornTail?.bytes ?? 0) }
-            recovered.records.append(contentsOf: parsed.records)
+            recovered.records.append(contentsOf: records)
         }
         let index = segments.last ?? 1
         let file = path + "/" + segmentName(index)
-        let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io(operation: "open", path: file, errno: errno) }
-        let directory = DataDirectory(path: path, segmentIndex: index, descriptor: descriptor, writeOffset: end.validBytes, allocated: end.fileBytes)
-        if end.tornBytes > 0 {
-            // Zeros over the torn bytes, durable before anything is appended after the valid records.
-            try zeroFill(descriptor, from: end.validBytes, count: end.tornBytes, path: file)
-            guard fdatasync(descriptor) == 0 else { throw .io(operation: "fdatasync", path: file, errno: errno) }
-        }
-        if end.validBytes < segmentMagic.count {
-            // A new directory, or even the magic was torn: the segment was being created.
-            directory.writeOffset = 0
+        let directory = DataDirectory(path: path, segmentIndex: index, descriptor: descriptor)
+        if segments.isEmpty {
             directory.buffered = segmentMagic
-            directory.directorySyncNeeded = segments.isEmpty
+            directory.directorySyncNeeded = true
+            try directory.sync()
+        } else if let torn = recovered.tornTail, torn.offset < segmentMagic.count {
+            // Even the magic was torn: the segment was being created.
+            directory.buffered = segmentMagic
+            try directory.sync()
         }
-        try directory.preallocate(preallocationMin)
-        if !directory.buffered.isEmpty { try directory.sync() }
         return (directory, recovered)
     }
 
@@ -158,9 +131,7 @@ public final class DataDirectory {
     /// `saveSnapshot` made obsolete.
     public func sync() throws(StorageError) {
         if !buffered.isEmpty {
-            try Self.writeAll(buffered, to: descriptor, at: writeOffset, path: currentSegmentPath)
-            writeOffset += buffered.count
-            allocated = max(allocated, writeOffset)
+            try Self.writeAll(buffered, to: descriptor, path: currentSegmentPath)
             bytesWritten += buffered.count
             buffered.removeAll(keepingCapacity: true)
             guard fdatasync(descriptor) == 0 else { throw .io(operation: "fdatasync", path: currentSegmentPath, errno: errno) }
@@ -177,11 +148,8 @@ public final class DataDirectory {
     /// Writes the snapshot of checkpoint `sequence` (durable when this returns) and starts a new segment;
     /// the records appended after this call MUST restate everything the replica must not forget.
     public func saveSnapshot(_ sequence: UInt64, state: [UInt8]) throws(StorageError) {
-        // The records before the snapshot stay in the old segment, durable before it is left, and its seal.
-        Self.appendInteger(0, width: 4, to: &buffered)
-        Self.appendInteger(UInt64(Self.sealMark), width: 4, to: &buffered)
+        // The records before the snapshot stay in the old segment, durable before it is left.
         try sync()
-        let used = writeOffset
         let file = path + "/" + Self.snapshotName(sequence)
         var bytes = Self.snapshotMagic
         Self.appendInteger(sequence, width: 8, to: &bytes)
@@ -197,23 +165,10 @@ public final class DataDirectory {
         }.map { path + "/" + $0 }
         close(descriptor)
         segmentIndex += 1
-        descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io(operation: "open", path: currentSegmentPath, errno: errno) }
-        writeOffset = 0
-        allocated = 0
-        // The zeros reach the disk with the first sync of the segment (one flush per checkpoint).
-        try preallocate(used + used / 2)
         buffered = Self.segmentMagic
         directorySyncNeeded = true
-    }
-
-    /// Zeros up to `bytes` (clamped to the preallocation bounds, rounded up to a MiB) in the current segment.
-    func preallocate(_ bytes: Int) throws(StorageError) {
-        let mebibyte = 1 << 20
-        let target = (min(Self.preallocationMax, max(Self.preallocationMin, bytes)) + mebibyte - 1) / mebibyte * mebibyte
-        guard target > allocated else { return }
-        try Self.zeroFill(descriptor, from: allocated, count: target - allocated, path: currentSegmentPath)
-        allocated = target
     }
 
     /// The snapshot of checkpoint `sequence`, its header and checksum checked.
@@ -262,32 +217,24 @@ public final class DataDirectory {
         bytes.append(contentsOf: record)
     }
 
-    /// The records of one segment, the length of its valid prefix, what is wrong after it (nil if nothing:
-    /// the file ends there, only zeros follow, or the seal), and whether it ends with its seal.
-    static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], validBytes: Int, problem: String?, sealed: Bool) {
-        guard bytes.count >= segmentMagic.count else {
-            let blank = bytes.allSatisfy { $0 == 0 }
-            return ([], 0, blank ? nil : "the segment header is cut short", false)
-        }
-        guard Array(bytes.prefix(segmentMagic.count)) == segmentMagic else {
-            return ([], 0, bytes.allSatisfy { $0 == 0 } ? nil : "not a log segment (bad magic)", false)
-        }
+    /// The records of one segment, the length of its valid prefix, and what is wrong after it (nil if nothing).
+    static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], validBytes: Int, problem: String?) {
+        guard bytes.count >= segmentMagic.count else { return ([], 0, bytes.isEmpty ? nil : "the segment header is cut short") }
+        guard Array(bytes.prefix(segmentMagic.count)) == segmentMagic else { return ([], 0, "not a log segment (bad magic)") }
         var records: [[UInt8]] = []
         var offset = segmentMagic.count
         while offset < bytes.count {
-            if bytes[offset...].allSatisfy({ $0 == 0 }) { return (records, offset, nil, false) }
-            guard bytes.count - offset >= 8 else { return (records, offset, "a record header is cut short", false) }
+            guard bytes.count - offset >= 8 else { return (records, offset, "a record header is cut short") }
             let length = Int(integer(bytes, at: offset, width: 4))
             let checksum = UInt32(integer(bytes, at: offset + 4, width: 4))
-            if length == 0, checksum == sealMark { return (records, offset, nil, true) }
-            guard length > 0, length <= recordBytesMax else { return (records, offset, "a record claims \(length) bytes", false) }
-            guard bytes.count - offset - 8 >= length else { return (records, offset, "a record of \(length) bytes is cut short", false) }
+            guard length > 0, length <= recordBytesMax else { return (records, offset, "a record claims \(length) bytes") }
+            guard bytes.count - offset - 8 >= length else { return (records, offset, "a record of \(length) bytes is cut short") }
             let record = Array(bytes[(offset + 8)..<(offset + 8 + length)])
-            guard CRC32C.checksum(record) == checksum else { return (records, offset, "a record's checksum does not match", false) }
+            guard CRC32C.checksum(record) == checksum else { return (records, offset, "a record's checksum does not match") }
             records.append(record)
             offset += 8 + length
         }
-        return (records, offset, nil, false)
+        return (records, offset, nil)
     }
 
     static func segmentName(_ index: UInt64) -> String { numberedName("wal-", index, digits: 16, ".log") }
@@ -362,32 +309,6 @@ public final class DataDirectory {
         }
     }
 
-    /// `bytes` at `position` of the file (pwrite; short writes and EINTR retried).
-    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, at position: Int, path: String) throws(StorageError) {
-        var offset = 0
-        while offset < bytes.count {
-            let rest = offset == 0 ? bytes : Array(bytes[offset...])
-            let written = pwrite(descriptor, rest, rest.count, off_t(position + offset))
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .io(operation: "write", path: path, errno: errno)
-            }
-            offset += written
-        }
-    }
-
-    static let zeros = [UInt8](repeating: 0, count: 1 << 20)
-
-    /// `count` zero bytes at `position` (not synced).
-    static func zeroFill(_ descriptor: Int32, from position: Int, count: Int, path: String) throws(StorageError) {
-        var done = 0
-        while done < count {
-            let chunk = min(zeros.count, count - done)
-            try writeAll(chunk == zeros.count ? zeros : Array(zeros.prefix(chunk)), to: descriptor, at: position + done, path: path)
-            done += chunk
-        }
-    }
-
     /// Temporary file, fsync, rename, fsync of the directory.
     static func writeFileDurably(_ bytes: [UInt8], path: String) throws(StorageError) {
         let temporary = path + ".tmp"
@@ -415,5 +336,14 @@ public final class DataDirectory {
         guard descriptor >= 0 else { throw .io(operation: "open", path: directory, errno: errno) }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 else { throw .io(operation: "fsync", path: directory, errno: errno) }
+    }
+
+    static func truncate(_ path: String, to length: Int) throws(StorageError) {
+        let descriptor = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        defer { close(descriptor) }
+        guard ftruncate(descriptor, off_t(length)) == 0, fsync(descriptor) == 0 else {
+            throw .io(operation: "truncate", path: path, errno: errno)
+        }
     }
 }

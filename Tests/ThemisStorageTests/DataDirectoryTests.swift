@@ -47,13 +47,9 @@ struct DataDirectoryTests {
             try directory.sync()
             segment = directory.currentSegmentPath
         }
-        // A crash in the middle of the last record: its last two bytes never reached the disk (the segment is
-        // preallocated: they are still zeros). Magic 8, first record 8 + 3, second 8 + 4 at byte 19.
-        var bytes = [UInt8](FileManager.default.contents(atPath: segment)!)
-        #expect(bytes.count == DataDirectory.preallocationMin && bytes[31...].allSatisfy { $0 == 0 })
-        bytes[29] = 0
-        bytes[30] = 0
-        try DataDirectory.writeFileDurably(bytes, path: segment)
+        // A crash in the middle of the last record: its last two bytes never reached the disk.
+        let bytes = [UInt8](FileManager.default.contents(atPath: segment)!)
+        try DataDirectory.writeFileDurably(Array(bytes.dropLast(2)), path: segment)
         do {
             let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
             #expect(recovered.records == [[1, 2, 3]])
@@ -85,46 +81,6 @@ struct DataDirectoryTests {
         #expect(throws: StorageError.corruptRecord(path: first, offset: 8, reason: "a record's checksum does not match")) {
             _ = try DataDirectory.open(path: path, identity: "r")
         }
-    }
-
-    @Test("an earlier segment must end with its seal: zeros in its place are corruption, not the end of the log")
-    func missingSeal() throws {
-        let path = freshDirectory("seal")
-        let first: String
-        do {
-            let (directory, _) = try DataDirectory.open(path: path, identity: "r")
-            try directory.append([1, 2, 3, 4])
-            try directory.append([5, 6])
-            first = directory.currentSegmentPath
-            try directory.saveSnapshot(32, state: [7])
-            // Not synced: the old segment is still there (deleted only after the new one is durable).
-        }
-        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[1, 2, 3, 4], [5, 6]])
-        // Lose the old segment's second record and its seal (as if they never reached the disk).
-        var bytes = [UInt8](FileManager.default.contents(atPath: first)!)
-        #expect(bytes.count == DataDirectory.preallocationMin)
-        for index in 20..<38 { bytes[index] = 0 }
-        try DataDirectory.writeFileDurably(bytes, path: first)
-        #expect(throws: StorageError.corruptRecord(path: first, offset: 20, reason: "the segment ends without its seal")) {
-            _ = try DataDirectory.open(path: path, identity: "r")
-        }
-    }
-
-    @Test("segments are preallocated with zeros and written in place; a new one gets 1.5 times what the last one used")
-    func preallocation() throws {
-        let path = freshDirectory("prealloc")
-        let (directory, _) = try DataDirectory.open(path: path, identity: "r")
-        #expect(try directory.files().map(\.bytes) == [DataDirectory.preallocationMin])
-        for _ in 0..<1200 { try directory.append(Array(repeating: 5, count: 992)) }  // 1,200,000 bytes framed
-        try directory.sync()
-        #expect(try directory.files().map(\.bytes) == [8 + 1_200_000])  // grew past its zeros by appending
-        try directory.saveSnapshot(32, state: [1])
-        try directory.sync()
-        #expect(try directory.files().filter { $0.name.hasPrefix("wal-") }.map(\.bytes) == [2 << 20])
-        for _ in 0..<3 { try directory.append([7]) }
-        try directory.sync()
-        let (_, recovered) = try DataDirectory.open(path: path, identity: "r")
-        #expect(recovered.records == [[7], [7], [7]] && recovered.tornTail == nil)
     }
 
     @Test("saveSnapshot starts a new segment; after the next sync the old segment and snapshot are gone")
