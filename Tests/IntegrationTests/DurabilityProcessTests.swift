@@ -1,6 +1,7 @@
 // Proves durable mode with real processes (PBFT, --data-dir): kill -9 of the whole cluster during writes and a
 // restart from the data directories lose no acknowledged write; a torn last record is cut off; a corrupt
-// snapshot is a clear start-up error, and --recover-from-peers fetches the state instead.
+// snapshot is a clear start-up error, and --recover-from-peers fetches the state instead; a failing disk stops
+// the replica with a clear message while the others serve on.
 import Foundation
 import NIOPosix
 import Testing
@@ -103,6 +104,27 @@ struct DurabilityProcessTests {
         try await body(processes, clients, before)
         for client in clients { await client.close() }
         try await group.shutdownGracefully()
+    }
+
+    @Test("A replica whose disk fails (its data directory vanishes under it) stops with a message naming the file and errno; the others serve on")
+    func failingDisk() async throws {
+        try await withDurableCluster { processes, clients, before in
+        // Writes to the open segment still succeed; the next checkpoint's snapshot cannot be created (ENOENT).
+        try FileManager.default.removeItem(atPath: processes.dataDirectory(of: 3))
+        let after = try await writeKeys(clients[1], prefix: "after", count: 30)
+        var exited = false
+        for _ in 0..<100 where !exited {
+            exited = !processes.isRunning(3)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let log = processes.log(of: 3)
+        #expect(exited, "a replica that cannot persist must stop: \(log.suffix(1500))")
+        #expect(log.contains("the data directory failed") && log.contains(processes.dataDirectory(of: 3)) && log.contains("errno 2"),
+                "\(log.suffix(1500))")
+        #expect(log.contains("replica 3 stopped:"), "\(log.suffix(1500))")
+        #expect(try await readBackAll(before + after, via: clients[0]) == 0)
+        #expect(try await statesAgree(clients[0], replicas: 3))
+        }
     }
 
     @Test("A replica whose data directory is deleted restarts with nothing: it runs the recovery protocol (no votes until its target checkpoint is stable) and catches up")
