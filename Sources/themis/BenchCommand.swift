@@ -183,8 +183,13 @@ struct BenchCommand: AsyncParsableCommand {
     private func measure(cluster: ClusterFile, clients handles: [ThemisClient]) async throws -> BenchPoint {
         let count = handles.count
         let replicas = cluster.configuration.replicas
-        let ready = try await waitUntilReady(handles[0], replicas: replicas, seconds: readyTimeout)
-        progress("\(count) clients: replicas ready after \(formatted(ready)) s; warming up \(formatted(warmup, decimals: 1)) s")
+        // A running cluster serves with up to f replicas down: measure it so, and say which.
+        let (ready, down) = try await waitUntilReady(handles[0], replicas: replicas, seconds: readyTimeout,
+                                                     tolerating: local ? 0 : cluster.configuration.faultsTolerated)
+        let up = replicas.filter { !down.contains($0) }
+        progress("\(count) clients: replicas ready after \(formatted(ready)) s"
+            + (down.isEmpty ? "" : " (down: replica \(down.map { String($0.rawValue) }.joined(separator: ", ")); measuring with \(up.count) of \(replicas.count))")
+            + "; warming up \(formatted(warmup, decimals: 1)) s")
 
         var operation = [UInt8](repeating: 0x77, count: requestSize)
         operation[0] = readOnly ? BenchmarkApplication.readMarker : 0x57
@@ -195,7 +200,7 @@ struct BenchCommand: AsyncParsableCommand {
         load.start(measureFrom: measureFrom, measureUntil: measureUntil)
 
         try await sleep(until: measureFrom)
-        let before = try await counters(handles[0], replicas: replicas)
+        let before = try await counters(handles[0], replicas: up)
         while true {
             // Read the clock once: the window may end between a check and the subtraction (UInt64 would trap).
             let now = monotonicNanoseconds()
@@ -210,9 +215,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let outcome = await load.stop()
         if isatty(STDERR_FILENO) == 1 { writeToStandardError("\r\u{1B}[K") }
-        let after = try await counters(handles[0], replicas: replicas)
-        let batches = zip(before, after).map { $1.batchesExecuted &- $0.batchesExecuted }.max() ?? 0
-        let requests = zip(before, after).map { $1.requestsExecuted &- $0.requestsExecuted }.max() ?? 0
+        let after = try await counters(handles[0], replicas: up)
+        let batches = up.compactMap { replica in after[replica].flatMap { a in before[replica].map { a.batchesExecuted &- $0.batchesExecuted } } }.max() ?? 0
+        let requests = up.compactMap { replica in after[replica].flatMap { a in before[replica].map { a.requestsExecuted &- $0.requestsExecuted } } }.max() ?? 0
         return BenchPoint(
             label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == .shared ? "" : "-\(connections.rawValue)")
                 + (cluster.settings.pillars > 1 ? "-p\(cluster.settings.pillars)" : "") + (durable && local ? "-durable" : "")
@@ -221,16 +226,18 @@ struct BenchCommand: AsyncParsableCommand {
             authentication: cluster.authentication.rawValue, connections: connections.rawValue,
             clients: count, requestSize: requestSize, replySize: replySize, readOnly: readOnly, seconds: duration,
             operations: outcome.histogram.totalCount, errors: outcome.errors, histogram: outcome.histogram,
-            peakResidentBytes: after.map(\.peakResidentBytes),
+            peakResidentBytes: up.compactMap { after[$0]?.peakResidentBytes },
             batchSizeMean: batches > 0 ? Double(requests) / Double(batches) : 0)
     }
 
     /// Every replica's status (counters, peak memory) after all batches handed to its application ran.
-    private func counters(_ client: ThemisClient, replicas: [ReplicaID]) async throws -> [StatusReport] {
-        var reports: [StatusReport] = []
+    /// (A replica that stops answering during the run is left out, not an error: up to f may fail.)
+    private func counters(_ client: ThemisClient, replicas: [ReplicaID]) async throws -> [ReplicaID: StatusReport] {
+        var reports: [ReplicaID: StatusReport] = [:]
         for replica in replicas {
-            reports.append(try await client.status(of: replica, timeoutMilliseconds: 10_000))
+            if let report = try? await client.status(of: replica, timeoutMilliseconds: 10_000) { reports[replica] = report }
         }
+        guard !reports.isEmpty else { throw DemoError("no replica answered a status query") }
         return reports
     }
 

@@ -71,7 +71,7 @@ struct DemoCommand: AsyncParsableCommand {
             handles.append(try ThemisClient(cluster: cluster, id: ClientID(UInt32(index)), keys: keys, options: options, eventLoopGroup: group))
         }
         let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
-        print("all replicas up after \(formatted(ready)) s")
+        print("all replicas up after \(formatted(ready.seconds)) s")
         let workload = DemoWorkload(clients: handles, operations: operations)
         let count = cluster.replicas.count
         let durable = durable

@@ -67,6 +67,37 @@ struct BenchToolTests {
         #expect(tooManyError.contains("3 clients"), "stderr: \(tooManyError)")
     }
 
+    @Test("themis status shows every replica; with one killed it says so, and bench --config measures the others and names it")
+    func statusAndBenchWithAReplicaDown() async throws {
+        let processes = try ReplicaProcesses(clients: 3, auth: "hmac", application: ["bench"])
+        defer { processes.stopAll() }
+        let probe = try processes.client(2, group: NIOSingleThreaded.group)
+        try await processes.waitUntilReady(probe)
+        await probe.close()
+        let config = processes.directory + "/cluster.json"
+        let (allUp, table, allUpError) = try themis(["status", "--config", config])
+        #expect(allUp == 0, "stderr: \(allUpError)")
+        #expect(table.contains("pbft cluster of 4 (f = 1): 4 up, 0 unreachable"), "\(table)")
+        #expect(table.split(separator: "\n").filter { $0.contains(" up ") && $0.contains("3/3") }.count == 4, "\(table)")
+        processes.kill(3)
+        let (oneDown, downTable, oneDownError) = try themis(["status", "--config", config, "--timeout", "500"])
+        #expect(oneDown == 0, "stderr: \(oneDownError)")
+        #expect(downTable.contains("3 up, 1 unreachable"), "\(downTable)")
+        #expect(downTable.split(separator: "\n").contains { $0.hasPrefix("3 ") && $0.contains("unreachable") }, "\(downTable)")
+        let (json, jsonOut, _) = try themis(["status", "--config", config, "--timeout", "500", "--json"])
+        #expect(json == 0 && jsonOut.split(separator: "\n").count == 4 && jsonOut.contains("{\"replica\":3,\"up\":false}"), "\(jsonOut)")
+        let (status, out, err) = try themis(["bench", "--config", config, "--clients", "2", "--duration", "1", "--warmup", "0.3", "--json"])
+        #expect(status == 0, "stderr: \(err)")
+        #expect(err.contains("down: replica 3; measuring with 3 of 4"), "stderr: \(err)")
+        let point = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect((point["errors"] as? Int) == 0 && ((point["operations"] as? Int) ?? 0) > 0)
+        #expect(((point["replica_peak_rss_bytes"] as? [Int]) ?? []).count == 3)
+        // Two down is more than f: status says the cluster cannot order, with a non-zero exit status.
+        processes.kill(2)
+        let (twoDown, _, twoDownError) = try themis(["status", "--config", config, "--timeout", "500"])
+        #expect(twoDown != 0 && twoDownError.contains("fewer than a quorum"), "stderr: \(twoDownError)")
+    }
+
     @Test("Bad bench flags give an error naming the problem and a non-zero exit status")
     func badFlags() throws {
         for arguments in [["--local", "--clients", "0"], ["--local", "--protocol", "raft"], ["--clients", "2"],
