@@ -40,7 +40,8 @@ public func directory(of path: String) -> String {
     return prefix.isEmpty ? "/" : prefix
 }
 
-/// Waits until SIGTERM or SIGINT arrives.
+/// Waits until SIGTERM or SIGINT arrives. The caller then drains; a second signal ends the process at once
+/// (the default action is restored).
 public func waitForTerminationSignal() async {
     signal(SIGTERM, SIG_IGN)
     signal(SIGINT, SIG_IGN)
@@ -53,4 +54,6 @@ public func waitForTerminationSignal() async {
     }
     for await _ in stream { break }
     for source in sources { source.cancel() }
+    signal(SIGTERM, SIG_DFL)
+    signal(SIGINT, SIG_DFL)
 }

@@ -57,6 +57,36 @@ struct DurabilityProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("SIGTERM of every replica during writes: each drains and exits 0; restarted from their data directories, every acknowledged write is there")
+    func gracefulStopDuringLoad() async throws {
+        let processes = try ReplicaProcesses(checkpointInterval: 20, auth: "hmac", durable: true)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<3).map { try processes.client($0, group: group, deadlineMilliseconds: 60_000) }
+        try await processes.waitUntilReady(clients[0])
+        let statuses = LockedBox<[Int32?]>([])
+        let logs = LockedBox<[String]>([])
+        let stopTime = LockedBox<Date?>(nil)
+        let writes = try await writeWhile(clients, count: 200) {
+            try await Task.sleep(for: .milliseconds(600))
+            stopTime.set(Date())
+            statuses.set((0..<4).map { processes.terminate($0) })
+            logs.set((0..<4).map { processes.log(of: $0) })  // a start begins a new log
+            for id in 0..<4 { try processes.start(id) }
+        }
+        #expect(statuses.get() == [0, 0, 0, 0], "every replica exits 0 after draining")
+        let stop = try #require(stopTime.get())
+        let acknowledgedBefore = writes.filter { $0.3 < stop }.count
+        #expect(acknowledgedBefore > 0 && acknowledgedBefore < writes.count, "the stop must fall in the middle of the writes")
+        #expect(try await readBackAll(writes, via: clients[0]) == 0)
+        #expect(try await statesAgree(clients[1], replicas: 4))
+        for (id, log) in logs.get().enumerated() {
+            #expect(log.contains("stopping") && log.contains("data directory closed"), "replica \(id) log: \(log.suffix(1500))")
+        }
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+    }
+
     @Test("A torn last record is cut off; a corrupt snapshot stops the replica with a clear message, and --recover-from-peers fetches the state")
     func tornRecordAndCorruptSnapshot() async throws {
         try await withDurableCluster { processes, clients, before in

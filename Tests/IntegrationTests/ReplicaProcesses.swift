@@ -71,6 +71,14 @@ final class ReplicaProcesses: Sendable {
 
     func isRunning(_ id: Int) -> Bool { processes[id]?.isRunning ?? false }
 
+    /// SIGTERM (a graceful stop), waits for the exit; the exit status, or nil if the process ended by a signal.
+    func terminate(_ id: Int) -> Int32? {
+        guard let process = processes[id] else { return nil }
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationReason == .exit ? process.terminationStatus : nil
+    }
+
     func stopAll() {
         for (_, process) in processes where process.isRunning {
             process.terminate()
