@@ -27,6 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Keep the cluster directory (keys, logs) after the demo.") var keep = false
     @Flag(help: "Do not kill the primary midway.") var noKill = false
     @Flag(help: "Durable mode (pbft): every replica keeps a data directory; midway ALL replicas are killed (kill -9) and restarted from their data directories.") var durable = false
+    @Option(help: "Comma-separated replica ids left down from the start (at most f): the cluster serves without them (no crash is injected then).") var down: String?
 
     func run() async throws {
         try await reportingErrors {
@@ -43,7 +44,10 @@ struct DemoCommand: AsyncParsableCommand {
             print("Themis demo: \(count) replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + count - 1), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")
-            let replicas = NIOLockedValueBox(try LocalCluster(directory: directory, count: count, app: "kv", durable: durable))
+            let leftDown = try parseDown(cluster.configuration)
+            let started = (0..<count).filter { !leftDown.contains(ReplicaID(UInt32($0))) }
+            let replicas = NIOLockedValueBox(try LocalCluster(directory: directory, count: count, app: "kv", durable: durable,
+                                                              only: started, firstStart: true))
             let verdict: Bool
             do {
                 verdict = try await runDemo(cluster: cluster, directory: directory, replicas: replicas)
@@ -70,12 +74,21 @@ struct DemoCommand: AsyncParsableCommand {
             if durable { options.deadlineMilliseconds = 60_000 }
             handles.append(try ThemisClient(cluster: cluster, id: ClientID(UInt32(index)), keys: keys, options: options, eventLoopGroup: group))
         }
-        let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas)
-        print("all replicas up after \(formatted(ready.seconds)) s")
+        let leftDown = try parseDown(cluster.configuration)
+        // Up to f replicas may be down (left down on purpose, or failing to start): the demo runs without them.
+        let ready = try await waitUntilReady(handles[0], replicas: cluster.configuration.replicas,
+                                             tolerating: cluster.configuration.faultsTolerated, grace: leftDown.isEmpty ? 10 : 2)
+        if ready.down.isEmpty {
+            print("all replicas up after \(formatted(ready.seconds)) s")
+        } else {
+            print("replicas up after \(formatted(ready.seconds)) s; down: replica \(ready.down.map { String($0.rawValue) }.joined(separator: ", "))"
+                + (Set(ready.down) == Set(leftDown) ? " (left down with --down)" : " (see its log)")
+                + "; no crash injected: one more failure would exceed f")
+        }
         let workload = DemoWorkload(clients: handles, operations: operations)
         let count = cluster.replicas.count
         let durable = durable
-        let crash = noKill ? nil : DemoWorkload.Crash(atOperation: operations / 2) { @Sendable in
+        let crash = noKill || !ready.down.isEmpty ? nil : DemoWorkload.Crash(atOperation: operations / 2) { @Sendable in
             if durable {
                 // A power cut: every replica dies at once and comes back from its data directory.
                 await replicas.withLockedValue { $0 }.killAll()
@@ -91,7 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         let outcome = try await workload.run(crash: crash)
-        var survivors = cluster.configuration.replicas
+        var survivors = cluster.configuration.replicas.filter { !ready.down.contains($0) }
         if outcome.killedAt != nil, durable {
             print("power cut: every replica was killed (kill -9) after \(outcome.operationsBeforeKill) operations and restarted from its data directory")
             if let resumed = outcome.resumedAfterKill {
@@ -121,6 +134,22 @@ struct DemoCommand: AsyncParsableCommand {
         for handle in handles { await handle.close() }
         try? await group.shutdownGracefully()
         return verdict
+    }
+
+    /// `--down`: distinct replica ids of the cluster, at most f.
+    func parseDown(_ configuration: ClusterConfiguration) throws -> [ReplicaID] {
+        guard let down else { return [] }
+        var ids: [ReplicaID] = []
+        for word in down.split(separator: ",") {
+            guard let value = UInt32(word), configuration.contains(ReplicaID(value)), !ids.contains(ReplicaID(value)) else {
+                throw ValidationError("--down: \"\(word)\" is not a distinct replica id below \(configuration.replicaCount)")
+            }
+            ids.append(ReplicaID(value))
+        }
+        guard ids.count <= configuration.faultsTolerated else {
+            throw ValidationError("--down: \(ids.count) replicas down is more than f = \(configuration.faultsTolerated): the cluster could not order requests")
+        }
+        return ids
     }
 
     /// Waits until every replica executed the same sequence number, then compares their state digests.

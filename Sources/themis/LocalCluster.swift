@@ -32,7 +32,9 @@ final class LocalCluster: Sendable {
     ///   - durable: the cluster file gives each replica a data directory (`dataDirectoryTemplate`, in
     ///     `directory`): no `--first-start` then.
     ///   - only: start these replicas only (a restart of some of them).
-    init(directory: String, count: Int, app: String, extraArguments: [String] = [], durable: Bool = false, only: [Int]? = nil) throws {
+    ///   - firstStart: in-memory mode: the cluster's first start (default: when all are started, `only` nil).
+    init(directory: String, count: Int, app: String, extraArguments: [String] = [], durable: Bool = false, only: [Int]? = nil,
+         firstStart: Bool? = nil) throws {
         self.directory = directory
         var processes: [Process] = []
         for index in only ?? Array(0..<count) {
@@ -44,7 +46,7 @@ final class LocalCluster: Sendable {
             let (executable, subcommand) = Self.replicaExecutable()
             // The first start of an in-memory cluster is known as such (no recovery protocol); a restart is not.
             let arguments = subcommand + ["--config", "\(directory)/cluster.json", "--id", "\(index)", "--app", app]
-                + (!durable && only == nil ? ["--first-start"] : []) + extraArguments
+                + (!durable && (firstStart ?? (only == nil)) ? ["--first-start"] : []) + extraArguments
             let task = Task {
                 _ = try? await run(
                     .path(FilePath(executable)), arguments: Arguments(arguments),

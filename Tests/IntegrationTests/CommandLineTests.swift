@@ -25,6 +25,17 @@ func themis(_ arguments: [String]) throws -> (Int32, String, String) {
 extension IntegrationSuite {
 @Suite("Command line")
 struct CommandLineTests {
+    @Test("themis demo --down 2 runs without a replica (f = 1), says so, injects no crash and ends CONSISTENT; two down is refused")
+    func demoWithAReplicaDown() throws {
+        let (status, out, err) = try themis(["demo", "--down", "2", "--operations", "200", "--clients", "4", "--auth", "hmac"])
+        #expect(status == 0, "stdout: \(out) stderr: \(err)")
+        #expect(out.contains("down: replica 2 (left down with --down); no crash injected"), "\(out)")
+        #expect(out.contains("verdict: CONSISTENT") && !out.contains("view change:"), "\(out)")
+        #expect(!out.contains("replica 2: view"), "replica 2 is not compared: \(out)")
+        let (refused, _, refusal) = try themis(["demo", "--down", "1,2", "--operations", "10"])
+        #expect(refused != 0 && refusal.contains("more than f = 1"), "\(refusal)")
+    }
+
     @Test("themis kv put/get/del from separate processes reusing one client id")
     func kvAcrossProcesses() async throws {
         let processes = try ReplicaProcesses()
