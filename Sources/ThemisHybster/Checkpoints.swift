@@ -121,7 +121,11 @@ extension HybsterReplica {
         stateTransfer.pending = nil
         guard pending.sequence > lastScheduled else { return }
         if let fetch = stateTransfer.fetch, fetch.sequence >= pending.sequence { return }
-        let peers = pending.proof.map(\.sender).filter { $0 != id }
+        // The proof's senders first, then everyone else: every answer is checked against the agreed digest, and
+        // the senders may have restarted and lost the state since (rolling restarts, n = 3: the two that signed
+        // checkpoint 56 asked each other for it forever while the third had it).
+        let signers = pending.proof.map(\.sender).filter { $0 != id }
+        let peers = signers + configuration.replicas.filter { $0 != id && !signers.contains($0) }
         guard !peers.isEmpty else { return }
         stateTransfer.fetch = HybsterStateTransfer.Fetch(sequence: pending.sequence, stateDigest: pending.digest, proof: pending.proof,
                                                          peers: peers, deadline: now + settings.requestTimeoutTicks)

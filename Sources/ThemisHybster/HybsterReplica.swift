@@ -89,6 +89,13 @@ public struct HybsterReplica: ReplicaCore {
     /// True if this replica may certify and vote now.
     var participates: Bool { recoveringBelow == nil }
 
+    /// Takes part (`recoveringBelow` is nil), holds the batch of every PREPARE in its log and is not fetching
+    /// state: a restarted replica is back in full (what it holds no longer depends on the others alone).
+    public var hasCaughtUp: Bool {
+        participates && stateTransfer.fetch == nil && stateTransfer.pending == nil
+            && log.values.allSatisfy { $0.prepare == nil || $0.batch != nil }
+    }
+
     func pillar(of order: SequenceNumber) -> Int { Int(order.rawValue % pillarCount) }
 
     /// A one-line summary of the internal state, for investigating a simulation.

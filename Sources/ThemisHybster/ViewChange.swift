@@ -370,11 +370,24 @@ extension HybsterReplica {
 
     /// f + 1 replicas asked for views above ours: move to the highest view that f + 1 of them asked for (at
     /// least one correct replica wants it).
+    ///
+    /// While changing views, this replica wants to leave its view already: f others asking for views above its
+    /// target suffice. (Rolling restarts: the primary of view v sent its NEW-VIEW, restarted and forgot it; a
+    /// replica that missed it stayed changing to v, alone, while the replicas in v asked for v + 1 and were
+    /// one short of f + 1. The NEW-VIEW of a forgotten primary cannot be sent again.)
     mutating func leaveIfRequested(into actions: inout [HybsterAction]) {
-        guard participates, status == .normal else { return }
-        let asked = viewChange.requests.values.filter { $0 > view }.sorted(by: >)
-        guard asked.count >= quorum else { return }
-        startViewChange(to: asked[quorum - 1], into: &actions)
+        guard participates else { return }
+        switch status {
+        case .normal:
+            let asked = viewChange.requests.values.filter { $0 > view }.sorted(by: >)
+            guard asked.count >= quorum else { return }
+            startViewChange(to: asked[quorum - 1], into: &actions)
+        case .viewChanging(let current):
+            guard quorum >= 2 else { return }
+            let asked = viewChange.requests.filter { $0.key != id && $0.value > current }.map(\.value).sorted(by: >)
+            guard asked.count >= quorum - 1 else { return }
+            startViewChange(to: asked[quorum - 2], into: &actions)
+        }
     }
 
     // MARK: Timers
@@ -397,6 +410,8 @@ extension HybsterReplica {
             let supporters = viewChange.received.values.reduce(0) { $0 + ($1.toView >= target ? 1 : 0) }
             guard supporters >= quorum else {
                 viewChange.deadline = nil
+                // Alone in this view change: follow f others that ask for a later view (`leaveIfRequested`).
+                leaveIfRequested(into: &actions)
                 return
             }
             if viewChange.deadline == nil { viewChange.deadline = now + timeoutTicks }

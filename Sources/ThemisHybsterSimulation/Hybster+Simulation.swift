@@ -28,6 +28,14 @@ extension Hybster: SimulationPlugin {
         }
     }
 
+    /// A restarted replica cannot contradict itself once it takes part again: its counters (kept across the
+    /// restart) were ahead of its state, so it certified nothing until a NEW-VIEW brought it into a view above
+    /// them, and acknowledging that NEW-VIEW made it answer for every re-proposal; counters at 0 mean it never
+    /// certified anything. And it holds the batches of its log again: a replica that took part but still
+    /// lacked batches, counted as recovered, let the next restart take the last holder of a batch (seed 352,
+    /// n = 3, no stable checkpoint yet: nobody could fetch order 11 any more). Until then it is charged to f.
+    public static func hasRecovered(_ core: HybsterReplica) -> Bool { core.hasCaughtUp }
+
     public static func retainedBytes(of core: HybsterReplica) -> ByteParts { core.retainedBytes }
 
     public static func debugDescription(of core: HybsterReplica) -> String { core.debugDescription }
