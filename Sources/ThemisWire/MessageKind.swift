@@ -13,7 +13,7 @@ import ThemisCore
 /// | request 0x20 | client UInt32, timestamp UInt64, operation, authenticator |
 /// | reply 0x21 | view, timestamp, client, replica, result, authenticator |
 /// | statusQuery 0x30 | nonce UInt64 |
-/// | statusReport 0x31 | nonce, replica, view, lastExecuted, lastStableCheckpoint, applicationDigest |
+/// | statusReport 0x31 | nonce, replica, view, lastExecuted, lastStableCheckpoint, applicationDigest, connectedReplicas, batchesExecuted, requestsExecuted, peakResidentBytes |
 /// | replica 0x40 | protocol id UInt8, then the protocol plug-in's bytes to the end of the payload (its kind byte, fields, authenticator) |
 ///
 /// The kinds 0x10-0x1A were the first protocol's messages in wire version 1; since version 2 every protocol

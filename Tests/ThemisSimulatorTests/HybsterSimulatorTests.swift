@@ -37,19 +37,7 @@ struct HybsterSimulatorTests {
     @Test("Rolling restarts: correct replicas restart empty in turn (their counters kept); each takes part again in a later view, holds its batches again, stops counting towards f, and no checker fires",
           arguments: [(UInt64(5), 3, [Int: ByzantineBehavior]()), (UInt64(9), 5, [1: .silent]), (UInt64(13), 7, [2: .equivocating])])
     func rollingRestarts(seed: UInt64, replicas: Int, byzantine: [Int: ByzantineBehavior]) {
-        var scenario = Scenario(seed: seed, faultModel: .hybrid)
-        scenario.replicaCount = replicas
-        scenario.byzantine = byzantine
-        scenario.crashes = false
-        scenario.partitions = false
-        scenario.largeMessages = false
-        scenario.longPartition = false
-        scenario.keygenWindow = false
-        scenario.clientCount = 3
-        scenario.operationsPerClient = 40
-        scenario.faultTicks = 8000
-        scenario.rollingRestarts = true
-        let result = HybsterSimulation.run(scenario)
+        let result = HybsterSimulation.run(rollingRestartScenario(seed: seed, faultModel: .hybrid, replicas: replicas, byzantine: byzantine))
         #expect(result.passed, "\(result.summary)")
         let restarts = result.statistics.rollingRestarts
         #expect(restarts >= (replicas == 3 ? 3 : 2), "\(result.summary)")

@@ -221,20 +221,7 @@ struct SimulatorTests {
     @Test("In-memory mode: every correct replica restarts empty in turn; each runs the recovery protocol, stops counting towards f once it is over, and no checker fires",
           arguments: [(UInt64(5), 4, [Int: ByzantineBehavior]()), (UInt64(9), 7, [2: .equivocating]), (UInt64(13), 7, [6: .silent])])
     func rollingRestarts(seed: UInt64, replicas: Int, byzantine: [Int: ByzantineBehavior]) {
-        var scenario = Scenario(seed: seed)
-        scenario.replicaCount = replicas
-        scenario.byzantine = byzantine
-        scenario.durable = false
-        scenario.crashes = false
-        scenario.partitions = false
-        scenario.largeMessages = false
-        scenario.longPartition = false
-        scenario.keygenWindow = false
-        scenario.clientCount = 3
-        scenario.operationsPerClient = 40
-        scenario.faultTicks = 8000
-        scenario.rollingRestarts = true
-        let result = PBFTSimulation.run(scenario)
+        let result = PBFTSimulation.run(rollingRestartScenario(seed: seed, faultModel: .byzantine, replicas: replicas, byzantine: byzantine))
         #expect(result.passed, "\(result.summary)")
         let correct = replicas - byzantine.count
         #expect(result.statistics.rollingReplicas.count == correct, "every correct replica restarted: \(result.summary)")
@@ -275,4 +262,24 @@ struct SimulatorTests {
             #expect(result.passed, "\(result.summary)")
         }
     }
+}
+
+/// Rolling restarts and nothing else of the seed's faults: n replicas, these Byzantine ones, 3 clients of 40
+/// operations, 8,000 fault ticks (in-memory mode).
+func rollingRestartScenario(seed: UInt64, faultModel: ClusterConfiguration.FaultModel, replicas: Int,
+                            byzantine: [Int: ByzantineBehavior]) -> Scenario {
+    var scenario = Scenario(seed: seed, faultModel: faultModel)
+    scenario.replicaCount = replicas
+    scenario.byzantine = byzantine
+    scenario.durable = false
+    scenario.crashes = false
+    scenario.partitions = false
+    scenario.largeMessages = false
+    scenario.longPartition = false
+    scenario.keygenWindow = false
+    scenario.clientCount = 3
+    scenario.operationsPerClient = 40
+    scenario.faultTicks = 8000
+    scenario.rollingRestarts = true
+    return scenario
 }
