@@ -68,7 +68,8 @@ struct OverloadTests {
         load.waitUntilExit()
         #expect(busyStatus == 0, "stderr: \(busyError)")
         let loadError = (try? String(contentsOfFile: loadErrorPath, encoding: .utf8)) ?? ""
-        if load.terminationStatus != 0, loadError.contains("did not come up within") {
+        // (`bench --config` words it "did not answer within" since it tolerates f replicas down.)
+        if load.terminationStatus != 0, loadError.contains("did not come up within") || loadError.contains("did not answer within") {
             // Known, open (noted on issue 11, 2026-12-03): with debug replicas on this 2-core machine the
             // 400 per-client connections (1,600 handshakes at once) sometimes take longer than 120 s to come
             // up (by hand: 1 to 26 s; in `swift test` twice over 120 s). Not what this test checks (overload
