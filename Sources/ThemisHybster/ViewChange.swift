@@ -362,7 +362,15 @@ extension HybsterReplica {
     }
 
     mutating func receiveViewChangeRequest(_ request: HybsterViewChangeRequest, into actions: inout [HybsterAction]) throws(HybsterRejection) {
-        guard request.toView > view else { throw .wrongView(message: request.toView, current: view) }
+        guard request.toView > view else {
+            // A replica asking for a view we are past (a restarted one whose counters are below our view): our
+            // NEW-VIEW, as the primary, brings it here (within the fetch budget).
+            if status == .normal, isPrimary, let newView = viewChange.newView, newView.view == view, spendBudget(of: request.sender) {
+                actions.append(.send(.newView(newView), to: request.sender))
+                return
+            }
+            throw .wrongView(message: request.toView, current: view)
+        }
         if let earlier = viewChange.requests[request.sender], earlier >= request.toView { throw .duplicate }
         viewChange.requests[request.sender] = request.toView
         leaveIfRequested(into: &actions)
@@ -398,6 +406,12 @@ extension HybsterReplica {
         let half = max(1, settings.requestTimeoutTicks / 2)
         if now % half == 0 { retransmit(into: &actions) }
         if now % max(1, half / 2) == 0 { fetchMissing(into: &actions) }
+        if let below = recoveringBelow, now % half == 0 {
+            // Restarted with counters at view `below`: ask for the view above it. If the cluster is past it
+            // already, its primary sends the NEW-VIEW that lets this replica take part again at once; if not, this
+            // counts as one request for a view change (f + 1 are needed), as a waiting request would.
+            actions.append(.broadcast(.requestViewChange(HybsterViewChangeRequest(toView: below.next, sender: id))))
+        }
         guard participates else { return }
         switch status {
         case .normal:
