@@ -11,6 +11,24 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// `themis-replica` on Linux: one static executable (no shared Swift runtime, Foundation, libc or libstdc++
+/// to map: their relocated and touched pages were a third of an idle replica's resident memory), linked by
+/// lld with the functions a replica executes packed together at the front of its code
+/// (`hot-functions.order`, written by scripts/profile-hot-functions.sh): the kernel maps file pages 64 KiB
+/// around each fault, so scattered code costs far more resident memory than it weighs. README "Memory".
+/// FoundationEssentials' own libraries are named because a static executable does not pull them in itself.
+/// `THEMIS_DYNAMIC_REPLICA=1` links it like the other executables (scripts/sanitize.sh: the sanitizers'
+/// runtimes need dynamic linking). An executable's link flags do not reach packages that depend on Themis.
+let replicaLinkerSettings: [LinkerSetting] =
+    Context.environment["THEMIS_DYNAMIC_REPLICA"] != nil ? [] : [
+        .unsafeFlags([
+            "-static-executable", "-lFoundationEssentials", "-l_FoundationCollections", "-l_FoundationCShims",
+            "-use-ld=lld",
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/themis-replica/hot-functions.order",
+            "-Xlinker", "--no-warn-symbol-ordering",
+        ], .when(platforms: [.linux])),
+    ]
+
 let package = Package(
     name: "Themis",
     platforms: [.macOS(.v15)],
@@ -168,7 +186,9 @@ let package = Package(
         .executableTarget(
             name: "themis-replica",
             dependencies: ["ThemisReplicaCommand", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: strictSettings
+            exclude: ["hot-functions.order"],
+            swiftSettings: strictSettings,
+            linkerSettings: replicaLinkerSettings
         ),
         .executableTarget(
             name: "themis",
