@@ -1,4 +1,3 @@
-import FoundationEssentials
 import ThemisCore
 
 extension ClusterFile {
@@ -23,7 +22,7 @@ extension ClusterFile {
     /// - Parameter source: the file name used in error messages.
     /// - Throws: `ConfigurationError.malformedJSON` (it does not validate: call `validated(source:)`).
     public static func decode(json: [UInt8], source: String = "cluster.json") throws(ConfigurationError) -> ClusterFile {
-        try JSONFile.decode(Data(json), source: source)
+        try JSONFile.decode(json, source: source)
     }
 
     /// The pretty-printed JSON written by `write(to:)`.

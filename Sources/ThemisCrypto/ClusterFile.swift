@@ -1,5 +1,4 @@
 import Crypto
-import FoundationEssentials
 import ThemisCore
 
 /// The model of `cluster.json`: everything every process of a cluster must agree on.
@@ -117,12 +116,10 @@ public struct ClusterFile: Codable, Sendable, Hashable {
     /// It costs an encoding and a hash of the whole file: read `ValidatedCluster.clusterTag` or
     /// `Keyring.clusterTag` (computed once) on hot paths such as accepting connections.
     public var clusterTag: UInt64 {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Only strings, integers and arrays: encoding cannot fail.
-        guard let data = try? encoder.encode(self) else { preconditionFailure("JSON encoding failed") }
+        // Only strings, integers and arrays (no floating-point numbers): encoding cannot fail.
+        guard let bytes = try? JSON.canonical(self) else { preconditionFailure("JSON encoding failed") }
         var tag: UInt64 = 0
-        for byte in SHA256.hash(data: data).prefix(8) {
+        for byte in SHA256.hash(data: bytes).prefix(8) {
             tag = (tag << 8) | UInt64(byte)
         }
         return tag

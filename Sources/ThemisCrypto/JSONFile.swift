@@ -1,4 +1,14 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// read(2) into `chunk` (outside `JSONFile`, whose `read(path:)` would shadow the system call).
+private func readChunk(_ descriptor: Int32, _ chunk: inout [UInt8]) -> Int {
+    read(descriptor, &chunk, chunk.count)
+}
 
 /// Reading and writing the JSON configuration files, with every failure mapped to a `ConfigurationError`
 /// that names the file and, for shape errors, the JSON path of the field.
@@ -9,23 +19,47 @@ enum JSONFile {
 
     /// - Throws: `ConfigurationError.fileNotFound`, `.unreadable` or `.malformedJSON`.
     static func read<Value: Decodable>(path: String) throws(ConfigurationError) -> Value {
-        guard FileManager.default.fileExists(atPath: path) else { throw .fileNotFound(file: path) }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw .unreadable(file: path, reason: "\(error)")
-        }
-        guard data.count <= fileBytesMax else {
-            throw .unreadable(file: path, reason: "larger than \(fileBytesMax) bytes")
-        }
-        return try decode(data, source: path)
+        try decode(try contents(path: path), source: path)
     }
 
-    /// - Throws: `ConfigurationError.malformedJSON` naming the offending field.
-    static func decode<Value: Decodable>(_ data: Data, source: String) throws(ConfigurationError) -> Value {
+    /// The file's bytes, read without Foundation (see `JSON`).
+    /// - Throws: `ConfigurationError.fileNotFound` or `.unreadable` (with the system's reason).
+    static func contents(path: String) throws(ConfigurationError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ENOENT { throw .fileNotFound(file: path) }
+            throw .unreadable(file: path, reason: systemReason(code))
+        }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = readChunk(descriptor, &chunk)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(file: path, reason: systemReason(errno))
+            }
+            if count == 0 { return bytes }
+            guard bytes.count + count <= fileBytesMax else {
+                throw .unreadable(file: path, reason: "larger than \(fileBytesMax) bytes")
+            }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    private static func systemReason(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return "\(String(cString: text)) (errno \(code))"
+    }
+
+    /// - Throws: `ConfigurationError.malformedJSON` naming the offending field, or where the text stops
+    ///   being JSON.
+    static func decode<Value: Decodable>(_ bytes: [UInt8], source: String) throws(ConfigurationError) -> Value {
         do {
-            return try JSONDecoder().decode(Value.self, from: data)
+            return try JSON.decode(Value.self, from: bytes)
+        } catch let error as JSON.SyntaxError {
+            throw .malformedJSON(file: source, field: nil, reason: "not valid JSON (\(error))")
         } catch let error as DecodingError {
             throw malformed(error, source: source)
         } catch {

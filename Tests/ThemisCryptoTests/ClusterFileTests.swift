@@ -204,7 +204,7 @@ import ThemisWire
 
         let notJSON = directory + "/garbage.json"
         try Data("{ this is not json".utf8).write(to: URL(fileURLWithPath: notJSON))
-        #expect(throws: ConfigurationError.malformedJSON(file: notJSON, field: nil, reason: "not valid JSON")) {
+        #expect(throws: ConfigurationError.malformedJSON(file: notJSON, field: nil, reason: "not valid JSON (line 1, column 3: expected a key in double quotes)")) {
             try ClusterFile.load(path: notJSON)
         }
 
