@@ -1,4 +1,5 @@
 import Crypto
+import Synchronization
 import ThemisCore
 import ThemisWire
 
@@ -56,6 +57,12 @@ extension ClusterFile {
         if !allowingSimulatedScheme, !AuthenticationScheme.deployable.contains(authentication) {
             throw .invalidField(file: source, field: "authentication", problem: .notDeployable(authentication.rawValue))
         }
+        // A process that makes many clients (the load generator's 400 per-client connections) validates the
+        // same file once per client: each validation decodes every principal's keys and hashes the whole file
+        // for the tag, so n clients cost n^2. The last result is kept; equality is checked field by field.
+        if let cached = Self.lastValidated.withLock({ $0 }), cached.source == source, cached.file == self {
+            return cached
+        }
         if version != 1 {
             throw .invalidField(file: source, field: "version", problem: .unsupportedVersion(version))
         }
@@ -73,10 +80,15 @@ extension ClusterFile {
         try validateSizes(configuration, source: source)
         let replicaKeys = try validatedReplicas(source: source)
         let clientKeys = try validatedClients(source: source)
-        return ValidatedCluster(
+        let validated = ValidatedCluster(
             file: self, source: source, configuration: configuration, clusterTag: clusterTag,
             replicaKeys: replicaKeys, clientKeys: clientKeys)
+        Self.lastValidated.withLock { $0 = validated }
+        return validated
     }
+
+    /// The file this process validated last (see `validated(source:allowingSimulatedScheme:)`).
+    private static let lastValidated = Mutex<ValidatedCluster?>(nil)
 
     /// Limits on their own, then against n and the scheme: the authenticators fit `authenticatorBytesMax`,
     /// and every framework message kind fits a frame. (The protocol's own kinds are checked by

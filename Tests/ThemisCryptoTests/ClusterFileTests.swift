@@ -197,6 +197,21 @@ import ThemisWire
         #expect(ConfigurationError.fileNotFound(file: "/etc/themis/cluster.json").description == "/etc/themis/cluster.json: file not found")
     }
 
+    @Test("Validation keeps its last result, and never returns it for another file or another source")
+    func validationCacheIsExact() throws {
+        let first = try valid.validated(source: "a.json")
+        #expect(first.source == "a.json" && first.file == valid)
+        var edited = valid
+        edited.replicas[1].port = 0
+        #expect(throws: ConfigurationError.self) { try edited.validated(source: "a.json") }
+        var other = valid
+        other.replicas[1].port = 7100
+        #expect(try other.validated(source: "a.json").file == other)
+        let again = try valid.validated(source: "b.json")
+        #expect(again.source == "b.json" && again.file == valid && again.clusterTag == first.clusterTag)
+        #expect(try valid.validated(source: "b.json").clusterTag == valid.clusterTag)
+    }
+
     @Test func fileAndJSONProblemsAreTyped() throws {
         let directory = temporaryDirectory()
         let missing = directory + "/missing.json"
