@@ -237,7 +237,12 @@ struct BenchCommand: AsyncParsableCommand {
         for replica in replicas {
             if let report = try? await client.status(of: replica, timeoutMilliseconds: 10_000) { reports[replica] = report }
         }
-        guard !reports.isEmpty else { throw DemoError("no replica answered a status query") }
+        // Informational only (the clients' own counts are the measurement): a status query that no replica
+        // answers in time, as happened once in CI right after 400 per-client connections stopped, costs the
+        // peak-RSS and batch-size columns, not the run.
+        if reports.isEmpty {
+            writeToStandardError("themis: no replica answered a status query; peak RSS and batch size not reported\n")
+        }
         return reports
     }
 
