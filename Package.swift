@@ -12,10 +12,11 @@ let strictSettings: [SwiftSetting] = [
 ]
 
 /// `themis-replica` on Linux: one static executable (no shared Swift runtime, Foundation, libc or libstdc++
-/// to map: their relocated and touched pages were a third of an idle replica's resident memory), linked by
+/// to map and relocate: static linking alone took the peak RSS at 40 clients from 22-24 to 19 MiB), linked by
 /// lld with the functions a replica executes packed together at the front of its code
-/// (`hot-functions.order`, written by scripts/profile-hot-functions.sh): the kernel maps file pages 64 KiB
-/// around each fault, so scattered code costs far more resident memory than it weighs. README "Memory".
+/// (`hot-functions.order`, written by scripts/profile-hot-functions.sh): the kernel maps file pages around
+/// each fault (fault-around), so scattered code costs far more resident memory than it weighs (19 -> 11-12 MiB
+/// with the synchronous main). README "Memory".
 /// FoundationEssentials' own libraries are named because a static executable does not pull them in itself.
 /// `THEMIS_DYNAMIC_REPLICA=1` links it like the other executables (scripts/sanitize.sh: the sanitizers'
 /// runtimes need dynamic linking). An executable's link flags do not reach packages that depend on Themis.

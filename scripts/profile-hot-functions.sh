@@ -3,7 +3,7 @@
 # linker places together at the front of themis-replica's code (lld --symbol-ordering-file).
 #
 # Why: a replica executes about 1.4 MiB of its 16 MiB of code, spread over the whole binary, and the kernel maps
-# file pages 64 KiB around each page fault (fault-around), so scattered code costs resident memory far beyond
+# cached file pages around each page fault (fault-around, 64 KiB by default), so scattered code costs resident memory far beyond
 # its size. Packed together, the executed code costs what it weighs (README "Memory").
 #
 # How: two local clusters (hmac, then ed25519) each run the reference workload (`themis bench --config`,

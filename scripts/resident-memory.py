@@ -79,7 +79,7 @@ def main():
     maps = mappings(pid)
     kinds = collections.Counter()
     for start, end, perms, path, rss, anonymous in maps:
-        if os.path.realpath(path) == os.path.realpath(binary) if path.startswith("/") else False:
+        if path.startswith("/") and os.path.realpath(path) == os.path.realpath(binary):
             kinds[f"binary {perms}"] += rss
         elif path.startswith("/"):
             kinds[os.path.basename(path)] += rss

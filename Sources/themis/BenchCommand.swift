@@ -200,7 +200,7 @@ struct BenchCommand: AsyncParsableCommand {
         load.start(measureFrom: measureFrom, measureUntil: measureUntil)
 
         try await sleep(until: measureFrom)
-        let before = try await counters(handles[0], replicas: up)
+        let before = await counters(handles[0], replicas: up)
         while true {
             // Read the clock once: the window may end between a check and the subtraction (UInt64 would trap).
             let now = monotonicNanoseconds()
@@ -215,7 +215,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let outcome = await load.stop()
         if isatty(STDERR_FILENO) == 1 { writeToStandardError("\r\u{1B}[K") }
-        let after = try await counters(handles[0], replicas: up)
+        let after = await counters(handles[0], replicas: up)
         let batches = up.compactMap { replica in after[replica].flatMap { a in before[replica].map { a.batchesExecuted &- $0.batchesExecuted } } }.max() ?? 0
         let requests = up.compactMap { replica in after[replica].flatMap { a in before[replica].map { a.requestsExecuted &- $0.requestsExecuted } } }.max() ?? 0
         return BenchPoint(
@@ -232,7 +232,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Every replica's status (counters, peak memory) after all batches handed to its application ran.
     /// (A replica that stops answering during the run is left out, not an error: up to f may fail.)
-    private func counters(_ client: ThemisClient, replicas: [ReplicaID]) async throws -> [ReplicaID: StatusReport] {
+    private func counters(_ client: ThemisClient, replicas: [ReplicaID]) async -> [ReplicaID: StatusReport] {
         var reports: [ReplicaID: StatusReport] = [:]
         for replica in replicas {
             if let report = try? await client.status(of: replica, timeoutMilliseconds: 10_000) { reports[replica] = report }
