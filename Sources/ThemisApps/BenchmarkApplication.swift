@@ -23,6 +23,13 @@ public struct BenchmarkApplication: Application, Equatable {
         executeNow(isRead: operation.first == Self.readMarker)
     }
 
+    /// A read (first byte `readMarker`) answered without ordering: the same result `execute` gives it.
+    public func executeReadOnly(_ operation: [UInt8], from client: ClientID) async -> [UInt8]? {
+        guard operation.first == Self.readMarker else { return nil }
+        var copy = self
+        return copy.executeNow(isRead: true)
+    }
+
     /// Counts one operation (unless `isRead`) and returns its result: the count (8 bytes, big-endian)
     /// followed by the byte pattern 8, 9, 10, ..., cut or padded to `replyBytes`. Deterministic from the
     /// count alone.

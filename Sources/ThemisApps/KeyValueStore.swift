@@ -56,6 +56,20 @@ public struct KeyValueStore: Application, Equatable {
         executeNow(operation).encoded()
     }
 
+    /// A `get` answered without ordering; nil for anything else (a write, or bytes that do not decode: the
+    /// ordered path gives those their error).
+    public func executeReadOnly(_ operation: [UInt8], from client: ClientID) async -> [UInt8]? {
+        executeReadOnlyNow(operation)?.encoded()
+    }
+
+    /// `executeReadOnly` without suspension (tests, simulator).
+    public func executeReadOnlyNow(_ operation: [UInt8]) -> KeyValueResult? {
+        guard case .get(let key)? = try? KeyValueOperation(decoding: operation) else { return nil }
+        let bytes = Array(key.utf8)
+        guard bytes.count <= Self.keyBytesMax else { return .error(KeyValueError.keyTooLong(bytes.count).description) }
+        return .value(entries[bytes])
+    }
+
     /// `execute` without suspension, for callers outside an async context (tests, simulator).
     public mutating func executeNow(_ operation: [UInt8]) -> KeyValueResult {
         do {

@@ -135,7 +135,9 @@ public final class ClientSession: Sendable {
         }
         // A replica that comes up late still gets the requests that are waiting.
         for (_, member) in state.value.members {
-            if let request = member.state.value.core.outstandingRequest { send(request, to: [replica]) }
+            if let request = member.state.value.core.outstandingRequest {
+                send(request, to: [replica], readOnly: member.state.value.core.outstandingIsReadOnly)
+            }
         }
         scheduleFlush()
     }
@@ -165,8 +167,8 @@ public final class ClientSession: Sendable {
     }
 
     /// Writes `request` to `replicas`; the writes of one pass of the loop share a flush per connection.
-    func send(_ request: Request, to replicas: [ReplicaID]) {
-        let frame = ByteBufferAllocator().frame(.request(request))
+    func send(_ request: Request, to replicas: [ReplicaID], readOnly: Bool = false) {
+        let frame = ByteBufferAllocator().frame(readOnly ? .readOnlyRequest(request) : .request(request))
         for replica in replicas {
             guard let channel = state.value.links[replica]?.channel else { continue }
             channel.write(frame, promise: nil)
@@ -266,7 +268,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
         case .statusReport(let report):
             guard report.replica == replica else { return }
             session.receivedStatus(report)
-        case .hello, .helloProof, .goodbye, .attachClient, .replica, .request, .statusQuery:
+        case .hello, .helloProof, .goodbye, .attachClient, .replica, .request, .readOnlyRequest, .statusQuery:
             context.close(promise: nil)  // a replica never sends these after the handshake
         }
     }

@@ -6,7 +6,7 @@ import ThemisWire
 /// Everything the client mutates, confined to its event loop.
 struct ClientState {
     var core: ClientCore
-    var queue: [(operation: [UInt8], promise: EventLoopPromise<[UInt8]>)] = []
+    var queue: [(operation: [UInt8], readOnly: Bool, promise: EventLoopPromise<[UInt8]>)] = []
     var current: EventLoopPromise<[UInt8]>?
     var closed = false
 

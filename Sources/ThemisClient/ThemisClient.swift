@@ -43,6 +43,10 @@ public final class ThemisClient: Sendable {
         public var retransmitMilliseconds: Int64 = 500
         /// Time after which `invoke` throws `deadlineExceeded`.
         public var deadlineMilliseconds: Int64 = 10_000
+        /// `invokeReadOnly`: a read not answered alike by every replica within `retransmitMilliseconds` is
+        /// ordered; after one timed out, reads are ordered for this long (a replica that is down would
+        /// otherwise cost every read the wait).
+        public var readOnlyPauseMilliseconds: Int64 = 10_000
         public init() {}
     }
 
@@ -95,7 +99,8 @@ public final class ThemisClient: Sendable {
             id: id, configuration: cluster.configuration,
             options: ClientCore.Options(
                 retransmitTicks: UInt64(max(1, options.retransmitMilliseconds / tick)),
-                deadlineTicks: UInt64(max(1, options.deadlineMilliseconds / tick))))
+                deadlineTicks: UInt64(max(1, options.deadlineMilliseconds / tick)),
+                readOnlyPauseTicks: UInt64(max(0, options.readOnlyPauseMilliseconds / tick))))
         state = NIOLoopBoundBox.makeBoxSendingValue(ClientState(core: core), eventLoop: loop)
         // On the loop, join now: a call made right after init must find the client attached.
         if loop.inEventLoop {
@@ -123,6 +128,36 @@ public final class ThemisClient: Sendable {
             loop.execute { self.enqueue(operation, promise: promise) }
         }
         return promise.futureResult
+    }
+
+    /// Reads `operation` without ordering it (PBFT's read-only optimisation): every replica answers from its
+    /// state, and the result counts only if all of them match; otherwise (a concurrent write, a replica down
+    /// or lagging, an application that does not answer `operation` read-only) it is ordered like `invoke`.
+    /// Linearizable like `invoke`. Under Hybster replicas do not answer reads yet: this orders them at once.
+    /// - Throws: `ThemisClientError.deadlineExceeded` if no result arrives in time.
+    public func invokeReadOnly(_ operation: [UInt8]) async throws -> [UInt8] {
+        let promise = loop.makePromise(of: [UInt8].self)
+        loop.execute { self.enqueue(operation, readOnly: true, promise: promise) }
+        return try await promise.futureResult.get()
+    }
+
+    /// `invokeReadOnly` as a future on the client's event loop.
+    public func invokeReadOnlyOnLoop(_ operation: [UInt8]) -> EventLoopFuture<[UInt8]> {
+        let promise = loop.makePromise(of: [UInt8].self)
+        if loop.inEventLoop {
+            enqueue(operation, readOnly: true, promise: promise)
+        } else {
+            loop.execute { self.enqueue(operation, readOnly: true, promise: promise) }
+        }
+        return promise.futureResult
+    }
+
+    /// Reads this client completed without ordering, and reads it ordered instead (`invokeReadOnly`).
+    public func readOnlyStatistics() async -> (completed: Int, fellBack: Int) {
+        let promise = loop.makePromise(of: [Int].self)
+        loop.execute { promise.succeed([self.state.value.core.readOnlyCompleted, self.state.value.core.readOnlyFallbacks]) }
+        let counts = (try? await promise.futureResult.get()) ?? [0, 0]
+        return (counts[0], counts[1])
     }
 
     /// The event loop this client's connections and callbacks run on.

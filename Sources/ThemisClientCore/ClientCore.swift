@@ -3,12 +3,24 @@ import ThemisCore
 /// The client side of PBFT as a pure state machine: request timestamps, the reply quorum and
 /// retransmission. One request is outstanding at a time (PBFT's clients are closed-loop).
 ///
+/// Read-only requests (Castro and Liskov's optimisation, adapted): sent to every replica, each answers from
+/// its state without ordering; the result is final once `readOnlyQuorumSize` (every replica) match. If the
+/// replies differ (a concurrent write, a lagging or lying replica), or not all arrive within the
+/// retransmission interval, the core gives up on it (`fallBack`) and the driver orders the operation
+/// instead. After a timeout, reads go straight to ordering for `readOnlyPauseTicks` (a replica that is down
+/// would otherwise cost every read a timeout).
+///
 /// Time is counted in ticks supplied by the driver; timestamps come from a wall clock the driver reads,
 /// so that a new process reusing a client id still issues larger timestamps than any earlier process.
 public struct ClientCore: Sendable {
     public enum Output: Hashable, Sendable {
         /// Send the (authenticated) request to these replicas.
         case send(Request, to: [ReplicaID])
+        /// Send the read-only request (authenticated as one) to these replicas.
+        case sendReadOnly(Request, to: [ReplicaID])
+        /// The read-only request gave no result: order `operation` (a new request, `start`), finishing by
+        /// `deadlineTick` (the read's own deadline).
+        case fallBack(operation: [UInt8], deadlineTick: UInt64)
         /// f+1 replicas sent matching replies: the result is final.
         case completed(Timestamp, result: [UInt8])
         /// The deadline passed without f+1 matching replies.
@@ -21,9 +33,13 @@ public struct ClientCore: Sendable {
         /// Ticks after which the request fails.
         public var deadlineTicks: UInt64
 
-        public init(retransmitTicks: UInt64 = 50, deadlineTicks: UInt64 = 1000) {
+        /// Ticks during which reads are ordered after one timed out.
+        public var readOnlyPauseTicks: UInt64
+
+        public init(retransmitTicks: UInt64 = 50, deadlineTicks: UInt64 = 1000, readOnlyPauseTicks: UInt64 = 1000) {
             self.retransmitTicks = retransmitTicks
             self.deadlineTicks = deadlineTicks
+            self.readOnlyPauseTicks = readOnlyPauseTicks
         }
     }
 
@@ -32,6 +48,8 @@ public struct ClientCore: Sendable {
         let deadlineTick: UInt64
         var retransmitTick: UInt64
         var retransmitInterval: UInt64
+        /// A read-only request (every replica must answer alike; no retransmission).
+        var readOnly = false
         /// The first reply per replica for this timestamp.
         var replies: [ReplicaID: Reply] = [:]
     }
@@ -43,6 +61,11 @@ public struct ClientCore: Sendable {
     /// The highest view a quorum-confirmed reply named; the client sends new requests to its primary.
     public private(set) var view = View(0)
     public private(set) var now: UInt64 = 0
+    /// Reads are ordered until this tick (one timed out).
+    public private(set) var readOnlyPausedUntil: UInt64 = 0
+    /// Reads completed without ordering, and reads handed back to be ordered (`fallBack`).
+    public private(set) var readOnlyCompleted = 0
+    public private(set) var readOnlyFallbacks = 0
     var outstanding: Outstanding?
 
     public init(id: ClientID, configuration: ClusterConfiguration, options: Options = Options()) {
@@ -61,14 +84,35 @@ public struct ClientCore: Sendable {
 
     /// Starts a request (created with `nextTimestamp` and authenticated by the driver).
     /// - Precondition: no request is outstanding.
-    public mutating func start(_ request: Request) -> Output {
+    /// - Parameter deadlineTick: when it fails; by default `deadlineTicks` from now (a fallback keeps the
+    ///   read's deadline).
+    public mutating func start(_ request: Request, deadlineTick: UInt64? = nil) -> Output {
         precondition(outstanding == nil, "a request is already outstanding")
         precondition(request.client == id, "request of \(request.client) started by \(id)")
         outstanding = Outstanding(
-            request: request, deadlineTick: now + options.deadlineTicks,
+            request: request, deadlineTick: deadlineTick ?? now + options.deadlineTicks,
             retransmitTick: now + options.retransmitTicks, retransmitInterval: options.retransmitTicks)
         return .send(request, to: [configuration.primary(of: view)])
     }
+
+    /// Starts a read-only request (created with `nextTimestamp`, authenticated as a read-only request):
+    /// sent to every replica, or straight back as `fallBack` while reads are paused.
+    /// - Precondition: no request is outstanding.
+    public mutating func startReadOnly(_ request: Request) -> Output {
+        precondition(outstanding == nil, "a request is already outstanding")
+        precondition(request.client == id, "request of \(request.client) started by \(id)")
+        guard now >= readOnlyPausedUntil else {
+            readOnlyFallbacks += 1
+            return .fallBack(operation: request.operation, deadlineTick: now + options.deadlineTicks)
+        }
+        outstanding = Outstanding(
+            request: request, deadlineTick: now + options.deadlineTicks,
+            retransmitTick: now + options.retransmitTicks, retransmitInterval: options.retransmitTicks, readOnly: true)
+        return .sendReadOnly(request, to: configuration.replicas)
+    }
+
+    /// True if the outstanding request is a read-only one.
+    public var outstandingIsReadOnly: Bool { outstanding?.readOnly ?? false }
 
     /// Whether `reply` could still count for the outstanding request (same timestamp, a replica not heard
     /// from yet). The driver asks before verifying the authenticator: replies for a request already
@@ -83,8 +127,19 @@ public struct ClientCore: Sendable {
         guard awaits(reply), configuration.contains(reply.replica), var current = outstanding else { return nil }
         outstanding = nil  // `current` is now the only copy: adding the reply does not copy the dictionary
         current.replies[reply.replica] = reply
+        let quorum = current.readOnly ? configuration.readOnlyQuorumSize : configuration.replyQuorumSize
         let matching = current.replies.values.filter { $0.result == reply.result }
-        guard matching.count >= configuration.replyQuorumSize else {
+        guard matching.count >= quorum else {
+            if current.readOnly {
+                // Can any result still gather the quorum from the replicas not heard yet?
+                var counts: [[UInt8]: Int] = [:]
+                for other in current.replies.values { counts[other.result, default: 0] += 1 }
+                let unheard = configuration.replicaCount - current.replies.count
+                if (counts.values.max() ?? 0) + unheard < quorum {
+                    readOnlyFallbacks += 1
+                    return .fallBack(operation: current.request.operation, deadlineTick: current.deadlineTick)
+                }
+            }
             outstanding = current
             return nil
         }
@@ -93,6 +148,7 @@ public struct ClientCore: Sendable {
         let views = matching.map(\.view).sorted(by: >)
         let confirmedView = views[configuration.replyQuorumSize - 1]
         if confirmedView > view { view = confirmedView }
+        if current.readOnly { readOnlyCompleted += 1 }
         return .completed(reply.timestamp, result: reply.result)
     }
 
@@ -105,6 +161,13 @@ public struct ClientCore: Sendable {
             return .deadlineExceeded(current.request.timestamp)
         }
         guard now >= current.retransmitTick else { return nil }
+        if current.readOnly {
+            // Not every replica answered in time: order it, and order the next reads for a while too.
+            outstanding = nil
+            readOnlyPausedUntil = now + options.readOnlyPauseTicks
+            readOnlyFallbacks += 1
+            return .fallBack(operation: current.request.operation, deadlineTick: current.deadlineTick)
+        }
         current.retransmitInterval = min(current.retransmitInterval * 2, options.deadlineTicks)
         current.retransmitTick = now + current.retransmitInterval
         outstanding = current

@@ -58,6 +58,14 @@ public struct ClusterConfiguration: Hashable, Sendable {
     /// Number of matching replies a client needs: f+1, so at least one comes from a correct replica.
     public var replyQuorumSize: Int { faultsTolerated + 1 }
 
+    /// Number of matching replies a client needs for a read-only request (answered by each replica on its
+    /// own state, not ordered): every replica, n. A write completes with f+1 matching replies, so only one
+    /// correct replica may have executed it; a read that ends after it must hear from that replica. With r
+    /// matching read replies, r - f of them correct, and w - f correct writers among the n - f correct
+    /// replicas, the two meet when (r - f) + (w - f) > n - f, that is r + w > n + f; with w = f + 1, r = n.
+    /// (Castro and Liskov's r = w = 2f + 1 would slow every write to the third reply instead.)
+    public var readOnlyQuorumSize: Int { replicaCount }
+
     /// Number of distinct replicas that must vouch for something before a correct one trusts it (f+1).
     public var weakQuorumSize: Int { faultsTolerated + 1 }
 

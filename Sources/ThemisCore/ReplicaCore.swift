@@ -69,11 +69,22 @@ public protocol ReplicaCore: Sendable {
 
     /// True while the core takes no part in agreement because it is recovering (see `beginRecovery`).
     var isRecovering: Bool { get }
+
+    /// Whether the driver may answer read-only requests from the application's state now (see the default).
+    var servesReadOnlyRequests: Bool { get }
 }
 
 extension ReplicaCore {
     public mutating func beginRecovery() {}
     public var isRecovering: Bool { false }
+
+    /// Whether the replica may answer read-only requests from its application's state: it is not recovering
+    /// and it has handed the application everything up to its stable checkpoint. A replica that restarted
+    /// empty may have answered a write before its crash; until its state is back at or beyond anything it
+    /// could have executed then (the recovery target, below its stable checkpoint once recovery ends), a read
+    /// it answered could miss that write. Its application may still lag the core (execution is queued), but
+    /// a read is queued behind the batches handed over, so it sees at least this state.
+    public var servesReadOnlyRequests: Bool { !isRecovering && lastExecuted >= stableCheckpoint }
 }
 
 extension ReplicaCore where Record == Never {

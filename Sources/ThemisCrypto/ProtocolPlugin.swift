@@ -123,6 +123,11 @@ extension Keyring {
         verify(WireCodec.authenticatedBytes(of: request), authenticator: request.authenticator, from: .client(request.client))
     }
 
+    /// A client's read-only request (authenticated over the `readOnlyRequest` kind).
+    public func isAuthentic(readOnly request: Request) -> Bool {
+        verify(WireCodec.authenticatedBytes(ofReadOnly: request), authenticator: request.authenticator, from: .client(request.client))
+    }
+
     /// Client requests, each checked once even if a message repeats it (a copy with another authenticator
     /// is a different request here and is checked too).
     public func areAuthentic(_ requests: [Request]) -> Bool {

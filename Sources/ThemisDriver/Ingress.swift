@@ -68,4 +68,13 @@ public struct Ingress<Plugin: ProtocolPlugin>: Sendable {
         guard skipsAuthentication || keyring.isAuthentic(request) else { return .failure(.authenticationFailed) }
         return .success(Verified(checked: request))
     }
+
+    /// A read-only request on the link of client `peer` (see `admit(_:from:attached:)`); its authenticator
+    /// is over the `readOnlyRequest` kind.
+    @inlinable
+    public func admit(readOnly request: Request, from peer: ClientID, attached: Set<ClientID> = []) -> Result<Verified<Request>, IngressRefusal> {
+        guard request.client == peer || attached.contains(request.client) else { return .failure(.forgedSender) }
+        guard skipsAuthentication || keyring.isAuthentic(readOnly: request) else { return .failure(.authenticationFailed) }
+        return .success(Verified(checked: request))
+    }
 }

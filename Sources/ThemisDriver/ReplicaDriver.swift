@@ -7,6 +7,8 @@ import ThemisWire
 public enum DriverInput<Message: Sendable>: Sendable {
     case message(Verified<Message>)
     case request(Verified<Request>)
+    /// A read-only request: never reaches the core; the driver has the application answer it.
+    case readOnly(Verified<Request>)
 }
 
 /// What the driver asks of the world around it. The NIO shell implements these with sockets and the
@@ -36,6 +38,10 @@ public protocol DriverEffects<Plugin> {
     mutating func execute(_ batch: ExecutionBatch)
     /// Replace the application's state, in order with `execute`.
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8])
+    /// Answer read-only requests with `Application.executeReadOnly` on the application's state after every
+    /// batch handed over before. The results (nil where the application answers nothing) MUST come back
+    /// through `ReplicaDriver.executedReadOnly`, never from inside this call.
+    mutating func executeReadOnly(_ requests: [Request])
 
     // MARK: Storage
     /// Append a record to the write-ahead log (durable before the step's frames leave).
@@ -76,6 +82,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     // (a generic driver called across modules would otherwise dispatch every core call through witness tables).
     @usableFromInline var state: Core
     @usableFromInline var actions: [Action<Message, Core.Event, Core.Record>] = []
+    @usableFromInline var reads: [Request] = []
     @usableFromInline let allocator = ByteBufferAllocator()
 
     public init(core: Core, keyring: Keyring) {
@@ -92,6 +99,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
                 switch input {
                 case .message(let message): try state.receive(message, into: &actions)
                 case .request(let request): try state.submit(request, into: &actions)
+                case .readOnly(let request): reads.append(request.message)
                 }
             } catch {
                 effects.rejected(error)
@@ -99,6 +107,23 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
         }
         state.flush(into: &actions)
         perform(&effects)
+        if !reads.isEmpty {
+            // After this step's batches (a read sees at least the state they leave). A replica that may lag
+            // behind a write it answered before a restart answers nothing: the client falls back to ordering.
+            if state.servesReadOnlyRequests { effects.executeReadOnly(reads) }
+            reads.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The application answered read-only requests (`results[i]` for `requests[i]`, nil where it would not):
+    /// a reply to each answered one, in the current view.
+    @inlinable
+    public mutating func executedReadOnly<Effects: DriverEffects<Plugin>>(_ requests: [Request], results: [[UInt8]?], effects: inout Effects) {
+        for (request, result) in zip(requests, results) {
+            guard let result else { continue }
+            let reply = Reply(view: state.view, timestamp: request.timestamp, client: request.client, replica: state.id, result: result)
+            effects.reply(replyFrame(reply), of: reply)
+        }
     }
 
     /// One tick of the clock.

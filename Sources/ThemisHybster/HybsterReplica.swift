@@ -85,6 +85,10 @@ public struct HybsterReplica: ReplicaCore {
     public var isPrimary: Bool { primary == id }
     public var highWatermark: SequenceNumber { lowWatermark + settings.watermarkWindow }
     public var stableCheckpoint: SequenceNumber { lowWatermark }
+    /// Not yet: a replica restarted empty has no estimate of how far it executed before (PBFT's recovery
+    /// target), so it cannot tell when its state again covers every write it answered. Read-only requests
+    /// fall back to ordering (the client does that when replicas do not answer).
+    public var servesReadOnlyRequests: Bool { false }
     var quorum: Int { configuration.quorumSize }
     /// True if this replica may certify and vote now.
     var participates: Bool { recoveringBelow == nil }

@@ -12,6 +12,8 @@ final class ApplicationExecutor: Sendable {
         /// Report the last executed sequence number and the application's state digest after every
         /// batch queued so far.
         case status(@Sendable (SequenceNumber, Digest) -> Void)
+        /// Answer read-only requests on the state after every batch queued so far (`executeReadOnly`).
+        case readOnly([Request], @Sendable ([[UInt8]?]) -> Void)
     }
 
     private let continuation: AsyncStream<Job>.Continuation
@@ -69,6 +71,13 @@ final class ApplicationExecutor: Sendable {
                 }
             case .status(let report):
                 report(lastExecuted, Digest.of(await application.snapshot()))
+            case .readOnly(let requests, let report):
+                var results: [[UInt8]?] = []
+                results.reserveCapacity(requests.count)
+                for request in requests {
+                    results.append(await application.executeReadOnly(request.operation, from: request.client))
+                }
+                report(results)
             }
         }
     }

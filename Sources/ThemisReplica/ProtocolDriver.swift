@@ -29,6 +29,9 @@ enum ProtocolDriverLimits {
     static let inputsQueuedLow = 4_096
     static let inputBytesQueuedHigh = 64 << 20
     static let inputBytesQueuedLow = 16 << 20
+    /// Read-only requests handed to the application and not yet answered; more are dropped (the client
+    /// falls back to an ordered request). Each holds at most an operation (`Limits.operationBytesMax`).
+    static let readOnlyInFlightMax = 1_024
 
 
     /// The write-buffer high watermark of a link: a few frames for a replica, a few replies for a client.
@@ -84,6 +87,10 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         var effects: NIOEffects<Plugin>
         /// Status queries waiting for the one status job in flight (all are answered by it).
         var statusWaiters: [(nonce: UInt64, channel: any Channel)] = []
+        /// Read-only requests in the one job with the application now, and those waiting for it to end
+        /// (`readOnlyInFlightMax` for both together).
+        var readsInFlight = 0
+        var readsWaiting: [Request] = []
     }
 
     let loop: any EventLoop
@@ -227,7 +234,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     static func estimatedBytes(_ input: DriverInput<Message>) -> Int {
         switch input {
         case .message(let verified): Plugin.estimatedBytes(of: verified.message) + verified.authenticator.count
-        case .request(let verified): 64 + verified.message.operation.count + verified.message.authenticator.count
+        case .request(let verified), .readOnly(let verified): 64 + verified.message.operation.count + verified.message.authenticator.count
         }
     }
 
@@ -358,6 +365,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     private func step(_ body: (inout ReplicaDriver<Plugin>, inout NIOEffects<Plugin>) -> Void) {
         state.withValue { state in
             body(&state.driver, &state.effects)
+            if !state.effects.reads.isEmpty { submitReads(&state) }
             // The outbox is written by a task queued behind the steps already waiting on the loop (the
             // other connections' inputs of this read burst): their frames to the same peer share a write.
             if !state.effects.outbox.isEmpty && !state.effects.flushScheduled {
@@ -365,6 +373,41 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 loop.execute { self.writeOutbox() }
             }
         }
+    }
+
+    /// Queues the step's read-only requests for the application: one job at a time, with every read that
+    /// arrived while the previous one ran (an async hop to the executor costs tens of microseconds, so under
+    /// load many reads share one). A read may so run on a later state than the one at its arrival, never an
+    /// earlier one. Past `readOnlyInFlightMax` waiting or running, reads are dropped.
+    private func submitReads(_ state: inout State) {
+        var reads = state.effects.reads
+        state.effects.reads = []
+        let room = ProtocolDriverLimits.readOnlyInFlightMax - state.readsInFlight - state.readsWaiting.count
+        if reads.count > room {
+            let dropped = reads.count - max(0, room)
+            counters.withLockedValue { $0.readOnlyDropped += dropped }
+            reads.removeLast(dropped)
+        }
+        state.readsWaiting.append(contentsOf: reads)
+        if state.readsInFlight == 0 { submitReadJob(&state) }
+    }
+
+    private func submitReadJob(_ state: inout State) {
+        guard !state.readsWaiting.isEmpty else { return }
+        let reads = state.readsWaiting
+        state.readsWaiting = []
+        state.readsInFlight = reads.count
+        executor.submit(.readOnly(reads) { results in
+            let answered = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+            self.counters.withLockedValue { $0.readOnlyAnswered += answered }
+            self.loop.execute {
+                self.state.withValue { state in
+                    state.readsInFlight = 0
+                    self.submitReadJob(&state)
+                }
+                self.step { driver, effects in driver.executedReadOnly(reads, results: results, effects: &effects) }
+            }
+        })
     }
 
     @_specialize(where Plugin == PBFT)
@@ -428,6 +471,8 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     var outbox: [ObjectIdentifier: (channel: any Channel, buffer: ByteBuffer)] = [:]
     /// A task that writes the outbox is queued on the loop.
     var flushScheduled = false
+    /// Read-only requests of the current step, for the application.
+    var reads: [Request] = []
 
     init(executor: ApplicationExecutor, logger: Logger, counters: NIOLockedValueBox<ReplicaCounters>) {
         self.executor = executor
@@ -453,6 +498,11 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
 
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) {
         executor.submit(.install(sequence, applicationSnapshot))
+    }
+
+    /// Kept for the shell, which submits them after the step (`ProtocolDriver.submitReads`).
+    mutating func executeReadOnly(_ requests: [Request]) {
+        reads.append(contentsOf: requests)
     }
 
     mutating func observe(_ event: Plugin.Core.Event) {

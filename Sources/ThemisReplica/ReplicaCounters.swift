@@ -24,6 +24,11 @@ public struct ReplicaCounters: Sendable, Hashable {
     public var statusQueriesDropped = 0
     /// Times a connection stopped reading because the protocol loop was behind (read backpressure).
     public var readPauses = 0
+    /// Read-only requests received (verified or not), answered by the application, and dropped because
+    /// `readOnlyInFlightMax` waited for it.
+    public var readOnlyReceived = 0
+    public var readOnlyAnswered = 0
+    public var readOnlyDropped = 0
     public var batchesExecuted = 0
     public var requestsExecuted = 0
 }

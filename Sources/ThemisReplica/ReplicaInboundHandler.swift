@@ -60,6 +60,12 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
             receive(payload, from: replica, context: context)
         case (.client(let client), .request(let request)):
             receive(request, from: client)
+        case (.client(let client), .readOnlyRequest(let request)):
+            driver.counters.withLockedValue { $0.readOnlyReceived += 1 }
+            switch ingress.admit(readOnly: request, from: client, attached: attached) {
+            case .success(let verified): pending.append(.readOnly(verified))
+            case .failure(let refusal): count(refusal)
+            }
         case (.client, .statusQuery(let query)):
             driver.status(nonce: query.nonce, channel: context.channel)
         case (.replica, .statusQuery(let query)):

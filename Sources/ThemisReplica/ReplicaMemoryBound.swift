@@ -16,7 +16,8 @@ import ThemisWire
 ///   Peers: 2 links per other replica, one per listed client.
 /// - inputs: verified inputs waiting for the protocol loop (read backpressure pauses at 64 MiB; each
 ///   connection's read burst, counted above, can come on top).
-/// - execution: batches handed to the application and their results (at most L batches).
+/// - execution: batches handed to the application and their results (at most L batches), and read-only
+///   requests with the application (at most `readOnlyInFlightMax`, each an operation, an authenticator and a result).
 /// - application: the application's own state (`stateBytes`; two copies while a snapshot is taken).
 public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
     public static let processBaselineBytes = 32 << 20
@@ -81,7 +82,8 @@ public struct ReplicaMemoryBound: Sendable, CustomStringConvertible {
         clientLinks = cluster.clients.count * (min(limits.frameBytesMax, clientFrame) + read + clientWrite)
         inputs = ProtocolDriverLimits.inputBytesQueuedHigh
         let window = Int(cluster.settings.watermarkWindow)
-        execution = window * (limits.batchBytesMax + limits.batchRequestsMax * (limits.resultBytesMax + 64))
+        let reads = ProtocolDriverLimits.readOnlyInFlightMax * (limits.operationBytesMax + sizes.request + limits.resultBytesMax + 256)
+        execution = window * (limits.batchBytesMax + limits.batchRequestsMax * (limits.resultBytesMax + 64)) + reads
         application = 2 * state
     }
 }

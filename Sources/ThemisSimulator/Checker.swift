@@ -16,6 +16,8 @@ package struct Checker {
         let result: [UInt8]
         let start: UInt64
         let end: UInt64
+        /// A read-only request's operation (answered without ordering; `request` is then in no history).
+        var readOnlyOperation: [UInt8]? = nil
     }
 
     /// Digests of every request a client issued (validity).
@@ -79,13 +81,44 @@ package struct Checker {
         var model = KeyValueStore()
         var results: [Digest: [UInt8]] = [:]
         var order: [Digest: Int] = [:]
+        // The store after each prefix of the history (states[p]: after p requests), for read-only results.
+        var states = [model]
         for sequence in history.keys.sorted() {
             for request in history[sequence] ?? [] {
                 results[request.digest] = model.executeNow(request.operation).encoded()
                 order[request.digest] = order.count
+                states.append(model)
             }
         }
-        for completion in completions {
+        let ordered = completions.filter { $0.readOnlyOperation == nil }
+        // A read-only result must be what the store answered after some prefix p of the history, with p after
+        // every operation that ended before the read began and before every one that began after it ended.
+        var reads: [(completion: Completion, feasible: [Int])] = []
+        for read in completions {
+            guard let operation = read.readOnlyOperation else { continue }
+            var low = 0
+            var high = states.count - 1
+            for other in ordered {
+                guard let position = order[other.request] else { continue }
+                if other.end < read.start { low = max(low, position + 1) }
+                if other.start > read.end { high = min(high, position) }
+            }
+            let feasible = low <= high ? (low...high).filter { states[$0].executeReadOnlyNow(operation)?.encoded() == read.result } : []
+            if feasible.isEmpty {
+                fail("linearizability", tick, "a read-only result matches no state between the operations that ended before it began (\(low)) and those that began after it ended (\(high))")
+                return
+            }
+            reads.append((read, feasible))
+        }
+        for a in reads {
+            for b in reads where a.completion.end < b.completion.start {
+                if let first = a.feasible.first, let last = b.feasible.last, first > last {
+                    fail("linearizability", tick, "a read-only result that ended first saw a later state than a later read")
+                    return
+                }
+            }
+        }
+        for completion in ordered {
             guard let expected = results[completion.request] else {
                 fail("linearizability", tick, "a client accepted a result for a request no correct replica executed")
                 return
@@ -95,8 +128,8 @@ package struct Checker {
                 return
             }
         }
-        for a in completions {
-            for b in completions where a.end < b.start {
+        for a in ordered {
+            for b in ordered where a.end < b.start {
                 if let first = order[a.request], let second = order[b.request], first > second {
                     fail("linearizability", tick, "an operation that ended first is ordered after a later one")
                     return

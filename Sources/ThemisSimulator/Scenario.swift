@@ -89,6 +89,9 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// Test-only: the replicas' ingress admits messages without checking authenticators (shows that the
     /// simulator runs the shell's ingress: with its checks off, impersonating replicas break agreement).
     public var ingressSkipsAuthentication: Bool = false
+    /// Test-only: every replica answers read-only requests from an empty store (stale reads: shows that the
+    /// linearizability checker covers read-only results).
+    public var readsFromEmptyStore: Bool = false
     /// Test-only: every part of the memory bound replaced by this many bytes (shows that the memory
     /// checker fires).
     public var retainedBytesBoundOverride: Int?

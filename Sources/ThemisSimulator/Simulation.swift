@@ -19,7 +19,7 @@ public struct SimulationResult: Sendable {
     public var summary: String {
         let outcome = violation.map { "FAILED: \($0)" } ?? "passed"
         return "seed \(seed): \(outcome); \(ticks) ticks, \(statistics.packetsDelivered) packets, "
-            + "\(statistics.requestsCompleted) requests, \(statistics.viewChanges) view entries, "
+            + "\(statistics.requestsCompleted) requests (\(statistics.readOnlyCompleted) read-only, \(statistics.readOnlyFallbacks) fell back), \(statistics.viewChanges) view entries, "
             + "\(statistics.stateTransfers) state transfers, \(statistics.crashes) crashes, \(statistics.recoveries) recoveries, \(statistics.rollingRestarts) rolling restarts of \(statistics.rollingReplicas.count) replicas, "
             + "\(statistics.rejections) rejected inputs; largest VIEW-CHANGE \(statistics.viewChangeBytesMax) B naming "
             + "\(statistics.viewChangePreparedMax) batches of \(statistics.viewChangeBatchBytesMax) B (frame \(statistics.frameBytesMax) B); core memory "

@@ -13,13 +13,17 @@ extension World {
         let id = ClientID(UInt32(index))
         let key = "k\(random.next() % 5)"
         let operation: KeyValueOperation
+        var readOnly = false
         switch random.next() % 10 {
         case 0..<5:
             var value = Array("c\(index)-\(clients[index].serial)".utf8)
             // Large messages: values of about 2.5 KB fill batches (the KV workload is otherwise tiny).
             if scenario.largeMessages { value += [UInt8](repeating: UInt8(ascii: "."), count: 2500) }
             operation = .put(key: key, value: value)
-        case 5..<9: operation = .get(key: key)
+        case 5..<9:
+            operation = .get(key: key)
+            // Half of the gets are read-only (not with large messages: those runs are about full batches).
+            readOnly = !scenario.largeMessages && random.chance(1, in: 2)
         default: operation = .delete(key: key)
         }
         clients[index].serial += 1
@@ -28,12 +32,24 @@ extension World {
         let timestamp = clients[index].core.nextTimestamp(wallClockMicroseconds: now)
         let unsigned = Request(client: id, timestamp: timestamp, operation: operation.encoded())
         guard let keyring = keyrings[.client(id)] else { return }
+        if readOnly {
+            let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(ofReadOnly: unsigned), audience: .allReplicas)
+            let request = unsigned.withAuthenticator(tag)
+            clients[index].current = (request, now, true)
+            return performClient(clients[index].core.startReadOnly(request), at: index)
+        }
+        let request = issue(unsigned, keyring: keyring)
+        clients[index].current = (request, now, false)
+        performClient(clients[index].core.start(request), at: index)
+    }
+
+    /// `unsigned` authenticated as an ordered request, recorded as issued (validity).
+    private func issue(_ unsigned: Request, keyring: Keyring) -> Request {
         let tag = keyring.authenticator(for: WireCodec.authenticatedBytes(of: unsigned), audience: .allReplicas)
         let request = unsigned.withAuthenticator(tag)
         checker.issued.insert(request.digest)
         requestPool.append(request)
-        clients[index].current = (request, now)
-        performClient(clients[index].core.start(request), at: index)
+        return request
     }
 
     package func performClient(_ output: ClientCore.Output, at index: Int) {
@@ -42,9 +58,25 @@ extension World {
             for target in targets {
                 enqueue(.request(request), from: .client(ClientID(UInt32(index))), to: .replica(target))
             }
+        case .sendReadOnly(let request, let targets):
+            for target in targets {
+                enqueue(.readOnlyRequest(request), from: .client(ClientID(UInt32(index))), to: .replica(target))
+            }
+        case .fallBack(let operation, let deadlineTick):
+            // Ordered instead: a new request with a new timestamp; the operation keeps its start time.
+            let id = ClientID(UInt32(index))
+            guard let current = clients[index].current, let keyring = keyrings[.client(id)] else { return }
+            stats.readOnlyFallbacks += 1
+            let timestamp = clients[index].core.nextTimestamp(wallClockMicroseconds: now)
+            let request = issue(Request(client: id, timestamp: timestamp, operation: operation), keyring: keyring)
+            clients[index].current = (request, current.start, false)
+            performClient(clients[index].core.start(request, deadlineTick: deadlineTick), at: index)
         case .completed(_, let result):
             if let current = clients[index].current {
-                checker.completions.append(Checker.Completion(request: current.request.digest, result: result, start: current.start, end: now))
+                checker.completions.append(Checker.Completion(
+                    request: current.request.digest, result: result, start: current.start, end: now,
+                    readOnlyOperation: current.readOnly ? current.request.operation : nil))
+                if current.readOnly { stats.readOnlyCompleted += 1 }
             }
             clients[index].current = nil
             stats.requestsCompleted += 1
@@ -79,7 +111,16 @@ extension World {
         }
         let key = "k\(random.next() % 5)"
         let last = byzantineClientRequests.last
-        switch random.next() % 5 {
+        switch random.next() % 6 {
+        case 5:
+            // Read-only requests: a get (answered, never executed), or a put sent as a read, which no replica may
+            // execute (it is not issued: the validity checker fails if it runs) and a correct one never answers.
+            let operation: KeyValueOperation = random.chance(1, in: 2) ? .get(key: key) : .put(key: key, value: Array("byz-ro".utf8))
+            let unsigned = Request(client: id, timestamp: Timestamp(now + 3), operation: operation.encoded())
+            let request = unsigned.withAuthenticator(keyring.authenticator(for: WireCodec.authenticatedBytes(ofReadOnly: unsigned), audience: .allReplicas))
+            for replica in replicas.indices {
+                enqueue(.readOnlyRequest(request), from: .client(id), to: .replica(ReplicaID(UInt32(replica))))
+            }
         case 0, 1:
             // Fresh, or (half of the time) the last timestamp again with another operation.
             let timestamp = random.chance(1, in: 2) ? (last?.timestamp ?? Timestamp(now + 1)) : Timestamp(now + 1)

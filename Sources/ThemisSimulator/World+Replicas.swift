@@ -15,6 +15,7 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
         case broadcast(ByteBuffer, Message)
         case reply(ByteBuffer, Reply)
         case execute(ExecutionBatch)
+        case readOnly([Request])
         case install(SequenceNumber, [UInt8])
         case observe(Plugin.Core.Event)
         case persist(Plugin.Core.Record)
@@ -30,6 +31,7 @@ struct SimulatedEffects<Plugin: SimulationPlugin>: DriverEffects {
     mutating func broadcast(_ frame: ByteBuffer, of message: Message) { outputs.append(.broadcast(frame, message)) }
     mutating func reply(_ frame: ByteBuffer, of reply: Reply) { outputs.append(.reply(frame, reply)) }
     mutating func execute(_ batch: ExecutionBatch) { outputs.append(.execute(batch)) }
+    mutating func executeReadOnly(_ requests: [Request]) { outputs.append(.readOnly(requests)) }
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) { outputs.append(.install(sequence, applicationSnapshot)) }
     mutating func observe(_ event: Plugin.Core.Event) { outputs.append(.observe(event)) }
     mutating func rejected(_ rejection: Plugin.Core.Rejection) {
@@ -117,6 +119,13 @@ extension World {
                 refused(refusal)
                 return
             }
+        case (.client(let client), .readOnlyRequest(let request)):
+            switch ingress.admit(readOnly: request, from: client) {
+            case .success(let verified): input = .readOnly(verified)
+            case .failure(let refusal):
+                refused(refusal)
+                return
+            }
         default:
             stats.rejections += 1
             return
@@ -196,6 +205,14 @@ extension World {
                 sendReply(reply, frame: frame, from: index)
             case .execute(let batch):
                 execute(batch, at: index)
+            case .readOnly(let requests):
+                // Answered on the state after this step's batches (the shell queues them behind those).
+                let app = scenario.readsFromEmptyStore ? KeyValueStore() : replicas[index].app
+                let results = requests.map { app.executeReadOnlyNow($0.operation)?.encoded() }
+                stats.readOnlyAnswered += results.count { $0 != nil }
+                var readEffects = SimulatedEffects<Plugin>()
+                replicas[index].driver.executedReadOnly(requests, results: results, effects: &readEffects)
+                carryOut(readEffects, at: index)
             case .install(let sequence, let snapshot):
                 do {
                     try replicas[index].app.restoreNow(from: snapshot)

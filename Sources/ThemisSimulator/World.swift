@@ -32,7 +32,7 @@ package struct SimulatedReplica<Plugin: SimulationPlugin> {
 package struct SimulatedClient {
     package var core: ClientCore
     package var remaining: Int
-    package var current: (request: Request, start: UInt64)?
+    package var current: (request: Request, start: UInt64, readOnly: Bool)?
     package var serial = 0
 }
 
@@ -259,6 +259,10 @@ public final class World<Plugin: SimulationPlugin> {
 public struct SimulationStatistics: Sendable {
     public var packetsDelivered = 0
     public var requestsCompleted = 0
+    /// Read-only requests: answered by a replica, completed by a client without ordering, fallen back to ordering.
+    public var readOnlyAnswered = 0
+    public var readOnlyCompleted = 0
+    public var readOnlyFallbacks = 0
     public var viewChanges = 0
     public var stateTransfers = 0
     public var crashes = 0
@@ -306,6 +310,7 @@ func wireKindName(_ message: WireMessage) -> String {
     case .goodbye: return "goodbye"
     case .attachClient: return "attach-client"
     case .request: return "request"
+    case .readOnlyRequest: return "read-only request"
     case .reply: return "reply"
     case .statusQuery: return "status-query"
     case .statusReport: return "status-report"

@@ -148,7 +148,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(ClientAttached(client: attach.client))
         case .goodbye(let reason):
             peerSaidGoodbye(reason, context: context)
-        case .replica, .request, .reply, .statusQuery, .statusReport:
+        case .replica, .request, .readOnlyRequest, .reply, .statusQuery, .statusReport:
             context.fireChannelRead(wrapInboundOut(PeerMessage(peer: peer, message: message)))
         }
     }

@@ -19,6 +19,14 @@ extension WireCodec {
         return bytes
     }
 
+    /// The bytes a client authenticates for a read-only request: as for a request, under the
+    /// `readOnlyRequest` kind byte (a read-only request can never pass as an ordered one, nor the reverse).
+    public static func authenticatedBytes(ofReadOnly request: Request) -> [UInt8] {
+        var bytes = authenticationPrefix(.readOnlyRequest, fieldBytes: digestBytes)
+        bytes.appendDigest(request.digest)
+        return bytes
+    }
+
     /// The bytes a replica authenticates for a reply: view, timestamp, client, replica, and the
     /// SHA-256 of the result (`Digest.of(result)`).
     public static func authenticatedBytes(of reply: Reply) -> [UInt8] {

@@ -35,6 +35,8 @@ package struct PayloadReader {
             return .replica(ProtocolPayload(protocolID: protocolID, bytes: bytes))
         case .request:
             return .request(try readRequest())
+        case .readOnlyRequest:
+            return .readOnlyRequest(try readRequest())
         case .reply:
             return .reply(try readReply())
         case .statusQuery:

@@ -24,7 +24,7 @@ extension WireCodec {
         case .goodbye(let reason): fields = lengthPrefixBytes + goodbyeReasonByteCount(reason)
         case .attachClient(let attach): fields = 4 + lengthPrefixBytes + attach.proof.count
         case .replica(let payload): fields = 1 + payload.bytes.readableBytes
-        case .request(let request): fields = requestByteCount(request)
+        case .request(let request), .readOnlyRequest(let request): fields = requestByteCount(request)
         case .reply(let reply):
             fields = 8 + 8 + 4 + 4 + lengthPrefixBytes + reply.result.count + lengthPrefixBytes + reply.authenticator.count
         case .statusQuery: fields = 8

@@ -20,7 +20,7 @@ extension WireCodec {
             buffer.writeInteger(payload.protocolID.rawValue)
             var bytes = payload.bytes
             buffer.writeBuffer(&bytes)
-        case .request(let request):
+        case .request(let request), .readOnlyRequest(let request):
             buffer.writeRequest(request)
         case .reply(let reply):
             buffer.writeReply(reply)

@@ -55,7 +55,7 @@ public struct MessageBounds: Sendable {
     /// The largest payload a client sends (a request, a status query, an attach, a goodbye, the
     /// handshake): a replica's frame limit on client connections after the handshake.
     public var clientFrameBytesMax: Int {
-        [MessageKind.hello, .helloProof, .goodbye, .attachClient, .request, .statusQuery]
+        [MessageKind.hello, .helloProof, .goodbye, .attachClient, .request, .readOnlyRequest, .statusQuery]
             .compactMap(largestPayloadBytes).max() ?? limits.frameBytesMax
     }
 
@@ -77,7 +77,7 @@ public struct MessageBounds: Sendable {
         case .helloProof: return Codec.payloadHeaderBytes + Codec.lengthPrefixBytes + authenticators.pairwise
         case .goodbye: return Codec.payloadHeaderBytes + Codec.lengthPrefixBytes + Codec.goodbyeReasonBytesMax
         case .attachClient: return Codec.payloadHeaderBytes + 4 + Codec.lengthPrefixBytes + authenticators.pairwise
-        case .request: return Codec.payloadHeaderBytes + requestBytes
+        case .request, .readOnlyRequest: return Codec.payloadHeaderBytes + requestBytes
         case .reply:
             return Codec.payloadHeaderBytes + 8 + 8 + 4 + 4 + Codec.lengthPrefixBytes + limits.resultBytesMax
                 + Codec.lengthPrefixBytes + authenticators.pairwise

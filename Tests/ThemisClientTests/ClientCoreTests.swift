@@ -91,7 +91,7 @@ struct ClientCoreTests {
             case .deadlineExceeded(let failed)?:
                 #expect(failed == timestamp)
                 failure = UInt64(tick)
-            case .completed?, nil:
+            case .completed?, .sendReadOnly?, .fallBack?, nil:
                 break
             }
         }

@@ -153,6 +153,7 @@ struct RecordingEffects<Plugin: ProtocolPlugin>: DriverEffects {
     mutating func reply(_ frame: ByteBuffer, of reply: Reply) {}
     mutating func execute(_ batch: ExecutionBatch) { executed.append(batch) }
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) {}
+    mutating func executeReadOnly(_ requests: [Request]) {}
     mutating func observe(_ event: Plugin.Core.Event) {}
     mutating func rejected(_ rejection: Plugin.Core.Rejection) { rejections.append(rejection.kind) }
 }

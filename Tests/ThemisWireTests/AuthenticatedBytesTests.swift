@@ -35,6 +35,7 @@ import ThemisWire
             WireCodec.authenticatedBytes(of: .fetchBatches(Fixtures.fetchBatches)),
             WireCodec.authenticatedBytes(of: .committedBatches(Fixtures.committedBatches)),
             WireCodec.authenticatedBytes(of: Fixtures.request(1)),
+            WireCodec.authenticatedBytes(ofReadOnly: Fixtures.request(1)),
             WireCodec.authenticatedBytes(of: Fixtures.reply),
             WireCodec.handshakeTranscript(prover: Fixtures.hello, verifier: Fixtures.clientHello),
         ]

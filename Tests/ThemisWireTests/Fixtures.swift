@@ -56,6 +56,7 @@ enum Fixtures {
         .pbft(.checkpoint(checkpoint), authenticator: [3]),
         .request(request(5)),
         .request(request(6, operation: [], authenticator: [])),
+        .readOnlyRequest(request(7)),
         .reply(reply),
         .reply(Reply(view: View(0), timestamp: Timestamp(0), client: ClientID(0), replica: ReplicaID(0), result: [])),
         .statusQuery(StatusQuery(nonce: 12)),

@@ -127,6 +127,7 @@ struct MessageBoundsTests {
                 checkpointProof: Array(repeating: Authenticated(Checkpoint(sequence: slot.1, stateDigest: slot.2, sender: slot.3), authenticator: auth),
                                        count: bounds.configuration.replicaCount), sender: slot.3)), authenticator: auth)),
             ("request", .request(request)),
+            ("readOnlyRequest", .readOnlyRequest(request)),
             ("reply", .reply(Reply(view: slot.0, timestamp: Timestamp(1), client: ClientID(1), replica: slot.3,
                                    result: bytes(limits.resultBytesMax), authenticator: bytes(testCase.sizes.pairwise)))),
             ("statusQuery", .statusQuery(StatusQuery(nonce: 1))),
@@ -141,7 +142,7 @@ struct MessageBoundsTests {
         #expect(size(.pbft(.prePrepare(prePrepare), authenticator: auth)) <= (try bound("prePrepare", bounds)))
         #expect(size(.pbft(.committedBatches(CommittedBatches(batches: [prePrepare], sender: slot.3)), authenticator: auth))
                 <= (try bound("committedBatches", bounds)))
-        #expect(bounds.all.count == 22, "every kind has a bound")
+        #expect(bounds.all.count == 23, "every kind has a bound")
     }
 
     @Test("A VIEW-CHANGE does not grow with the batches it proves prepared")
