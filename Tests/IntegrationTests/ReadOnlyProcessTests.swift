@@ -8,15 +8,6 @@ import ThemisCore
 extension IntegrationSuite {
 @Suite("Read-only requests with real processes")
 struct ReadOnlyProcessTests {
-    func readAll(_ writes: [(String, [UInt8], Date, Date)], via client: ThemisClient) async throws -> Int {
-        var wrong = 0
-        for (key, value, _, _) in writes {
-            let result = try KeyValueResult(decoding: try await client.invokeReadOnly(KeyValueOperation.get(key: key).encoded()))
-            if result != .value(value) { wrong += 1 }
-        }
-        return wrong
-    }
-
     @Test("Reads complete without ordering while every replica answers; with one replica killed they are ordered and still right; a write sent as a read is ordered")
     func readsWithAndWithoutAllReplicas() async throws {
         let processes = try ReplicaProcesses(auth: "hmac")
@@ -27,7 +18,7 @@ struct ReadOnlyProcessTests {
         let misuser = try processes.client(2, group: group)
         try await processes.waitUntilReady(writer)
         let writes = try await writeKeys(writer, prefix: "ro", count: 30)
-        #expect(try await readAll(writes, via: reader) == 0)
+        #expect(try await readBackAll(writes, via: reader, readOnly: true) == 0)
         let healthy = await reader.readOnlyStatistics()
         // A replica may still be executing the last writes when the first reads arrive (a mismatch, ordered).
         #expect(healthy.completed >= 20, "\(healthy.completed) of 30 reads completed without ordering, \(healthy.fellBack) ordered")
@@ -43,7 +34,7 @@ struct ReadOnlyProcessTests {
         processes.kill(3)
         let before = await reader.readOnlyStatistics()
         let started = Date()
-        #expect(try await readAll(writes, via: reader) == 0)
+        #expect(try await readBackAll(writes, via: reader, readOnly: true) == 0)
         let elapsed = Date().timeIntervalSince(started)
         let after = await reader.readOnlyStatistics()
         #expect(after.completed == before.completed, "no read can gather all 4 replies with one replica down")

@@ -40,10 +40,11 @@ func writeWhile(_ clients: [ThemisClient], count: Int, crash: @escaping @Sendabl
     }
 }
 
-func readBackAll(_ writes: [(String, [UInt8], Date, Date)], via client: ThemisClient) async throws -> Int {
+func readBackAll(_ writes: [(String, [UInt8], Date, Date)], via client: ThemisClient, readOnly: Bool = false) async throws -> Int {
     var wrong = 0
     for (key, value, _, _) in writes {
-        let result = try KeyValueResult(decoding: try await client.invoke(KeyValueOperation.get(key: key).encoded()))
+        let get = KeyValueOperation.get(key: key).encoded()
+        let result = try KeyValueResult(decoding: try await readOnly ? client.invokeReadOnly(get) : client.invoke(get))
         if result != .value(value) { wrong += 1 }
     }
     return wrong
