@@ -61,9 +61,8 @@ public final class ClientSession: Sendable {
             // The first client proves the connections; the others attach to them.
             state.value.handshakeKeyring = client.keyring
             for replica in cluster.configuration.replicas { connect(to: replica, delayMilliseconds: 0) }
-            state.value.ticker = loop.scheduleRepeatedTask(
-                initialDelay: .milliseconds(tickMilliseconds), delay: .milliseconds(tickMilliseconds)
-            ) { _ in self.tick() }
+            state.value.ticking = true
+            SessionTicker.add(self, milliseconds: tickMilliseconds)
             return
         }
         for replica in state.value.links.keys {
@@ -82,15 +81,17 @@ public final class ClientSession: Sendable {
     func shutDown() {
         loop.preconditionInEventLoop()
         state.value.closed = true
-        state.value.ticker?.cancel()
-        state.value.ticker = nil
+        if state.value.ticking {
+            state.value.ticking = false
+            SessionTicker.remove(self, milliseconds: tickMilliseconds)
+        }
         for (_, link) in state.value.links { link.channel.close(promise: nil) }
         state.value.links = [:]
         for (_, promise) in state.value.statusQueries { promise.fail(ThemisClientError.closed) }
         state.value.statusQueries = [:]
     }
 
-    private func tick() {
+    func tick() {
         for (_, member) in state.value.members { member.tick() }
     }
 
@@ -235,7 +236,8 @@ struct SessionState {
     var flushScheduled = false
     var statusQueries: [UInt64: EventLoopPromise<StatusReport>] = [:]
     var nextStatusNonce: UInt64 = 1
-    var ticker: RepeatedTask?
+    /// The session is on its loop's `SessionTicker`.
+    var ticking = false
     var closed = false
 }
 
