@@ -85,8 +85,10 @@ struct OverloadTests {
         if load.terminationStatus == 0, hammer.operations == 0, hammer.errors == 0 {
             // The same stall seen from the other side (CI, 2026-12-03): the first of the 400 got its four links
             // and the run started, but none of the 400 completed or failed an operation in the 16 s window (the
-            // well-behaved client meanwhile saw an idle cluster). Open: the 400 clients' own event loops look
-            // starved (not even their 10 s deadlines fired); not the overload behaviour this test checks.
+            // well-behaved client meanwhile saw an idle cluster): the 400 clients' own event loops were starved
+            // (not even their 10 s deadlines fired). Cause found the same day: a 10 ms tick task per client session,
+            // 40,000 timer firings a second; one task per event loop now ticks them all (`SessionTicker`). Kept as
+            // a known issue until CI shows it gone; not the overload behaviour this test checks.
             withKnownIssue("the 400 per-client connections completed nothing in the window (debug build)", isIntermittent: true) {
                 Issue.record("stderr of the 400: \(loadError)")
             }
