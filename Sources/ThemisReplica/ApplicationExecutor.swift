@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+import NIOCore
 import ThemisCore
 
 /// Runs the application off the protocol thread, batch by batch, from one long-lived task.
@@ -78,6 +80,86 @@ final class ApplicationExecutor: Sendable {
                     results.append(await application.executeReadOnly(request.operation, from: request.client))
                 }
                 report(results)
+            }
+        }
+    }
+
+    /// Batches sent to an application process and not yet answered, at most (the pipelining bound: the
+    /// next batch goes out before the last is answered, up to this many; then the executor waits).
+    static let processBatchesInFlightMax = 16
+
+    /// Consumes jobs until `finish()`, driving an application in its own process (`ApplicationProcess`):
+    /// batches are pipelined (up to `processBatchesInFlightMax` unanswered), their results reported in order;
+    /// a restore is awaited before anything after it is sent. The first failure of the process (it exits,
+    /// breaks the protocol, refuses a snapshot) is reported once and ends the run: no later job is sent.
+    func run(
+        process: ApplicationProcess,
+        onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
+        onFailure: @escaping @Sendable (String) -> Void
+    ) async {
+        let failed = NIOLockedValueBox(false)
+        let command = process.command
+        let report: @Sendable (String) -> Void = { message in
+            guard failed.withLockedValue({ already in defer { already = true }; return !already }) else { return }
+            onFailure(message)
+        }
+        process.onFailure(report)
+        let failure: @Sendable (any Error) -> Void = { error in
+            report("application `\(command)` (pid \(process.pid)) failed: \(error)")
+        }
+        var lastSent = SequenceNumber.zero
+        // Batches sent and not yet answered (oldest first); `answered` counts those that completed.
+        var inFlight = CircularBuffer<EventLoopFuture<Void>>()
+        let answered = NIOLockedValueBox(0)
+        var sent = 0
+        for await job in stream {
+            guard !failed.withLockedValue({ $0 }) else { return }
+            switch job {
+            case .batch(let batch):
+                let sequence = batch.sequence
+                let results = process.execute(batch)
+                let done: EventLoopFuture<Void>
+                if batch.checkpoint {
+                    done = results.and(process.snapshot(sequence)).map { results, snapshot in onExecuted(sequence, results, snapshot) }
+                } else {
+                    done = results.map { results in onExecuted(sequence, results, nil) }
+                }
+                done.whenComplete { result in
+                    answered.withLockedValue { $0 += 1 }
+                    if case .failure(let error) = result { failure(error) }
+                }
+                lastSent = sequence
+                sent += 1
+                inFlight.append(done)
+                let unanswered = sent - answered.withLockedValue { $0 }
+                while inFlight.count > unanswered { inFlight.removeFirst() }
+                if inFlight.count > Self.processBatchesInFlightMax, let oldest = inFlight.popFirst() {
+                    guard (try? await oldest.get()) != nil else { return }
+                }
+            case .install(let sequence, let snapshot):
+                do {
+                    try await process.restore(sequence, state: snapshot).get()
+                    lastSent = sequence
+                } catch {
+                    report("application `\(command)` (pid \(process.pid)) did not restore the snapshot of checkpoint "
+                        + "\(sequence.rawValue): \(error); the replica stops rather than execute on a state it is unsure of")
+                    return
+                }
+            case .status(let answer):
+                let sequence = lastSent
+                process.snapshot(sequence).whenComplete { result in
+                    switch result {
+                    case .success(let state): answer(sequence, Digest.of(state))
+                    case .failure(let error): failure(error)
+                    }
+                }
+            case .readOnly(let requests, let answer):
+                process.query(requests).whenComplete { result in
+                    switch result {
+                    case .success(let results): answer(results)
+                    case .failure(let error): failure(error)
+                    }
+                }
             }
         }
     }

@@ -54,12 +54,33 @@ public final class ReplicaServer: Sendable {
     let executorTask: Task<Void, Never>
     /// Fatal failures (the application refused a snapshot), reported once.
     let failures: AsyncStream<String>
+    /// The application's process (`--app-command`); nil when the application runs in this process.
+    let applicationProcess: ApplicationProcess?
     /// What the replica counted so far.
     public let counters: NIOLockedValueBox<ReplicaCounters>
 
     /// Starts listening, connecting to peers and running the application.
     /// - Throws: `ConfigurationError` for keys that do not match the cluster file, or a bind error.
     public static func start(options: Options, application: some Application) async throws -> ReplicaServer {
+        try await start(options: options, hosting: .inProcess(application))
+    }
+
+    /// Starts the replica with its application in its own process: `/bin/sh -c "exec COMMAND"`, spoken to
+    /// over its stdin and stdout (docs/APPLICATION.md). If the application fails later (exits, breaks the
+    /// protocol), `failure()` reports it and the replica executes nothing more.
+    /// - Throws: as `start(options:application:)`, or `ApplicationProcessError.startup` if the application
+    ///   does not start or does not answer `info` as it must.
+    public static func start(options: Options, applicationCommand: String) async throws -> ReplicaServer {
+        try await start(options: options, hosting: .process(applicationCommand))
+    }
+
+    /// Where the application runs.
+    enum Hosting {
+        case inProcess(any Application)
+        case process(String)
+    }
+
+    private static func start(options: Options, hosting: Hosting) async throws -> ReplicaServer {
         let cluster = options.cluster
         guard let endpoint = cluster.replicas.first(where: { $0.id == options.id.rawValue }) else {
             throw ConfigurationError.unknownPrincipal(.replica(options.id), file: "cluster.json")
@@ -75,7 +96,11 @@ public final class ReplicaServer: Sendable {
         let openConnections = NIOLockedValueBox(0)
         let connectionsMax = cluster.limits.connectionsMax
         let driver: any ShellDriver
+        var applicationProcess: ApplicationProcess?
         do {
+            if case .process(let command) = hosting {
+                applicationProcess = try await ApplicationProcess.start(command: command, limits: cluster.limits, group: group, logger: options.logger)
+            }
             driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters) {
                 failureContinuation.yield($0)
                 failureContinuation.finish()
@@ -93,17 +118,25 @@ public final class ReplicaServer: Sendable {
             }
         } catch {
             executor.finish()
+            await applicationProcess?.stop()
             try? await group.shutdownGracefully()
             throw error
         }
-        let executorTask = Task {
-            await executor.run(application) { sequence, results, snapshot in
-                driver.executed(sequence, results: results, applicationSnapshot: snapshot)
-            } onFailure: { message in
-                options.logger.critical("\(message)")
-                failureContinuation.yield(message)
-                failureContinuation.finish()
-            }
+        let onExecuted: @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void = { sequence, results, snapshot in
+            driver.executed(sequence, results: results, applicationSnapshot: snapshot)
+        }
+        let onFailure: @Sendable (String) -> Void = { message in
+            options.logger.critical("\(message)")
+            failureContinuation.yield(message)
+            failureContinuation.finish()
+        }
+        let executorTask: Task<Void, Never>
+        switch hosting {
+        case .inProcess(let application):
+            executorTask = Task { await executor.run(application, onExecuted: onExecuted, onFailure: onFailure) }
+        case .process:
+            guard let process = applicationProcess else { preconditionFailure("the application process starts above") }
+            executorTask = Task { await executor.run(process: process, onExecuted: onExecuted, onFailure: onFailure) }
         }
         let server: any Channel
         do {
@@ -140,12 +173,15 @@ public final class ReplicaServer: Sendable {
                 .get()
         } catch {
             executor.finish()
+            await executorTask.value
+            await applicationProcess?.stop()
             await driver.closeDataDirectory()
             try? await group.shutdownGracefully()
             throw error
         }
         let replica = ReplicaServer(options: options, group: group, keyring: keyring, driver: driver, executor: executor,
-                                    serverChannel: server, executorTask: executorTask, failures: failures, counters: counters)
+                                    serverChannel: server, executorTask: executorTask, failures: failures, counters: counters,
+                                    applicationProcess: applicationProcess)
         replica.startTicking()
         for other in cluster.configuration.replicas where other < options.id {
             replica.connect(to: other, delayMilliseconds: 0)
@@ -172,8 +208,9 @@ public final class ReplicaServer: Sendable {
 
     private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: any ShellDriver,
                  executor: ApplicationExecutor, serverChannel: any Channel, executorTask: Task<Void, Never>,
-                 failures: AsyncStream<String>, counters: NIOLockedValueBox<ReplicaCounters>) {
+                 failures: AsyncStream<String>, counters: NIOLockedValueBox<ReplicaCounters>, applicationProcess: ApplicationProcess?) {
         self.failures = failures
+        self.applicationProcess = applicationProcess
         self.options = options
         self.group = group
         self.keyring = keyring
@@ -235,6 +272,7 @@ public final class ReplicaServer: Sendable {
         try? await driver.closeAllLinks().get()
         executor.finish()
         await executorTask.value
+        await applicationProcess?.stop()
         await driver.closeDataDirectory()
         // Let close callbacks that hop between loops run before the loops stop.
         try? await Task.sleep(for: .milliseconds(50))

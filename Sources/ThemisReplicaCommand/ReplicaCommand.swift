@@ -15,6 +15,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Private key file (default: replica-<id>.key next to cluster.json).") var key: String?
     @Option(help: "Application: kv or bench.") var app = "kv"
     @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
+    @Option(help: "Run the application in its own process: this shell command (run as `/bin/sh -c \"exec COMMAND\"`), spoken to over its stdin and stdout (docs/APPLICATION.md), e.g. \"python3 examples/python/kv_app.py\". Replaces --app.") var appCommand: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
@@ -74,10 +75,15 @@ public struct ReplicaCommand: AsyncParsableCommand {
                 options.eventLoopThreads = threads
             }
             let server: ReplicaServer
+            if let appCommand {
+                guard !appCommand.allSatisfy({ $0 == " " }) else { throw ValidationError("--app-command is empty") }
+                server = try await ReplicaServer.start(options: options, applicationCommand: appCommand)
+            } else {
             switch app {
             case "kv": server = try await ReplicaServer.start(options: options, application: KeyValueStore())
             case "bench": server = try await ReplicaServer.start(options: options, application: BenchmarkApplication(replyBytes: replySize))
             default: throw ValidationError("--app must be kv or bench (got \(app))")
+            }
             }
             // Stop on SIGTERM / SIGINT, or with an error when the replica fails for good.
             let failure = await withTaskGroup(of: String?.self) { group in

@@ -1,0 +1,383 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ThemisCore
+
+/// The replicated application in its own process (`themis replica --app-command CMD`): started with
+/// `/bin/sh -c "exec CMD"`, driven over its stdin and stdout with the protocol of `ApplicationWire`
+/// (docs/APPLICATION.md); its stderr is the replica's. Requests are written as soon as they are made and
+/// answered in order, so batches are pipelined (the executor bounds how many are in flight).
+///
+/// Every failure of the application (it exits, closes its output, breaks the protocol, answers out of order or
+/// reports a failure) fails everything pending and is reported once through `onFailure`: the replica then
+/// stops rather than execute on a state it is unsure of.
+final class ApplicationProcess: Sendable {
+    let command: String
+    let pid: pid_t
+    let channel: any Channel
+    let limits: Limits
+    private let pending: NIOLoopBoundBox<PendingAnswers>
+    /// Set before a deliberate stop, so that the closed pipe is not reported as a failure.
+    private let stopping = NIOLockedValueBox(false)
+    private let failureHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+
+    private init(command: String, pid: pid_t, channel: any Channel, limits: Limits, pending: NIOLoopBoundBox<PendingAnswers>) {
+        self.command = command
+        self.pid = pid
+        self.channel = channel
+        self.limits = limits
+        self.pending = pending
+    }
+
+    /// Starts `command` and checks its `info` answer: the protocol version, and an empty state (the replica
+    /// gives the application its state: by executing from sequence number 1, or by restoring a snapshot).
+    /// - Throws: `ApplicationProcessError.startup` with a one-line reason.
+    static func start(command: String, limits: Limits, group: any EventLoopGroup, logger: Logger,
+                      timeoutMilliseconds: Int64 = 10_000) async throws -> ApplicationProcess {
+        let (pid, input, output) = try spawn(command)
+        let loop = group.next()
+        let frameBytesMax = ApplicationWire.frameBytesMax(limits: limits)
+        let pending = NIOLoopBoundBox.makeBoxSendingValue(PendingAnswers(command: command, limits: limits), eventLoop: loop)
+        let channel: any Channel
+        do {
+            channel = try await NIOPipeBootstrap(group: loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(ApplicationFrameDecoder(frameBytesMax: frameBytesMax)))
+                        try channel.pipeline.syncOperations.addHandler(ApplicationAnswerHandler(pending: pending))
+                    }
+                }
+                .takingOwnershipOfDescriptors(input: input, output: output)
+                .get()
+        } catch {
+            close(input)
+            close(output)
+            kill(pid, SIGKILL)
+            _ = reap(pid, waitMilliseconds: 1_000)
+            throw ApplicationProcessError.startup("cannot attach to the application process `\(command)`: \(error)")
+        }
+        let process = ApplicationProcess(command: command, pid: pid, channel: channel, limits: limits, pending: pending)
+        channel.closeFuture.whenComplete { _ in process.outputClosed() }
+        let info: ApplicationWire.Info
+        do {
+            let answer = process.send(ApplicationWire.info(frameBytesMax: frameBytesMax), expecting: .info)
+            let timeout = loop.scheduleTask(in: .milliseconds(timeoutMilliseconds)) {
+                process.abandon(.startup("the application `\(command)` did not answer `info` within \(timeoutMilliseconds) ms"))
+            }
+            defer { timeout.cancel() }
+            guard case .info(let answered) = try await answer.get() else { throw ApplicationProcessError.startup("no info") }
+            info = answered
+        } catch {
+            await process.stop()
+            throw ApplicationProcessError.startup("application `\(command)` at start-up: \(error)")
+        }
+        guard info.version == ApplicationWire.version else {
+            await process.stop()
+            throw ApplicationProcessError.startup("application `\(command)` speaks protocol version \(info.version); this replica speaks \(ApplicationWire.version)")
+        }
+        guard info.lastApplied == 0 else {
+            await process.stop()
+            throw ApplicationProcessError.startup("application `\(command)` reports a state at sequence number \(info.lastApplied); "
+                + "a replica starts its application empty (it executes from sequence number 1, or restores a snapshot it holds or fetches)")
+        }
+        logger.notice("application process", metadata: [
+            "command": "\(command)", "pid": "\(pid)", "name": "\(info.name)", "protocol": "\(info.version)",
+        ])
+        return process
+    }
+
+    /// Called once with a one-line description when the application fails (not on `stop()`).
+    func onFailure(_ handler: @escaping @Sendable (String) -> Void) {
+        failureHandler.withLockedValue { $0 = handler }
+    }
+
+    func execute(_ batch: ExecutionBatch) -> EventLoopFuture<[[UInt8]]> {
+        let expected = batch.requests.count
+        let sequence = batch.sequence.rawValue
+        return send(ApplicationWire.execute(sequence: batch.sequence, requests: batch.requests), expecting: .executed(sequence: sequence, count: expected))
+            .flatMapThrowing { answer in
+                guard case .executed(_, let results) = answer else { throw ApplicationProcessError.unexpected("not an executed frame") }
+                return results
+            }
+    }
+
+    func query(_ requests: [Request]) -> EventLoopFuture<[[UInt8]?]> {
+        send(ApplicationWire.query(requests), expecting: .answered(count: requests.count))
+            .flatMapThrowing { answer in
+                guard case .answered(let results) = answer else { throw ApplicationProcessError.unexpected("not an answered frame") }
+                return results
+            }
+    }
+
+    /// The whole state after every frame sent so far, assembled from the application's chunks.
+    func snapshot(_ sequence: SequenceNumber) -> EventLoopFuture<[UInt8]> {
+        send(ApplicationWire.snapshot(sequence: sequence), expecting: .snapshot(sequence: sequence.rawValue))
+            .flatMapThrowing { answer in
+                guard case .snapshotChunk(_, _, _, let state) = answer else { throw ApplicationProcessError.unexpected("not a snapshot") }
+                return state
+            }
+    }
+
+    /// Replaces the application's state, in chunks of `stateChunkBytes`; succeeds once it answered `restored`.
+    func restore(_ sequence: SequenceNumber, state: [UInt8]) -> EventLoopFuture<Void> {
+        let frames = ApplicationWire.restore(sequence: sequence, state: state, chunkBytes: limits.stateChunkBytes)
+        for frame in frames.dropLast() { _ = send(frame, expecting: nil) }
+        return send(frames[frames.count - 1], expecting: .restored(sequence: sequence.rawValue)).map { _ in () }
+    }
+
+    /// Closes the pipes (the application reads the end of its input and SHOULD exit), waits up to 2 s for it
+    /// to exit, then kills it.
+    func stop() async {
+        stopping.withLockedValue { $0 = true }
+        try? await channel.close()
+        if !ApplicationProcess.reap(pid, waitMilliseconds: 2_000).exited {
+            kill(pid, SIGKILL)
+            _ = ApplicationProcess.reap(pid, waitMilliseconds: 1_000)
+        }
+    }
+
+    /// Writes `frame` on the pipe's loop and, if an answer is expected, waits for it (in order).
+    private func send(_ frame: [UInt8], expecting expectation: PendingAnswers.Expectation?) -> EventLoopFuture<ApplicationWire.Response> {
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: ApplicationWire.Response.self)
+        let channel = self.channel
+        let pending = self.pending
+        loop.execute {
+            let answers = pending.value
+            if let error = answers.failure {
+                promise.fail(error)
+                return
+            }
+            if let expectation { answers.waiting.append((expectation, promise)) } else { promise.succeed(.restored(sequence: 0)) }
+            channel.writeAndFlush(ByteBuffer(bytes: frame), promise: nil)
+        }
+        return promise.futureResult
+    }
+
+    /// Fails everything pending with `error` and closes the pipes (used by the start-up timeout).
+    private func abandon(_ error: ApplicationProcessError) {
+        pending.value.fail(error)
+        channel.close(promise: nil)
+    }
+
+    /// The application's output closed: fail what waits, and report the failure unless this is a stop.
+    private func outputClosed() {
+        let stopping = self.stopping.withLockedValue { $0 }
+        let how: String
+        if stopping {
+            how = "was stopped"
+        } else {
+            let status = ApplicationProcess.reap(pid, waitMilliseconds: 500)
+            how = status.exited ? status.description : "closed its output (pid \(pid) still running)"
+        }
+        let answers = pending.value
+        let reason = answers.failure ?? .exited(how)
+        answers.fail(reason)
+        guard !stopping, let handler = failureHandler.withLockedValue({ handler in defer { handler = nil }; return handler }) else { return }
+        handler("application `\(command)` (pid \(pid)) failed: \(reason)")
+    }
+
+    // MARK: Process
+
+    /// Starts `/bin/sh -c "exec COMMAND"` with pipes for stdin and stdout; returns its pid and the replica's
+    /// ends (read from its stdout, write to its stdin).
+    private static func spawn(_ command: String) throws -> (pid_t, input: CInt, output: CInt) {
+        var toChild: [CInt] = [-1, -1]
+        var fromChild: [CInt] = [-1, -1]
+        guard pipe(&toChild) == 0 else { throw ApplicationProcessError.startup("cannot create a pipe: errno \(errno)") }
+        guard pipe(&fromChild) == 0 else {
+            close(toChild[0]); close(toChild[1])
+            throw ApplicationProcessError.startup("cannot create a pipe: errno \(errno)")
+        }
+        // Close-on-exec (Glibc does not export pipe2): only the two ends dup2 gives the child survive exec.
+        for descriptor in toChild + fromChild { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // dup2 clears close-on-exec on the child's stdin and stdout; every other pipe end closes at exec.
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        let shell = "/bin/sh"
+        let arguments: [String] = [shell, "-c", "exec \(command)"]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, shell, &actions, nil, argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        guard result == 0 else {
+            close(toChild[1]); close(fromChild[0])
+            throw ApplicationProcessError.startup("cannot start the application `\(command)`: error \(result)")
+        }
+        return (pid, fromChild[0], toChild[1])
+    }
+
+    /// How a child ended, if it did.
+    struct ExitStatus: CustomStringConvertible {
+        var exited: Bool
+        var code: Int32 = 0
+        var signal: Int32 = 0
+        var description: String {
+            guard exited else { return "is still running" }
+            return signal != 0 ? "was killed by signal \(signal)" : "exited with status \(code)"
+        }
+    }
+
+    /// Waits up to `waitMilliseconds` for `pid` to end and reaps it.
+    static func reap(_ pid: pid_t, waitMilliseconds: Int) -> ExitStatus {
+        var waited = 0
+        while true {
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid {
+                let signal = status & 0x7F
+                return signal == 0 ? ExitStatus(exited: true, code: (status >> 8) & 0xFF) : ExitStatus(exited: true, signal: signal)
+            }
+            if result < 0 && errno != EINTR { return ExitStatus(exited: true, code: -1) }
+            guard waited < waitMilliseconds else { return ExitStatus(exited: false) }
+            usleep(10_000)
+            waited += 10
+        }
+    }
+}
+
+/// What the replica waits for from the application, in the order it asked (on the pipe's event loop only).
+final class PendingAnswers {
+    enum Expectation {
+        case info
+        case executed(sequence: UInt64, count: Int)
+        case answered(count: Int)
+        case snapshot(sequence: UInt64)
+        case restored(sequence: UInt64)
+    }
+
+    let command: String
+    let limits: Limits
+    var waiting = CircularBuffer<(Expectation, EventLoopPromise<ApplicationWire.Response>)>()
+    /// The chunks of the snapshot being received.
+    var snapshot: [UInt8] = []
+    var snapshotTotal: UInt64?
+    /// Set once: everything after fails with it.
+    var failure: ApplicationProcessError?
+
+    init(command: String, limits: Limits) {
+        self.command = command
+        self.limits = limits
+    }
+
+    /// Matches one answer with the oldest expectation.
+    func receive(_ body: [UInt8]) throws(ApplicationProcessError) {
+        let response = try ApplicationWire.decode(body, resultBytesMax: limits.resultBytesMax)
+        if case .failed(let reason) = response { throw .failed(reason) }
+        guard let (expectation, promise) = waiting.first else { throw .unexpected("an answer arrived when none was asked for") }
+        switch (expectation, response) {
+        case (.info, .info):
+            break
+        case (.executed(let sequence, let count), .executed(let answered, let results)):
+            guard answered == sequence else { throw .unexpected("executed batch \(answered), expected \(sequence)") }
+            guard results.count == count else { throw .unexpected("\(results.count) results for batch \(sequence) of \(count) requests") }
+        case (.answered(let count), .answered(let results)):
+            guard results.count == count else { throw .unexpected("\(results.count) read-only answers for \(count) requests") }
+        case (.snapshot(let sequence), .snapshotChunk(let answered, let total, let last, let bytes)):
+            guard answered == sequence else { throw .unexpected("snapshot chunk of \(answered), expected \(sequence)") }
+            guard total <= UInt64(limits.stateBytesMax) else {
+                throw .malformed("a snapshot of \(total) bytes, more than stateBytesMax (\(limits.stateBytesMax))")
+            }
+            if let snapshotTotal, snapshotTotal != total { throw .malformed("snapshot chunks disagree on its size (\(snapshotTotal), \(total))") }
+            guard UInt64(snapshot.count + bytes.count) <= total else { throw .malformed("snapshot chunks exceed its size of \(total) bytes") }
+            if snapshotTotal == nil { snapshot.reserveCapacity(Int(total)) }
+            snapshotTotal = total
+            snapshot.append(contentsOf: bytes)
+            guard last else { return }
+            guard UInt64(snapshot.count) == total else { throw .malformed("the last snapshot chunk ends at \(snapshot.count) of \(total) bytes") }
+            let state = snapshot
+            snapshot = []
+            snapshotTotal = nil
+            waiting.removeFirst()
+            promise.succeed(.snapshotChunk(sequence: answered, total: total, last: true, bytes: state))
+            return
+        case (.restored(let sequence), .restored(let answered)):
+            guard answered == sequence else { throw .unexpected("restored \(answered), expected \(sequence)") }
+        default:
+            throw .unexpected("\(response.kindName) while waiting for \(expectation)")
+        }
+        waiting.removeFirst()
+        promise.succeed(response)
+    }
+
+    /// Fails every waiting promise; later requests fail at once.
+    func fail(_ error: ApplicationProcessError) {
+        if failure == nil { failure = error }
+        let reason = failure ?? error
+        while let (_, promise) = waiting.popFirst() { promise.fail(reason) }
+    }
+}
+
+extension ApplicationWire.Response {
+    var kindName: String {
+        switch self {
+        case .info: "info reply"
+        case .executed: "executed"
+        case .answered: "answered"
+        case .snapshotChunk: "snapshot chunk"
+        case .restored: "restored"
+        case .failed: "failed"
+        }
+    }
+}
+
+/// Cuts the application's output into frame bodies (u32 length, then that many bytes); a frame longer than
+/// `frameBytesMax` is a protocol error.
+struct ApplicationFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = [UInt8]
+    let frameBytesMax: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        guard Int(length) <= frameBytesMax else {
+            throw ApplicationProcessError.malformed("a frame of \(length) bytes, more than the \(frameBytesMax) announced in info")
+        }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        let body = buffer.readBytes(length: Int(length)) ?? []
+        context.fireChannelRead(wrapInboundOut(body))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        if buffer.readableBytes > 0 {
+            throw ApplicationProcessError.malformed("its output ended inside a frame (\(buffer.readableBytes) bytes)")
+        }
+        return .needMoreData
+    }
+}
+
+/// Hands each frame to `PendingAnswers`; on any error fails everything pending and closes the pipes.
+final class ApplicationAnswerHandler: ChannelInboundHandler {
+    typealias InboundIn = [UInt8]
+    let pending: NIOLoopBoundBox<PendingAnswers>
+
+    init(pending: NIOLoopBoundBox<PendingAnswers>) {
+        self.pending = pending
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        do {
+            try pending.value.receive(unwrapInboundIn(data))
+        } catch {
+            pending.value.fail(error)
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        pending.value.fail(error as? ApplicationProcessError ?? .malformed("\(error)"))
+        context.close(promise: nil)
+    }
+}

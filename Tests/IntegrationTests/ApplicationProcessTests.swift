@@ -1,0 +1,223 @@
+// Proves the out-of-process application host with real processes: every replica runs the Python key-value
+// application (examples/python/kv_app.py) through `--app-command`; clients' operations are checked against a
+// model; a replica restarted empty catches up by state transfer through the application's chunked snapshot
+// and restore (a state of several MiB); the application killed under one replica stops that replica with a
+// clear message while the cluster keeps serving; an application that breaks the protocol at start-up is a
+// clear start-up error.
+import Foundation
+import NIOPosix
+import Testing
+import ThemisApps
+import ThemisClient
+import ThemisCore
+
+/// `--app kv --app-command "python3 .../examples/python/kv_app.py"` (the command replaces `--app`).
+let pythonKeyValueApplication: [String] = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return ["kv", "--app-command", "python3 \(root.path)/examples/python/kv_app.py"]
+}()
+
+/// The pid of `parent`'s child process whose command line contains `marker`.
+func childProcess(of parent: Int32, containing marker: String) -> Int32? {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    for entry in entries {
+        guard let pid = Int32(entry),
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, Int32(fields[1]) == parent,
+            let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+            command.contains(marker)
+        else { continue }
+        return pid
+    }
+    return nil
+}
+
+extension IntegrationSuite {
+@Suite("Application in its own process (Python key-value application)")
+struct ApplicationProcessTests {
+    @Test("4 replicas running the Python application serve 8 concurrent clients' puts, gets (ordered and read-only) and deletes, every result checked against a model; all state digests equal")
+    func pythonApplicationServes() async throws {
+        let processes = try ReplicaProcesses(auth: "hmac", application: pythonKeyValueApplication)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<8).map { try processes.client($0, group: group) }
+        try await processes.waitUntilReady(clients[0])
+        let operations = 125
+        let mismatches = try await withThrowingTaskGroup(of: [String].self) { tasks in
+            for (index, client) in clients.enumerated() {
+                tasks.addTask {
+                    // Each client owns its keys, so its model alone predicts every result.
+                    var model: [String: [UInt8]] = [:]
+                    var generator = Workload(seed: UInt64(index + 1))
+                    var wrong: [String] = []
+                    for step in 0..<operations {
+                        let key = "c\(index)-k\(generator.next() % 12)"
+                        let roll = generator.next() % 10
+                        let operation: KeyValueOperation
+                        let expected: KeyValueResult
+                        if roll < 5 {
+                            let value = Array("v\(step)-\(generator.next() % 1000)".utf8) + [UInt8](repeating: UInt8(step % 256), count: Int(generator.next() % 200))
+                            operation = .put(key: key, value: value)
+                            expected = .ok
+                            model[key] = value
+                        } else if roll < 9 {
+                            operation = .get(key: key)
+                            expected = .value(model[key])
+                        } else {
+                            operation = .delete(key: key)
+                            expected = .ok
+                            model[key] = nil
+                        }
+                        let bytes = operation.encoded()
+                        let readOnly = roll >= 7 && roll < 9
+                        let result = try KeyValueResult(decoding: try await readOnly ? client.invokeReadOnly(bytes) : client.invoke(bytes))
+                        if result != expected { wrong.append("client \(index) step \(step) \(operation): \(result), expected \(expected)") }
+                    }
+                    // A malformed operation gets the same error text as from the Swift store.
+                    let malformed = try KeyValueResult(decoding: try await client.invoke([9]))
+                    if malformed != .error("malformed operation: unknown tag 9") { wrong.append("malformed: \(malformed)") }
+                    return wrong
+                }
+            }
+            var all: [String] = []
+            for try await wrong in tasks { all += wrong }
+            return all
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        let reports = try await (0..<4).mapAsync { try await clients[0].status(of: ReplicaID(UInt32($0))) }
+        let executed = reports.map(\.lastExecuted.rawValue).max() ?? 0
+        // Every replica ends at the same sequence number with the same state digest.
+        for _ in 0..<50 {
+            let now = try await (0..<4).mapAsync { try await clients[0].status(of: ReplicaID(UInt32($0))) }
+            if Set(now.map(\.lastExecuted.rawValue)).count == 1, Set(now.map(\.applicationDigest)).count == 1 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let final = try await (0..<4).mapAsync { try await clients[0].status(of: ReplicaID(UInt32($0))) }
+        #expect(Set(final.map(\.applicationDigest)).count == 1, "\(final.map(\.applicationDigest))")
+        #expect(executed > 0)
+        #expect(processes.log(of: 0).contains("name=python kv"))
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+    }
+
+    @Test("A replica restarted empty catches up by state transfer through the Python application's chunked snapshot and restore (a state of about 6 MiB, 6 chunks)")
+    func restartedReplicaRestoresApplication() async throws {
+        let processes = try ReplicaProcesses(checkpointInterval: 20, auth: "hmac", application: pythonKeyValueApplication)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<2).map { try processes.client($0, group: group, deadlineMilliseconds: 30_000) }
+        try await processes.waitUntilReady(clients[0])
+        processes.kill(3)
+        var writes: [(String, [UInt8])] = []
+        for index in 0..<100 {
+            let value = Array("big-\(index)-".utf8) + [UInt8](repeating: UInt8(index), count: 60_000)
+            let result = try KeyValueResult(decoding: try await clients[0].invoke(KeyValueOperation.put(key: "big-\(index)", value: value).encoded()))
+            #expect(result == .ok)
+            writes.append(("big-\(index)", value))
+        }
+        try processes.start(3)
+        let restarted = Date()
+        for index in 0..<40 {
+            let value = Array("after-\(index)".utf8)
+            _ = try await clients[1].invoke(KeyValueOperation.put(key: "after-\(index)", value: value).encoded())
+            writes.append(("after-\(index)", value))
+        }
+        var caughtUp: Double?
+        for _ in 0..<300 {
+            let reference = try await clients[0].status(of: ReplicaID(0))
+            if let report = try? await clients[0].status(of: ReplicaID(3), timeoutMilliseconds: 1_000),
+                report.lastExecuted == reference.lastExecuted, report.applicationDigest == reference.applicationDigest
+            {
+                caughtUp = Date().timeIntervalSince(restarted)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let seconds = try #require(caughtUp, "replica 3 did not catch up; log: \(processes.log(of: 3).suffix(2000))")
+        print("python application: restarted replica caught up \(String(format: "%.2f", seconds)) s after its restart")
+        #expect(processes.log(of: 3).contains("state transfer finished"))
+        // Replica 3 now answers from the restored state: read-only gets need every replica's answer to match.
+        var wrong = 0
+        for (key, value) in writes {
+            let result = try KeyValueResult(decoding: try await clients[0].invokeReadOnly(KeyValueOperation.get(key: key).encoded()))
+            if result != .value(value) { wrong += 1 }
+        }
+        #expect(wrong == 0)
+        #expect(await clients[0].readOnlyStatistics().completed > 0)
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+    }
+
+    @Test("The application killed under one replica: that replica stops with a message naming the application, and the cluster keeps serving")
+    func killedApplicationStopsItsReplica() async throws {
+        let processes = try ReplicaProcesses(auth: "hmac", application: pythonKeyValueApplication)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try processes.client(0, group: group)
+        try await processes.waitUntilReady(client)
+        let before = try await writeKeys(client, prefix: "pre", count: 20)
+        let replica = try #require(processes.processes[2]?.processIdentifier)
+        let application = try #require(childProcess(of: replica, containing: "kv_app.py"), "no application process under replica 2")
+        kill(application, SIGKILL)
+        for _ in 0..<100 where processes.isRunning(2) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!processes.isRunning(2), "replica 2 still runs without its application")
+        #expect(processes.processes[2]?.terminationStatus == 1)
+        let log = processes.log(of: 2)
+        #expect(log.contains("application `python3"), "\(log.suffix(600))")
+        #expect(log.contains("(pid \(application)) failed: it was killed by signal 9"), "\(log.suffix(600))")
+        let after = try await writeKeys(client, prefix: "post", count: 20)
+        #expect(try await readBackAll(before + after, via: client) == 0)
+        await client.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("An application that breaks the protocol or exits at start-up is a clear start-up error", arguments: [
+        ("cat", "goes from the replica to the application, not back"),
+        ("sh -c 'exit 3'", "exited with status 3"),
+        ("printf garbage-not-a-frame", "broke the protocol: a frame of"),
+    ])
+    func brokenApplicationAtStartUp(command: String, expected: String) throws {
+        let binary = try ReplicaProcesses.themisBinary()
+        let directory = NSTemporaryDirectory() + "themis-app-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ReplicaProcesses.runToCompletion(binary, ["keygen", "--replicas", "4", "--clients", "1", "--out", directory,
+                                                      "--base-port", "\(try ReplicaProcesses.freePortRange(count: 4))"])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "0", "--first-start", "--app-command", command]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(output.contains("themis: application `\(command)` at start-up: "), "\(output)")
+        #expect(output.contains(expected), "\(output)")
+    }
+}
+}
+
+extension Sequence {
+    func mapAsync<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
+
+/// A seeded generator for the workload (splitmix64), so a failing run can be repeated.
+struct Workload {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
