@@ -41,6 +41,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "--local: Hybster's pillars (parallel ordering instances).") var pillars: UInt32 = 1
     @Option(help: "--local: Hybster's trusted subsystems in-process or in their own process.") var trustedCounter = "in-process"
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
+    @Option(help: "--local: the replicas run their application in its own process, this command (`themis replica --app-command`), instead of the built-in benchmark application; it must answer the benchmark's operations, e.g. \"python3 examples/python/bench_app.py 10\" (10-byte replies).")
+    var appCommand: String?
     @Flag(help: "--local: durable mode (pbft): every replica keeps a write-ahead log and snapshots in a data directory.") var durable = false
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
@@ -134,6 +136,7 @@ struct BenchCommand: AsyncParsableCommand {
             directory: directory, replicas: replicaCount, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
             plugin: plugin, settings: settings, limits: limits, dataDirectory: durable ? LocalCluster.dataDirectoryTemplate : nil)
         let replicas = try LocalCluster(directory: directory, count: replicaCount, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"]
+                                           + (appCommand.map { ["--app-command", $0] } ?? [])
                                            + (plugin.faultModel == .hybrid ? ["--trusted-counter", trustedCounter] : []), durable: durable)
         let point: BenchPoint
         do {
