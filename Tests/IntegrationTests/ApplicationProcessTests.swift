@@ -151,6 +151,32 @@ struct ApplicationProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("Durable mode: kill -9 of every replica (and so every Python application) during writes, restart from the data directories: the applications are restored from the snapshots and the log, every acknowledged write is readable, the states agree")
+    func durableRestartRestoresApplications() async throws {
+        let processes = try ReplicaProcesses(checkpointInterval: 20, auth: "hmac", application: pythonKeyValueApplication, durable: true)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<4).map { try processes.client($0, group: group, deadlineMilliseconds: 60_000) }
+        try await processes.waitUntilReady(clients[0])
+        let killTime = LockedBox<Date?>(nil)
+        let writes = try await writeWhile(clients, count: 150) {
+            try await Task.sleep(for: .milliseconds(700))
+            for id in 0..<4 { processes.kill(id) }
+            killTime.set(Date())
+            try await Task.sleep(for: .milliseconds(300))
+            for id in 0..<4 { try processes.start(id) }
+        }
+        let kill = try #require(killTime.get())
+        let acknowledgedBefore = writes.filter { $0.3 < kill }.count
+        print("python application, durable: whole-cluster kill -9 after \(acknowledgedBefore) acknowledged writes")
+        #expect(acknowledgedBefore > 0 && acknowledgedBefore < 600, "the kill must fall in the middle of the writes")
+        #expect(try await readBackAll(writes, via: clients[0]) == 0)
+        #expect(try await DurabilityProcessTests().statesAgree(clients[1], replicas: 4))
+        for id in 0..<4 { #expect(processes.log(of: id).contains("restored from the write-ahead log")) }
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+    }
+
     @Test("The application killed under one replica: that replica stops with a message naming the application, and the cluster keeps serving")
     func killedApplicationStopsItsReplica() async throws {
         let processes = try ReplicaProcesses(auth: "hmac", application: pythonKeyValueApplication)
