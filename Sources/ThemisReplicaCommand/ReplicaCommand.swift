@@ -13,7 +13,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Path of cluster.json.") var config: String
     @Option(help: "This replica's id.") var id: UInt32
     @Option(help: "Private key file (default: replica-<id>.key next to cluster.json).") var key: String?
-    @Option(help: "Application: kv or bench.") var app = "kv"
+    @Option(help: "Application: kv, bench or ledger.") var app = "kv"
     @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
     @Option(help: "Run the application in its own process: this shell command (run as `/bin/sh -c \"exec COMMAND\"`), spoken to over its stdin and stdout (docs/APPLICATION.md), e.g. \"python3 examples/python/kv_app.py\". Replaces --app.") var appCommand: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
@@ -82,7 +82,8 @@ public struct ReplicaCommand: AsyncParsableCommand {
             switch app {
             case "kv": server = try await ReplicaServer.start(options: options, application: KeyValueStore())
             case "bench": server = try await ReplicaServer.start(options: options, application: BenchmarkApplication(replyBytes: replySize))
-            default: throw ValidationError("--app must be kv or bench (got \(app))")
+            case "ledger": server = try await ReplicaServer.start(options: options, application: Ledger())
+            default: throw ValidationError("--app must be kv, bench or ledger (got \(app))")
             }
             }
             // Stop on SIGTERM / SIGINT, or with an error when the replica fails for good.
