@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 import Synchronization
 import ThemisCore
 import ThemisCrypto
@@ -46,7 +47,7 @@ enum ProtocolDriverLimits {
 /// What `ReplicaServer` needs of its driver, whatever the protocol.
 protocol ShellDriver: Sendable {
     var loop: any EventLoop { get }
-    var counters: NIOLockedValueBox<ReplicaCounters> { get }
+    var metrics: ReplicaMetrics { get }
     func tick()
     func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?)
     func closeAllLinks() -> EventLoopFuture<Void>
@@ -58,6 +59,24 @@ protocol ShellDriver: Sendable {
     func openDataDirectory(_ path: String, identity: String, recoverFromPeers: Bool) -> EventLoopFuture<RestoreSummary>
     /// Durable mode: makes what is queued durable and stops the storage thread.
     func closeDataDirectory() async
+    /// What `/status` shows, read on the protocol loop (no application snapshot: cheap to ask often).
+    func liveStatus() -> EventLoopFuture<LiveStatus>
+}
+
+/// The replica's state for `/status`.
+struct LiveStatus: Sendable {
+    var id: UInt32
+    var view: UInt64
+    var primary: UInt32
+    var lastExecuted: UInt64
+    var stableCheckpoint: UInt64
+    var recovering: Bool
+    var replicasLinked: [UInt32]
+    var clientsConnected: Int
+    var inputsQueued: Int
+    var inputBytesQueued: Int
+    var readOnlyWaiting: Int
+    var statusQueriesWaiting: Int
 }
 
 /// What a replica found in its data directory at start-up.
@@ -101,7 +120,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     let limits: Limits
     let executor: ApplicationExecutor
     let logger: Logger
-    let counters: NIOLockedValueBox<ReplicaCounters>
+    let metrics: ReplicaMetrics
     private let state: NIOLoopBoundBox<State>
     /// Verified inputs handed to the protocol loop and not yet fed to the core, over all connections.
     private let inputsQueued = Atomic<Int>(0)
@@ -113,7 +132,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     init(core: Plugin.Core, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
-         counters: NIOLockedValueBox<ReplicaCounters>, onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
+         metrics: ReplicaMetrics, onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
         self.loop = loop
         self.keyring = keyring
         self.limits = core.limits
@@ -122,8 +141,8 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         ).clientFrameBytesMax
         self.executor = executor
         self.logger = logger
-        self.counters = counters
-        var effects = NIOEffects<Plugin>(executor: executor, logger: logger, counters: counters)
+        self.metrics = metrics
+        var effects = NIOEffects<Plugin>(executor: executor, logger: logger, metrics: metrics)
         effects.onFailure = onFailure
         self.state = NIOLoopBoundBox.makeBoxSendingValue(
             State(driver: ReplicaDriver(core: core, keyring: keyring), effects: effects), eventLoop: loop)
@@ -181,7 +200,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 }
                 summary.discardedSnapshot = "\(snapshotProblem)"
             }
-            let writer = StorageWriter(directory: directory, logger: self.logger, counters: self.counters, onFailure: self.state.value.effects.onFailure)
+            let writer = StorageWriter(directory: directory, logger: self.logger, metrics: self.metrics, onFailure: self.state.value.effects.onFailure)
             self.state.value.effects.storage = writer
             self.storageWriter.withLockedValue { $0 = writer }
             return summary
@@ -203,7 +222,11 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         let queued = inputsQueued.wrappingAdd(inputs.count, ordering: .relaxed).newValue
         let queuedBytes = inputBytesQueued.wrappingAdd(bytes, ordering: .relaxed).newValue
         loop.execute {
-            self.step { driver, effects in driver.deliver(inputs, effects: &effects) }
+            self.step { driver, effects in
+                let now = ContinuousClock.now
+                for case .request(let verified) in inputs { effects.admitted(verified.message, at: now) }
+                driver.deliver(inputs, effects: &effects)
+            }
             let left = self.inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
             let leftBytes = self.inputBytesQueued.wrappingSubtract(bytes, ordering: .relaxed).newValue
             if left < ProtocolDriverLimits.inputsQueuedLow && leftBytes < ProtocolDriverLimits.inputBytesQueuedLow { self.resumePaused() }
@@ -215,7 +238,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     func pause(_ channel: any Channel) {
         paused.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
         channel.setOption(.autoRead, value: false).whenFailure { _ in }
-        counters.withLockedValue { $0.readPauses += 1 }
+        metrics.readPauses.add()
         // The loop may have caught up before the channel was registered: check again.
         if inputsQueued.load(ordering: .relaxed) < ProtocolDriverLimits.inputsQueuedLow && inputBytesQueued.load(ordering: .relaxed) < ProtocolDriverLimits.inputBytesQueuedLow {
             resumePaused()
@@ -255,11 +278,14 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     @_specialize(where Plugin == PBFT)
     @_specialize(where Plugin == Hybster)
     func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?) {
-        counters.withLockedValue {
-            $0.batchesExecuted += 1
-            $0.requestsExecuted += results.count
-        }
+        metrics.batchesExecuted.add()
+        metrics.requestsExecuted.add(results.count)
+        metrics.batchSize.record(Double(results.count))
+        metrics.lastExecuted.set(Double(sequence.rawValue))
         loop.execute { self.step { driver, effects in
+            if let start = effects.executionStarted.removeValue(forKey: sequence.rawValue) {
+                effects.metrics.executionSeconds.record(ContinuousClock.now - start)
+            }
             driver.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, effects: &effects)
         } }
     }
@@ -289,6 +315,19 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         }
     }
 
+    func liveStatus() -> EventLoopFuture<LiveStatus> {
+        loop.submit {
+            let state = self.state.value
+            let core = state.driver.core
+            return LiveStatus(
+                id: core.id.rawValue, view: core.view.rawValue, primary: core.configuration.primary(of: core.view).rawValue,
+                lastExecuted: core.lastExecuted.rawValue, stableCheckpoint: core.stableCheckpoint.rawValue, recovering: core.isRecovering,
+                replicasLinked: state.effects.replicas.keys.map(\.rawValue).sorted(), clientsConnected: state.effects.clients.count,
+                inputsQueued: self.inputsQueued.load(ordering: .relaxed), inputBytesQueued: self.inputBytesQueued.load(ordering: .relaxed),
+                readOnlyWaiting: state.readsInFlight + state.readsWaiting.count, statusQueriesWaiting: state.statusWaiters.count)
+        }
+    }
+
     /// Answers a status query after every batch handed to the application so far has executed. Queries
     /// that arrive while a status job runs wait for it and share its answer: the application is snapshotted
     /// and hashed once per job, not once per query (any client may ask), and at most
@@ -297,7 +336,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         loop.execute {
             let waiting = self.state.value.statusWaiters.count
             guard waiting < ProtocolDriverLimits.statusQueriesPendingMax else {
-                self.counters.withLockedValue { $0.statusQueriesDropped += 1 }
+                self.metrics.statusQueriesDropped.add()
                 return
             }
             self.state.value.statusWaiters.append((nonce, channel))
@@ -314,7 +353,8 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         let links = UInt32(state.value.effects.replicas.count)
         let waiters = state.value.statusWaiters.count
         executor.submit(.status { lastExecuted, digest in
-            let counters = self.counters.withLockedValue { $0 }
+            let batches = UInt64(self.metrics.batchesExecuted.value)
+            let requests = UInt64(self.metrics.requestsExecuted.value)
             let peak = ProcessMemory.peakResidentBytes() ?? 0
             self.loop.execute {
                 let answered = Array(self.state.value.statusWaiters.prefix(waiters))
@@ -322,7 +362,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 for (nonce, channel) in answered {
                     let report = StatusReport(nonce: nonce, replica: replica, view: view, lastExecuted: lastExecuted,
                                               lastStableCheckpoint: stable, applicationDigest: digest, connectedReplicas: links,
-                                              batchesExecuted: UInt64(counters.batchesExecuted), requestsExecuted: UInt64(counters.requestsExecuted),
+                                              batchesExecuted: batches, requestsExecuted: requests,
                                               peakResidentBytes: peak)
                     channel.writeAndFlush(ByteBufferAllocator().frame(.statusReport(report)), promise: nil)
                 }
@@ -332,13 +372,15 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     }
 
     func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, admit: @escaping @Sendable (Principal) -> Bool) throws {
-        let counters = self.counters
+        let metrics = self.metrics
         let logger = self.logger
+        try channel.pipeline.syncOperations.addHandler(TrafficCountingHandler(metrics: metrics))
         try channel.pipeline.syncOperations.addThemisFront(
             keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits,
             clientFrameBytesMax: clientFrameBytesMax, admit: admit,
             onRejection: { rejection in
-                counters.withLockedValue { $0.connectionsRejected += 1 }
+                metrics.connectionsRejected.add()
+                metrics.handshakeFailure(rejection.kind).add()
                 logger.info("connection rejected", metadata: ["reason": "\(rejection.reason)"])
             })
         try channel.pipeline.syncOperations.addHandler(ReplicaInboundHandler(driver: self, keyring: keyring))
@@ -385,7 +427,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         let room = ProtocolDriverLimits.readOnlyInFlightMax - state.readsInFlight - state.readsWaiting.count
         if reads.count > room {
             let dropped = reads.count - max(0, room)
-            counters.withLockedValue { $0.readOnlyDropped += dropped }
+            metrics.readOnlyDropped.add(dropped)
             reads.removeLast(dropped)
         }
         state.readsWaiting.append(contentsOf: reads)
@@ -399,7 +441,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         state.readsInFlight = reads.count
         executor.submit(.readOnly(reads) { results in
             let answered = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
-            self.counters.withLockedValue { $0.readOnlyAnswered += answered }
+            self.metrics.readOnlyAnswered.add(answered)
             self.loop.execute {
                 self.state.withValue { state in
                     state.readsInFlight = 0
@@ -444,7 +486,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 }
                 entry.channel.writeAndFlush(entry.buffer, promise: nil)
             }
-            if dropped > 0 { counters.withLockedValue { $0.framesDroppedUnwritable += dropped } }
+            metrics.framesDroppedUnwritable.add(dropped)
             state.effects.outbox.removeAll(keepingCapacity: true)
             state.effects.flushScheduled = false
         }
@@ -456,7 +498,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
 struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     let executor: ApplicationExecutor
     let logger: Logger
-    let counters: NIOLockedValueBox<ReplicaCounters>
+    let metrics: ReplicaMetrics
     /// Durable mode: records are encoded during a step and queued here; the outbox hands them to the storage
     /// thread (`StorageWriter`) with its frames, which leave once the records are durable.
     var durable = false
@@ -473,27 +515,65 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     var flushScheduled = false
     /// Read-only requests of the current step, for the application.
     var reads: [Request] = []
+    /// Metrics: when sampled requests were admitted (one in 16, by digest), when batches went to the
+    /// application; each at most `timingsMax` entries.
+    var admitted: [Digest: ContinuousClock.Instant] = [:]
+    var executionStarted: [UInt64: ContinuousClock.Instant] = [:]
+    static var timingsMax: Int { 4_096 }
+    /// Traffic counters per replica and for all clients, looked up once per peer.
+    var replicaTraffic: [ReplicaID: PeerTraffic] = [:]
+    var clientTraffic: PeerTraffic?
 
-    init(executor: ApplicationExecutor, logger: Logger, counters: NIOLockedValueBox<ReplicaCounters>) {
+    init(executor: ApplicationExecutor, logger: Logger, metrics: ReplicaMetrics) {
         self.executor = executor
         self.logger = logger
-        self.counters = counters
+        self.metrics = metrics
     }
 
     mutating func send(_ frame: ByteBuffer, of message: Plugin.Core.Message, to replica: ReplicaID) {
-        if let channel = replicas[replica] { append(frame, to: channel) }
+        if let channel = replicas[replica] {
+            append(frame, to: channel)
+            traffic(of: replica).framesOut.add()
+        }
     }
 
     mutating func broadcast(_ frame: ByteBuffer, of message: Plugin.Core.Message) {
-        for (_, channel) in replicas { append(frame, to: channel) }
+        for (replica, channel) in replicas {
+            append(frame, to: channel)
+            traffic(of: replica).framesOut.add()
+        }
     }
 
     mutating func reply(_ frame: ByteBuffer, of reply: Reply) {
-        if let channel = clients[reply.client] { append(frame, to: channel) }
+        if let channel = clients[reply.client] {
+            append(frame, to: channel)
+            if clientTraffic == nil { clientTraffic = metrics.traffic(ReplicaMetrics.label(of: .client(reply.client))) }
+            clientTraffic?.framesOut.add()
+        }
+    }
+
+    private mutating func traffic(of replica: ReplicaID) -> PeerTraffic {
+        if let traffic = replicaTraffic[replica] { return traffic }
+        let traffic = metrics.traffic(ReplicaMetrics.label(of: .replica(replica)))
+        replicaTraffic[replica] = traffic
+        return traffic
     }
 
     mutating func execute(_ batch: ExecutionBatch) {
+        let now = ContinuousClock.now
+        if !admitted.isEmpty {
+            for request in batch.requests {
+                if let start = admitted.removeValue(forKey: request.digest) { metrics.orderingSeconds.record(now - start) }
+            }
+        }
+        if executionStarted.count < Self.timingsMax { executionStarted[batch.sequence.rawValue] = now }
         executor.submit(.batch(batch))
+    }
+
+    /// Metrics: notes when a sampled request (one in 16, by digest) was admitted.
+    mutating func admitted(_ request: Request, at now: ContinuousClock.Instant) {
+        guard request.digest.word0 & 15 == 0, admitted.count < Self.timingsMax else { return }
+        admitted[request.digest] = now
     }
 
     mutating func install(_ sequence: SequenceNumber, applicationSnapshot: [UInt8]) {
@@ -506,6 +586,17 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func observe(_ event: Plugin.Core.Event) {
+        metrics.event(event.kind).add()
+        switch event.common {
+        case .viewChanged(let view, _)?:
+            if view.rawValue > 0 { metrics.viewChanges.add() }
+            metrics.view.set(Double(view.rawValue))
+        case .checkpointStable(let sequence, _)?:
+            metrics.checkpointsStable.add()
+            metrics.stableCheckpoint.set(Double(sequence.rawValue))
+        case .stateTransferFinished?: metrics.stateTransfers.add()
+        case .checkpointTaken?, nil: break
+        }
         switch event.logLevel {
         case .trace: logger.trace("\(event.summary)")
         case .debug: logger.debug("\(event.summary)")
@@ -547,7 +638,7 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func rejected(_ rejection: Plugin.Core.Rejection) {
-        counters.withLockedValue { $0.rejections[rejection.kind, default: 0] += 1 }
+        metrics.rejection(rejection.kind).add()
         logger.debug("rejected input", metadata: ["reason": "\(rejection)"])
     }
 

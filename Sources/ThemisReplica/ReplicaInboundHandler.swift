@@ -23,6 +23,8 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     private var attached: Set<ClientID> = []
     /// The peer sent a payload that does not decode: the link is being closed and reads nothing more.
     private var closed = false
+    /// Frames received from the peer (set once its handshake named it).
+    private var framesIn: Tally?
 
     init(driver: ProtocolDriver<Plugin>, keyring: Keyring) {
         self.driver = driver
@@ -38,6 +40,9 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
             let high = ProtocolDriverLimits.writeHighWatermark(for: completed.peer, limits: driver.limits)
             context.channel.setOption(.writeBufferWaterMark, value: .init(low: high / 2, high: high)).whenFailure { _ in }
             driver.register(completed.peer, channel: context.channel)
+            let traffic = try? context.pipeline.syncOperations.handler(type: TrafficCountingHandler.self)
+            traffic?.attribute(to: completed.peer)
+            framesIn = traffic?.traffic.framesIn
         } else if let attach = event as? ClientAttached, attached.insert(attach.client).inserted {
             driver.register(.client(attach.client), channel: context.channel)
         }
@@ -54,6 +59,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     @_specialize(where Plugin == Hybster)
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
+        framesIn?.add()
         let input = unwrapInboundIn(data)
         switch (input.peer, input.message) {
         case (.replica(let replica), .replica(let payload)):
@@ -61,7 +67,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
         case (.client(let client), .request(let request)):
             receive(request, from: client)
         case (.client(let client), .readOnlyRequest(let request)):
-            driver.counters.withLockedValue { $0.readOnlyReceived += 1 }
+            driver.metrics.readOnlyReceived.add()
             switch ingress.admit(readOnly: request, from: client, attached: attached) {
             case .success(let verified): pending.append(.readOnly(verified))
             case .failure(let refusal): count(refusal)
@@ -71,7 +77,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
         case (.replica, .statusQuery(let query)):
             driver.status(nonce: query.nonce, channel: context.channel)
         default:
-            driver.counters.withLockedValue { $0.connectionsRejected += 1 }
+            driver.metrics.connectionsRejected.add()
             let reason = "unexpected message from \(input.peer)"
             context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: reason))), promise: nil)
             context.close(promise: nil)
@@ -89,16 +95,16 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     }
 
     private func receive(_ payload: ProtocolPayload, from replica: ReplicaID, context: ChannelHandlerContext) {
-        driver.counters.withLockedValue { $0.messagesReceived += 1 }
+        driver.metrics.messagesReceived.add()
         switch ingress.admit(payload, from: replica) {
         case .success(let verified):
-            if verified.requestsUnverified { driver.counters.withLockedValue { $0.unverifiedBatches += 1 } }
+            if verified.requestsUnverified { driver.metrics.unverifiedBatches.add() }
             pending.append(.message(verified))
         case .failure(.malformed(let error)):
             // As for a malformed frame: the peer is broken or lying; say why, close the link, read nothing more
             // from it (inputs of this read burst already verified are still handed over: they are authentic).
             closed = true
-            driver.counters.withLockedValue { $0.connectionsRejected += 1 }
+            driver.metrics.connectionsRejected.add()
             driver.logger.info("connection rejected", metadata: ["peer": "\(replica)", "reason": "malformed message: \(error)"])
             context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: "malformed message: \(error)"))), promise: nil)
             context.close(promise: nil)
@@ -111,7 +117,7 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
     }
 
     private func receive(_ request: Request, from client: ClientID) {
-        driver.counters.withLockedValue { $0.requestsReceived += 1 }
+        driver.metrics.requestsReceived.add()
         switch ingress.admit(request, from: client, attached: attached) {
         case .success(let verified): pending.append(.request(verified))
         case .failure(let refusal): count(refusal)
@@ -120,9 +126,9 @@ final class ReplicaInboundHandler<Plugin: ProtocolPlugin>: ChannelInboundHandler
 
     private func count(_ refusal: IngressRefusal) {
         switch refusal {
-        case .forgedSender: driver.counters.withLockedValue { $0.forgedSenders += 1 }
-        case .authenticationFailed: driver.counters.withLockedValue { $0.authenticationFailures += 1 }
-        case .malformed: driver.counters.withLockedValue { $0.connectionsRejected += 1 }
+        case .forgedSender: driver.metrics.forgedSenders.add()
+        case .authenticationFailed: driver.metrics.authenticationFailures.add()
+        case .malformed: driver.metrics.connectionsRejected.add()
         }
     }
 }

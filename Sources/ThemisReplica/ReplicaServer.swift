@@ -1,6 +1,8 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import Prometheus
 import NIOPosix
 import ThemisCore
 import ThemisCrypto
@@ -35,6 +37,12 @@ public final class ReplicaServer: Sendable {
         public var recoverFromPeers = false
         /// In-memory mode: the cluster's first start, known as such (`--first-start`): no recovery protocol.
         public var firstStart = false
+        /// Where the replica counts (nil: a registry of its own); `/metrics` exports its registry.
+        public var metrics: ReplicaMetrics?
+        /// The operations endpoint (`/metrics`, `/status`, `/health`): its port (0: any free one; nil: none)
+        /// and address (default: the replica's host in the cluster file).
+        public var httpPort: Int?
+        public var httpHost: String?
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
             self.cluster = cluster
@@ -54,10 +62,12 @@ public final class ReplicaServer: Sendable {
     let executorTask: Task<Void, Never>
     /// Fatal failures (the application refused a snapshot), reported once.
     let failures: AsyncStream<String>
+    /// The operations endpoint's listener (`Options.httpPort`).
+    let http: (any Channel)?
     /// The application's process (`--app-command`); nil when the application runs in this process.
     let applicationProcess: ApplicationProcess?
     /// What the replica counted so far.
-    public let counters: NIOLockedValueBox<ReplicaCounters>
+    public let metrics: ReplicaMetrics
 
     /// Starts listening, connecting to peers and running the application.
     /// - Throws: `ConfigurationError` for keys that do not match the cluster file, or a bind error.
@@ -92,7 +102,7 @@ public final class ReplicaServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         let executor = ApplicationExecutor()
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
-        let counters = NIOLockedValueBox(ReplicaCounters())
+        let metrics = options.metrics ?? ReplicaMetrics()
         let openConnections = NIOLockedValueBox(0)
         let connectionsMax = cluster.limits.connectionsMax
         let driver: any ShellDriver
@@ -101,7 +111,7 @@ public final class ReplicaServer: Sendable {
             if case .process(let command) = hosting {
                 applicationProcess = try await ApplicationProcess.start(command: command, limits: cluster.limits, group: group, logger: options.logger)
             }
-            driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, counters: counters) {
+            driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, metrics: metrics) {
                 failureContinuation.yield($0)
                 failureContinuation.finish()
             }
@@ -156,10 +166,15 @@ public final class ReplicaServer: Sendable {
                         return true
                     }
                     guard admitted else {
-                        counters.withLockedValue { $0.connectionsRefused += 1 }
+                        metrics.connectionsRefused.add()
                         return channel.close()
                     }
-                    channel.closeFuture.whenComplete { _ in openConnections.withLockedValue { $0 -= 1 } }
+                    metrics.connectionsAccepted.add()
+                    metrics.connectionsOpen.increment()
+                    channel.closeFuture.whenComplete { _ in
+                        openConnections.withLockedValue { $0 -= 1 }
+                        metrics.connectionsOpen.decrement()
+                    }
                     return channel.eventLoop.makeCompletedFuture {
                         try driver.configure(channel, keyring: keyring, cluster: cluster) { peer in
                             switch peer {
@@ -179,9 +194,24 @@ public final class ReplicaServer: Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+        var http: (any Channel)?
+        if let httpPort = options.httpPort {
+            do {
+                http = try await HTTPEndpoint.start(host: options.httpHost ?? endpoint.host, port: httpPort, group: group,
+                                                    router: operationsRouter(options: options, driver: driver, metrics: metrics))
+            } catch {
+                try? await server.close()
+                executor.finish()
+                await executorTask.value
+                await applicationProcess?.stop()
+                await driver.closeDataDirectory()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
         let replica = ReplicaServer(options: options, group: group, keyring: keyring, driver: driver, executor: executor,
-                                    serverChannel: server, executorTask: executorTask, failures: failures, counters: counters,
-                                    applicationProcess: applicationProcess)
+                                    serverChannel: server, executorTask: executorTask, failures: failures, metrics: metrics,
+                                    applicationProcess: applicationProcess, http: http)
         replica.startTicking()
         for other in cluster.configuration.replicas where other < options.id {
             replica.connect(to: other, delayMilliseconds: 0)
@@ -193,7 +223,7 @@ public final class ReplicaServer: Sendable {
     /// The shell's driver for `plugin`, with a fresh core (the caller checked the cluster against the plug-in's rules).
     private static func makeDriver<Plugin: ProtocolPlugin>(
         _ plugin: Plugin.Type, options: Options, keyring: Keyring, loop: any EventLoop, executor: ApplicationExecutor,
-        counters: NIOLockedValueBox<ReplicaCounters>, onFailure: @escaping @Sendable (String) -> Void
+        metrics: ReplicaMetrics, onFailure: @escaping @Sendable (String) -> Void
     ) throws(TrustedCounterError) -> any ShellDriver {
         let cluster = options.cluster
         var environment = options.environment
@@ -202,13 +232,14 @@ public final class ReplicaServer: Sendable {
                                        limits: cluster.limits, environment: environment)
         // In-memory mode: this start may be a restart that forgot what it sent (durable mode decides in `restore`).
         if options.dataDirectory == nil, !options.firstStart { core.beginRecovery() }
-        return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, counters: counters,
+        return ProtocolDriver<Plugin>(core: core, loop: loop, keyring: keyring, executor: executor, logger: options.logger, metrics: metrics,
                                       onFailure: onFailure)
     }
 
     private init(options: Options, group: MultiThreadedEventLoopGroup, keyring: Keyring, driver: any ShellDriver,
                  executor: ApplicationExecutor, serverChannel: any Channel, executorTask: Task<Void, Never>,
-                 failures: AsyncStream<String>, counters: NIOLockedValueBox<ReplicaCounters>, applicationProcess: ApplicationProcess?) {
+                 failures: AsyncStream<String>, metrics: ReplicaMetrics, applicationProcess: ApplicationProcess?, http: (any Channel)?) {
+        self.http = http
         self.failures = failures
         self.applicationProcess = applicationProcess
         self.options = options
@@ -218,12 +249,15 @@ public final class ReplicaServer: Sendable {
         self.executor = executor
         self.serverChannel = serverChannel
         self.executorTask = executorTask
-        self.counters = counters
+        self.metrics = metrics
         self.running = NIOLockedValueBox(true)
     }
 
     /// The port the listener is bound to.
     public var port: Int { serverChannel.localAddress?.port ?? 0 }
+
+    /// The port of the operations endpoint, if it runs.
+    public var httpPort: Int? { http?.localAddress?.port }
 
     private func startTicking() {
         let driver = self.driver
@@ -269,6 +303,7 @@ public final class ReplicaServer: Sendable {
     public func shutdown() async {
         running.withLockedValue { $0 = false }
         try? await serverChannel.close()
+        try? await http?.close()
         try? await driver.closeAllLinks().get()
         executor.finish()
         await executorTask.value
@@ -290,5 +325,62 @@ public final class ReplicaServer: Sendable {
     /// Waits until the listener closes.
     public func waitUntilClosed() async {
         try? await serverChannel.closeFuture.get()
+    }
+}
+
+/// The routes of the operations endpoint.
+private func operationsRouter(options: ReplicaServer.Options, driver: any ShellDriver, metrics: ReplicaMetrics) -> HTTPEndpoint.Router {
+    let started = ContinuousClock.now
+    let configuration = options.cluster.configuration
+    let protocolName = options.cluster.protocolName
+    return { method, path in
+        let loop = driver.loop
+        guard method == .GET else {
+            return loop.makeSucceededFuture(.init(status: .methodNotAllowed, contentType: "text/plain", body: Array("GET only\n".utf8)))
+        }
+        switch path {
+        case "/metrics":
+            return loop.makeSucceededFuture(.init(status: .ok, contentType: "text/plain; version=0.0.4", body: metrics.exposition()))
+        case "/status":
+            return driver.liveStatus().map { live in
+                var queues = JSONObjectWriter()
+                queues.add("inputs", live.inputsQueued)
+                queues.add("inputBytes", live.inputBytesQueued)
+                queues.add("readOnly", live.readOnlyWaiting)
+                queues.add("statusQueries", live.statusQueriesWaiting)
+                var json = JSONObjectWriter()
+                json.add("id", live.id)
+                json.add("protocol", protocolName)
+                json.add("replicas", configuration.replicaCount)
+                json.add("faultsTolerated", configuration.faultsTolerated)
+                json.add("view", live.view)
+                json.add("primary", live.primary)
+                json.add("lastExecuted", live.lastExecuted)
+                json.add("stableCheckpoint", live.stableCheckpoint)
+                json.add("recovering", live.recovering)
+                json.add("stateTransfers", metrics.stateTransfers.value)
+                json.add("viewChanges", metrics.viewChanges.value)
+                json.add("replicasLinked", live.replicasLinked)
+                json.add("clientsConnected", live.clientsConnected)
+                json.add("batchesExecuted", metrics.batchesExecuted.value)
+                json.add("requestsExecuted", metrics.requestsExecuted.value)
+                json.add("queues", object: queues)
+                let uptime = ContinuousClock.now - started
+                json.add("uptimeSeconds", Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18)
+                json.add("peakResidentBytes", ProcessMemory.peakResidentBytes() ?? 0)
+                return .init(status: .ok, contentType: "application/json", body: Array((json.text + "\n").utf8))
+            }
+        case "/health":
+            return driver.liveStatus().map { live in
+                let needed = configuration.replicaCount - configuration.faultsTolerated - 1
+                let problem: String? =
+                    live.recovering ? "recovering (no votes until a quorum-estimated checkpoint is stable)"
+                    : live.replicasLinked.count < needed ? "linked to \(live.replicasLinked.count) replicas, needs \(needed)" : nil
+                if let problem { return .init(status: .serviceUnavailable, contentType: "text/plain", body: Array("unhealthy: \(problem)\n".utf8)) }
+                return .init(status: .ok, contentType: "text/plain", body: Array("ok\n".utf8))
+            }
+        default:
+            return loop.makeSucceededFuture(.init(status: .notFound, contentType: "text/plain", body: Array("/metrics, /status or /health\n".utf8)))
+        }
     }
 }

@@ -27,15 +27,15 @@ final class StorageWriter: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let onFailure: @Sendable (String) -> Void
     private let logger: Logger
-    private let counters: NIOLockedValueBox<ReplicaCounters>
+    private let metrics: ReplicaMetrics
 
-    init(directory: sending DataDirectory, logger: Logger, counters: NIOLockedValueBox<ReplicaCounters>,
+    init(directory: sending DataDirectory, logger: Logger, metrics: ReplicaMetrics,
          onFailure: @escaping @Sendable (String) -> Void) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         self.directory = NIOLoopBoundBox.makeBoxSendingValue(directory, eventLoop: loop)
         self.logger = logger
-        self.counters = counters
+        self.metrics = metrics
         self.onFailure = onFailure
     }
 
@@ -78,7 +78,7 @@ final class StorageWriter: Sendable {
                 }
                 channel.writeAndFlush(buffer, promise: nil)
             }
-            if dropped > 0 { self.counters.withLockedValue { $0.framesDroppedUnwritable += dropped } }
+            self.metrics.framesDroppedUnwritable.add(dropped)
         }
     }
 

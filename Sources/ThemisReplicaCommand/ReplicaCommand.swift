@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Metrics
+import Prometheus
 import ThemisApps
 import ThemisCore
 import ThemisCrypto
@@ -17,6 +19,8 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
     @Option(help: "Run the application in its own process: this shell command (run as `/bin/sh -c \"exec COMMAND\"`), spoken to over its stdin and stdout (docs/APPLICATION.md), e.g. \"python3 examples/python/kv_app.py\". Replaces --app.") var appCommand: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Serve /metrics (Prometheus), /status (JSON) and /health over HTTP on this port (0: any free port, logged).") var httpPort: Int?
+    @Option(help: "The address of the HTTP endpoint (default: this replica's host in cluster.json).") var httpHost: String?
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
     @Option(help: "Hybster: in-process (the default) or process (a `trusted-counter` child process holds the counters, over a Unix socket).") var trustedCounter = "in-process"
@@ -70,6 +74,15 @@ public struct ReplicaCommand: AsyncParsableCommand {
                 throw ValidationError("--first-start is for in-memory mode (this replica is durable, with data directory \(dataDir ?? ""): an empty directory is the first start)")
             }
             options.firstStart = firstStart
+            if let httpPort {
+                guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port must be 0...65535") }
+                options.httpPort = httpPort
+                options.httpHost = httpHost
+                // Metrics recorded through swift-metrics (by the application or libraries) appear on /metrics too.
+                let metrics = ReplicaMetrics()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+                options.metrics = metrics
+            }
             if let threads {
                 guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
                 options.eventLoopThreads = threads
@@ -85,6 +98,9 @@ public struct ReplicaCommand: AsyncParsableCommand {
             case "ledger": server = try await ReplicaServer.start(options: options, application: Ledger())
             default: throw ValidationError("--app must be kv, bench or ledger (got \(app))")
             }
+            }
+            if let port = server.httpPort {
+                options.logger.notice("operations endpoint", metadata: ["url": "http://\(options.httpHost ?? cluster.replicas.first { $0.id == id }?.host ?? "127.0.0.1"):\(port)/metrics"])
             }
             // Stop on SIGTERM / SIGINT, or with an error when the replica fails for good.
             let failure = await withTaskGroup(of: String?.self) { group in

@@ -59,7 +59,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
         timeoutTask = context.eventLoop.scheduleTask(in: handshakeTimeout) {
             let (handler, context) = bound.value
             guard case .established = handler.state else {
-                return handler.reject(context: context, reason: "no handshake within \(handler.handshakeTimeout.nanoseconds / 1_000_000) ms")
+                return handler.reject(context: context, reason: "no handshake within \(handler.handshakeTimeout.nanoseconds / 1_000_000) ms", kind: "timeout")
             }
         }
         context.fireChannelActive()
@@ -77,7 +77,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
         do {
             message = try WireCodec.decode(&frame, limits: limits)
         } catch {
-            reject(context: context, reason: "malformed message: \(error)")
+            reject(context: context, reason: "malformed message: \(error)", kind: "malformed")
             return
         }
         switch state {
@@ -95,13 +95,13 @@ public final class HandshakeHandler: ChannelInboundHandler {
     private func receiveHello(_ message: WireMessage, context: ChannelHandlerContext) {
         guard case .hello(let hello) = message else {
             if case .goodbye(let reason) = message { return peerSaidGoodbye(reason, context: context) }
-            return reject(context: context, reason: "expected Hello")
+            return reject(context: context, reason: "expected Hello", kind: "unexpected-message")
         }
         guard hello.clusterTag == ownHello.clusterTag else {
-            return reject(context: context, reason: "\(hello.principal) belongs to another cluster configuration")
+            return reject(context: context, reason: "\(hello.principal) belongs to another cluster configuration", kind: "other-cluster")
         }
         guard hello.principal != keyring.me, admit(hello.principal) else {
-            return reject(context: context, reason: "\(hello.principal) is not accepted on this connection")
+            return reject(context: context, reason: "\(hello.principal) is not accepted on this connection", kind: "not-accepted")
         }
         let transcript = WireCodec.handshakeTranscript(prover: ownHello, verifier: hello)
         let proof = keyring.handshakeProof(transcript: transcript, peer: hello.principal)
@@ -112,11 +112,11 @@ public final class HandshakeHandler: ChannelInboundHandler {
     private func receiveProof(_ message: WireMessage, peerHello: Hello, context: ChannelHandlerContext) {
         guard case .helloProof(let proof) = message else {
             if case .goodbye(let reason) = message { return peerSaidGoodbye(reason, context: context) }
-            return reject(context: context, reason: "expected HelloProof")
+            return reject(context: context, reason: "expected HelloProof", kind: "unexpected-message")
         }
         let transcript = WireCodec.handshakeTranscript(prover: peerHello, verifier: ownHello)
         guard keyring.verifyHandshakeProof(proof.proof, transcript: transcript, from: peerHello.principal) else {
-            return reject(context: context, reason: "\(peerHello.principal) could not prove its identity")
+            return reject(context: context, reason: "\(peerHello.principal) could not prove its identity", kind: "proof-failed")
         }
         state = .established(peer: peerHello.principal, peerHello: peerHello)
         timeoutTask?.cancel()
@@ -129,19 +129,19 @@ public final class HandshakeHandler: ChannelInboundHandler {
     ) {
         switch message {
         case .hello, .helloProof:
-            reject(context: context, reason: "handshake message after the handshake")
+            reject(context: context, reason: "handshake message after the handshake", kind: "unexpected-message")
         case .attachClient(let attach):
             // Only a client's connection carries more clients; each proves itself as in a handshake, with
             // this connection's nonces (so the proof cannot be replayed on another connection).
-            guard case .client = peer else { return reject(context: context, reason: "\(peer) may not attach clients") }
+            guard case .client = peer else { return reject(context: context, reason: "\(peer) may not attach clients", kind: "attach-refused") }
             let principal = Principal.client(attach.client)
             guard principal != peer, admit(principal) else {
-                return reject(context: context, reason: "\(principal) is not accepted on this connection")
+                return reject(context: context, reason: "\(principal) is not accepted on this connection", kind: "not-accepted")
             }
             let claimed = Hello(principal: principal, nonce: peerHello.nonce, clusterTag: peerHello.clusterTag)
             let transcript = WireCodec.attachTranscript(prover: claimed, verifier: ownHello)
             guard keyring.verifyHandshakeProof(attach.proof, transcript: transcript, from: principal) else {
-                return reject(context: context, reason: "\(principal) could not prove its identity")
+                return reject(context: context, reason: "\(principal) could not prove its identity", kind: "proof-failed")
             }
             // Fired for every valid proof; an id attached again (a client that rejoined its session) changes
             // nothing at the handler that keeps the set.
@@ -156,7 +156,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is WireError {
             // Frame decoder errors (oversize or empty frames) are the peer's fault.
-            reject(context: context, reason: "\(error)")
+            reject(context: context, reason: "\(error)", kind: "malformed")
         } else {
             // I/O errors (connection reset, ...) end the connection without blaming the peer.
             state = .closed
@@ -165,10 +165,10 @@ public final class HandshakeHandler: ChannelInboundHandler {
     }
 
     /// Sends the reason to the peer, closes, and reports the rejection.
-    private func reject(context: ChannelHandlerContext, reason: String) {
+    private func reject(context: ChannelHandlerContext, reason: String, kind: String) {
         guard !isClosed else { return }
         state = .closed
-        let rejection = ConnectionRejected(reason: reason, byPeer: false)
+        let rejection = ConnectionRejected(reason: reason, byPeer: false, kind: kind)
         onRejection(rejection)
         context.fireUserInboundEventTriggered(rejection)
         context.writeAndFlush(NIOAny(context.channel.allocator.frame(.goodbye(reason: reason))), promise: nil)
@@ -177,7 +177,7 @@ public final class HandshakeHandler: ChannelInboundHandler {
 
     private func peerSaidGoodbye(_ reason: String, context: ChannelHandlerContext) {
         state = .closed
-        context.fireUserInboundEventTriggered(ConnectionRejected(reason: reason, byPeer: true))
+        context.fireUserInboundEventTriggered(ConnectionRejected(reason: reason, byPeer: true, kind: "goodbye"))
         context.close(promise: nil)
     }
 

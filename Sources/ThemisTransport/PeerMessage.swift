@@ -43,6 +43,16 @@ public struct ConnectionRejected: Sendable, Error, CustomStringConvertible {
     public let reason: String
     /// True if the peer sent the reason; false if we rejected the peer.
     public let byPeer: Bool
+    /// A stable label for counters: timeout, malformed, unexpected-message, other-cluster, not-accepted,
+    /// proof-failed, attach-refused, or goodbye (the peer closed with a reason).
+    public let kind: String
+
+    public init(reason: String, byPeer: Bool, kind: String) {
+        self.reason = reason
+        self.byPeer = byPeer
+        self.kind = kind
+    }
+
     public var description: String { byPeer ? "peer closed the connection: \(reason)" : "rejected peer: \(reason)" }
 }
 

@@ -54,7 +54,7 @@ struct ConnectionLimitTests {
         try await Task.sleep(for: .milliseconds(200))
         closed = channels.filter { !$0.isActive }.count
         #expect(closed == 1, "one of four connections is closed at once")
-        let refused = replica.counters.withLockedValue { $0.connectionsRefused }
+        let refused = replica.metrics.connectionsRefused.value
         #expect(refused == 1)
         var open = channels.filter { $0.isActive }
         try await open.removeFirst().close()

@@ -33,7 +33,7 @@ struct ReadBackpressureTests {
         let driver = ProtocolDriver<PBFT>(
             core: PBFTReplica(id: ReplicaID(1), configuration: cluster.configuration, settings: cluster.settings, limits: cluster.limits),
             loop: protocolLoop, keyring: keyring, executor: executor, logger: Logger(label: "test"),
-            counters: NIOLockedValueBox(ReplicaCounters()))
+            metrics: ReplicaMetrics())
 
         // A real TCP connection whose server side plays the replica's connection to a peer.
         let accepted = protocolLoop.makePromise(of: (any Channel).self)
@@ -84,7 +84,7 @@ struct ReadBackpressureTests {
             resumed = try await connection.getOption(.autoRead).get()
         }
         #expect(resumed)
-        let pauses = driver.counters.withLockedValue { $0.readPauses }
+        let pauses = driver.metrics.readPauses.value
         #expect(pauses == 1)
         try await client.close()
         try await server.close()

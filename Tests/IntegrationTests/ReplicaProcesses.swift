@@ -27,15 +27,18 @@ final class ReplicaProcesses: Sendable {
     let application: [String]
     /// Durable mode: replica i keeps its write-ahead log and snapshots in `dataDirectory(of: i)`.
     let durable: Bool
+    /// Replica i serves `/metrics`, `/status` and `/health` on `httpBasePort + i` (nil: no endpoint).
+    let httpBasePort: Int?
 
     var processes: [Int: Process] { running.withLock { $0 } }
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
-         application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false) throws {
+         application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false, http: Bool = false) throws {
         binary = try ReplicaProcesses.themisBinary()
         self.application = application
         self.durable = durable
+        httpBasePort = http ? try ReplicaProcesses.freePortRange(count: replicas) : nil
         directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
         let basePort = try ReplicaProcesses.freePortRange(count: replicas)
         try ReplicaProcesses.runToCompletion(binary, ["keygen", "--protocol", protocolName, "--replicas", "\(replicas)", "--clients", "\(clients)",
@@ -51,7 +54,8 @@ final class ReplicaProcesses: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)"]
-            + (durable ? ["--data-dir", dataDirectory(of: id)] : []) + extraArguments + ["--app"] + application
+            + (durable ? ["--data-dir", dataDirectory(of: id)] : []) + (httpBasePort.map { ["--http-port", "\($0 + id)"] } ?? [])
+            + extraArguments + ["--app"] + application
         let log = directory + "/replica-\(id).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

@@ -358,9 +358,11 @@ class Client:
             self._send(link, pending.frame)
         # A read-only request is never retransmitted: wait one retransmission interval at most.
         give_up = min(deadline, time.monotonic() + RETRANSMIT_INTERVAL)
-        while pending.result is None and not pending.hopeless and time.monotonic() < give_up:
-            self._poll(give_up - time.monotonic())
-        self._pending = None
+        try:
+            while pending.result is None and not pending.hopeless and time.monotonic() < give_up:
+                self._poll(give_up - time.monotonic())
+        finally:
+            self._pending = None
         if pending.result is not None:
             self.read_only_completed += 1
             return pending.result
@@ -447,17 +449,16 @@ class Client:
         """Counts a reply by the rules of section 6.3 and completes the pending request on a quorum."""
         view, timestamp, client, replica, result, authenticator = reply
         pending = self._pending
-        # Rules 1-4 first, so that stale and duplicate replies cost no MAC.
-        if (pending is None or pending.result is not None or replica != link.replica or client != self.id or timestamp != pending.timestamp
-                or replica in pending.replies):
+        # Rules 1-4 first, so that stale and duplicate replies cost no MAC (the link's replica is < n).
+        if (pending is None or pending.result is not None or replica != link.replica or client != self.id
+                or timestamp != pending.timestamp or replica in pending.replies):
             return
         expected = message_mac(link.key, reply_authenticated_bytes(view, timestamp, client, replica, result))
         if len(authenticator) != 32 or not hmac.compare_digest(expected, authenticator):  # rule 5
             return
         pending.replies[replica] = (view, result)
-        n, quorum = self.cluster.n, self.cluster.f + 1
-        if pending.read_only:
-            quorum = n  # section 6.7
+        n = self.cluster.n
+        quorum = n if pending.read_only else self.cluster.f + 1  # sections 6.7 and 6.3
         matching = sorted((v for v, r in pending.replies.values() if r == result), reverse=True)
         if len(matching) >= quorum:
             # Move to the (f+1)-th largest view among them, so f faulty replicas cannot steer the client.
@@ -613,7 +614,8 @@ class Client:
             who = f"{'replica' if principal_kind == REPLICA else 'client'} {ident}"
             # The Swift client's checks (section 3.6): our cluster, and the replica we dialled.
             if tag != self.cluster.tag:
-                return self._drop(link, "another cluster configuration", f"{who} belongs to another cluster configuration")
+                return self._drop(link, "another cluster configuration",
+                                  f"{who} belongs to another cluster configuration")
             if (principal_kind, ident) != (REPLICA, link.replica):
                 return self._drop(link, f"{who} answered", f"{who} is not accepted on this connection")
             link.peer_hello = hello_fields(principal_kind, ident, nonce, tag)
