@@ -523,6 +523,9 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     /// Traffic counters per replica and for all clients, looked up once per peer.
     var replicaTraffic: [ReplicaID: PeerTraffic] = [:]
     var clientTraffic: PeerTraffic?
+    /// Event and rejection counters by kind, looked up in the registry once per kind (no lock per event).
+    var eventTallies: [String: Tally] = [:]
+    var rejectionTallies: [String: Tally] = [:]
 
     init(executor: ApplicationExecutor, logger: Logger, metrics: ReplicaMetrics) {
         self.executor = executor
@@ -586,7 +589,12 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func observe(_ event: Plugin.Core.Event) {
-        metrics.event(event.kind).add()
+        let kind = event.kind
+        if let tally = eventTallies[kind] { tally.add() } else {
+            let tally = metrics.event(kind)
+            eventTallies[kind] = tally
+            tally.add()
+        }
         switch event.common {
         case .viewChanged(let view, _)?:
             if view.rawValue > 0 { metrics.viewChanges.add() }
@@ -638,7 +646,12 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func rejected(_ rejection: Plugin.Core.Rejection) {
-        metrics.rejection(rejection.kind).add()
+        let kind = rejection.kind
+        if let tally = rejectionTallies[kind] { tally.add() } else {
+            let tally = metrics.rejection(kind)
+            rejectionTallies[kind] = tally
+            tally.add()
+        }
         logger.debug("rejected input", metadata: ["reason": "\(rejection)"])
     }
 
