@@ -223,8 +223,10 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         let queuedBytes = inputBytesQueued.wrappingAdd(bytes, ordering: .relaxed).newValue
         loop.execute {
             self.step { driver, effects in
-                let now = ContinuousClock.now
-                for case .request(let verified) in inputs { effects.admitted(verified.message, at: now) }
+                if effects.metrics.exporting {
+                    let now = ContinuousClock.now
+                    for case .request(let verified) in inputs { effects.admitted(verified.message, at: now) }
+                }
                 driver.deliver(inputs, effects: &effects)
             }
             let left = self.inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
@@ -280,11 +282,11 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?) {
         metrics.batchesExecuted.add()
         metrics.requestsExecuted.add(results.count)
-        metrics.batchSize.record(Double(results.count))
-        metrics.lastExecuted.set(Double(sequence.rawValue))
+        metrics.batchSize?.record(Double(results.count))
+        metrics.lastExecuted?.set(Double(sequence.rawValue))
         loop.execute { self.step { driver, effects in
             if let start = effects.executionStarted.removeValue(forKey: sequence.rawValue) {
-                effects.metrics.executionSeconds.record(ContinuousClock.now - start)
+                effects.metrics.executionSeconds?.record(ContinuousClock.now - start)
             }
             driver.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, effects: &effects)
         } }
@@ -374,7 +376,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     func configure(_ channel: any Channel, keyring: Keyring, cluster: ClusterFile, admit: @escaping @Sendable (Principal) -> Bool) throws {
         let metrics = self.metrics
         let logger = self.logger
-        try channel.pipeline.syncOperations.addHandler(TrafficCountingHandler(metrics: metrics))
+        if metrics.exporting { try channel.pipeline.syncOperations.addHandler(TrafficCountingHandler(metrics: metrics)) }
         try channel.pipeline.syncOperations.addThemisFront(
             keyring: keyring, clusterTag: keyring.clusterTag, limits: cluster.limits,
             clientFrameBytesMax: clientFrameBytesMax, admit: admit,
@@ -563,10 +565,11 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func execute(_ batch: ExecutionBatch) {
+        guard metrics.exporting else { return executor.submit(.batch(batch)) }
         let now = ContinuousClock.now
         if !admitted.isEmpty {
             for request in batch.requests {
-                if let start = admitted.removeValue(forKey: request.digest) { metrics.orderingSeconds.record(now - start) }
+                if let start = admitted.removeValue(forKey: request.digest) { metrics.orderingSeconds?.record(now - start) }
             }
         }
         if executionStarted.count < Self.timingsMax { executionStarted[batch.sequence.rawValue] = now }
@@ -575,7 +578,7 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
 
     /// Metrics: notes when a sampled request (one in 16, by digest) was admitted.
     mutating func admitted(_ request: Request, at now: ContinuousClock.Instant) {
-        guard request.digest.word0 & 15 == 0, admitted.count < Self.timingsMax else { return }
+        guard metrics.exporting, request.digest.word0 & 15 == 0, admitted.count < Self.timingsMax else { return }
         admitted[request.digest] = now
     }
 
@@ -589,19 +592,21 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     }
 
     mutating func observe(_ event: Plugin.Core.Event) {
-        let kind = event.kind
-        if let tally = eventTallies[kind] { tally.add() } else {
-            let tally = metrics.event(kind)
-            eventTallies[kind] = tally
-            tally.add()
+        if metrics.exporting {
+            let kind = event.kind
+            if let tally = eventTallies[kind] { tally.add() } else {
+                let tally = metrics.event(kind)
+                eventTallies[kind] = tally
+                tally.add()
+            }
         }
         switch event.common {
         case .viewChanged(let view, _)?:
             if view.rawValue > 0 { metrics.viewChanges.add() }
-            metrics.view.set(Double(view.rawValue))
+            metrics.view?.set(Double(view.rawValue))
         case .checkpointStable(let sequence, _)?:
             metrics.checkpointsStable.add()
-            metrics.stableCheckpoint.set(Double(sequence.rawValue))
+            metrics.stableCheckpoint?.set(Double(sequence.rawValue))
         case .stateTransferFinished?: metrics.stateTransfers.add()
         case .checkpointTaken?, nil: break
         }

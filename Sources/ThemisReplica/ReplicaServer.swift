@@ -102,7 +102,7 @@ public final class ReplicaServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         let executor = ApplicationExecutor()
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
-        let metrics = options.metrics ?? ReplicaMetrics()
+        let metrics = options.metrics ?? ReplicaMetrics(registry: options.httpPort == nil ? nil : PrometheusCollectorRegistry())
         let openConnections = NIOLockedValueBox(0)
         let connectionsMax = cluster.limits.connectionsMax
         let driver: any ShellDriver
@@ -170,10 +170,10 @@ public final class ReplicaServer: Sendable {
                         return channel.close()
                     }
                     metrics.connectionsAccepted.add()
-                    metrics.connectionsOpen.increment()
+                    metrics.connectionsOpen?.increment()
                     channel.closeFuture.whenComplete { _ in
                         openConnections.withLockedValue { $0 -= 1 }
-                        metrics.connectionsOpen.decrement()
+                        metrics.connectionsOpen?.decrement()
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         try driver.configure(channel, keyring: keyring, cluster: cluster) { peer in

@@ -79,8 +79,9 @@ public struct ReplicaCommand: AsyncParsableCommand {
                 options.httpPort = httpPort
                 options.httpHost = httpHost
                 // Metrics recorded through swift-metrics (by the application or libraries) appear on /metrics too.
-                let metrics = ReplicaMetrics()
-                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+                let registry = PrometheusCollectorRegistry()
+                let metrics = ReplicaMetrics(registry: registry)
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 options.metrics = metrics
             }
             if let threads {

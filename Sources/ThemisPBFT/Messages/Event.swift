@@ -56,6 +56,37 @@ public enum Event: Hashable, Sendable, ProtocolEvent {
 }
 
 extension Event {
+    /// The case name, without reflection (counted per event when the replica exports metrics).
+    public var kind: String {
+        switch self {
+        case .batchProposed: "batchProposed"
+        case .awaitingVouchers: "awaitingVouchers"
+        case .vouchedFor: "vouchedFor"
+        case .prepared: "prepared"
+        case .committed: "committed"
+        case .executed: "executed"
+        case .checkpointTaken: "checkpointTaken"
+        case .checkpointStable: "checkpointStable"
+        case .checkpointMismatch: "checkpointMismatch"
+        case .requestRelayed: "requestRelayed"
+        case .cachedReplyResent: "cachedReplyResent"
+        case .viewChangeStarted: "viewChangeStarted"
+        case .newViewSent: "newViewSent"
+        case .viewChanged: "viewChanged"
+        case .stateTransferNeeded: "stateTransferNeeded"
+        case .stateTransferStarted: "stateTransferStarted"
+        case .stateTransferRejected: "stateTransferRejected"
+        case .stateTransferFinished: "stateTransferFinished"
+        case .batchFetched: "batchFetched"
+        case .batchMissing: "batchMissing"
+        case .restored: "restored"
+        case .restoredAsPrimary: "restoredAsPrimary"
+        case .recoveryStarted: "recoveryStarted"
+        case .recoveryTargetKnown: "recoveryTargetKnown"
+        case .recovered: "recovered"
+        }
+    }
+
     public var logLevel: EventLogLevel {
         switch self {
         case .checkpointStable: .info
