@@ -9,7 +9,7 @@ import ThemisCore
 /// hash (32 bytes; zero before the first block), the client id (u64) and the entry (u64 length, bytes).
 public struct Ledger: Application, Equatable {
     public static let entryBytesMax = 16 * 1024
-    /// Blocks one `get` returns at most (fewer if their bytes would pass `resultBytesMax`).
+    /// Blocks one `get` returns at most (fewer if they would pass 60 KiB, within the default `resultBytesMax`).
     public static let blocksPerGetMax = 256
     static let snapshotMagic: [UInt8] = Array("tld1".utf8)
 
@@ -157,7 +157,10 @@ public struct Ledger: Application, Equatable {
         }
     }
 
-    /// The most bytes of entries the ledger holds; an append past it is refused.
+    /// What one block costs against `bytesMax` besides its entry (its index, client and two hashes), so that
+    /// empty entries cannot grow the ledger without bound.
+    public static let blockOverheadBytes = 80
+    /// The most bytes the ledger holds (entries plus `blockOverheadBytes` per block); an append past it is refused.
     public let bytesMax: Int
     public private(set) var blocks: [Block] = []
     private var entryBytes = 0
@@ -172,10 +175,10 @@ public struct Ledger: Application, Equatable {
     public mutating func apply(_ operation: Operation, from client: ClientID) -> Result {
         switch operation {
         case .append(let entry):
-            guard entryBytes + entry.count <= bytesMax else { return .error("ledger is full (\(bytesMax) bytes of entries)") }
+            guard entryBytes + entry.count + Self.blockOverheadBytes <= bytesMax else { return .error("ledger is full (\(bytesMax) bytes)") }
             let block = Block(index: height, client: client, entry: entry, previousHash: headHash)
             blocks.append(block)
-            entryBytes += entry.count
+            entryBytes += entry.count + Self.blockOverheadBytes
             return .appended(index: block.index, hash: block.hash)
         case .get, .head:
             return read(operation)
@@ -249,7 +252,7 @@ public struct Ledger: Application, Equatable {
             guard let client = reader.readUInt32(), let length = reader.readUInt32() else { throw .truncated }
             guard length <= Self.entryBytesMax else { throw .entryTooLarge(Int(length)) }
             guard let entry = reader.readBytes(Int(length)) else { throw .truncated }
-            bytes += entry.count
+            bytes += entry.count + Self.blockOverheadBytes
             guard bytes <= bytesMax else { throw .tooLarge(bytes, maximum: bytesMax) }
             let block = Block(index: index, client: ClientID(client), entry: entry, previousHash: previous)
             restored.append(block)
@@ -293,7 +296,7 @@ public enum LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .trailingBytes(let count): "\(count) bytes after the last field"
         case .entryTooLarge(let count): "entry of \(count) bytes is larger than \(Ledger.entryBytesMax)"
         case .notASnapshot: "not a ledger snapshot"
-        case .tooLarge(let bytes, let maximum): "\(bytes) bytes of entries, at most \(maximum) allowed"
+        case .tooLarge(let bytes, let maximum): "\(bytes) bytes of blocks, at most \(maximum) allowed"
         case .brokenChain(let index): "the chain breaks at block \(index)"
         }
     }

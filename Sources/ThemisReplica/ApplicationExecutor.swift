@@ -100,7 +100,8 @@ final class ApplicationExecutor: Sendable {
         let failed = NIOLockedValueBox(false)
         let command = process.command
         let report: @Sendable (String) -> Void = { message in
-            guard failed.withLockedValue({ already in defer { already = true }; return !already }) else { return }
+            // A stop closes the pipes on purpose: what fails then is not the application's fault.
+            guard !process.isStopping, failed.withLockedValue({ already in defer { already = true }; return !already }) else { return }
             onFailure(message)
         }
         process.onFailure(report)
@@ -133,7 +134,7 @@ final class ApplicationExecutor: Sendable {
                 inFlight.append(done)
                 let unanswered = sent - answered.withLockedValue { $0 }
                 while inFlight.count > unanswered { inFlight.removeFirst() }
-                if inFlight.count > Self.processBatchesInFlightMax, let oldest = inFlight.popFirst() {
+                if inFlight.count >= Self.processBatchesInFlightMax, let oldest = inFlight.popFirst() {
                     guard (try? await oldest.get()) != nil else { return }
                 }
             case .install(let sequence, let snapshot):
@@ -141,8 +142,8 @@ final class ApplicationExecutor: Sendable {
                     try await process.restore(sequence, state: snapshot).get()
                     lastSent = sequence
                 } catch {
-                    report("application `\(command)` (pid \(process.pid)) did not restore the snapshot of checkpoint "
-                        + "\(sequence.rawValue): \(error); the replica stops rather than execute on a state it is unsure of")
+                    report("application `\(command)` (pid \(process.pid)) failed: \(error) (while restoring the snapshot of checkpoint "
+                        + "\(sequence.rawValue)); the replica stops rather than execute on a state it is unsure of")
                     return
                 }
             case .status(let answer):
@@ -154,13 +155,22 @@ final class ApplicationExecutor: Sendable {
                     }
                 }
             case .readOnly(let requests, let answer):
-                process.query(requests).whenComplete { result in
+                // At most batchRequestsMax per query frame, so that the frames and their answers stay within
+                // frameBytesMax (a job may hold up to readOnlyInFlightMax reads).
+                let step = max(1, process.limits.batchRequestsMax)
+                let queries = stride(from: 0, to: requests.count, by: step).map { start in
+                    process.query(Array(requests[start..<min(requests.count, start + step)]))
+                }
+                EventLoopFuture.whenAllSucceed(queries, on: process.channel.eventLoop).whenComplete { result in
                     switch result {
-                    case .success(let results): answer(results)
+                    case .success(let parts): answer(parts.flatMap { $0 })
                     case .failure(let error): failure(error)
                     }
                 }
             }
         }
+        // The stream ended (a stop): let the batches in flight finish, so that their results are reported
+        // (the server kills an application that does not answer within its stop deadline).
+        for batch in inFlight { _ = try? await batch.get() }
     }
 }

@@ -24,6 +24,13 @@ final class ApplicationProcess: Sendable {
     /// Set before a deliberate stop, so that the closed pipe is not reported as a failure.
     private let stopping = NIOLockedValueBox(false)
     private let failureHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+    /// A failure that happened before `onFailure` was called (reported to the handler when it comes).
+    private let earlyFailure = NIOLockedValueBox<String?>(nil)
+    /// The largest frame either side may send (announced in `info`).
+    let frameBytesMax: Int
+
+    /// True once `stop()` began.
+    var isStopping: Bool { stopping.withLockedValue { $0 } }
 
     private init(command: String, pid: pid_t, channel: any Channel, limits: Limits, pending: NIOLoopBoundBox<PendingAnswers>) {
         self.command = command
@@ -31,6 +38,7 @@ final class ApplicationProcess: Sendable {
         self.channel = channel
         self.limits = limits
         self.pending = pending
+        self.frameBytesMax = ApplicationWire.frameBytesMax(limits: limits)
     }
 
     /// Starts `command` and checks its `info` answer: the protocol version, and an empty state (the replica
@@ -41,6 +49,9 @@ final class ApplicationProcess: Sendable {
         let (pid, input, output) = try spawn(command)
         let loop = group.next()
         let frameBytesMax = ApplicationWire.frameBytesMax(limits: limits)
+        guard frameBytesMax <= Int(UInt32.max) else {
+            throw ApplicationProcessError.startup("the cluster's limits allow frames of \(frameBytesMax) bytes, more than the protocol's 4 GiB")
+        }
         let pending = NIOLoopBoundBox.makeBoxSendingValue(PendingAnswers(command: command, limits: limits), eventLoop: loop)
         let channel: any Channel
         do {
@@ -67,7 +78,7 @@ final class ApplicationProcess: Sendable {
         do {
             let answer = process.send(ApplicationWire.info(frameBytesMax: frameBytesMax), expecting: .info)
             let timeout = loop.scheduleTask(in: .milliseconds(timeoutMilliseconds)) {
-                process.abandon(.startup("the application `\(command)` did not answer `info` within \(timeoutMilliseconds) ms"))
+                process.abandon(.startup("it did not answer `info` within \(timeoutMilliseconds) ms"))
             }
             defer { timeout.cancel() }
             guard case .info(let answered) = try await answer.get() else { throw ApplicationProcessError.startup("no info") }
@@ -78,11 +89,11 @@ final class ApplicationProcess: Sendable {
         }
         guard info.version == ApplicationWire.version else {
             await process.stop()
-            throw ApplicationProcessError.startup("application `\(command)` speaks protocol version \(info.version); this replica speaks \(ApplicationWire.version)")
+            throw ApplicationProcessError.startup("application `\(command)` at start-up: it speaks protocol version \(info.version); this replica speaks \(ApplicationWire.version)")
         }
         guard info.lastApplied == 0 else {
             await process.stop()
-            throw ApplicationProcessError.startup("application `\(command)` reports a state at sequence number \(info.lastApplied); "
+            throw ApplicationProcessError.startup("application `\(command)` at start-up: it reports a state at sequence number \(info.lastApplied); "
                 + "a replica starts its application empty (it executes from sequence number 1, or restores a snapshot it holds or fetches)")
         }
         logger.notice("application process", metadata: [
@@ -94,6 +105,9 @@ final class ApplicationProcess: Sendable {
     /// Called once with a one-line description when the application fails (not on `stop()`).
     func onFailure(_ handler: @escaping @Sendable (String) -> Void) {
         failureHandler.withLockedValue { $0 = handler }
+        if let early = earlyFailure.withLockedValue({ $0 }), let handler = failureHandler.withLockedValue({ handler in defer { handler = nil }; return handler }) {
+            handler(early)
+        }
     }
 
     func execute(_ batch: ExecutionBatch) -> EventLoopFuture<[[UInt8]]> {
@@ -147,7 +161,14 @@ final class ApplicationProcess: Sendable {
         let promise = loop.makePromise(of: ApplicationWire.Response.self)
         let channel = self.channel
         let pending = self.pending
+        // Our own frames stay within what `info` announced (a batch holds at most batchRequestsMax requests,
+        // queries are split, restore chunks are stateChunkBytes): a larger one is a bug here, reported as a failure.
+        let oversized = frame.count - 4 > frameBytesMax
         loop.execute {
+            if oversized {
+                pending.value.fail(.malformed("the replica built a frame of \(frame.count - 4) bytes, more than the \(self.frameBytesMax) announced"))
+                channel.close(promise: nil)
+            }
             let answers = pending.value
             if let error = answers.failure {
                 promise.fail(error)
@@ -178,8 +199,11 @@ final class ApplicationProcess: Sendable {
         let answers = pending.value
         let reason = answers.failure ?? .exited(how)
         answers.fail(reason)
-        guard !stopping, let handler = failureHandler.withLockedValue({ handler in defer { handler = nil }; return handler }) else { return }
-        handler("application `\(command)` (pid \(pid)) failed: \(reason)")
+        guard !stopping else { return }
+        let message = "application `\(command)` (pid \(pid)) failed: \(reason)"
+        earlyFailure.withLockedValue { $0 = message }
+        guard let handler = failureHandler.withLockedValue({ handler in defer { handler = nil }; return handler }) else { return }
+        handler(message)
     }
 
     // MARK: Process
@@ -206,8 +230,23 @@ final class ApplicationProcess: Sendable {
         let arguments: [String] = [shell, "-c", "exec \(command)"]
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        // The child starts with no blocked signals and the default action for the ones the replica changes
+        // (it is spawned from a worker thread whose mask blocks them, and NIO ignores SIGPIPE), in its own process
+        // group: a Ctrl-C at the replica's terminal stops the replica, which then closes the application's input.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, shell, &actions, nil, argv, environ)
+        let result = posix_spawn(&pid, shell, &actions, &attributes, argv, environ)
         close(toChild[0])
         close(fromChild[1])
         guard result == 0 else {
@@ -290,7 +329,7 @@ final class PendingAnswers {
             }
             if let snapshotTotal, snapshotTotal != total { throw .malformed("snapshot chunks disagree on its size (\(snapshotTotal), \(total))") }
             guard UInt64(snapshot.count + bytes.count) <= total else { throw .malformed("snapshot chunks exceed its size of \(total) bytes") }
-            if snapshotTotal == nil { snapshot.reserveCapacity(Int(total)) }
+            if snapshotTotal == nil { snapshot.reserveCapacity(Int(min(total, 64 << 20))) }
             snapshotTotal = total
             snapshot.append(contentsOf: bytes)
             guard last else { return }

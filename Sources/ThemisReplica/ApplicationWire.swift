@@ -65,7 +65,7 @@ enum ApplicationWire {
     }
 
     static func execute(sequence: SequenceNumber, requests: [Request]) -> [UInt8] {
-        var writer = FrameWriter(.execute, capacity: 16 + requests.reduce(0) { $0 + 8 + $1.operation.count })
+        var writer = FrameWriter(.execute, capacity: 17 + requests.reduce(0) { $0 + 8 + $1.operation.count })
         writer.append(sequence.rawValue, width: 8)
         writer.append(UInt64(requests.count), width: 4)
         for request in requests {
@@ -77,7 +77,7 @@ enum ApplicationWire {
     }
 
     static func query(_ requests: [Request]) -> [UInt8] {
-        var writer = FrameWriter(.query, capacity: 8 + requests.reduce(0) { $0 + 8 + $1.operation.count })
+        var writer = FrameWriter(.query, capacity: 9 + requests.reduce(0) { $0 + 8 + $1.operation.count })
         writer.append(UInt64(requests.count), width: 4)
         for request in requests {
             writer.append(UInt64(request.client.rawValue), width: 4)
@@ -127,8 +127,7 @@ enum ApplicationWire {
             guard let digest = reader.bytes(32) else { throw .malformed("info reply ends inside its state digest") }
             let nameLength = try reader.required(2, "info reply")
             guard let name = reader.bytes(Int(nameLength)) else { throw .malformed("info reply ends inside its name") }
-            response = .info(Info(version: UInt16(version), lastApplied: lastApplied, stateDigest: digest,
-                                  name: String(decoding: name, as: UTF8.self)))
+            response = .info(Info(version: UInt16(version), lastApplied: lastApplied, stateDigest: digest, name: printable(name)))
         case .executed:
             let sequence = try reader.required(8, "executed")
             let count = try reader.required(4, "executed")
@@ -170,13 +169,20 @@ enum ApplicationWire {
         case .restored:
             response = .restored(sequence: try reader.required(8, "restored"))
         case .failed:
-            return .failed(String(decoding: reader.rest(), as: UTF8.self))
+            return .failed(printable(reader.rest()))
         case .info, .execute, .query, .snapshot, .restore:
             throw .malformed("frame kind 0x\(String(raw, radix: 16)) goes from the replica to the application, not back")
         }
         guard reader.remaining == 0 else { throw .malformed("\(reader.remaining) bytes after the last field of a \(kind) frame") }
         return response
     }
+}
+
+/// Text from the application for one log line: at most 512 bytes, control characters shown as `?`.
+func printable(_ bytes: [UInt8]) -> String {
+    let text = String(decoding: bytes.prefix(512), as: UTF8.self)
+    let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+    return bytes.count > 512 ? cleaned + "..." : cleaned
 }
 
 /// Why the application process cannot be used (the replica stops; never executes on a state it is unsure of).

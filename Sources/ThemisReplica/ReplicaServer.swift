@@ -306,8 +306,19 @@ public final class ReplicaServer: Sendable {
         try? await http?.close()
         try? await driver.closeAllLinks().get()
         executor.finish()
-        await executorTask.value
-        await applicationProcess?.stop()
+        if let process = applicationProcess {
+            // The executor waits for the batches in flight; an application that does not answer within 3 s is
+            // stopped (its pipes closed, then killed) so that a stop never hangs on it.
+            let deadline = Task {
+                try await Task.sleep(for: .seconds(3))
+                await process.stop()
+            }
+            await executorTask.value
+            deadline.cancel()
+            await process.stop()
+        } else {
+            await executorTask.value
+        }
         await driver.closeDataDirectory()
         // Let close callbacks that hop between loops run before the loops stop.
         try? await Task.sleep(for: .milliseconds(50))

@@ -54,7 +54,9 @@ struct LedgerCommand: AsyncParsableCommand {
             }
             guard case .blocks(let blocks) = try await invoke(themis, .get(from: from, count: count), readOnly: true) else { return }
             for block in blocks {
-                print("\(block.index)  client \(block.client.rawValue)  \(block.hash.hex)  \(String(decoding: block.entry, as: UTF8.self))")
+                // Entries are client data: control characters are shown as `?`, never sent to the terminal.
+                let text = String(decoding: block.entry, as: UTF8.self).unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined()
+                print("\(block.index)  client \(block.client.rawValue)  \(block.hash.hex)  \(text)")
             }
         case ("head", 1):
             guard case .head(let height, let hash) = try await invoke(themis, .head, readOnly: true) else { return }
@@ -88,7 +90,7 @@ struct LedgerCommand: AsyncParsableCommand {
                 else { break }
                 blocks += range
             }
-            blocks = Array(blocks.prefix(Int(height)))
+            blocks = Array(blocks.prefix(Int(clamping: height)))
             if let broken = Ledger.firstBreak(in: blocks) {
                 print("ledger: the chain breaks at block \(broken) of \(height)")
                 return false

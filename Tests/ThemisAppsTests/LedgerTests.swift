@@ -69,10 +69,14 @@ struct LedgerTests {
         #expect(throws: LedgerError.notASnapshot) { try restored.restoreNow(from: Array("tkv1".utf8)) }
         #expect(throws: LedgerError.truncated) { try restored.restoreNow(from: Array(chain.snapshotBytes().dropLast())) }
         #expect(throws: LedgerError.trailingBytes(1)) { try restored.restoreNow(from: chain.snapshotBytes() + [0]) }
-        var small = Ledger(bytesMax: 2)
-        #expect(throws: LedgerError.tooLarge(3, maximum: 2)) { try small.restoreNow(from: chain.snapshotBytes()) }
-        _ = small.apply(.append([1, 2]), from: ClientID(0))
-        #expect(small.apply(.append([3]), from: ClientID(0)) == .error("ledger is full (2 bytes of entries)"))
+        let perBlock = Ledger.blockOverheadBytes
+        var small = Ledger(bytesMax: 2 * perBlock + 1)
+        // Three blocks of one byte each: the second already passes the bound.
+        #expect(throws: LedgerError.tooLarge(2 * perBlock + 2, maximum: 2 * perBlock + 1)) { try small.restoreNow(from: chain.snapshotBytes()) }
+        guard case .appended(index: 0, _) = small.apply(.append([1]), from: ClientID(0)),
+            case .appended(index: 1, _) = small.apply(.append([]), from: ClientID(0))
+        else { Issue.record("two blocks (81 and 80 bytes) fit in 161"); return }
+        #expect(small.apply(.append([]), from: ClientID(0)) == .error("ledger is full (\(2 * perBlock + 1) bytes)"), "an empty entry costs its block")
         #expect(restored == chain, "a refused snapshot leaves the state as it was")
     }
 

@@ -10,6 +10,7 @@ snapshots. Write logs to stderr: stdout carries the protocol.
 """
 
 import hashlib
+import os
 import struct
 import sys
 
@@ -93,6 +94,11 @@ class _Reader:
         self.at = len(self.data)
         return part
 
+    def end(self):
+        """Checks that the frame has no bytes after its last field (before anything is applied)."""
+        if self.at != len(self.data):
+            raise ProtocolError(f"{len(self.data) - self.at} bytes after the last field")
+
     def requests(self):
         items = []
         for _ in range(self.u32()):
@@ -102,9 +108,15 @@ class _Reader:
 
 
 def run(app, stdin=None, stdout=None):
-    """Serves the replica until it closes our stdin. Returns the exit status (0: the replica closed it)."""
+    """Serves the replica until it closes our stdin. Returns the exit status (0: the replica closed it).
+
+    The protocol gets a private copy of stdout; file descriptor 1 and `sys.stdout` then point to stderr, so a
+    stray `print` in the application goes to the log instead of corrupting the protocol."""
     stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
+    if stdout is None:
+        stdout = os.fdopen(os.dup(1), "wb")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
     last_applied = 0
     frame_max = 1 << 20
     restoring = None  # (sequence, total, bytearray) while restore chunks arrive
@@ -114,11 +126,16 @@ def run(app, stdin=None, stdout=None):
 
     try:
         while True:
-            header = _read_exactly(stdin, 4)
-            if header is None:
+            header = stdin.read(4)
+            if not header:
                 return 0
+            if len(header) < 4:
+                rest = _read_exactly(stdin, 4 - len(header))
+                if rest is None:
+                    raise ProtocolError("input ended inside a frame header")
+                header += rest
             (length,) = struct.unpack(">I", header)
-            if length == 0 or length > frame_max + 64:
+            if length == 0 or length > frame_max:
                 raise ProtocolError(f"frame of {length} bytes")
             body = _read_exactly(stdin, length)
             if body is None:
@@ -137,6 +154,7 @@ def run(app, stdin=None, stdout=None):
             elif kind == EXECUTE:
                 sequence = reader.u64()
                 requests = reader.requests()
+                reader.end()
                 parts = [struct.pack(">QI", sequence, len(requests))]
                 for client, operation in requests:
                     result = app.execute(operation, client)
@@ -145,6 +163,7 @@ def run(app, stdin=None, stdout=None):
                 send(EXECUTED, b"".join(parts))
             elif kind == QUERY:
                 requests = reader.requests()
+                reader.end()
                 parts = [struct.pack(">I", len(requests))]
                 for client, operation in requests:
                     result = app.query(operation, client)
@@ -152,6 +171,7 @@ def run(app, stdin=None, stdout=None):
                 send(ANSWERED, b"".join(parts))
             elif kind == SNAPSHOT:
                 sequence = reader.u64()
+                reader.end()
                 state = app.snapshot()
                 step = max(1, min(CHUNK_BYTES, frame_max - 64))
                 start = 0
@@ -164,6 +184,8 @@ def run(app, stdin=None, stdout=None):
                     start = end
             elif kind == RESTORE:
                 sequence, total, last = reader.u64(), reader.u64(), reader.u8()
+                if last > 1:
+                    raise ProtocolError(f"restore chunk with last byte {last}")
                 if restoring is None:
                     restoring = (sequence, total, bytearray())
                 if restoring[0] != sequence or restoring[1] != total:
@@ -180,8 +202,7 @@ def run(app, stdin=None, stdout=None):
                     send(RESTORED, struct.pack(">Q", sequence))
             else:
                 raise ProtocolError(f"unknown frame kind {kind:#x}")
-            if reader.at != len(body):
-                raise ProtocolError(f"{len(body) - reader.at} bytes after the last field")
+            reader.end()
             stdout.flush()
     except Exception as error:  # the replica stops with this reason; never go on from an unsure state
         try:
