@@ -19,9 +19,14 @@ let pythonKeyValueApplication: [String] = {
 
 /// Runs `python3 ARGUMENTS`; its exit status and output (stdout and stderr).
 func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    try runCapturing("/usr/bin/env", ["python3"] + arguments)
+}
+
+/// Runs `executable ARGUMENTS`; its exit status and output (stdout and stderr together).
+func runCapturing(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3"] + arguments
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
     let output = Pipe()
     process.standardOutput = output
     process.standardError = output

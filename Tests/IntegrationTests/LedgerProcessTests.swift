@@ -9,18 +9,9 @@ import ThemisApps
 import ThemisClient
 import ThemisCore
 
-/// Runs `themis ARGUMENTS`; returns its exit status and standard output.
+/// Runs `themis ARGUMENTS`; returns its exit status and output.
 func runThemis(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try ReplicaProcesses.themisBinary())
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text)
+    try runCapturing(try ReplicaProcesses.themisBinary(), arguments)
 }
 
 extension IntegrationSuite {
