@@ -98,7 +98,7 @@ final class ApplicationExecutor: Sendable {
         onFailure: @escaping @Sendable (String) -> Void
     ) async {
         let failed = NIOLockedValueBox(false)
-        let command = process.command
+        let name = process.name
         let report: @Sendable (String) -> Void = { message in
             // A stop closes the pipes on purpose: what fails then is not the application's fault.
             guard !process.isStopping, failed.withLockedValue({ already in defer { already = true }; return !already }) else { return }
@@ -106,7 +106,7 @@ final class ApplicationExecutor: Sendable {
         }
         process.onFailure(report)
         let failure: @Sendable (any Error) -> Void = { error in
-            report("application `\(command)` (pid \(process.pid)) failed: \(error)")
+            report("application \(name) failed: \(error)")
         }
         var lastSent = SequenceNumber.zero
         // Batches sent and not yet answered (oldest first); `answered` counts those that completed.
@@ -142,7 +142,7 @@ final class ApplicationExecutor: Sendable {
                     try await process.restore(sequence, state: snapshot).get()
                     lastSent = sequence
                 } catch {
-                    report("application `\(command)` (pid \(process.pid)) failed: \(error) (while restoring the snapshot of checkpoint "
+                    report("application \(name) failed: \(error) (while restoring the snapshot of checkpoint "
                         + "\(sequence.rawValue)); the replica stops rather than execute on a state it is unsure of")
                     return
                 }

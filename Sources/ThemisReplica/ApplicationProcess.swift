@@ -8,7 +8,8 @@ import NIOPosix
 import ThemisCore
 
 /// The replicated application in its own process (`themis replica --app-command CMD`): started with
-/// `/bin/sh -c "exec CMD"`, driven over its stdin and stdout with the protocol of `ApplicationWire`
+/// `/bin/sh -c "exec CMD"`, driven over its stdin and stdout (or, with `--app-socket PATH`, an application
+/// already running, over a Unix socket) with the protocol of `ApplicationWire`
 /// (docs/APPLICATION.md); its stderr is the replica's. Requests are written as soon as they are made and
 /// answered in order, so batches are pipelined (the executor bounds how many are in flight).
 ///
@@ -16,8 +17,10 @@ import ThemisCore
 /// reports a failure) fails everything pending and is reported once through `onFailure`: the replica then
 /// stops rather than execute on a state it is unsure of.
 final class ApplicationProcess: Sendable {
-    let command: String
-    let pid: pid_t
+    /// How log lines name it: "`CMD`" or "at `PATH`" (`--app-socket`).
+    let label: String
+    /// The child's pid; nil for an application reached over a Unix socket (not ours to stop).
+    let pid: pid_t?
     let channel: any Channel
     let limits: Limits
     private let pending: NIOLoopBoundBox<PendingAnswers>
@@ -32,8 +35,19 @@ final class ApplicationProcess: Sendable {
     /// True once `stop()` began.
     var isStopping: Bool { stopping.withLockedValue { $0 } }
 
-    private init(command: String, pid: pid_t, channel: any Channel, limits: Limits, pending: NIOLoopBoundBox<PendingAnswers>) {
-        self.command = command
+    /// Where the application runs.
+    enum Endpoint: Sendable {
+        /// A child started with `/bin/sh -c "exec COMMAND"`, over its stdin and stdout.
+        case command(String)
+        /// An application already running, listening on this Unix socket.
+        case socket(String)
+    }
+
+    /// The application in log lines: "`CMD` (pid N)" or "at `PATH`".
+    var name: String { pid.map { "\(label) (pid \($0))" } ?? label }
+
+    private init(label: String, pid: pid_t?, channel: any Channel, limits: Limits, pending: NIOLoopBoundBox<PendingAnswers>) {
+        self.label = label
         self.pid = pid
         self.channel = channel
         self.limits = limits
@@ -41,38 +55,50 @@ final class ApplicationProcess: Sendable {
         self.frameBytesMax = ApplicationWire.frameBytesMax(limits: limits)
     }
 
-    /// Starts `command` and checks its `info` answer: the protocol version, and an empty state (the replica
-    /// gives the application its state: by executing from sequence number 1, or by restoring a snapshot).
+    /// Starts the application (or connects to it) and checks its `info` answer: the protocol version, and an
+    /// empty state (the replica gives the application its state: by executing from sequence number 1, or by
+    /// restoring a snapshot).
     /// - Throws: `ApplicationProcessError.startup` with a one-line reason.
-    static func start(command: String, limits: Limits, group: any EventLoopGroup, logger: Logger,
+    static func start(_ endpoint: Endpoint, limits: Limits, group: any EventLoopGroup, logger: Logger,
                       timeoutMilliseconds: Int64 = 10_000) async throws -> ApplicationProcess {
-        let (pid, input, output) = try spawn(command)
         let loop = group.next()
         let frameBytesMax = ApplicationWire.frameBytesMax(limits: limits)
         guard frameBytesMax <= Int(UInt32.max) else {
             throw ApplicationProcessError.startup("the cluster's limits allow frames of \(frameBytesMax) bytes, more than the protocol's 4 GiB")
         }
-        let pending = NIOLoopBoundBox.makeBoxSendingValue(PendingAnswers(command: command, limits: limits), eventLoop: loop)
-        let channel: any Channel
-        do {
-            channel = try await NIOPipeBootstrap(group: loop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(ApplicationFrameDecoder(frameBytesMax: frameBytesMax)))
-                        try channel.pipeline.syncOperations.addHandler(ApplicationAnswerHandler(pending: pending))
-                    }
-                }
-                .takingOwnershipOfDescriptors(input: input, output: output)
-                .get()
-        } catch {
-            close(input)
-            close(output)
-            kill(pid, SIGKILL)
-            _ = reap(pid, waitMilliseconds: 1_000)
-            throw ApplicationProcessError.startup("cannot attach to the application process `\(command)`: \(error)")
+        let pending = NIOLoopBoundBox.makeBoxSendingValue(PendingAnswers(limits: limits), eventLoop: loop)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ApplicationFrameDecoder(frameBytesMax: frameBytesMax)))
+                try channel.pipeline.syncOperations.addHandler(ApplicationAnswerHandler(pending: pending))
+            }
         }
-        let process = ApplicationProcess(command: command, pid: pid, channel: channel, limits: limits, pending: pending)
+        let label: String
+        let pid: pid_t?
+        let channel: any Channel
+        switch endpoint {
+        case .command(let command):
+            label = "`\(command)`"
+            let (child, input, output) = try spawn(command)
+            pid = child
+            do {
+                channel = try await NIOPipeBootstrap(group: loop).channelInitializer(initializer)
+                    .takingOwnershipOfDescriptors(input: input, output: output).get()
+            } catch {
+                kill(child, SIGKILL)
+                _ = reap(child, waitMilliseconds: 1_000)
+                throw ApplicationProcessError.startup("cannot attach to the application process `\(command)`: \(error)")
+            }
+        case .socket(let path):
+            label = "at `\(path)`"
+            pid = nil
+            do {
+                channel = try await ClientBootstrap(group: loop).channelInitializer(initializer).connect(unixDomainSocketPath: path).get()
+            } catch {
+                throw ApplicationProcessError.startup("application at `\(path)` at start-up: cannot connect: \(error)")
+            }
+        }
+        let process = ApplicationProcess(label: label, pid: pid, channel: channel, limits: limits, pending: pending)
         channel.closeFuture.whenComplete { _ in process.outputClosed() }
         let info: ApplicationWire.Info
         do {
@@ -85,19 +111,19 @@ final class ApplicationProcess: Sendable {
             info = answered
         } catch {
             await process.stop()
-            throw ApplicationProcessError.startup("application `\(command)` at start-up: \(error)")
+            throw ApplicationProcessError.startup("application \(label) at start-up: \(error)")
         }
         guard info.version == ApplicationWire.version else {
             await process.stop()
-            throw ApplicationProcessError.startup("application `\(command)` at start-up: it speaks protocol version \(info.version); this replica speaks \(ApplicationWire.version)")
+            throw ApplicationProcessError.startup("application \(label) at start-up: it speaks protocol version \(info.version); this replica speaks \(ApplicationWire.version)")
         }
         guard info.lastApplied == 0 else {
             await process.stop()
-            throw ApplicationProcessError.startup("application `\(command)` at start-up: it reports a state at sequence number \(info.lastApplied); "
+            throw ApplicationProcessError.startup("application \(label) at start-up: it reports a state at sequence number \(info.lastApplied); "
                 + "a replica starts its application empty (it executes from sequence number 1, or restores a snapshot it holds or fetches)")
         }
         logger.notice("application process", metadata: [
-            "command": "\(command)", "pid": "\(pid)", "name": "\(info.name)", "protocol": "\(info.version)",
+            "application": "\(process.name)", "name": "\(info.name)", "protocol": "\(info.version)",
         ])
         return process
     }
@@ -144,11 +170,12 @@ final class ApplicationProcess: Sendable {
         return send(frames[frames.count - 1], expecting: .restored(sequence: sequence.rawValue)).map { _ in () }
     }
 
-    /// Closes the pipes (the application reads the end of its input and SHOULD exit), waits up to 2 s for it
-    /// to exit, then kills it.
+    /// Closes the pipes (the application reads the end of its input and SHOULD exit), waits up to 2 s for a
+    /// child to exit, then kills it. An application reached over a socket is only disconnected.
     func stop() async {
         stopping.withLockedValue { $0 = true }
         try? await channel.close()
+        guard let pid else { return }
         if !ApplicationProcess.reap(pid, waitMilliseconds: 2_000).exited {
             kill(pid, SIGKILL)
             _ = ApplicationProcess.reap(pid, waitMilliseconds: 1_000)
@@ -192,15 +219,17 @@ final class ApplicationProcess: Sendable {
         let how: String
         if stopping {
             how = "was stopped"
-        } else {
+        } else if let pid {
             let status = ApplicationProcess.reap(pid, waitMilliseconds: 500)
             how = status.exited ? status.description : "closed its output (pid \(pid) still running)"
+        } else {
+            how = "closed the connection"
         }
         let answers = pending.value
         let reason = answers.failure ?? .exited(how)
         answers.fail(reason)
         guard !stopping else { return }
-        let message = "application `\(command)` (pid \(pid)) failed: \(reason)"
+        let message = "application \(name) failed: \(reason)"
         earlyFailure.withLockedValue { $0 = message }
         guard let handler = failureHandler.withLockedValue({ handler in defer { handler = nil }; return handler }) else { return }
         handler(message)
@@ -295,7 +324,6 @@ final class PendingAnswers {
         case restored(sequence: UInt64)
     }
 
-    let command: String
     let limits: Limits
     var waiting = CircularBuffer<(Expectation, EventLoopPromise<ApplicationWire.Response>)>()
     /// The chunks of the snapshot being received.
@@ -304,8 +332,7 @@ final class PendingAnswers {
     /// Set once: everything after fails with it.
     var failure: ApplicationProcessError?
 
-    init(command: String, limits: Limits) {
-        self.command = command
+    init(limits: Limits) {
         self.limits = limits
     }
 

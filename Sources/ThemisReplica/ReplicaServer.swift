@@ -81,13 +81,19 @@ public final class ReplicaServer: Sendable {
     /// - Throws: as `start(options:application:)`, or `ApplicationProcessError.startup` if the application
     ///   does not start or does not answer `info` as it must.
     public static func start(options: Options, applicationCommand: String) async throws -> ReplicaServer {
-        try await start(options: options, hosting: .process(applicationCommand))
+        try await start(options: options, hosting: .process(.command(applicationCommand)))
+    }
+
+    /// Starts the replica with an application that already runs and listens on the Unix socket `path`
+    /// (docs/APPLICATION.md; the same protocol as over a child's pipes). The replica does not stop it.
+    public static func start(options: Options, applicationSocket path: String) async throws -> ReplicaServer {
+        try await start(options: options, hosting: .process(.socket(path)))
     }
 
     /// Where the application runs.
     enum Hosting {
         case inProcess(any Application)
-        case process(String)
+        case process(ApplicationProcess.Endpoint)
     }
 
     private static func start(options: Options, hosting: Hosting) async throws -> ReplicaServer {
@@ -108,8 +114,8 @@ public final class ReplicaServer: Sendable {
         let driver: any ShellDriver
         var applicationProcess: ApplicationProcess?
         do {
-            if case .process(let command) = hosting {
-                applicationProcess = try await ApplicationProcess.start(command: command, limits: cluster.limits, group: group, logger: options.logger)
+            if case .process(let endpoint) = hosting {
+                applicationProcess = try await ApplicationProcess.start(endpoint, limits: cluster.limits, group: group, logger: options.logger)
             }
             driver = try makeDriver(plugin, options: options, keyring: keyring, loop: group.next(), executor: executor, metrics: metrics) {
                 failureContinuation.yield($0)

@@ -18,6 +18,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Application: kv, bench or ledger.") var app = "kv"
     @Option(help: "Reply size in bytes for --app bench.") var replySize = 10
     @Option(help: "Run the application in its own process: this shell command (run as `/bin/sh -c \"exec COMMAND\"`), spoken to over its stdin and stdout (docs/APPLICATION.md), e.g. \"python3 examples/python/kv_app.py\". Replaces --app.") var appCommand: String?
+    @Option(help: "Drive an application that already runs and listens on this Unix socket (the protocol of --app-command; docs/APPLICATION.md), e.g. one started with `python3 examples/python/kv_app.py --socket PATH`. Replaces --app.") var appSocket: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
     @Option(help: "Serve /metrics (Prometheus), /status (JSON) and /health over HTTP on this port (0: any free port, logged).") var httpPort: Int?
     @Option(help: "The address of the HTTP endpoint (default: this replica's host in cluster.json).") var httpHost: String?
@@ -89,9 +90,12 @@ public struct ReplicaCommand: AsyncParsableCommand {
                 options.eventLoopThreads = threads
             }
             let server: ReplicaServer
+            guard appCommand == nil || appSocket == nil else { throw ValidationError("give --app-command or --app-socket, not both") }
             if let appCommand {
-                guard !appCommand.allSatisfy({ $0 == " " }) else { throw ValidationError("--app-command is empty") }
+                guard !appCommand.allSatisfy(\.isWhitespace) else { throw ValidationError("--app-command is empty") }
                 server = try await ReplicaServer.start(options: options, applicationCommand: appCommand)
+            } else if let appSocket {
+                server = try await ReplicaServer.start(options: options, applicationSocket: appSocket)
             } else {
             switch app {
             case "kv": server = try await ReplicaServer.start(options: options, application: KeyValueStore())

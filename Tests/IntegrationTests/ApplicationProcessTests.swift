@@ -242,6 +242,54 @@ struct ApplicationProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("--app-socket: replicas drive Python applications that already run on Unix sockets; a killed replica restarted reconnects to a fresh application and catches up; an application that goes away stops its replica")
+    func applicationsOnSockets() async throws {
+        let directory = NSTemporaryDirectory() + "themis-sockets-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = pythonKeyValueApplication[2].replacingOccurrences(of: "python3 ", with: "")
+        let servers = try (0..<4).map { id -> Process in
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            server.arguments = ["python3", script, "--socket", "\(directory)/app-\(id).sock"]
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            return server
+        }
+        // SIGKILL: a child of the test process may start with SIGTERM blocked (the mask of the spawning thread).
+        defer { for server in servers where server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        for id in 0..<4 {
+            for _ in 0..<100 where !FileManager.default.fileExists(atPath: "\(directory)/app-\(id).sock") { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let processes = try ReplicaProcesses(checkpointInterval: 10, auth: "hmac", applicationOf: { ["kv", "--app-socket", "\(directory)/app-\($0).sock"] })
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try processes.client(0, group: group)
+        try await processes.waitUntilReady(client)
+        #expect(processes.log(of: 0).contains("application=at `\(directory)/app-0.sock`"), "\(processes.log(of: 0).suffix(800))")
+        processes.kill(3)
+        let writes = try await writeKeys(client, prefix: "sock", count: 40)
+        try processes.start(3)
+        var caughtUp = false
+        for _ in 0..<200 {
+            let reference = try await client.status(of: ReplicaID(0))
+            if let report = try? await client.status(of: ReplicaID(3), timeoutMilliseconds: 500),
+                report.lastExecuted == reference.lastExecuted, report.applicationDigest == reference.applicationDigest
+            { caughtUp = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(caughtUp, "replica 3 did not catch up: \(processes.log(of: 3).suffix(1500))")
+        #expect(try await readBackAll(writes, via: client, readOnly: true) == 0)
+        kill(servers[2].processIdentifier, SIGKILL)
+        servers[2].waitUntilExit()
+        _ = try await writeKeys(client, prefix: "after", count: 5)
+        for _ in 0..<100 where processes.isRunning(2) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!processes.isRunning(2))
+        #expect(processes.log(of: 2).contains("application at `\(directory)/app-2.sock` failed: it closed the connection"), "\(processes.log(of: 2).suffix(800))")
+        await client.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("An application that breaks the protocol or exits at start-up is a clear start-up error", arguments: [
         ("cat", "goes from the replica to the application, not back"),
         ("sh -c 'exit 3'", "exited with status 3"),

@@ -83,7 +83,7 @@ struct ApplicationWireTests {
         var limits = Limits()
         limits.stateBytesMax = 100
         func pending(_ expectations: [PendingAnswers.Expectation]) -> (PendingAnswers, [EventLoopFuture<ApplicationWire.Response>]) {
-            let answers = PendingAnswers(command: "test", limits: limits)
+            let answers = PendingAnswers(limits: limits)
             var futures: [EventLoopFuture<ApplicationWire.Response>] = []
             for expectation in expectations {
                 let promise = loop.makePromise(of: ApplicationWire.Response.self)

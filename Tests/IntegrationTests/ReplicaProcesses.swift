@@ -23,8 +23,8 @@ final class ReplicaProcesses: Sendable {
     let cluster: ClusterFile
     private let running = Mutex<[Int: Process]>([:])
     let binary: String
-    /// `themis replica --app` and its extra flags.
-    let application: [String]
+    /// `themis replica --app` and its extra flags, for replica i.
+    let application: @Sendable (Int) -> [String]
     /// Durable mode: replica i keeps its write-ahead log and snapshots in `dataDirectory(of: i)`.
     let durable: Bool
     /// Replica i serves `/metrics`, `/status` and `/health` on `httpBasePort + i` (nil: no endpoint).
@@ -34,9 +34,10 @@ final class ReplicaProcesses: Sendable {
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
-         application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false, http: Bool = false) throws {
+         application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false, http: Bool = false,
+         applicationOf: (@Sendable (Int) -> [String])? = nil) throws {
         binary = try ReplicaProcesses.themisBinary()
-        self.application = application
+        self.application = applicationOf ?? { _ in application }
         self.durable = durable
         httpBasePort = http ? try ReplicaProcesses.freePortRange(count: replicas) : nil
         directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
@@ -55,7 +56,7 @@ final class ReplicaProcesses: Sendable {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)"]
             + (durable ? ["--data-dir", dataDirectory(of: id)] : []) + (httpBasePort.map { ["--http-port", "\($0 + id)"] } ?? [])
-            + extraArguments + ["--app"] + application
+            + extraArguments + ["--app"] + application(id)
         let log = directory + "/replica-\(id).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

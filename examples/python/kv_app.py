@@ -1,6 +1,7 @@
 """The key-value store of `themis replica --app kv`, in Python, as an out-of-process application.
 
     themis replica --config DIR/cluster.json --id 0 --app-command "python3 examples/python/kv_app.py"
+    python3 examples/python/kv_app.py --socket /tmp/kv-0.sock    # then: themis replica ... --app-socket /tmp/kv-0.sock
 
 Operations, results and snapshots are byte for byte those of the Swift `KeyValueStore` (docs/WIRE.md
 section 8), so `themis kv`, the Swift client and a cluster mixing Swift and Python replicas agree.
@@ -11,7 +12,7 @@ import sys
 import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from themis_app import Application, run  # noqa: E402
+from themis_app import Application, main  # noqa: E402
 
 KEY_BYTES_MAX = 1024
 VALUE_BYTES_MAX = 64 * 1024
@@ -148,4 +149,4 @@ class KeyValueApp(Application):
 
 
 if __name__ == "__main__":
-    sys.exit(run(KeyValueApp()))
+    sys.exit(main(KeyValueApp))

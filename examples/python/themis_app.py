@@ -213,3 +213,36 @@ def run(app, stdin=None, stdout=None):
         print(f"{app.name}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
 
+
+
+def serve_socket(make_app, path):
+    """Listens on the Unix socket `path` for a replica started with `--app-socket PATH`, and serves one
+    replica connection at a time, each with a fresh application from `make_app()` (a replica starts its
+    application empty). Runs until interrupted."""
+    import socket
+
+    if os.path.exists(path):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    print(f"listening on {path}", file=sys.stderr)
+    try:
+        while True:
+            connection, _ = server.accept()
+            with connection, connection.makefile("rb") as reader, connection.makefile("wb") as writer:
+                status = run(make_app(), stdin=reader, stdout=writer)
+            print(f"replica disconnected (status {status}); waiting for the next one", file=sys.stderr)
+    finally:
+        server.close()
+        os.unlink(path)
+
+
+def main(make_app):
+    """`python3 my_app.py` serves stdin/stdout (`--app-command`); `python3 my_app.py --socket PATH` serves
+    replicas connecting to PATH (`--app-socket`). Returns the exit status."""
+    arguments = sys.argv[1:]
+    if len(arguments) == 2 and arguments[0] == "--socket":
+        serve_socket(make_app, arguments[1])
+        return 0
+    return run(make_app())
