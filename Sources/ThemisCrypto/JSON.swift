@@ -4,7 +4,7 @@
 /// and `.withoutEscapingSlashes`). A replica reads `cluster.json` and its key file through these, so its
 /// binary never runs Foundation's JSON, URL and file-manager code, which would be resident memory
 /// (README "Memory"). Pretty-printed files (`JSONFile.encoded`, for keygen) still use Foundation's encoder.
-enum JSON {
+public enum JSON {
     indirect enum Value: Equatable, Sendable {
         case null
         case bool(Bool)
@@ -55,7 +55,7 @@ enum JSON {
 
     /// Compact JSON of `value`: no whitespace, object keys sorted by their UTF-8 bytes, `/` not escaped.
     /// - Throws: `EncodingError.invalidValue` for a floating-point number (see `NodeEncoder.floatingPoint`).
-    static func canonical(_ value: some Encodable) throws -> [UInt8] {
+    public static func canonical(_ value: some Encodable) throws -> [UInt8] {
         let root = EncodingNode()
         try value.encode(to: NodeEncoder(node: root, codingPath: []))
         var bytes: [UInt8] = []

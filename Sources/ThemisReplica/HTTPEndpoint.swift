@@ -73,37 +73,3 @@ final class HTTPRouteHandler: ChannelInboundHandler {
         }
     }
 }
-
-/// A small JSON object writer (no Foundation in the replica).
-struct JSONObjectWriter {
-    private var fields: [String] = []
-
-    mutating func add(_ key: String, _ value: some BinaryInteger) { fields.append("\(Self.quoted(key)):\(value)") }
-    mutating func add(_ key: String, _ value: Double) { fields.append("\(Self.quoted(key)):\(value)") }
-    mutating func add(_ key: String, _ value: Bool) { fields.append("\(Self.quoted(key)):\(value)") }
-    mutating func add(_ key: String, _ value: String) { fields.append("\(Self.quoted(key)):\(Self.quoted(value))") }
-    mutating func add(_ key: String, _ values: [UInt32]) {
-        fields.append("\(Self.quoted(key)):[\(values.map(String.init).joined(separator: ","))]")
-    }
-    mutating func add(_ key: String, object: JSONObjectWriter) { fields.append("\(Self.quoted(key)):\(object.text)") }
-
-    var text: String { "{" + fields.joined(separator: ",") + "}" }
-
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}

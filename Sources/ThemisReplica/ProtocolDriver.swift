@@ -522,7 +522,8 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     var admitted: [Digest: ContinuousClock.Instant] = [:]
     var executionStarted: [UInt64: ContinuousClock.Instant] = [:]
     static var timingsMax: Int { 4_096 }
-    /// Traffic counters per replica and for all clients, looked up once per peer.
+    /// Traffic counters per replica and for all clients, looked up once per peer (only when exporting, as the
+    /// bytes: `TrafficCountingHandler` exists only then).
     var replicaTraffic: [ReplicaID: PeerTraffic] = [:]
     var clientTraffic: PeerTraffic?
     /// Event and rejection counters by kind, looked up in the registry once per kind (no lock per event).
@@ -538,20 +539,21 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     mutating func send(_ frame: ByteBuffer, of message: Plugin.Core.Message, to replica: ReplicaID) {
         if let channel = replicas[replica] {
             append(frame, to: channel)
-            traffic(of: replica).framesOut.add()
+            if metrics.exporting { traffic(of: replica).framesOut.add() }
         }
     }
 
     mutating func broadcast(_ frame: ByteBuffer, of message: Plugin.Core.Message) {
         for (replica, channel) in replicas {
             append(frame, to: channel)
-            traffic(of: replica).framesOut.add()
+            if metrics.exporting { traffic(of: replica).framesOut.add() }
         }
     }
 
     mutating func reply(_ frame: ByteBuffer, of reply: Reply) {
         if let channel = clients[reply.client] {
             append(frame, to: channel)
+            guard metrics.exporting else { return }
             if clientTraffic == nil { clientTraffic = metrics.traffic(ReplicaMetrics.label(of: .client(reply.client))) }
             clientTraffic?.framesOut.add()
         }

@@ -29,8 +29,9 @@ public final class Tally: Sendable {
 ///
 /// Without an operations endpoint (`exporting` false) nothing is exported: the tallies count only for the
 /// status reports, and the Prometheus registry, the histograms, the gauges, the per-connection byte counting
-/// and the latency timings do not exist (a replica that nobody scrapes pays neither their CPU nor the
-/// resident pages of their code: measured 1.5 MiB of peak RSS at 40 clients).
+/// and the latency timings do not exist: a replica that nobody scrapes pays neither their CPU nor the
+/// resident pages of their code (with all of it on, and event kinds then named by reflection, peak RSS at 40
+/// clients was 1.5 MiB higher; without, 0.2 MiB: `themis bench --local --clients 40`, A/B against c5e6e02).
 public final class ReplicaMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry?
     public var exporting: Bool { registry != nil }

@@ -155,6 +155,7 @@ public final class ReplicaServer: Sendable {
             executorTask = Task { await executor.run(process: process, onExecuted: onExecuted, onFailure: onFailure) }
         }
         let server: any Channel
+        var http: (any Channel)?
         do {
             server = try await ServerBootstrap(group: group)
                 // Hundreds of clients may connect at once when a load starts (400 per-client clients
@@ -192,6 +193,15 @@ public final class ReplicaServer: Sendable {
                 }
                 .bind(host: options.bindHost ?? endpoint.host, port: endpoint.port)
                 .get()
+            if let httpPort = options.httpPort {
+                do {
+                    http = try await HTTPEndpoint.start(host: options.httpHost ?? endpoint.host, port: httpPort, group: group,
+                                                        router: operationsRouter(options: options, driver: driver, metrics: metrics))
+                } catch {
+                    try? await server.close()
+                    throw error
+                }
+            }
         } catch {
             executor.finish()
             await executorTask.value
@@ -199,21 +209,6 @@ public final class ReplicaServer: Sendable {
             await driver.closeDataDirectory()
             try? await group.shutdownGracefully()
             throw error
-        }
-        var http: (any Channel)?
-        if let httpPort = options.httpPort {
-            do {
-                http = try await HTTPEndpoint.start(host: options.httpHost ?? endpoint.host, port: httpPort, group: group,
-                                                    router: operationsRouter(options: options, driver: driver, metrics: metrics))
-            } catch {
-                try? await server.close()
-                executor.finish()
-                await executorTask.value
-                await applicationProcess?.stop()
-                await driver.closeDataDirectory()
-                try? await group.shutdownGracefully()
-                throw error
-            }
         }
         let replica = ReplicaServer(options: options, group: group, keyring: keyring, driver: driver, executor: executor,
                                     serverChannel: server, executorTask: executorTask, failures: failures, metrics: metrics,
@@ -360,32 +355,19 @@ private func operationsRouter(options: ReplicaServer.Options, driver: any ShellD
             return loop.makeSucceededFuture(.init(status: .ok, contentType: "text/plain; version=0.0.4", body: metrics.exposition()))
         case "/status":
             return driver.liveStatus().map { live in
-                var queues = JSONObjectWriter()
-                queues.add("inputs", live.inputsQueued)
-                queues.add("inputBytes", live.inputBytesQueued)
-                queues.add("readOnly", live.readOnlyWaiting)
-                queues.add("statusQueries", live.statusQueriesWaiting)
-                var json = JSONObjectWriter()
-                json.add("id", live.id)
-                json.add("protocol", protocolName)
-                json.add("replicas", configuration.replicaCount)
-                json.add("faultsTolerated", configuration.faultsTolerated)
-                json.add("view", live.view)
-                json.add("primary", live.primary)
-                json.add("lastExecuted", live.lastExecuted)
-                json.add("stableCheckpoint", live.stableCheckpoint)
-                json.add("recovering", live.recovering)
-                json.add("stateTransfers", metrics.stateTransfers.value)
-                json.add("viewChanges", metrics.viewChanges.value)
-                json.add("replicasLinked", live.replicasLinked)
-                json.add("clientsConnected", live.clientsConnected)
-                json.add("batchesExecuted", metrics.batchesExecuted.value)
-                json.add("requestsExecuted", metrics.requestsExecuted.value)
-                json.add("queues", object: queues)
                 let uptime = ContinuousClock.now - started
-                json.add("uptimeSeconds", Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18)
-                json.add("peakResidentBytes", ProcessMemory.peakResidentBytes() ?? 0)
-                return .init(status: .ok, contentType: "application/json", body: Array((json.text + "\n").utf8))
+                let report = StatusDocument(
+                    id: live.id, protocol: protocolName, replicas: configuration.replicaCount, faultsTolerated: configuration.faultsTolerated,
+                    view: live.view, primary: live.primary, lastExecuted: live.lastExecuted, stableCheckpoint: live.stableCheckpoint,
+                    recovering: live.recovering, stateTransfers: metrics.stateTransfers.value, viewChanges: metrics.viewChanges.value,
+                    replicasLinked: live.replicasLinked, clientsConnected: live.clientsConnected,
+                    batchesExecuted: metrics.batchesExecuted.value, requestsExecuted: metrics.requestsExecuted.value,
+                    queues: .init(inputs: live.inputsQueued, inputBytes: live.inputBytesQueued, readOnly: live.readOnlyWaiting,
+                                  statusQueries: live.statusQueriesWaiting),
+                    uptimeMilliseconds: uptime.components.seconds * 1_000 + uptime.components.attoseconds / 1_000_000_000_000_000,
+                    peakResidentBytes: ProcessMemory.peakResidentBytes() ?? 0)
+                let body = ((try? JSON.canonical(report)) ?? Array("{}".utf8)) + [UInt8(ascii: "\n")]
+                return .init(status: .ok, contentType: "application/json", body: body)
             }
         case "/health":
             return driver.liveStatus().map { live in
@@ -400,4 +382,33 @@ private func operationsRouter(options: ReplicaServer.Options, driver: any ShellD
             return loop.makeSucceededFuture(.init(status: .notFound, contentType: "text/plain", body: Array("/metrics, /status or /health\n".utf8)))
         }
     }
+}
+
+/// The body of `GET /status` (compact JSON, keys sorted, written by `JSON.canonical`).
+struct StatusDocument: Encodable {
+    struct Queues: Encodable {
+        var inputs: Int
+        var inputBytes: Int
+        var readOnly: Int
+        var statusQueries: Int
+    }
+
+    var id: UInt32
+    var `protocol`: String
+    var replicas: Int
+    var faultsTolerated: Int
+    var view: UInt64
+    var primary: UInt32
+    var lastExecuted: UInt64
+    var stableCheckpoint: UInt64
+    var recovering: Bool
+    var stateTransfers: Int
+    var viewChanges: Int
+    var replicasLinked: [UInt32]
+    var clientsConnected: Int
+    var batchesExecuted: Int
+    var requestsExecuted: Int
+    var queues: Queues
+    var uptimeMilliseconds: Int64
+    var peakResidentBytes: UInt64
 }

@@ -167,18 +167,11 @@ struct ApplicationProcessTests {
             _ = try await clients[1].invoke(KeyValueOperation.put(key: "after-\(index)", value: value).encoded())
             writes.append(("after-\(index)", value))
         }
-        var caughtUp: Double?
-        for _ in 0..<300 {
-            let reference = try await clients[0].status(of: ReplicaID(0))
-            if let report = try? await clients[0].status(of: ReplicaID(3), timeoutMilliseconds: 1_000),
-                report.lastExecuted == reference.lastExecuted, report.applicationDigest == reference.applicationDigest
-            {
-                caughtUp = Date().timeIntervalSince(restarted)
-                break
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        let caughtUp = try await processes.waitUntilCaughtUp(3, via: clients[0]) {
+            _ = try await clients[1].invoke(KeyValueOperation.put(key: "nudge", value: [1]).encoded())
         }
-        let seconds = try #require(caughtUp, "replica 3 did not catch up; log: \(processes.log(of: 3).suffix(2000))")
+        _ = try #require(caughtUp, "replica 3 did not catch up; log: \(processes.log(of: 3).suffix(2000))")
+        let seconds = Date().timeIntervalSince(restarted)
         print("python application: restarted replica caught up \(String(format: "%.2f", seconds)) s after its restart")
         #expect(processes.log(of: 3).contains("state transfer finished"))
         // Replica 3 now answers from the restored state: read-only gets need every replica's answer to match.
@@ -270,14 +263,9 @@ struct ApplicationProcessTests {
         processes.kill(3)
         let writes = try await writeKeys(client, prefix: "sock", count: 40)
         try processes.start(3)
-        var caughtUp = false
-        for _ in 0..<200 {
-            let reference = try await client.status(of: ReplicaID(0))
-            if let report = try? await client.status(of: ReplicaID(3), timeoutMilliseconds: 500),
-                report.lastExecuted == reference.lastExecuted, report.applicationDigest == reference.applicationDigest
-            { caughtUp = true; break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let caughtUp = try await processes.waitUntilCaughtUp(3, via: client, rounds: 200) {
+            _ = try await client.invoke(KeyValueOperation.put(key: "nudge", value: [1]).encoded())
+        } != nil
         #expect(caughtUp, "replica 3 did not catch up: \(processes.log(of: 3).suffix(1500))")
         #expect(try await readBackAll(writes, via: client, readOnly: true) == 0)
         kill(servers[2].processIdentifier, SIGKILL)

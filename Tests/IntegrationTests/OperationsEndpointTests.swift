@@ -86,7 +86,7 @@ struct OperationsEndpointTests {
 
         let status = try await httpGet(port: base + 1, "/status")
         #expect(status.status == 200)
-        #expect(status.body.contains("\"id\":1,\"protocol\":\"pbft\""), "\(status.body)")
+        #expect(status.body.contains("\"id\":1,") && status.body.contains("\"protocol\":\"pbft\""), "\(status.body)")
         #expect(status.body.contains("\"replicasLinked\":[0,2,3]"), "\(status.body)")
         #expect(status.body.contains("\"recovering\":false"))
         let health = try await httpGet(port: base + 1, "/health")
@@ -99,7 +99,7 @@ struct OperationsEndpointTests {
         #expect(sample(afterKill, "themis_view_changes_total") == 1, "\(afterKill.prefix(2000))")
         #expect(sample(afterKill, "themis_view") == 1)
         let statusAfter = try await httpGet(port: base + 1, "/status").body
-        #expect(statusAfter.contains("\"view\":1,\"primary\":1"), "\(statusAfter)")
+        #expect(statusAfter.contains("\"view\":1,") && statusAfter.contains("\"primary\":1,"), "\(statusAfter)")
         #expect(try await httpGet(port: base + 1, "/health").status == 200)
         processes.kill(2)
         var unhealthy: (status: Int, body: String)?
@@ -113,15 +113,4 @@ struct OperationsEndpointTests {
         try await group.shutdownGracefully()
     }
 }
-}
-
-@Suite("Operations endpoint pieces")
-struct OperationsEndpointPieceTests {
-    @Test("JSON strings are escaped: quotes, backslashes, control characters")
-    func jsonEscaping() {
-        var writer = JSONObjectWriter()
-        writer.add("a\"b", "line\nbreak\\ \u{01}")
-        writer.add("n", [UInt32(1), 2])
-        #expect(writer.text == #"{"a\"b":"line\nbreak\\ \u0001","n":[1,2]}"#)
-    }
 }

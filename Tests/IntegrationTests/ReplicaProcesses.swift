@@ -117,6 +117,26 @@ final class ReplicaProcesses: Sendable {
         }
     }
 
+    /// Waits until replica `id` has executed as far as replica 0, with the same application digest; the
+    /// seconds it took, or nil after `rounds` polls 100 ms apart. `nudge`, if given, runs once a second while it
+    /// waits: a replica behind an idle cluster may learn how far the others are only from a later checkpoint
+    /// (README "Known limits"), so a test that is not about that keeps some writes going.
+    func waitUntilCaughtUp(_ id: Int, via client: ThemisClient, rounds: Int = 300,
+                           nudge: (() async throws -> Void)? = nil) async throws -> Double? {
+        let started = Date()
+        for round in 0..<rounds {
+            if let nudge, round > 0, round % 10 == 0 { try await nudge() }
+            let reference = try await client.status(of: ReplicaID(0))
+            if let report = try? await client.status(of: ReplicaID(UInt32(id)), timeoutMilliseconds: 1_000),
+                report.lastExecuted == reference.lastExecuted, report.applicationDigest == reference.applicationDigest
+            {
+                return Date().timeIntervalSince(started)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
     func log(of id: Int) -> String {
         (try? String(contentsOfFile: directory + "/replica-\(id).log", encoding: .utf8)) ?? "(no log)"
     }
