@@ -29,21 +29,26 @@ final class ReplicaProcesses: Sendable {
     let durable: Bool
     /// Replica i serves `/metrics`, `/status` and `/health` on `httpBasePort + i` (nil: no endpoint).
     let httpBasePort: Int?
+    /// The command that replica i is started under (e.g. `ip netns exec NS`); empty: started directly.
+    let launcher: @Sendable (Int) -> [String]
 
     var processes: [Int: Process] { running.withLock { $0 } }
 
     /// Generates keys with `themis keygen` and starts `replicas` replica processes.
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
          application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false, http: Bool = false,
-         applicationOf: (@Sendable (Int) -> [String])? = nil) throws {
+         applicationOf: (@Sendable (Int) -> [String])? = nil, hosts: [String]? = nil,
+         launcher: @escaping @Sendable (Int) -> [String] = { _ in [] }) throws {
         binary = try ReplicaProcesses.themisBinary()
         self.application = applicationOf ?? { _ in application }
+        self.launcher = launcher
         self.durable = durable
         httpBasePort = http ? try ReplicaProcesses.freePortRange(count: replicas) : nil
         directory = NSTemporaryDirectory() + "themis-it-\(UUID().uuidString.prefix(8))"
-        let basePort = try ReplicaProcesses.freePortRange(count: replicas)
+        // Replicas on hosts of their own (network namespaces) have every port free.
+        let basePort = hosts == nil ? try ReplicaProcesses.freePortRange(count: replicas) : 7000
         try ReplicaProcesses.runToCompletion(binary, ["keygen", "--protocol", protocolName, "--replicas", "\(replicas)", "--clients", "\(clients)",
-            "--out", directory, "--base-port", "\(basePort)", "--auth", auth,
+            "--out", directory, "--base-port", "\(basePort)", "--auth", auth] + (hosts.map { ["--hosts", $0.joined(separator: ",")] } ?? []) + [
             "--checkpoint-interval", "\(checkpointInterval)"])
         cluster = try ClusterFile.load(path: directory + "/cluster.json")
         for id in 0..<replicas { try start(id, extraArguments: durable ? [] : ["--first-start"]) }
@@ -53,8 +58,9 @@ final class ReplicaProcesses: Sendable {
 
     func start(_ id: Int, extraArguments: [String] = []) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["replica", "--config", directory + "/cluster.json", "--id", "\(id)"]
+        let prefix = launcher(id)
+        process.executableURL = URL(fileURLWithPath: prefix.first ?? binary)
+        process.arguments = Array(prefix.dropFirst()) + (prefix.isEmpty ? [] : [binary]) + ["replica", "--config", directory + "/cluster.json", "--id", "\(id)"]
             + (durable ? ["--data-dir", dataDirectory(of: id)] : []) + (httpBasePort.map { ["--http-port", "\($0 + id)"] } ?? [])
             + extraArguments + ["--app"] + application(id)
         let log = directory + "/replica-\(id).log"
