@@ -46,6 +46,7 @@ let package = Package(
         .library(name: "ThemisReplica", targets: ["ThemisReplica"]),
         .library(name: "ThemisApps", targets: ["ThemisApps"]),
         .library(name: "ThemisStorage", targets: ["ThemisStorage"]),
+        .library(name: "ThemisTLS", targets: ["ThemisTLS"]),
         .executable(name: "themis", targets: ["themis"]),
         .executable(name: "themis-replica", targets: ["themis-replica"]),
     ],
@@ -59,6 +60,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         .target(
@@ -123,6 +127,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Optional TLS under the authenticated handshake (`"tls"` in cluster.json): contexts from PEM, handlers.
+        .target(
+            name: "ThemisTLS",
+            dependencies: [
+                "ThemisCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(name: "ThemisClientCore", dependencies: ["ThemisCore"], swiftSettings: strictSettings),
         // Generic over the protocol and instantiated in another module (ThemisPBFTSimulation): cross-module
         // optimization lets the compiler specialize the world for PBFT there (unspecialized, the simulator ran
@@ -158,7 +172,7 @@ let package = Package(
         .target(
             name: "ThemisClient",
             dependencies: [
-                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisTransport", "ThemisClientCore",
+                "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisTransport", "ThemisClientCore", "ThemisTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -168,7 +182,7 @@ let package = Package(
             name: "ThemisReplica",
             dependencies: [
                 "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisHybster", "ThemisApps", "ThemisTransport",
-                "ThemisStorage",
+                "ThemisStorage", "ThemisTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -181,7 +195,7 @@ let package = Package(
         .target(
             name: "ThemisReplicaCommand",
             dependencies: [
-                "ThemisCore", "ThemisCrypto", "ThemisApps", "ThemisReplica",
+                "ThemisCore", "ThemisCrypto", "ThemisApps", "ThemisReplica", "ThemisTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -211,6 +225,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -252,7 +269,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica",
+                "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica", "ThemisTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

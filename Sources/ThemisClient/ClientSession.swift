@@ -3,6 +3,7 @@ import NIOPosix
 import ThemisClientCore
 import ThemisCore
 import ThemisCrypto
+import ThemisTLS
 import ThemisTransport
 import ThemisWire
 
@@ -23,11 +24,15 @@ public final class ClientSession: Sendable {
     let cluster: ClusterFile
     let tickMilliseconds: Int64
     let state: NIOLoopBoundBox<SessionState>
+    /// TLS for every connection when the cluster file has `tls` (its authority checks the replicas).
+    let tls: TLSContexts?
 
     /// - Parameters:
     ///   - eventLoop: the loop on which the session's connections and all its clients run.
     ///   - tickMilliseconds: how often the clients' clocks tick (retransmissions, deadlines).
-    public init(cluster: ClusterFile, eventLoop: any EventLoop, tickMilliseconds: Int64 = 10) {
+    /// - Throws: `TLSSetupError` when the cluster file's `tls.certificateAuthority` cannot be used.
+    public init(cluster: ClusterFile, eventLoop: any EventLoop, tickMilliseconds: Int64 = 10) throws {
+        self.tls = try TLSContexts.make(cluster: cluster, identityPEM: nil)
         self.loop = eventLoop
         self.cluster = cluster
         self.tickMilliseconds = max(1, tickMilliseconds)
@@ -109,6 +114,7 @@ public final class ClientSession: Sendable {
                 .connectTimeout(.seconds(2))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try self.tls?.addClientHandler(to: channel.pipeline.syncOperations, host: endpoint.host)
                         try channel.pipeline.syncOperations.addThemisFront(
                             keyring: keyring, clusterTag: keyring.clusterTag, limits: limits,
                             admit: { $0 == .replica(replica) }, onRejection: { _ in })

@@ -69,8 +69,8 @@ public final class ThemisClient: Sendable {
                             eventLoopGroup: (any EventLoopGroup)? = nil) throws {
         let owned = eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let loop = (eventLoopGroup ?? owned!).next()
-        let session = ClientSession(cluster: cluster, eventLoop: loop, tickMilliseconds: options.tickMilliseconds)
         do {
+            let session = try ClientSession(cluster: cluster, eventLoop: loop, tickMilliseconds: options.tickMilliseconds)
             try self.init(id: id, keys: keys, session: session, ownsSession: true, ownedGroup: owned, options: options)
         } catch {
             try? owned?.syncShutdownGracefully()

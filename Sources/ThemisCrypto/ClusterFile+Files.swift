@@ -42,4 +42,15 @@ extension ClusterFile {
         let file: PrivateKeyFile = try JSONFile.read(path: path)
         return (file.principal, try file.keys(source: path))
     }
+
+    /// A file's bytes (a TLS identity, a certificate), read without Foundation.
+    /// - Throws: `ConfigurationError.fileNotFound` or `.unreadable`.
+    public static func readBytes(path: String) throws(ConfigurationError) -> [UInt8] {
+        try JSONFile.contents(path: path)
+    }
+
+    /// Where `themis keygen --tls` writes replica `id`'s TLS certificate and private key (PEM).
+    public static func tlsIdentityPath(directory: String, replica id: ReplicaID) -> String {
+        "\(directory)/replica-\(id.rawValue).tls.pem"
+    }
 }

@@ -76,6 +76,22 @@ public struct ClusterFile: Codable, Sendable, Hashable {
     public var limits: Limits
     public var replicas: [Replica]
     public var clients: [Client]
+    /// TLS under the authenticated handshake (JSON key `tls`, omitted when nil: every link is plain TCP).
+    public var tls: TLS?
+
+    /// `"tls": { "certificateAuthority": "-----BEGIN CERTIFICATE-----..." }`: every link (replica to replica,
+    /// client to replica) runs TLS 1.3; a replica presents a certificate this authority issued for its host
+    /// (`replica-<id>.tls.pem`, written by `themis keygen --tls`), and whoever connects verifies it against the
+    /// authority and the replica's host. Who is on each end is still proven by the Themis handshake; TLS adds
+    /// confidentiality.
+    public struct TLS: Codable, Sendable, Hashable {
+        /// The cluster's certificate authority: one PEM certificate.
+        public var certificateAuthority: String
+
+        public init(certificateAuthority: String) {
+            self.certificateAuthority = certificateAuthority
+        }
+    }
 
     public init(
         version: Int = 1, protocolName: String = "pbft", faultModel: ClusterConfiguration.FaultModel? = nil,
@@ -95,7 +111,7 @@ public struct ClusterFile: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case version
         case protocolName = "protocol"
-        case faultModel, authentication, settings, limits, replicas, clients
+        case faultModel, authentication, settings, limits, replicas, clients, tls
     }
 
     public init(from decoder: any Decoder) throws {
@@ -109,6 +125,7 @@ public struct ClusterFile: Codable, Sendable, Hashable {
         limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
         replicas = try container.decode([Replica].self, forKey: .replicas)
         clients = try container.decodeIfPresent([Client].self, forKey: .clients) ?? []
+        tls = try container.decodeIfPresent(TLS.self, forKey: .tls)
     }
 
     /// Identifies the cluster: the first 8 bytes (big-endian) of SHA-256 over the canonical JSON

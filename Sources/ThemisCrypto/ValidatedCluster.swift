@@ -76,6 +76,10 @@ extension ClusterFile {
         if let problem = settings.problem {
             throw .invalidField(file: source, field: "settings", problem: .invalidSettings(problem))
         }
+        if let tls, !tls.certificateAuthority.contains("-----BEGIN CERTIFICATE-----") {
+            throw .invalidField(file: source, field: "tls.certificateAuthority",
+                                problem: .invalidKey("not a PEM certificate (-----BEGIN CERTIFICATE-----)"))
+        }
         let configuration = try Self.configuration(replicaCount: replicas.count, faultModel: faultModel, source: source)
         try validateSizes(configuration, source: source)
         let replicaKeys = try validatedReplicas(source: source)

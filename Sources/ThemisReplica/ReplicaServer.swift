@@ -6,6 +6,7 @@ import Prometheus
 import NIOPosix
 import ThemisCore
 import ThemisCrypto
+import ThemisTLS
 import ThemisTransport
 import ThemisWire
 
@@ -43,6 +44,8 @@ public final class ReplicaServer: Sendable {
         /// and address (default: the replica's host in the cluster file).
         public var httpPort: Int?
         public var httpHost: String?
+        /// TLS (required when the cluster file has `tls`): `TLSContexts.make` with this replica's identity.
+        public var tls: TLSContexts?
 
         public init(cluster: ClusterFile, id: ReplicaID, keys: PrivateKeys, logger: Logger? = nil) {
             self.cluster = cluster
@@ -105,6 +108,13 @@ public final class ReplicaServer: Sendable {
         // Every check that can fail comes before the threads exist (a refused file leaks nothing).
         let plugin = try ProtocolCatalog.plugin(named: cluster.protocolName, source: "cluster.json")
         _ = try cluster.validated(source: "cluster.json").checked(for: plugin)
+        let tls = options.tls
+        if cluster.tls != nil, tls?.server == nil {
+            throw TLSSetupError("cluster.json asks for TLS: replica \(options.id.rawValue) needs its certificate and key (replica-\(options.id.rawValue).tls.pem, written by themis keygen --tls)")
+        }
+        if cluster.tls == nil, tls != nil {
+            throw TLSSetupError("TLS contexts were given but cluster.json has no tls: every member of a cluster must agree")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         let executor = ApplicationExecutor()
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
@@ -183,6 +193,7 @@ public final class ReplicaServer: Sendable {
                         metrics.connectionsOpen?.decrement()
                     }
                     return channel.eventLoop.makeCompletedFuture {
+                        try tls?.addServerHandler(to: channel.pipeline.syncOperations)
                         try driver.configure(channel, keyring: keyring, cluster: cluster) { peer in
                             switch peer {
                             case .replica(let other): return cluster.configuration.contains(other) && other > options.id
@@ -285,6 +296,7 @@ public final class ReplicaServer: Sendable {
                 .connectTimeout(.seconds(2))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try self.options.tls?.addClientHandler(to: channel.pipeline.syncOperations, host: endpoint.host)
                         try driver.configure(channel, keyring: keyring, cluster: cluster) { $0 == .replica(replica) }
                     }
                 }

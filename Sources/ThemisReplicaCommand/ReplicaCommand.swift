@@ -6,6 +6,7 @@ import ThemisApps
 import ThemisCore
 import ThemisCrypto
 import ThemisReplica
+import ThemisTLS
 
 /// `themis replica` and `themis-replica`: runs one replica until SIGTERM or SIGINT.
 public struct ReplicaCommand: AsyncParsableCommand {
@@ -28,6 +29,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Durable mode (pbft): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Default: this replica's dataDir in cluster.json (relative to its directory); without either, the replica lives in memory only.") var dataDir: String?
     @Flag(help: "Durable mode: if the snapshot in --data-dir does not check out, discard it and fetch the state from the other replicas (otherwise that is a start-up error).") var recoverFromPeers = false
     @Flag(help: "In-memory mode: this is the cluster's first start (nothing was ever sent), so skip the recovery protocol. Never on a restart: a replica restarted with it may contradict its earlier votes.") var firstStart = false
+    @Option(help: "TLS (when cluster.json has tls): this replica's certificate and private key, PEM (default: replica-<id>.tls.pem next to cluster.json, written by keygen --tls).") var tlsIdentity: String?
     @Option(help: "Hybster: where the trusted subsystem keeps its counters (default: replica-<id>.counters next to cluster.json; one file per pillar, <path>.<pillar>).") var counterFile: String?
 
     public init() {}
@@ -42,6 +44,12 @@ public struct ReplicaCommand: AsyncParsableCommand {
             }
             let (cluster, keys) = try loadClusterAndKeys(config: config, key: key, principal: .replica(ReplicaID(id)))
             var options = ReplicaServer.Options(cluster: cluster, id: ReplicaID(id), keys: keys)
+            if cluster.tls != nil {
+                let path = tlsIdentity ?? ClusterFile.tlsIdentityPath(directory: directory(of: config), replica: ReplicaID(id))
+                options.tls = try TLSContexts.make(cluster: cluster, identityPEM: try ClusterFile.readBytes(path: path), identitySource: path)
+            } else if tlsIdentity != nil {
+                throw ValidationError("--tls-identity is given but \(config) has no tls (keygen --tls writes one that has)")
+            }
             if cluster.faultModel == .hybrid {
                 let directory = directory(of: config)
                 let key = try TrustedSubsystemKeyFile.load(path: trustedKey ?? "\(directory)/trusted-subsystem.key")

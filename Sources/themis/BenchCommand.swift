@@ -44,6 +44,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "--local: the replicas run their application in its own process, this command (`themis replica --app-command`), instead of the built-in benchmark application; it must answer the benchmark's operations, e.g. \"python3 examples/python/bench_app.py 10\" (10-byte replies).")
     var appCommand: String?
     @Flag(help: "--local: durable mode (pbft): every replica keeps a write-ahead log and snapshots in a data directory.") var durable = false
+    @Flag(help: "--local: TLS on every link (keygen --tls): replicas with certificates, clients verify them.") var tls = false
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
     var connections = Connections.shared
@@ -132,9 +133,10 @@ struct BenchCommand: AsyncParsableCommand {
         // batch holds 40 requests, and K = 32 keeps peak RSS about 1 MiB below K = 128 at the same throughput.
         var settings = ProtocolSettings(checkpointInterval: UInt64(checkpointInterval), watermarkWindow: UInt64(2 * checkpointInterval))
         settings.pillars = pillars
-        let cluster = try KeyGeneration.writeCluster(
+        var cluster = try KeyGeneration.writeCluster(
             directory: directory, replicas: replicaCount, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
             plugin: plugin, settings: settings, limits: limits, dataDirectory: durable ? LocalCluster.dataDirectoryTemplate : nil)
+        if tls { cluster = try TLSCertificates.issue(directory: directory, cluster: cluster) }
         let replicas = try LocalCluster(directory: directory, count: replicaCount, app: "bench", extraArguments: ["--reply-size", "\(replySize)", "--threads", "\(replicaThreads)"]
                                            + (appCommand.map { ["--app-command", $0] } ?? [])
                                            + (plugin.faultModel == .hybrid ? ["--trusted-counter", trustedCounter] : []), durable: durable)
@@ -158,7 +160,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("the cluster file lists \(cluster.clients.count) clients; --clients \(count) from --first-client \(firstClient) needs \(firstClient + count)")
         }
         // One session per load thread: its clients share one connection per replica.
-        let sessions = connections == .shared ? group.makeIterator().map { ClientSession(cluster: cluster, eventLoop: $0) } : []
+        let sessions = connections == .shared ? try group.makeIterator().map { try ClientSession(cluster: cluster, eventLoop: $0) } : []
         var handles: [ThemisClient] = []
         for index in firstClient..<(firstClient + count) {
             let id = ClientID(cluster.clients[index].id)

@@ -27,6 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Keep the cluster directory (keys, logs) after the demo.") var keep = false
     @Flag(help: "Do not kill the primary midway.") var noKill = false
     @Flag(help: "Durable mode (pbft): every replica keeps a data directory; midway ALL replicas are killed (kill -9) and restarted from their data directories.") var durable = false
+    @Flag(help: "TLS on every link (as keygen --tls): the replicas present certificates of a cluster authority, the clients verify them.") var tls = false
     @Option(help: "Comma-separated replica ids left down from the start (at most f): the cluster serves without them (no crash is injected then).") var down: String?
 
     func run() async throws {
@@ -37,11 +38,12 @@ struct DemoCommand: AsyncParsableCommand {
             let count = plugin.faultModel == .hybrid ? 3 : 4
             let basePort = try await LocalCluster.freePorts(count: count)
             guard !durable || plugin.supportsDurability else { throw ValidationError("--durable: \(plugin.name) has no durable mode yet") }
-            let cluster = try KeyGeneration.writeCluster(
+            var cluster = try KeyGeneration.writeCluster(
                 directory: directory, replicas: count, clients: clients, hosts: ["127.0.0.1"], basePort: basePort,
                 scheme: scheme, plugin: plugin, settings: ProtocolSettings(checkpointInterval: 100, watermarkWindow: 200),
                 dataDirectory: durable ? LocalCluster.dataDirectoryTemplate : nil)
-            print("Themis demo: \(count) replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)) on 127.0.0.1:\(basePort)-\(basePort + count - 1), "
+            if tls { cluster = try TLSCertificates.issue(directory: directory, cluster: cluster) }
+            print("Themis demo: \(count) replicas (f = 1, \(cluster.protocolName), \(scheme.rawValue)\(tls ? ", TLS" : "")) on 127.0.0.1:\(basePort)-\(basePort + count - 1), "
                 + "\(clients) clients, \(operations) key-value operations")
             print("cluster directory: \(directory)")
             let leftDown = try parseDown(cluster.configuration)

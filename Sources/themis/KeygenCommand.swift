@@ -21,6 +21,8 @@ struct KeygenCommand: AsyncParsableCommand {
     @Option(help: "P: Hybster's parallel ordering instances (pillars), 1 to 64.") var pillars: UInt32 = 1
     @Option(help: "Durable mode (pbft): each replica's data directory, written to cluster.json as its dataDir; {id} is replaced by the replica's id (e.g. data/replica-{id}: relative to the directory of cluster.json).") var dataDir: String?
 
+    @Flag(help: "TLS on every link: also write a certificate authority (its certificate into cluster.json, its key to tls-ca.key: keep it offline) and replica-<id>.tls.pem per replica (a certificate for its host and the private key).") var tls = false
+
     func run() async throws {
         try await reportingErrors {
             guard let scheme = AuthenticationScheme(deployable: auth) else {
@@ -32,12 +34,14 @@ struct KeygenCommand: AsyncParsableCommand {
             if let problem = settings.problem { throw ValidationError(problem) }
             let hostList = hosts.split(separator: ",").map(String.init)
             let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "\(out)/cluster.json")
-            let cluster = try KeyGeneration.writeCluster(
+            var cluster = try KeyGeneration.writeCluster(
                 directory: out, replicas: replicas, clients: clients, hosts: hostList, basePort: basePort,
                 scheme: scheme, plugin: plugin, settings: settings, dataDirectory: dataDir)
+            if tls { cluster = try TLSCertificates.issue(directory: out, cluster: cluster) }
             print("wrote \(out)/cluster.json, \(replicas) replica keys and \(clients) client keys (\(cluster.protocolName), "
                 + "\(cluster.faultModel.rawValue) fault model, f = \(cluster.configuration.faultsTolerated), \(scheme.rawValue))"
                 + (dataDir.map { "\ndurable mode: every replica keeps its log and snapshots in its dataDir \($0) ({id}: its id; a relative path is relative to \(out))" } ?? "")
+                + (tls ? "\nTLS: wrote replica-<id>.tls.pem per replica (its certificate and key: copy it to that replica's host only) and tls-ca.key (the authority's key: keep it offline; nothing running needs it)" : "")
                 + (cluster.faultModel == .hybrid ? "\nwrote \(out)/trusted-subsystem.key: the key of the replicas' trusted subsystems (software counters: not tamper-proof)" : ""))
             if cluster.limits.frameBytesMax != Limits().frameBytesMax {
                 print("frameBytesMax is \(cluster.limits.frameBytesMax) bytes: the largest VIEW-CHANGE or NEW-VIEW of n = \(replicas), "

@@ -78,7 +78,7 @@ struct ClusterTests {
         let processes = try ReplicaProcesses()
         defer { processes.stopAll() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let session = ClientSession(cluster: processes.cluster, eventLoop: group.next())
+        let session = try ClientSession(cluster: processes.cluster, eventLoop: group.next())
         var options = ThemisClient.Options()
         options.deadlineMilliseconds = 20_000
         // Client 0 proves the connections; 1-7 attach to them (their requests are refused otherwise).

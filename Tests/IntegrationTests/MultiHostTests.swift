@@ -46,18 +46,10 @@ struct NetnsCluster {
     func down() { try? run(["down", "--name", name]) }
 
     private func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [NetnsCluster.script] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, text) = try runCapturing("/bin/bash", [NetnsCluster.script] + arguments)
         print(text, terminator: "")
-        guard process.terminationStatus == 0 else {
-            throw TestFailure(description: "netns-cluster.sh \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
+        guard status == 0 else {
+            throw TestFailure(description: "netns-cluster.sh \(arguments.joined(separator: " ")) exited \(status): \(text)")
         }
     }
 }

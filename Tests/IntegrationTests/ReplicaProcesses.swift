@@ -38,7 +38,7 @@ final class ReplicaProcesses: Sendable {
     init(replicas: Int = 4, clients: Int = 10, checkpointInterval: Int = 50, auth: String = "ed25519",
          application: [String] = ["kv"], protocolName: String = "pbft", durable: Bool = false, http: Bool = false,
          applicationOf: (@Sendable (Int) -> [String])? = nil, hosts: [String]? = nil,
-         launcher: @escaping @Sendable (Int) -> [String] = { _ in [] }) throws {
+         launcher: @escaping @Sendable (Int) -> [String] = { _ in [] }, keygenArguments: [String] = []) throws {
         binary = try ReplicaProcesses.themisBinary()
         self.application = applicationOf ?? { _ in application }
         self.launcher = launcher
@@ -49,7 +49,7 @@ final class ReplicaProcesses: Sendable {
         let basePort = hosts == nil ? try ReplicaProcesses.freePortRange(count: replicas) : 7000
         try ReplicaProcesses.runToCompletion(binary, ["keygen", "--protocol", protocolName, "--replicas", "\(replicas)", "--clients", "\(clients)",
             "--out", directory, "--base-port", "\(basePort)", "--auth", auth] + (hosts.map { ["--hosts", $0.joined(separator: ",")] } ?? []) + [
-            "--checkpoint-interval", "\(checkpointInterval)"])
+            "--checkpoint-interval", "\(checkpointInterval)"] + keygenArguments)
         cluster = try ClusterFile.load(path: directory + "/cluster.json")
         for id in 0..<replicas { try start(id, extraArguments: durable ? [] : ["--first-start"]) }
     }

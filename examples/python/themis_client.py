@@ -192,6 +192,9 @@ class Cluster:
         self.scheme = raw["authentication"]
         if self.scheme not in SCHEMES:
             raise ValueError(f"{path}: unsupported authentication scheme {self.scheme!r}")
+        if raw.get("tls") is not None:
+            raise ValueError(f"{path}: the cluster runs TLS (keygen --tls), which this client does not speak yet; "
+                             "use the Swift client (ThemisClient, themis kv) or a cluster without tls")
         self.tag = cluster_tag(raw)
         self.fault_model = raw.get("faultModel") or {"hybster": "hybrid"}.get(raw["protocol"], "byzantine")
         self.replicas = sorted(raw["replicas"], key=lambda r: r["id"])
