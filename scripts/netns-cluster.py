@@ -86,6 +86,18 @@ def check_machine():
         raise Refused("needs /dev/net/tun (a kernel with TUN/TAP)")
 
 
+def probe():
+    """Whether this machine lets us make a host: a namespace and a TAP device (`check`)."""
+    check_machine()
+    namespace = f"thmprobe{os.getpid() % 100000}"
+    run("ip", "netns", "add", namespace)
+    try:
+        os.close(open_tap(namespace))
+    finally:
+        run("ip", "netns", "del", namespace, check=False)
+    print("netns-cluster: this machine allows network namespaces and TAP devices")
+
+
 def check_name(name):
     if not (1 <= len(name) <= 10) or not all(c.isalnum() for c in name):
         raise Refused(f"--name must be 1 to 10 letters or digits (got {name!r})")
@@ -406,6 +418,7 @@ def main():
     set_parser.add_argument("--reset-links", action="store_true", help="forget the per-link settings")
     commands.add_parser("status", help="settings and per-link counts of forwarded and dropped frames")
     commands.add_parser("down", help="stop the switch and delete the hosts (and every process in them)")
+    commands.add_parser("check", help="exit 0 if this machine allows the hosts (root, ip, namespaces, TAP), else 2 and why")
     for command in commands.choices.values():
         command.add_argument("--name", default="themis", help="prefix of the namespaces (default themis)")
         command.add_argument("--subnet", default="10.231.7", help=argparse.SUPPRESS if command is not up_parser
@@ -418,6 +431,8 @@ def main():
             set_links(arguments)
         elif arguments.command == "status":
             status(arguments)
+        elif arguments.command == "check":
+            probe()
         else:
             check_machine()
             down(arguments.name)

@@ -21,13 +21,14 @@ struct NetnsCluster {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    /// Why the test cannot run here, or nil when it can.
-    static var unavailable: String? {
+    /// Why the test cannot run here, or nil when it can (`netns-cluster.sh check` makes a namespace and a TAP
+    /// device and removes them).
+    static let unavailable: String? = {
         if geteuid() != 0 { return "needs root for network namespaces (CI runs as root)" }
         if ip == nil { return "needs the ip command (iproute2)" }
-        if !FileManager.default.fileExists(atPath: "/dev/net/tun") { return "needs /dev/net/tun" }
-        return nil
-    }
+        guard let (status, output) = try? runCapturing("/bin/bash", [script, "check"]) else { return "cannot run \(script)" }
+        return status == 0 ? nil : output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
 
     var addresses: [String] { (1...hosts).map { "\(subnet).\($0)" } }
 
