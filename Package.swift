@@ -131,7 +131,7 @@ let package = Package(
         .target(
             name: "ThemisTLS",
             dependencies: [
-                "ThemisCrypto",
+                "ThemisCrypto", "ThemisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],

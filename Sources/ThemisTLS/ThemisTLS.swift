@@ -7,6 +7,7 @@
 import NIOCore
 import NIOSSL
 import ThemisCrypto
+import ThemisTransport
 
 /// Why TLS cannot be set up: names the file or field and what is wrong with it.
 public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
@@ -83,6 +84,7 @@ public struct TLSContexts: Sendable {
     public func addServerHandler(to pipeline: ChannelPipeline.SynchronousOperations) throws {
         guard let server else { preconditionFailure("a client's TLS contexts accept no connection") }
         try pipeline.addHandler(NIOSSLServerHandler(context: server))
+        try pipeline.addHandler(TLSFailureHandler())
     }
 
     /// Puts TLS in front of a connection to `host` (as written in cluster.json): the replica's certificate
@@ -91,6 +93,29 @@ public struct TLSContexts: Sendable {
         // A name is sent (SNI) and checked; an address is checked against the certificate's IP addresses.
         let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
         try pipeline.addHandler(NIOSSLClientHandler(context: client, serverHostname: isAddress ? nil : host))
+        try pipeline.addHandler(TLSFailureHandler())
+    }
+}
+
+/// A TLS handshake that failed: the peer spoke no TLS, or one side refused the other's certificate.
+public struct TLSHandshakeFailed: PeerFault, Sendable {
+    public let reason: String
+    public var rejectionKind: String { "tls" }
+    public var description: String { "TLS handshake failed: \(reason)" }
+}
+
+/// Behind the TLS handler: turns its handshake failure into a `PeerFault`, which the Themis handshake handler
+/// counts as a rejection of kind `tls` (other TLS errors, such as a peer gone without close_notify, pass on
+/// as I/O errors).
+final class TLSFailureHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let failure = error as? NIOSSLError, case .handshakeFailed = failure {
+            context.fireErrorCaught(TLSHandshakeFailed(reason: "\(failure)"))
+        } else {
+            context.fireErrorCaught(error)
+        }
     }
 }
 

@@ -157,6 +157,9 @@ public final class HandshakeHandler: ChannelInboundHandler {
         if error is WireError {
             // Frame decoder errors (oversize or empty frames) are the peer's fault.
             reject(context: context, reason: "\(error)", kind: "malformed")
+        } else if let fault = error as? any PeerFault {
+            // A failed TLS handshake (a plaintext peer, a certificate refused on either side).
+            reject(context: context, reason: fault.description, kind: fault.rejectionKind)
         } else {
             // I/O errors (connection reset, ...) end the connection without blaming the peer.
             state = .closed

@@ -38,13 +38,20 @@ extension Keyring {
     }
 }
 
+/// An error that a handler in front of the handshake (TLS) raises for the peer's fault: the handshake handler
+/// rejects the connection with `rejectionKind` (reported and counted like its own rejections) instead of
+/// closing it as an I/O error.
+public protocol PeerFault: Error, CustomStringConvertible {
+    var rejectionKind: String { get }
+}
+
 /// Fired down the pipeline when the peer ends the connection with a reason, or we reject it.
 public struct ConnectionRejected: Sendable, Error, CustomStringConvertible {
     public let reason: String
     /// True if the peer sent the reason; false if we rejected the peer.
     public let byPeer: Bool
     /// A stable label for counters: timeout, malformed, unexpected-message, other-cluster, not-accepted,
-    /// proof-failed, attach-refused, or goodbye (the peer closed with a reason).
+    /// proof-failed, attach-refused, goodbye (the peer closed with a reason), or a `PeerFault`'s kind (tls).
     public let kind: String
 
     public init(reason: String, byPeer: Bool, kind: String) {

@@ -17,7 +17,7 @@ extension IntegrationSuite {
 struct TLSProcessTests {
     @Test("keygen --tls: writes and reads over TLS, the primary killed midway; plaintext and a foreign authority get nowhere")
     func clusterOverTLS() async throws {
-        let processes = try ReplicaProcesses(clients: 6, auth: "hmac", keygenArguments: ["--tls"])
+        let processes = try ReplicaProcesses(clients: 6, auth: "hmac", http: true, keygenArguments: ["--tls"])
         defer { processes.stopAll() }
         let cluster = processes.cluster
         let authority = try #require(cluster.tls?.certificateAuthority)
@@ -41,6 +41,8 @@ struct TLSProcessTests {
         frame.writeBytes([UInt8](repeating: 0x41, count: 8))
         try await plaintext.writeAndFlush(frame).get()
         try await withTimeout(seconds: 10) { try await plaintext.closeFuture.get() }
+        let metrics = try await httpGet(port: try #require(processes.httpBasePort) + 1, "/metrics").body
+        #expect(sample(metrics, "themis_handshake_failures_total{reason=\"tls\"}") ?? 0 >= 1, "\(metrics.split(separator: "\n").filter { $0.contains("handshake") })")
 
         // A client that trusts another authority (another keygen --tls) fails TLS verification with every replica.
         let other = NSTemporaryDirectory() + "themis-other-ca-\(UUID().uuidString.prefix(8))"
