@@ -122,11 +122,12 @@ struct ApplicationProcessTests {
         try await group.shutdownGracefully()
     }
 
-    @Test("The Python client (examples/python/kv_client.py, written from docs/WIRE.md) runs 1,000 model-checked operations against replicas running the Python application (HMAC), and 200 against Swift replicas (Ed25519); the Swift client reads what it wrote")
+    @Test("The Python client (examples/python/kv_client.py, written from docs/WIRE.md) runs 1,000 model-checked operations against replicas running the Python application (HMAC), 200 against Swift replicas (Ed25519) and 200 against a TLS cluster (keygen --tls); the Swift client reads what it wrote")
     func pythonClient() async throws {
         let script = pythonKeyValueApplication[2].replacingOccurrences(of: "kv_app.py", with: "kv_client.py").replacingOccurrences(of: "python3 ", with: "")
-        for (auth, application, operations) in [("hmac", pythonKeyValueApplication, 1_000), ("ed25519", ["kv"], 200)] {
-            let processes = try ReplicaProcesses(auth: auth, application: application)
+        for (auth, application, operations, keygen) in [("hmac", pythonKeyValueApplication, 1_000, []), ("ed25519", ["kv"], 200, []),
+                                                        ("hmac", ["kv"], 200, ["--tls"])] {
+            let processes = try ReplicaProcesses(auth: auth, application: application, keygenArguments: keygen)
             defer { processes.stopAll() }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let client = try processes.client(0, group: group)
@@ -139,7 +140,7 @@ struct ApplicationProcessTests {
             #expect(put.status == 0 && put.output == "OK\n", "\(put.output)")
             let read = try KeyValueResult(decoding: try await client.invoke(KeyValueOperation.get(key: "from-python").encoded()))
             #expect(read == .value(Array("hello".utf8)))
-            print("python client, \(auth): \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
+            print("python client, \(auth)\(keygen.isEmpty ? "" : " with TLS"): \(check.output.trimmingCharacters(in: .whitespacesAndNewlines))")
             await client.close()
             try await group.shutdownGracefully()
         }

@@ -9,7 +9,9 @@ plus `cryptography`.
 One `Client` is one client id with one request outstanding at a time (WIRE.md 6.1); it is not thread-safe.
 It keeps one TCP connection per replica and drives them with a `selectors` loop that runs only inside the
 constructor and the calls: a replica that is down or drops the connection is reconnected 200 ms later, while
-a call runs, and meanwhile the other replicas serve (f of them may be missing).
+a call runs, and meanwhile the other replicas serve (f of them may be missing). A cluster file with `tls`
+(keygen --tls) makes every connection TLS 1.3 (the `ssl` module), the replica's certificate checked against
+the file's authority and the host dialled.
 """
 
 import base64
@@ -20,6 +22,7 @@ import json
 import os
 import selectors
 import socket
+import ssl
 import struct
 import time
 
@@ -91,6 +94,8 @@ def cluster_tag(raw):
              "replicas": [pick(r, ["id", "host", "port", "signingKey", "agreementKey", "dataDir"])
                           for r in raw["replicas"]],
              "clients": [pick(c, ["id", "signingKey", "agreementKey"]) for c in (raw.get("clients") or [])]}
+    if raw.get("tls") is not None:
+        model["tls"] = pick(raw["tls"], ["certificateAuthority"])
     text = json.dumps(model, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
 
@@ -192,9 +197,15 @@ class Cluster:
         self.scheme = raw["authentication"]
         if self.scheme not in SCHEMES:
             raise ValueError(f"{path}: unsupported authentication scheme {self.scheme!r}")
+        # TLS (keygen --tls): every connection runs TLS 1.3 first, the replica's certificate checked against the
+        # cluster's authority and the host dialled (an IP address is matched against the certificate's).
+        self.tls_context = None
         if raw.get("tls") is not None:
-            raise ValueError(f"{path}: the cluster runs TLS (keygen --tls), which this client does not speak yet; "
-                             "use the Swift client (ThemisClient, themis kv) or a cluster without tls")
+            authority = raw["tls"].get("certificateAuthority")
+            if not isinstance(authority, str) or "-----BEGIN CERTIFICATE-----" not in authority:
+                raise ValueError(f"{path}: tls.certificateAuthority is not a PEM certificate")
+            self.tls_context = ssl.create_default_context(cadata=authority)
+            self.tls_context.minimum_version = ssl.TLSVersion.TLSv1_3
         self.tag = cluster_tag(raw)
         self.fault_model = raw.get("faultModel") or {"hybster": "hybrid"}.get(raw["protocol"], "byzantine")
         self.replicas = sorted(raw["replicas"], key=lambda r: r["id"])
@@ -253,7 +264,7 @@ def _sign(scheme, key, data):
 class _Link:
     """The connection to one replica and its handshake state (section 3.1)."""
 
-    CLOSED, CONNECTING, AWAIT_HELLO, AWAIT_PROOF, ESTABLISHED = range(5)
+    CLOSED, CONNECTING, TLS_HANDSHAKE, AWAIT_HELLO, AWAIT_PROOF, ESTABLISHED = range(6)
 
     def __init__(self, replica, host, port, key):
         self.replica = replica
@@ -485,6 +496,9 @@ class Client:
             if link.state == _Link.CONNECTING:
                 self._connected(link)
                 continue
+            if link.state == _Link.TLS_HANDSHAKE:
+                self._tls_step(link)
+                continue
             if events & selectors.EVENT_WRITE:
                 self._flush(link)
             if events & selectors.EVENT_READ and link.sock is not None:
@@ -523,6 +537,36 @@ class Client:
         code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             return self._drop(link, os.strerror(code))
+        if self.cluster.tls_context is not None:
+            return self._start_tls(link)
+        self._send_hello(link)
+
+    def _start_tls(self, link):
+        """TLS clusters: the TLS handshake comes first, the Themis handshake inside it."""
+        self._selector.unregister(link.sock)
+        try:
+            link.sock = self.cluster.tls_context.wrap_socket(link.sock, server_hostname=link.address[0],
+                                                             do_handshake_on_connect=False)
+        except (OSError, ValueError) as error:
+            self._selector.register(link.sock, link.events, link)
+            return self._drop(link, f"TLS: {error}")
+        self._selector.register(link.sock, link.events, link)
+        link.state = _Link.TLS_HANDSHAKE
+        link.deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        self._tls_step(link)
+
+    def _tls_step(self, link):
+        try:
+            link.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return self._watch(link, selectors.EVENT_READ)
+        except ssl.SSLWantWriteError:
+            return self._watch(link, selectors.EVENT_WRITE)
+        except (ssl.SSLError, ssl.CertificateError, OSError) as error:
+            return self._drop(link, f"TLS handshake failed: {error}")
+        self._send_hello(link)
+
+    def _send_hello(self, link):
         nonce = os.urandom(32)  # fresh per connection (section 3.2)
         link.own_hello = hello_fields(CLIENT, self.id, nonce, self.cluster.tag)
         link.state = _Link.AWAIT_HELLO
@@ -564,7 +608,7 @@ class Client:
     def _flush(self, link):
         try:
             del link.outbuf[:link.sock.send(link.outbuf)]
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
         except OSError as error:
             return self._drop(link, str(error))
@@ -575,8 +619,13 @@ class Client:
         payload is buffered (section 2.2), so at most one frame limit is ever held."""
         try:
             data = link.sock.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
+            # TLS: records already decrypted wait in the socket object, where select does not see them.
+            while isinstance(link.sock, ssl.SSLSocket) and link.sock.pending():
+                data += link.sock.recv(link.sock.pending())
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
+        except ssl.SSLZeroReturnError:
+            data = b""
         except OSError as error:
             return self._drop(link, str(error))
         if not data:
