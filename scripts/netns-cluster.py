@@ -132,7 +132,6 @@ def down(name, quiet=False):
         except ProcessLookupError:
             pass
     for namespace in namespaces_of(name):
-        run("ip", "netns", "pids", namespace, check=False)
         for pid_text in run("ip", "netns", "pids", namespace, check=False).stdout.split():
             try:
                 os.kill(int(pid_text), signal.SIGKILL)
