@@ -279,6 +279,60 @@ struct ApplicationProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("Stopping: SIGTERM drains (a backup whose application is still executing a batch waits for it, then exits 0); a second signal during the drain ends the replica at once")
+    func secondSignalEndsTheDrain() async throws {
+        // Replicas 2 and 3 run the Python application slowed down to 2 s per request, so that a batch is
+        // still executing there when the client has its f + 1 = 2 replies from replicas 0 and 1.
+        let examples = URL(fileURLWithPath: pythonKeyValueApplication[2].replacingOccurrences(of: "python3 ", with: "")).deletingLastPathComponent().path
+        let script = NSTemporaryDirectory() + "themis-slow-app-\(UUID().uuidString.prefix(8)).py"
+        try """
+            import sys, time
+            sys.path.insert(0, \(String(reflecting: examples)))
+            import kv_app, themis_app
+            class Slow(kv_app.KeyValueApp):
+                def execute(self, operation, client):
+                    time.sleep(2)
+                    return super().execute(operation, client)
+            sys.exit(themis_app.main(Slow))
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let processes = try ReplicaProcesses(auth: "hmac", applicationOf: { id in id >= 2 ? ["kv", "--app-command", "python3 \(script)"] : ["kv"] })
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try processes.client(0, group: group)
+        try await processes.waitUntilReady(client)
+        try await Task.sleep(for: .seconds(2.5))  // the readiness probe's own batch has finished everywhere
+        let put = KeyValueOperation.put(key: "k", value: Array("v".utf8)).encoded()
+        #expect(try KeyValueResult(decoding: try await client.invoke(put)) == .ok)
+        try await Task.sleep(for: .milliseconds(300))  // replicas 2 and 3 are now inside their 2 s execution
+        let draining = try #require(processes.processes[2]), interrupted = try #require(processes.processes[3])
+        let signalled = Date()
+        draining.terminate()
+        interrupted.terminate()
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(draining.isRunning && interrupted.isRunning, "both must still be draining (finishing the batch in hand)")
+        let second = Date()
+        interrupted.terminate()  // the second signal
+        // Watched in /proc (a zombie has ended): Foundation's `isRunning` can lag behind by a second or more.
+        let pid = interrupted.processIdentifier
+        func hasEnded() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+            return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+        }
+        for _ in 0..<100 where !hasEnded() { try await Task.sleep(for: .milliseconds(20)) }
+        let ended = Date().timeIntervalSince(second)
+        #expect(ended < 1.0, "a second SIGTERM must end the replica at once (it took \(ended) s)")
+        interrupted.waitUntilExit()
+        #expect(interrupted.terminationReason == .uncaughtSignal && interrupted.terminationStatus == SIGTERM)
+        draining.waitUntilExit()
+        let drained = Date().timeIntervalSince(signalled)
+        #expect(draining.terminationReason == .exit && draining.terminationStatus == 0, "\(processes.log(of: 2).suffix(1500))")
+        #expect(drained > 1.0, "the drain must have waited for the batch in execution (\(drained) s)")
+        #expect(processes.log(of: 2).contains("stopping"))
+        await client.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("An application that breaks the protocol or exits at start-up is a clear start-up error", arguments: [
         ("cat", "goes from the replica to the application, not back"),
         ("sh -c 'exit 3'", "exited with status 3"),
