@@ -124,6 +124,14 @@ public protocol TrustedCounter: Sendable {
     mutating func certifyIndependent(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate
     mutating func certifyContinuing(_ digest: ThemisCore.Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate
     func trustedMAC(_ digest: ThemisCore.Digest) -> TrustedCertificate
+    /// Durable mode, once at start-up, before anything is certified: puts `counter` at `value`, the highest
+    /// value of the certificates in the replica's write-ahead log. The log holds every certificate the replica
+    /// sent (its record is synced before any send of its step), so a value above it, certified just before a
+    /// crash, never left the replica: certifying it again cannot equivocate. This may lower the counter below
+    /// its store's value (a reservation ceiling, or a certificate of the step the crash cut short). The
+    /// software subsystem's persistence is, in durable mode, the replica's log: not tamper-proof either.
+    /// - Throws: `.unavailable` if the subsystem cannot be resumed (the separate counter process).
+    mutating func resume(counter: UInt32, at value: CounterValue) throws(TrustedCounterError)
     /// True if `certificate` was made by a subsystem of this cluster for `digest`.
     func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool
 }
@@ -170,6 +178,14 @@ public struct SoftwareTrustedCounter: TrustedCounter {
 
     public func trustedMAC(_ digest: ThemisCore.Digest) -> TrustedCertificate {
         certificate(.mac, counter: 0, previous: .zero, value: .zero, digest: digest)
+    }
+
+    public mutating func resume(counter: UInt32, at value: CounterValue) throws(TrustedCounterError) {
+        _ = try current(counter)
+        // The store keeps its own (higher or equal) value: it only ever grows, and a crash before the log
+        // moves past it restarts at the log again.
+        if value > (try store.load()[counter] ?? .zero) { try store.persist(counter: counter, value: value) }
+        counters[counter] = value
     }
 
     public func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool {

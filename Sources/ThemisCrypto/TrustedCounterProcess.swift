@@ -287,6 +287,11 @@ public struct ProcessTrustedCounter: TrustedCounter {
             ?? TrustedCertificate(kind: .mac, subsystem: id, counter: 0, previous: .zero, value: .zero, tag: [UInt8](repeating: 0, count: 32))
     }
 
+    /// The process keeps its counters across the replica's restarts; it is not resumed from a replica's log.
+    public mutating func resume(counter: UInt32, at value: CounterValue) throws(TrustedCounterError) {
+        throw .unavailable("the trusted-counter process cannot resume from a replica's write-ahead log; durable mode needs --trusted-counter in-process")
+    }
+
     /// Verification needs the key, which this process does not hold: use `TrustedVerifier` (the cluster's
     /// verifier) instead. Always false here.
     public func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool { false }

@@ -106,6 +106,7 @@ extension HybsterReplica {
         checkpoints.own = checkpoints.own.filter { $0.key >= sequence }
         log = log.filter { $0.key > sequence }
         lastProposed = max(lastProposed, sequence)
+        stableCheckpointUnpersisted = true
         actions.append(.observe(.checkpointStable(sequence, digest)))
         if lastScheduled < sequence {
             stateTransfer.pending = (sequence, digest, proof)
@@ -199,6 +200,8 @@ extension HybsterReplica {
         lastProposed = max(lastProposed, fetch.sequence)
         stateTransfer.fetch = nil
         checkpoints.own[fetch.sequence] = (fetch.stateDigest, fetch.received, fetch.chunkDigests ?? [])
+        // Durable mode: the state is here now; save it and start a new segment (`persistStableCheckpoint`).
+        stableCheckpointUnpersisted = true
         if fetch.sequence > lowWatermark { makeStable(fetch.sequence, digest: fetch.stateDigest, proof: fetch.proof, into: &actions) }
         noteExecuted(Array(waiting.values.filter { $0.timestamp <= clientTable.lastExecuted($0.client) }))
         actions.append(.observe(.stateTransferFinished(fetch.sequence)))

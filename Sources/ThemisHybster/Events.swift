@@ -2,7 +2,7 @@ import ThemisCore
 import ThemisCrypto
 
 /// The actions of the Hybster core.
-public typealias HybsterAction = Action<HybsterMessage, HybsterEvent, Never>
+public typealias HybsterAction = Action<HybsterMessage, HybsterEvent, HybsterRecord>
 
 /// Typed observations of the Hybster core (the core does not log).
 public enum HybsterEvent: Hashable, Sendable, ProtocolEvent {
@@ -28,13 +28,15 @@ public enum HybsterEvent: Hashable, Sendable, ProtocolEvent {
     /// view above them through a NEW-VIEW.
     case recovering(View)
     case prepareFetched(SequenceNumber)
+    /// Durable mode: rebuilt from the write-ahead log at start-up.
+    case restored(view: View, stable: SequenceNumber, slots: Int)
 }
 
 extension HybsterEvent {
     public var logLevel: EventLogLevel {
         switch self {
         case .checkpointStable, .awaitingVouchers: .info
-        case .viewChangeStarted, .newViewSent, .viewChanged, .stateTransferStarted, .stateTransferFinished, .recovering: .notice
+        case .viewChangeStarted, .newViewSent, .viewChanged, .stateTransferStarted, .stateTransferFinished, .recovering, .restored: .notice
         case .stateTransferRejected, .certificationRefused: .warning
         case .prepareFetched: .debug
         case .batchProposed, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent: .trace
@@ -51,6 +53,8 @@ extension HybsterEvent {
         case .stateTransferRejected(let sequence, let peer): "state of checkpoint \(sequence.rawValue) from \(peer) does not match; asking another"
         case .stateTransferFinished(let sequence): "state transfer finished: checkpoint \(sequence.rawValue)"
         case .certificationRefused(let reason): "trusted subsystem refused to certify: \(reason)"
+        case .restored(let view, let stable, let slots):
+            "restored from the data directory: view \(view.rawValue), stable checkpoint \(stable.rawValue), \(slots) slots"
         case .recovering(let view): "counters are ahead of this replica's state: silent until a NEW-VIEW above view \(view.rawValue)"
         default: "\(self)"
         }

@@ -27,6 +27,23 @@ public enum Hybster: ProtocolPlugin {
         return HybsterReplica(id: id, configuration: configuration, settings: settings, limits: limits, subsystems: subsystems)
     }
 
+    public static let supportsDurability = true
+
+    public static func encodeRecord(_ record: HybsterRecord) -> [UInt8] {
+        HybsterRecordCodec.encode(record)
+    }
+
+    public static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> HybsterRecord {
+        try HybsterRecordCodec.decode(bytes, limits: limits)
+    }
+
+    /// A `committed` mark may be lost in a crash: the replica asks for the votes again (FETCH) and commits
+    /// the slot anew. Every record that holds a certificate is urgent: the log is the counters' persistence.
+    public static func isUrgent(_ record: HybsterRecord) -> Bool {
+        if case .committed = record { return false }
+        return true
+    }
+
     public static func settingsProblem(_ settings: ProtocolSettings) -> String? {
         guard settings.watermarkWindow <= UInt64(HybsterCodec.entriesMax) else {
             return "watermarkWindow \(settings.watermarkWindow) exceeds \(HybsterCodec.entriesMax), the most entries one VIEW-CHANGE may carry"

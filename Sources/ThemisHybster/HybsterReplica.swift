@@ -23,6 +23,7 @@ public struct HybsterReplica: ReplicaCore {
     public typealias Message = HybsterMessage
     public typealias Event = HybsterEvent
     public typealias Rejection = HybsterRejection
+    public typealias Record = HybsterRecord
 
     public enum Status: Hashable, Sendable {
         case normal
@@ -62,6 +63,10 @@ public struct HybsterReplica: ReplicaCore {
     /// Requests this replica expects to see executed (request timers), by client.
     var waiting: [ClientID: Request] = [:]
     var requestDeadline: UInt64?
+    /// Durable mode (turned on by `restore`): the core appends `persist` records.
+    public internal(set) var persistsRecords = false
+    /// The stable checkpoint moved (or its state arrived) since the log last restated it.
+    var stableCheckpointUnpersisted = false
 
     /// - Parameter subsystems: one trusted subsystem per pillar (`settings.pillars`), in pillar order.
     /// - Precondition: `id` is in `configuration`, the settings are valid and there is one subsystem per pillar.
@@ -146,6 +151,7 @@ public struct HybsterReplica: ReplicaCore {
 
     public mutating func flush(into actions: inout [HybsterAction]) {
         proposeBatches(into: &actions)
+        persistStableCheckpoint(into: &actions)
     }
 
     /// Normal-case messages must be of this replica's view, while it is in normal operation. A recovering

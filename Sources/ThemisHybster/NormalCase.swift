@@ -68,6 +68,7 @@ extension HybsterReplica {
             let header = PrepareHeader(view: view, order: order, digest: digest, sender: id, certificate: certificate)
             log[order, default: HybsterSlot()].prepare = header
             log[order, default: HybsterSlot()].batch = requests
+            persist(.prepare(HybsterPrepare(header: header, requests: requests), vouched: true), into: &actions)
             actions.append(.observe(.batchProposed(order, requests: requests.count)))
             actions.append(.broadcast(.prepare(HybsterPrepare(header: header, requests: requests))))
             advance(order, into: &actions)
@@ -90,6 +91,7 @@ extension HybsterReplica {
         log[header.order, default: HybsterSlot()].prepare = header
         log[header.order, default: HybsterSlot()].batch = prepare.requests
         log[header.order, default: HybsterSlot()].awaitsVouchers = requestsUnverified
+        persist(.prepare(prepare, vouched: !requestsUnverified), into: &actions)
         if !requestsUnverified { for request in prepare.requests { noteWaiting(request) } }
         if requestsUnverified { actions.append(.observe(.awaitingVouchers(header.order))) }
         commitInOrder(pillar: pillar(of: header.order), into: &actions)
@@ -129,6 +131,7 @@ extension HybsterReplica {
             let commit = HybsterCommit(view: view, order: order, digest: header.digest, sender: id, certificate: certificate)
             log[order]?.commits[id] = header.digest
             log[order]?.ownCommit = commit
+            persist(.commit(commit), into: &actions)
             actions.append(.broadcast(.commit(commit)))
             advance(order, into: &actions)
         }
@@ -163,6 +166,7 @@ extension HybsterReplica {
         guard votes >= quorum else { return }
         slot.isCommitted = true
         log[order] = slot
+        persist(.committed(order), into: &actions)
         actions.append(.observe(.committed(order)))
         scheduleExecution(into: &actions)
     }
@@ -171,6 +175,7 @@ extension HybsterReplica {
     mutating func attachBatch(_ requests: [Request], at order: SequenceNumber, into actions: inout [HybsterAction]) {
         guard let header = log[order]?.prepare, log[order]?.batch == nil, Request.batchDigest(requests) == header.digest else { return }
         log[order]?.batch = requests
+        persist(.batch(order, requests), into: &actions)
         for request in requests { noteWaiting(request) }
         actions.append(.observe(.prepareFetched(order)))
         scheduleExecution(into: &actions)

@@ -68,6 +68,7 @@ extension HybsterReplica {
         viewChange.own = message
         viewChange.received[id] = message
         viewChange.attempts += 1
+        persist(.viewChange(message), into: &actions)
         viewChange.deadline = nil
         status = .viewChanging(to: newTarget)
         requestDeadline = nil
@@ -257,6 +258,7 @@ extension HybsterReplica {
         if !certificates.isEmpty {
             let ack = HybsterNewViewAck(view: message.view, reproposalsDigest: acknowledged, sender: id, certificates: certificates)
             viewChange.ownAck = ack
+            persist(.newViewAck(ack), into: &actions)
             actions.append(.broadcast(.newViewAck(ack)))
         }
     }
@@ -278,6 +280,7 @@ extension HybsterReplica {
         viewChange.ownAck = nil
         viewChange.deadline = nil
         viewChange.newView = message
+        persist(.enteredView(message), into: &actions)
         // Nothing of the old view's queue may be proposed below the re-proposals.
         proposedTimestamps = [:]
         pendingRequests = RequestQueue()
@@ -292,6 +295,7 @@ extension HybsterReplica {
             var slot = HybsterSlot()
             slot.prepare = header
             slot.batch = header.digest == Self.nullDigest ? [] : viewChange.held[header.digest]
+            if header.digest != Self.nullDigest, let batch = slot.batch { persist(.batch(header.order, batch), into: &actions) }
             if !isNewPrimary { slot.commits[id] = header.digest }
             log[header.order] = slot
             certified[pillar(of: header.order)] = header.order

@@ -103,7 +103,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// Test-only: the trusted subsystems keep nothing across an opening (a counter that rolls back to 0), so
     /// a Byzantine replica can certify two messages for one value. The checkers must then find a violation.
     public var faultyCounter = false
-    /// Durable mode (protocols that have one: PBFT): every replica writes its records to a simulated disk and a
+    /// Durable mode (PBFT and Hybster): every replica writes its records to a simulated disk and a
     /// crashed replica restarts from it, so crashes are no longer charged to f after the restart; once per
     /// run, at `powerCutTick`, every correct replica crashes at once (a power cut) and restarts from its disk.
     /// (Drawn from a generator of its own.)
@@ -172,7 +172,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
         keygenWindow = windowRandom.chance(1, in: 12) && !largeMessages && !longPartition
         if keygenWindow { operationsPerClient += 40 }
         var durableRandom = SplitMix64(seed: seed ^ 0xD15C_0000)
-        if faultModel == .byzantine, durableRandom.chance(1, in: 2) {
+        if durableRandom.chance(1, in: 2) {
             durable = true
             powerCutTick = durableRandom.pick(300...max(300, faultTicks - 300))
         }

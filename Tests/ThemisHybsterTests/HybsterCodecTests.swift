@@ -119,13 +119,11 @@ struct HybsterCodecTests {
         #expect(!Hybster.certificatesVerify(samples[4], TrustedVerifier(key: SymmetricKey(data: [UInt8](repeating: 6, count: 32)))))
     }
 
-    /// Hybster has no durable mode yet: a cluster file that gives a replica a data directory is refused by name.
-    @Test func aDataDirectoryIsRefused() throws {
+    /// Hybster has a durable mode: keygen writes a data directory per replica into the cluster file.
+    @Test func dataDirectoriesAreWritten() throws {
         let directory = "/tmp/themis-hybster-tests-\(UInt64.random(in: 0...UInt64.max))"
-        #expect(throws: ConfigurationError.invalidField(file: directory + "/cluster.json", field: "replicas[0].dataDir",
-                                                        problem: .noDurableMode(protocolName: "hybster"))) {
-            try KeyGeneration.writeCluster(directory: directory, replicas: 3, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac,
-                                           plugin: Hybster.self, dataDirectory: "d{id}")
-        }
+        let cluster = try KeyGeneration.writeCluster(directory: directory, replicas: 3, clients: 0, hosts: ["a"], basePort: 100, scheme: .hmac,
+                                                     plugin: Hybster.self, dataDirectory: "d{id}")
+        #expect(cluster.replicas.map(\.dataDir) == ["d0", "d1", "d2"])
     }
 }

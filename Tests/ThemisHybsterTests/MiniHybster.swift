@@ -74,8 +74,8 @@ final class MiniHybster {
                 executed[index] = executed[index].filter { $0.key > sequence }
             case .observe(let event):
                 events[index].append(event)
-            case .persistCheckpoint:
-                preconditionFailure("Hybster has no durable mode: nothing to persist")
+            case .persist, .persistCheckpoint:
+                preconditionFailure("in-memory mode (restore was not called): nothing to persist")
             }
         }
     }
