@@ -103,6 +103,10 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// Test-only: the trusted subsystems keep nothing across an opening (a counter that rolls back to 0), so
     /// a Byzantine replica can certify two messages for one value. The checkers must then find a violation.
     public var faultyCounter = false
+    /// Test-only: the trusted subsystems resume from a replica's log only upward (see `TrustedCounter.resume`):
+    /// after a crash inside a step (its certificates made, nothing synced or sent) a counter stays ahead of the
+    /// log. A power cut under load must then stop the cluster, which the liveness checker reports.
+    public var counterResumesOnlyUpward = false
     /// Durable mode (PBFT and Hybster): every replica writes its records to a simulated disk and a
     /// crashed replica restarts from it, so crashes are no longer charged to f after the restart; once per
     /// run, at `powerCutTick`, every correct replica crashes at once (a power cut) and restarts from its disk.
@@ -199,7 +203,7 @@ public struct Scenario: Sendable, CustomStringConvertible {
             + "delay<=\(maxDelayTicks) drop=\(dropPerMille)‰ dup=\(duplicatePerMille)‰ crashes=\(crashes) partitions=\(partitions) "
             + "skew=\(tickSkewPerMille)‰ faultTicks=\(faultTicks) auth=\(scheme.rawValue)"
             + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "") + (longPartition ? " longPartition" : "")
-            + (keygenWindow ? " keygenWindow" : "") + (pillars > 1 ? " pillars=\(pillars)" : "") + (faultyCounter ? " faultyCounter" : "")
+            + (keygenWindow ? " keygenWindow" : "") + (pillars > 1 ? " pillars=\(pillars)" : "") + (faultyCounter ? " faultyCounter" : "") + (counterResumesOnlyUpward ? " counterResumesOnlyUpward" : "")
             + (durable ? " durable(powerCut@\(powerCutTick))" : "") + (rollingRestarts ? " rollingRestarts" : "")
     }
 }

@@ -168,7 +168,8 @@ public final class World<Plugin: SimulationPlugin> {
         self.replicas = try configuration.replicas.map { id in
             let faulty = scenario.faultyCore && scenario.byzantine[Int(id.rawValue)] == nil
             var core = Plugin.makeCore(id: id, configuration: configuration, settings: settings, limits: limits, faulty: faulty,
-                                       environment: Self.environment(stores: counterStores[Int(id.rawValue)], key: trustedKey, replica: id, now: 0))
+                                       environment: Self.environment(stores: counterStores[Int(id.rawValue)], key: trustedKey, replica: id, now: 0,
+                                                                    resumesOnlyUpward: scenario.counterResumesOnlyUpward))
             // The first start, known as such (restarts run the recovery protocol).
             Plugin.markFirstStart(&core)
             guard let keyring = keyrings[.replica(id)] else { throw ConfigurationError.unknownPrincipal(.replica(id), file: "simulated cluster") }
@@ -194,13 +195,16 @@ public final class World<Plugin: SimulationPlugin> {
     /// Replica `index`'s trusted subsystems: software counters over the world's stores, which outlive the
     /// replica's crashes (or, with `Scenario.faultyCounter`, forget everything: a counter that rolls back).
     package func environment(of index: Int) -> CoreEnvironment {
-        Self.environment(stores: counterStores[index], key: trustedKey, replica: ReplicaID(UInt32(index)), now: now)
+        Self.environment(stores: counterStores[index], key: trustedKey, replica: ReplicaID(UInt32(index)), now: now,
+                         resumesOnlyUpward: scenario.counterResumesOnlyUpward)
     }
 
     /// `now` makes the incarnation (the recovery nonce) differ between restarts of a replica.
-    static func environment(stores: [any TrustedCounterStore], key: SymmetricKey, replica: ReplicaID, now: UInt64) -> CoreEnvironment {
+    static func environment(stores: [any TrustedCounterStore], key: SymmetricKey, replica: ReplicaID, now: UInt64,
+                            resumesOnlyUpward: Bool = false) -> CoreEnvironment {
         CoreEnvironment(trustedSubsystem: { pillar throws(TrustedCounterError) in
-            try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key, counters: 1, store: stores[Int(pillar)])
+            let counter = try SoftwareTrustedCounter(id: TrustedSubsystemID(replica: replica, pillar: pillar), key: key, counters: 1, store: stores[Int(pillar)])
+            return resumesOnlyUpward ? UpwardResumingCounter(counter) : counter
         }, incarnation: (now << 16) | UInt64(replica.rawValue) + 1)
     }
 
@@ -315,6 +319,26 @@ func wireKindName(_ message: WireMessage) -> String {
     case .statusQuery: return "status-query"
     case .statusReport: return "status-report"
     }
+}
+
+/// Test-only: a subsystem that resumes from a replica's log only upward, so that a counter that certified in a
+/// step a crash cut short stays ahead of the log (`Scenario.counterResumesOnlyUpward`).
+struct UpwardResumingCounter: TrustedCounter {
+    var base: SoftwareTrustedCounter
+    init(_ base: SoftwareTrustedCounter) { self.base = base }
+    var id: TrustedSubsystemID { base.id }
+    func value(of counter: UInt32) -> CounterValue { base.value(of: counter) }
+    mutating func certifyIndependent(_ digest: Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate {
+        try base.certifyIndependent(digest, counter: counter, value: value)
+    }
+    mutating func certifyContinuing(_ digest: Digest, counter: UInt32, value: CounterValue) throws(TrustedCounterError) -> TrustedCertificate {
+        try base.certifyContinuing(digest, counter: counter, value: value)
+    }
+    func trustedMAC(_ digest: Digest) -> TrustedCertificate { base.trustedMAC(digest) }
+    mutating func resume(counter: UInt32, at value: CounterValue) throws(TrustedCounterError) {
+        try base.resume(counter: counter, at: max(value, base.value(of: counter)))
+    }
+    func verify(_ certificate: TrustedCertificate, for digest: Digest) -> Bool { base.verify(certificate, for: digest) }
 }
 
 /// Test-only: a counter store that keeps nothing, so every opening of a subsystem starts from 0 (a rolled-back
