@@ -26,7 +26,7 @@ public struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "Hybster: the trusted subsystems' key file (default: trusted-subsystem.key next to cluster.json).") var trustedKey: String?
     @Option(help: "Hybster: in-process (the default) or process (a `trusted-counter` child process holds the counters, over a Unix socket).") var trustedCounter = "in-process"
-    @Option(help: "Durable mode (pbft): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Default: this replica's dataDir in cluster.json (relative to its directory); without either, the replica lives in memory only.") var dataDir: String?
+    @Option(help: "Durable mode (pbft and hybster): the directory of this replica's write-ahead log and checkpoint snapshots (created if missing). Default: this replica's dataDir in cluster.json (relative to its directory); without either, the replica lives in memory only.") var dataDir: String?
     @Flag(help: "Durable mode: if the snapshot in --data-dir does not check out, discard it and fetch the state from the other replicas (otherwise that is a start-up error).") var recoverFromPeers = false
     @Flag(help: "In-memory mode: this is the cluster's first start (nothing was ever sent), so skip the recovery protocol. Never on a restart: a replica restarted with it may contradict its earlier votes.") var firstStart = false
     @Option(help: "TLS (when cluster.json has tls): this replica's certificate and private key, PEM (default: replica-<id>.tls.pem next to cluster.json, written by keygen --tls).") var tlsIdentity: String?
@@ -64,6 +64,11 @@ public struct ReplicaCommand: AsyncParsableCommand {
                                                    store: try FileCounterStore(path: "\(base).\(pillar)"))
                     }
                 case "process":
+                    // The counter process keeps its counters across the replica's restarts; durable mode resumes the
+                    // counters at the replica's log (`TrustedCounter.resume`), which that process does not offer.
+                    guard dataDirectory(cluster: cluster) == nil else {
+                        throw ValidationError("--trusted-counter process is for in-memory mode; a durable replica (data directory \(dataDirectory(cluster: cluster) ?? "")) keeps its counters in-process, resumed from its write-ahead log")
+                    }
                     let socket = "\(base).socket"
                     try spawnTrustedCounter(["trusted-counter", "--socket", socket, "--trusted-key", trustedKey ?? "\(directory)/trusted-subsystem.key",
                                              "--counter-file", base, "--replica", "\(id)", "--pillars", "\(cluster.settings.pillars)"])

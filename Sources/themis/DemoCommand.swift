@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Authentication: hmac, ed25519, ecdsa or rsa.") var auth = "ed25519"
     @Flag(help: "Keep the cluster directory (keys, logs) after the demo.") var keep = false
     @Flag(help: "Do not kill the primary midway.") var noKill = false
-    @Flag(help: "Durable mode (pbft): every replica keeps a data directory; midway ALL replicas are killed (kill -9) and restarted from their data directories.") var durable = false
+    @Flag(help: "Durable mode: every replica keeps a data directory; midway ALL replicas are killed (kill -9) and restarted from their data directories.") var durable = false
     @Flag(help: "TLS on every link (as keygen --tls): the replicas present certificates of a cluster authority, the clients verify them.") var tls = false
     @Option(help: "Comma-separated replica ids left down from the start (at most f): the cluster serves without them (no crash is injected then).") var down: String?
 

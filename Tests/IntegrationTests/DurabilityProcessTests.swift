@@ -67,6 +67,43 @@ struct DurabilityProcessTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("Hybster: kill -9 of all 3 replicas during writes, twice, each time restarted from the data directories: every acknowledged write is readable, the states agree, and --trusted-counter process is refused in durable mode")
+    func hybsterWholeClusterRestart() async throws {
+        let processes = try ReplicaProcesses(replicas: 3, checkpointInterval: 20, auth: "hmac", protocolName: "hybster", durable: true)
+        defer { processes.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clients = try (0..<3).map { try processes.client($0, group: group, deadlineMilliseconds: 60_000) }
+        try await processes.waitUntilReady(clients[0])
+        var all: [(String, [UInt8], Date, Date)] = []
+        for round in 0..<2 {
+            let killTime = LockedBox<Date?>(nil)
+            let writes = try await writeWhile(clients, count: 150) {
+                try await Task.sleep(for: .milliseconds(600))
+                for id in 0..<3 { processes.kill(id) }
+                killTime.set(Date())
+                try await Task.sleep(for: .milliseconds(300))
+                for id in 0..<3 { try processes.start(id) }
+            }
+            let kill = try #require(killTime.get())
+            let acknowledgedBefore = writes.filter { $0.3 < kill }.count
+            print("hybster power cut \(round + 1) after \(acknowledgedBefore) acknowledged writes; writes resumed \(String(format: "%.2f", outage(after: kill, writes) ?? -1)) s after it")
+            #expect(acknowledgedBefore > 0 && acknowledgedBefore < writes.count, "the kill must fall in the middle of the writes")
+            // The same keys each round: the later value must win.
+            all = all.filter { old in !writes.contains { $0.0 == old.0 } } + writes
+        }
+        #expect(try await readBackAll(all, via: clients[0]) == 0)
+        #expect(try await statesAgree(clients[1], replicas: 3))
+        for id in 0..<3 {
+            #expect(processes.log(of: id).contains("restored from the data directory"), "replica \(id) log: \(processes.log(of: id).suffix(1500))")
+        }
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+        // The separate counter process cannot be resumed from the log: refused with the reason.
+        let refused = try runCapturing(processes.binary, ["replica", "--config", processes.directory + "/cluster.json", "--id", "0",
+                                                         "--data-dir", processes.dataDirectory(of: 0), "--trusted-counter", "process"])
+        #expect(refused.status == 1 && refused.output.contains("--trusted-counter process is for in-memory mode"), "\(refused.output)")
+    }
+
     @Test("SIGTERM of every replica during writes: each drains and exits 0; restarted from their data directories, every acknowledged write is there")
     func gracefulStopDuringLoad() async throws {
         let processes = try ReplicaProcesses(checkpointInterval: 20, auth: "hmac", durable: true)
