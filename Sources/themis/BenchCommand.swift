@@ -43,7 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Authentication for --local: hmac, ed25519, ecdsa or rsa.") var auth = "hmac"
     @Option(help: "--local: the replicas run their application in its own process, this command (`themis replica --app-command`), instead of the built-in benchmark application; it must answer the benchmark's operations, e.g. \"python3 examples/python/bench_app.py 10\" (10-byte replies).")
     var appCommand: String?
-    @Flag(help: "--local: durable mode (pbft): every replica keeps a write-ahead log and snapshots in a data directory.") var durable = false
+    @Flag(help: "--local: durable mode: every replica keeps a write-ahead log and snapshots in a data directory.") var durable = false
     @Flag(help: "--local: TLS on every link (keygen --tls): replicas with certificates, clients verify them.") var tls = false
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")

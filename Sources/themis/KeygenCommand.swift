@@ -19,7 +19,7 @@ struct KeygenCommand: AsyncParsableCommand {
     @Option(help: "K: sequence numbers between checkpoints.") var checkpointInterval: UInt64 = 1000
     @Option(help: "L: the watermark window (at least K).") var watermarkWindow: UInt64?
     @Option(help: "P: Hybster's parallel ordering instances (pillars), 1 to 64.") var pillars: UInt32 = 1
-    @Option(help: "Durable mode (pbft): each replica's data directory, written to cluster.json as its dataDir; {id} is replaced by the replica's id (e.g. data/replica-{id}: relative to the directory of cluster.json).") var dataDir: String?
+    @Option(help: "Durable mode: each replica's data directory, written to cluster.json as its dataDir; {id} is replaced by the replica's id (e.g. data/replica-{id}: relative to the directory of cluster.json).") var dataDir: String?
 
     @Flag(help: "TLS on every link: also write a certificate authority (its certificate into cluster.json, its key to tls-ca.key: keep it offline) and replica-<id>.tls.pem per replica (a certificate for its host and the private key).") var tls = false
 
