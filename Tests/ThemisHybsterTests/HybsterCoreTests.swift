@@ -117,6 +117,63 @@ struct HybsterCoreTests {
         #expect(cluster.nodes.allSatisfy { $0.lastExecuted >= SequenceNumber(3) }, "\(cluster.nodes.map(\.debugDescription))")
     }
 
+    @Test("Durable mode: every replica restarts from its log, its counters ahead of it (certified in a step a crash cut short) and resumed at it; the cluster goes on in its view, executes the committed batches again, and changes views with valid VIEW-CHANGEs", arguments: [UInt32(1), 2])
+    func restartFromTheLog(pillars: UInt32) throws {
+        let cluster = try MiniHybster(pillars: pillars, durable: true)
+        for timestamp in UInt64(1)...6 {
+            cluster.submit(MiniHybster.request(1, timestamp, "op \(timestamp)"), to: [0, 1, 2])
+            cluster.deliverAll()
+        }
+        #expect(cluster.nodes.allSatisfy { $0.lastExecuted == SequenceNumber(6) && $0.stableCheckpoint == SequenceNumber(4) })
+        let before = cluster.nodes.map { node in (0..<Int(pillars)).map { node.subsystems[$0].value(of: 0) } }
+        for stores in cluster.stores {
+            for store in stores {
+                let value = try #require(try store.load()[0])
+                try store.persist(counter: 0, value: CounterValue(view: value.view, order: value.order + 3))
+            }
+        }
+        for index in 0..<3 { try cluster.restartFromDisk(index) }
+        for (index, node) in cluster.nodes.enumerated() {
+            #expect(node.persistsRecords && node.view == View(0) && node.participates, "\(node.debugDescription)")
+            #expect((0..<Int(pillars)).map { node.subsystems[$0].value(of: 0) } == before[index], "counters resumed at the log")
+            // The snapshot of checkpoint 4, then batches 5 and 6 again.
+            #expect(node.lastExecuted == SequenceNumber(6), "\(node.debugDescription)")
+            #expect(cluster.executed[index].keys.sorted() == [SequenceNumber(5), SequenceNumber(6)])
+            #expect(cluster.events[index].contains { if case .restored = $0 { return true }; return false })
+        }
+        cluster.submit(MiniHybster.request(1, 7, "op 7"), to: [0, 1, 2])
+        cluster.deliverAll()
+        #expect(cluster.nodes.allSatisfy { $0.lastExecuted == SequenceNumber(7) })
+        // The primary goes silent: the backups' VIEW-CHANGEs (chains from their resumed counters) must be valid.
+        cluster.down = [0]
+        cluster.submit(MiniHybster.request(1, 8, "op 8"), to: [1, 2])
+        cluster.tick(80)
+        for index in [1, 2] {
+            #expect(cluster.nodes[index].view == View(1), "\(cluster.nodes[index].debugDescription)")
+            #expect(cluster.executed[index].values.contains { $0.first?.operation == Array("op 8".utf8) })
+        }
+        #expect(!cluster.rejections[1].contains { if case .invalidViewChange = $0 { return true }; return false }, "\(cluster.rejections[1])")
+        // Restarted again from the logs of the new view: the view, its NEW-VIEW and the acknowledgement come back.
+        cluster.down = []
+        for index in [1, 2] { try cluster.restartFromDisk(index) }
+        #expect(cluster.nodes[1].view == View(1) && cluster.nodes[2].view == View(1))
+        #expect(cluster.nodes[2].viewChange.newView?.view == View(1))
+        cluster.submit(MiniHybster.request(1, 9, "op 9"), to: [1, 2])
+        cluster.deliverAll()
+        #expect(cluster.executed[2].values.contains { $0.first?.operation == Array("op 9".utf8) }, "\(cluster.nodes[2].debugDescription)")
+    }
+
+    @Test("Durable mode: a replica whose log is empty but whose counters went somewhere (a lost data directory) stays silent until a view above them")
+    func lostDataDirectory() throws {
+        let cluster = try MiniHybster(durable: true)
+        cluster.submit(MiniHybster.request(1, 1, "first"), to: [0, 1, 2])
+        cluster.deliverAll()
+        cluster.disks[2] = ([], nil)
+        try cluster.restartFromDisk(2)
+        #expect(!cluster.nodes[2].participates)
+        #expect(cluster.events[2].contains(.recovering(View(0))))
+    }
+
     @Test("Pillars: P = 2 orders on two counters, execution interleaves them in order-number order")
     func pillarsInterleave() throws {
         let cluster = try MiniHybster(pillars: 2)

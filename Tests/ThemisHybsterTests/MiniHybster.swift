@@ -21,8 +21,10 @@ final class MiniHybster {
     var rejections: [[HybsterRejection]]
     /// Replicas that receive nothing and send nothing (crashed or silent).
     var down: Set<Int> = []
+    /// Durable mode: each replica's records since its last saved checkpoint state, and that state.
+    var disks: [(records: [HybsterRecord], state: (SequenceNumber, [UInt8])?)]
 
-    init(replicas: Int = 3, pillars: UInt32 = 1, checkpointInterval: UInt64 = 4, window: UInt64 = 8) throws {
+    init(replicas: Int = 3, pillars: UInt32 = 1, checkpointInterval: UInt64 = 4, window: UInt64 = 8, durable: Bool = false) throws {
         configuration = try ClusterConfiguration(replicaCount: replicas, faultModel: .hybrid)
         var settings = ProtocolSettings(checkpointInterval: checkpointInterval, watermarkWindow: window, requestTimeoutTicks: 10)
         settings.pillars = pillars
@@ -32,7 +34,19 @@ final class MiniHybster {
         replies = Array(repeating: [], count: replicas)
         events = Array(repeating: [], count: replicas)
         rejections = Array(repeating: [], count: replicas)
+        disks = Array(repeating: ([], nil), count: replicas)
         nodes = try (0..<replicas).map { try makeCore($0) }
+        if durable { for index in 0..<replicas { try restartFromDisk(index) } }
+    }
+
+    /// Durable mode: a fresh core rebuilt from replica `index`'s disk (everything it persisted survives).
+    func restartFromDisk(_ index: Int) throws {
+        nodes[index] = try makeCore(index)
+        executed[index] = [:]
+        let disk = disks[index]
+        var actions: [HybsterAction] = []
+        try nodes[index].restore(disk.records, snapshot: { disk.state?.0 == $0 ? disk.state?.1 : nil }, into: &actions)
+        perform(index, actions)
     }
 
     func environment(_ index: Int) -> CoreEnvironment {
@@ -74,8 +88,10 @@ final class MiniHybster {
                 executed[index] = executed[index].filter { $0.key > sequence }
             case .observe(let event):
                 events[index].append(event)
-            case .persist, .persistCheckpoint:
-                preconditionFailure("in-memory mode (restore was not called): nothing to persist")
+            case .persist(let record):
+                disks[index].records.append(record)
+            case .persistCheckpoint(let sequence, let state):
+                disks[index] = ([], (sequence, state))
             }
         }
     }
