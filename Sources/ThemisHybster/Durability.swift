@@ -192,10 +192,7 @@ extension HybsterReplica {
             let sequence = lowWatermark
             let digest = checkpoints.stableDigest
             if let state = snapshot(sequence) {
-                let chunks = CheckpointState.chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
-                guard CheckpointState.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks) == digest,
-                      let decoded = CheckpointState.decode(state, replica: id, view: view, limits: limits)
-                else { throw .snapshotMismatch(sequence) }
+                let (decoded, chunks) = try CheckpointState.restore(state, sequence: sequence, digest: digest, replica: id, view: view, limits: limits)
                 clientTable = decoded.clientTable
                 actions.append(.installState(sequence, applicationSnapshot: decoded.applicationSnapshot))
                 lastScheduled = sequence

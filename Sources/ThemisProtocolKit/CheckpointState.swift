@@ -54,6 +54,18 @@ package struct CheckpointState {
         return bytes
     }
 
+    /// Durable mode, at a restart: the saved state of checkpoint `sequence`, checked against the digest its
+    /// log record names, decoded, with its chunk digests (to serve it to others).
+    /// - Throws: `.snapshotMismatch` if the bytes do not match the digest or do not parse.
+    package static func restore(_ state: [UInt8], sequence: SequenceNumber, digest: Digest, replica: ReplicaID, view: View,
+                                limits: Limits) throws(RestoreError) -> (state: CheckpointState, chunks: [Digest]) {
+        let chunks = chunkDigests(of: state, chunkBytes: limits.stateChunkBytes)
+        guard stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks) == digest,
+            let decoded = decode(state, replica: replica, view: view, limits: limits)
+        else { throw .snapshotMismatch(sequence) }
+        return (decoded, chunks)
+    }
+
     /// Parses bytes a peer sent; nil if they are malformed in any way (never traps).
     /// - Parameters:
     ///   - replica: this replica, named as the sender of the cached replies.
