@@ -129,8 +129,13 @@ enum HybsterRecordCodec {
 /// Durable mode: what the core persists, the restatement at each stable checkpoint, and the rebuild.
 extension HybsterReplica {
     /// Appends `record` in durable mode.
+    ///
+    /// Not while recovering (counters ahead of the state, `recoveringBelow`): what such a replica accepts is
+    /// no history of its own, and a log holding it would let a later restart resume the counters below
+    /// certificates sent before the data directory was lost. The NEW-VIEW that ends the recovery restates
+    /// everything (`stableCheckpointUnpersisted`); a crash before that restarts it recovering again.
     mutating func persist(_ record: @autoclosure () -> HybsterRecord, into actions: inout [HybsterAction]) {
-        guard persistsRecords else { return }
+        guard persistsRecords, participates else { return }
         actions.append(.persist(record()))
     }
 
@@ -138,7 +143,7 @@ extension HybsterReplica {
     /// in a new segment what the replica must not forget above it. Without the state (a checkpoint adopted
     /// from a NEW-VIEW or a forwarded proof, fetched later) the log goes on in the same segment.
     mutating func persistStableCheckpoint(into actions: inout [HybsterAction]) {
-        guard persistsRecords, stableCheckpointUnpersisted else { return }
+        guard persistsRecords, stableCheckpointUnpersisted, participates else { return }
         stableCheckpointUnpersisted = false
         let sequence = lowWatermark
         if let own = checkpoints.own[sequence], own.digest == checkpoints.stableDigest {
@@ -204,15 +209,16 @@ extension HybsterReplica {
             }
         }
         lastProposed = max(lastProposed, lowWatermark)
-        for order in log.keys.sorted() {
+        for order in log.keys.sorted() where log[order]?.awaitsVouchers != true {
             for request in log[order]?.batch ?? [] { noteWaiting(request) }
         }
         if case .viewChanging = status { viewChange.deadline = nil }
         actions.append(.observe(.restored(view: view, stable: lowWatermark, slots: log.count)))
         startStateTransferIfBehind(into: &actions)
         // Committed batches after the checkpoint run again on its state; retransmission and FETCH bring back
-        // the votes of the rest.
+        // the votes of the rest. A PREPARE whose COMMIT a crash cut short is answered now.
         scheduleExecution(into: &actions)
+        for pillar in subsystems.indices { commitInOrder(pillar: pillar, into: &actions) }
     }
 
     private mutating func replay(_ record: HybsterRecord, certifiedValues: inout [CounterValue]) throws(RestoreError) {
@@ -238,6 +244,9 @@ extension HybsterReplica {
             for (pillar, value) in values.enumerated() { certifiedValues[pillar] = max(certifiedValues[pillar], value) }
         case .enteredView(let newView):
             guard newView.view >= view else { throw .invalidRecord("entered view \(newView.view.rawValue) after view \(view.rawValue)") }
+            // A restatement of the view this log already entered (a new segment whose sync a crash cut short,
+            // read after the old one): what the old records rebuilt stays; the restated ones repeat it.
+            if newView.view == view, viewChange.newView?.view == view { return }
             view = newView.view
             status = .normal
             log = [:]

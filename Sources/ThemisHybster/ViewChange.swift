@@ -253,7 +253,11 @@ extension HybsterReplica {
                 throw .notParticipating
             }
         }
-        recoveringBelow = nil
+        if recoveringBelow != nil {
+            // Back in: the log (empty while recovering) restates everything at the next flush, counters included.
+            recoveringBelow = nil
+            stableCheckpointUnpersisted = true
+        }
         enter(message, base: base, into: &actions)
         if !certificates.isEmpty {
             let ack = HybsterNewViewAck(view: message.view, reproposalsDigest: acknowledged, sender: id, certificates: certificates)
