@@ -72,10 +72,11 @@ public enum PBFT: ProtocolPlugin {
     /// A `committed` mark may be lost in a crash: the prepared certificates a quorum persisted before their
     /// COMMITs, and the COMMITs they repeat, commit the batch again after a restart. It rides on the next sync
     /// instead of costing one before the replies.
-    /// So is a primary's own proposal (see `PBFTRecord.proposed`).
+    /// So is a primary's own proposal (see `PBFTRecord.proposed`), and a PRE-PREPARE a backup accepted (see
+    /// `PBFTRecord.prePrepare`): a replica restored from disk proposes and prepares nothing in that view.
     public static func isUrgent(_ record: PBFTRecord) -> Bool {
         switch record {
-        case .committed, .proposed: false
+        case .committed, .proposed, .prePrepare: false
         default: true
         }
     }

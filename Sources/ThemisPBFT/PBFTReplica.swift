@@ -55,9 +55,11 @@ public struct PBFTReplica: ReplicaCore {
     var stateTransfer = StateTransferState()
     /// Durable mode (set by `restore`): the core appends `persist` records.
     public internal(set) var persistsRecords = false
-    /// Durable mode: restored as the primary of this view. Its proposals are not urgent records, so it may
-    /// have forgotten one: it proposes nothing more in this view (the view change replaces it).
-    var restoredPrimaryView: View?
+    /// Durable mode: the view this replica was restored in (from a log that was not empty). Its own proposals
+    /// (as the primary) and the PRE-PREPAREs it accepted (as a backup) are not urgent records, so it may have
+    /// forgotten one it acted on: in this view it proposes nothing and sends no PREPARE for a slot its log did
+    /// not give back (the view change replaces the view; its COMMITs, sent after urgent `prepared` records, go on).
+    var restoredView: View?
     /// The stable checkpoint moved (or its state arrived) since it was last persisted.
     var stableCheckpointUnpersisted = false
     /// The recovery protocol's state (a replica that lost its state votes only once it is safe).

@@ -182,6 +182,39 @@ struct HybsterCoreTests {
         #expect(!cluster.nodes[2].participates)
     }
 
+    @Test("Durable mode: a crash that tears the new segment restating everything at a stable checkpoint (the old segment read first, then the restatement's first records) leaves the view's state as the old records rebuilt it")
+    func tornRestatement() throws {
+        let cluster = try MiniHybster(durable: true)
+        for timestamp in UInt64(1)...2 {
+            cluster.submit(MiniHybster.request(1, timestamp, "op \(timestamp)"), to: [0, 1, 2])
+            cluster.deliverAll()
+        }
+        // View 1 (replica 0 silent); its batches take the cluster past checkpoint 4, which the two live replicas
+        // make stable: each saves its state and restates everything above it in a new segment.
+        cluster.down = [0]
+        cluster.submit(MiniHybster.request(1, 3, "op 3"), to: [1, 2])
+        cluster.tick(80)
+        cluster.submit(MiniHybster.request(1, 4, "op 4"), to: [1, 2])
+        cluster.deliverAll()
+        let node = cluster.nodes[2]
+        #expect(node.view == View(1) && node.stableCheckpoint == SequenceNumber(4), "\(node.debugDescription)")
+        let restatement = cluster.disks[2].records
+        let entered = try #require(restatement.firstIndex { if case .enteredView = $0 { return true }; return false })
+        #expect(!cluster.retired[2].isEmpty)
+        // The crash, during the sync of the restatement (nothing sent after it has left): the old segment is whole,
+        // the new one holds the restatement up to its enteredView.
+        cluster.disks[2].records = cluster.retired[2] + restatement[...entered]
+        try cluster.restartFromDisk(2)
+        let restored = cluster.nodes[2]
+        #expect(restored.view == View(1) && restored.participates, "\(restored.debugDescription)")
+        #expect(restored.viewChange.ownAck != nil, "its NEW-VIEW-ACK (in the old segment) is still known")
+        #expect(restored.certified == node.certified, "what it certified in view 1 is still known")
+        #expect(restored.certified != [SequenceNumber.zero])
+        cluster.submit(MiniHybster.request(1, 5, "op 5"), to: [1, 2])
+        cluster.deliverAll()
+        #expect(cluster.executed[2].values.contains { $0.first?.operation == Array("op 5".utf8) }, "\(cluster.nodes[2].debugDescription)")
+    }
+
     @Test("Pillars: P = 2 orders on two counters, execution interleaves them in order-number order")
     func pillarsInterleave() throws {
         let cluster = try MiniHybster(pillars: 2)

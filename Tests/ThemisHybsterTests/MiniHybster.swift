@@ -23,6 +23,9 @@ final class MiniHybster {
     var down: Set<Int> = []
     /// Durable mode: each replica's records since its last saved checkpoint state, and that state.
     var disks: [(records: [HybsterRecord], state: (SequenceNumber, [UInt8])?)]
+    /// Durable mode: each replica's records before its last saved checkpoint state (the segment a storage deletes
+    /// only once the new one, which restates them, is synced).
+    var retired: [[HybsterRecord]]
 
     init(replicas: Int = 3, pillars: UInt32 = 1, checkpointInterval: UInt64 = 4, window: UInt64 = 8, durable: Bool = false) throws {
         configuration = try ClusterConfiguration(replicaCount: replicas, faultModel: .hybrid)
@@ -35,6 +38,7 @@ final class MiniHybster {
         events = Array(repeating: [], count: replicas)
         rejections = Array(repeating: [], count: replicas)
         disks = Array(repeating: ([], nil), count: replicas)
+        retired = Array(repeating: [], count: replicas)
         nodes = try (0..<replicas).map { try makeCore($0) }
         if durable { for index in 0..<replicas { try restartFromDisk(index) } }
     }
@@ -91,6 +95,7 @@ final class MiniHybster {
             case .persist(let record):
                 disks[index].records.append(record)
             case .persistCheckpoint(let sequence, let state):
+                retired[index] = disks[index].records
                 disks[index] = ([], (sequence, state))
             }
         }

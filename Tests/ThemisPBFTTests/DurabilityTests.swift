@@ -100,6 +100,52 @@ struct DurabilityTests {
         #expect(cluster.applicationState[1].contains(3))
     }
 
+    @Test("A backup whose PRE-PREPARE record was lost with a crash (written lazily) sends no PREPARE in the view it was restored in, still commits with the others' PREPAREs, and prepares again in the next view")
+    func lostPrePrepareRecordMutesPreparesInThatView() throws {
+        final class Sent: @unchecked Sendable { var prepares: [Prepare] = []; var commits: [Commit] = [] }
+        let sent = Sent()
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        cluster.submit(TestCluster.request(1, 1, [1]), to: replica0)
+        cluster.run()
+        // The primary's PRE-PREPARE for 2 reaches replica 2 only; replica 2 prepares it (its PREPARE is lost on the
+        // way), then crashes before its lazy record is synced.
+        cluster.drop = { $0.to != replica2 }
+        cluster.submit(TestCluster.request(2, 1, [2]), to: replica0)
+        cluster.run()
+        #expect(cluster.replicas[2].log[SequenceNumber(2)]?.prepares[replica2] != nil)
+        let header = PrePrepare(view: View(0), sequence: SequenceNumber(2), requests: [], sender: replica0).header
+        #expect(!PBFT.isUrgent(.prePrepare(Authenticated(header, authenticator: []), batch: nil, vouched: true)))
+        cluster.persisted[2].removeAll { if case .prePrepare(let p, _, _) = $0 { return p.message.sequence == SequenceNumber(2) } else { return false } }
+        try cluster.restartFromDisk(replica2)
+        #expect(cluster.replicas[2].log[SequenceNumber(2)] == nil, "it forgot that it prepared 2")
+        cluster.drop = { envelope in
+            if envelope.from == replica2, case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
+            if envelope.from == replica2, case .commit(let commit) = envelope.message { sent.commits.append(commit) }
+            return false
+        }
+        // The primary's retransmission brings the PRE-PREPARE for 2 again: replica 2 accepts it without a PREPARE
+        // (had the primary equivocated, a second PREPARE could have voted for another batch), commits through the
+        // PREPAREs of replicas 1 and 3 and executes it.
+        cluster.tick(60)
+        #expect(sent.prepares.isEmpty, "\(sent.prepares)")
+        #expect(sent.commits.contains { $0.view == View(0) && $0.sequence == SequenceNumber(2) }, "its COMMIT follows an urgent record")
+        for replica in cluster.replicas.map(\.id) {
+            #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2)])
+        }
+        // The next view lifts it: replica 2 prepares the batches of view 1.
+        cluster.silenced = [replica0]
+        cluster.broadcast(TestCluster.request(3, 1, [3]), to: [replica1, replica2, replica3])
+        cluster.tick(250, replicas: [replica1, replica2, replica3])
+        #expect(cluster.views() == [1, 1, 1, 1])
+        cluster.submit(TestCluster.request(4, 1, [4]), to: replica1)
+        cluster.run()
+        #expect(sent.prepares.contains { $0.view == View(1) })
+        for replica in [replica1, replica2, replica3] {
+            #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2), ClientID(3), ClientID(4)])
+        }
+    }
+
     @Test("A replica restarted during a view change still wants the new view and still has its VIEW-CHANGE")
     func viewChangeSurvivesRestart() throws {
         var cluster = try TestCluster()

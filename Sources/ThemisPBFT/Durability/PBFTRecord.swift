@@ -4,7 +4,7 @@ import ThemisWire
 
 /// What a PBFT replica writes to its write-ahead log in durable mode (PROTOCOLS.md, "Durability and
 /// recovery"): what it told others, and what it needs to rebuild the application after a crash of the
-/// whole cluster. Each record is persisted before the message it stands for is sent.
+/// whole cluster. Each urgent record (`PBFT.isUrgent`) is durable before the message it stands for is sent.
 public enum PBFTRecord: Hashable, Sendable {
     /// The replica entered `View` in normal operation; the slots of the view before are gone (the
     /// re-proposals of its NEW-VIEW follow as `prePrepare` records).
@@ -13,7 +13,9 @@ public enum PBFTRecord: Hashable, Sendable {
     case viewChange(ViewChange)
     /// A PRE-PREPARE this replica accepted (as a backup, before its PREPARE) or made (as the primary,
     /// before sending it), with its batch if held. `vouched` is false while the backup waits for others to
-    /// vouch for requests it could not authenticate (no PREPARE of its own yet).
+    /// vouch for requests it could not authenticate (no PREPARE of its own yet). Not urgent (its PREPARE
+    /// leaves before it is durable, one sync less on every batch's path; the `prepared` record before its COMMIT
+    /// syncs it): a replica restarted from disk therefore sends no PREPARE in that view.
     case prePrepare(Authenticated<PrePrepareHeader>, batch: [Request]?, vouched: Bool)
     /// The batch of a pre-prepare accepted by digest only, fetched later.
     case batch(SequenceNumber, [Request])

@@ -96,11 +96,12 @@ extension PBFTReplica {
             }
         }
         lastProposed = max(lastProposed, lowWatermark)
-        if !records.isEmpty, status == .normal, isPrimary {
-            // A restart as the primary: a proposal of ours may have been lost with the crash (they are not
-            // urgent records), so proposing again could give a sequence number a second batch.
-            restoredPrimaryView = view
-            actions.append(.observe(.restoredAsPrimary(view)))
+        if !records.isEmpty {
+            // A proposal of ours (as the primary) or an accepted PRE-PREPARE (as a backup) may have been lost
+            // with the crash (they are not urgent records): proposing again could give a sequence number a second
+            // batch, preparing again a second PREPARE. Neither happens in this view.
+            restoredView = view
+            if status == .normal, isPrimary { actions.append(.observe(.restoredAsPrimary(view))) }
         }
         for sequence in log.keys.sorted() {
             for request in log[sequence]?.batch ?? [] { noteWaiting(request) }

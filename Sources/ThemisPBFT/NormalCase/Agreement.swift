@@ -58,8 +58,10 @@ extension PBFTReplica {
         for request in log[sequence]?.batch ?? [] {
             noteWaiting(request)
         }
-        // Recovering: no vote (`resumeVoting` sends it once that is safe).
-        guard !recovery.active else { return }
+        // Recovering: no vote (`resumeVoting` sends it once that is safe). Restored from disk in this view: no
+        // PREPARE either (the `prePrepare` records are lazy: one it sent before the crash may be lost, so it
+        // could otherwise vote twice for the slot).
+        guard !recovery.active, view != restoredView else { return }
         if prePrepare.sender != id {
             let prepare = Prepare(view: view, sequence: sequence, digest: prePrepare.digest, sender: id)
             log[sequence, default: Slot()].prepares[id] = Authenticated(prepare, authenticator: [])

@@ -86,7 +86,7 @@ extension PBFTReplica {
     /// or a full batch (`batchRequestsMax`) is ready and the pipeline (`pipelineDepthMax`) has room: under
     /// light load a batch holds one request, under heavy load batches grow while the previous one commits.
     mutating func proposeBatches(into actions: inout [PBFTAction]) {
-        guard isPrimary, status == .normal, view != restoredPrimaryView, !recovery.active else { return }
+        guard isPrimary, status == .normal, view != restoredView, !recovery.active else { return }
         while !pendingRequests.isEmpty,
             batchesInFlight < UInt64(limits.pipelineDepthMax),
             lastProposed.next <= highWatermark
