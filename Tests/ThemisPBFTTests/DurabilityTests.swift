@@ -133,6 +133,26 @@ struct DurabilityTests {
         for replica in cluster.replicas.map(\.id) {
             #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2)])
         }
+        // Restarted again in view 0 (a second crash): a PRE-PREPARE it accepted while muted comes back without a
+        // PREPARE of its own, so it is still not sent (found in review: the record once said "vouched", and the
+        // replay then repeated a PREPARE that never went out).
+        cluster.drop = { envelope in
+            if envelope.from == replica2, case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
+            return envelope.from == replica0 && envelope.to != replica2
+        }
+        cluster.submit(TestCluster.request(6, 1, [6]), to: replica0)
+        cluster.run()
+        #expect(cluster.replicas[2].log[SequenceNumber(3)]?.prePrepare != nil)
+        try cluster.restartFromDisk(replica2)
+        #expect(cluster.replicas[2].log[SequenceNumber(3)]?.prePrepare != nil)
+        #expect(cluster.replicas[2].log[SequenceNumber(3)]?.prepares[replica2] == nil)
+        cluster.drop = { envelope in
+            if envelope.from == replica2, case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
+            return false
+        }
+        cluster.tick(60)
+        #expect(sent.prepares.isEmpty, "\(sent.prepares)")
+        #expect(cluster.executedRequests(replica2).map(\.client) == [ClientID(1), ClientID(2), ClientID(6)])
         // The next view lifts it: replica 2 prepares the batches of view 1.
         cluster.silenced = [replica0]
         cluster.broadcast(TestCluster.request(3, 1, [3]), to: [replica1, replica2, replica3])
@@ -142,8 +162,31 @@ struct DurabilityTests {
         cluster.run()
         #expect(sent.prepares.contains { $0.view == View(1) })
         for replica in [replica1, replica2, replica3] {
-            #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2), ClientID(3), ClientID(4)])
+            #expect(cluster.executedRequests(replica).map(\.client) == [ClientID(1), ClientID(2), ClientID(6), ClientID(3), ClientID(4)])
         }
+    }
+
+    @Test("A crash that tears the new segment restating everything at a stable checkpoint (the old segment read first, then the restatement up to its enteredView) keeps what the old records rebuilt: a VIEW-CHANGE sent since")
+    func tornRestatementKeepsTheViewChange() throws {
+        var cluster = try TestCluster()
+        try cluster.makeDurable()
+        for timestamp: UInt64 in 1...5 {
+            cluster.submit(TestCluster.request(1, timestamp, [UInt8(timestamp)]), to: replica0)
+            cluster.run()
+        }
+        cluster.silenced = [replica0]
+        cluster.broadcast(TestCluster.request(1, 6, [6]), to: [replica1])
+        cluster.tick(100, replicas: [replica1])
+        #expect(cluster.replicas[1].status == .viewChanging(to: View(1)))
+        // The segment holds the restatement of checkpoint 4 (stable, enteredView(0), ...) and, after it, the
+        // VIEW-CHANGE. A restatement of the same view cut short after its enteredView follows it.
+        let records = cluster.persisted[1]
+        let stable = try #require(records.first { if case .stable = $0 { return true }; return false })
+        #expect(records.contains { if case .viewChange = $0 { return true }; return false })
+        cluster.persisted[1] = records + [stable, .enteredView(View(0))]
+        try cluster.restartFromDisk(replica1)
+        #expect(cluster.replicas[1].status == .viewChanging(to: View(1)), "it sent a VIEW-CHANGE: it must not go back to view 0")
+        #expect(cluster.replicas[1].log[SequenceNumber(5)] != nil, "the slots above the checkpoint stay")
     }
 
     @Test("A replica restarted during a view change still wants the new view and still has its VIEW-CHANGE")

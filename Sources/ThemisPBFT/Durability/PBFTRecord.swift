@@ -12,10 +12,11 @@ public enum PBFTRecord: Hashable, Sendable {
     /// The replica's own VIEW-CHANGE: it left its view for `newView`.
     case viewChange(ViewChange)
     /// A PRE-PREPARE this replica accepted (as a backup, before its PREPARE) or made (as the primary,
-    /// before sending it), with its batch if held. `vouched` is false while the backup waits for others to
-    /// vouch for requests it could not authenticate (no PREPARE of its own yet). Not urgent (its PREPARE
-    /// leaves before it is durable, one sync less on every batch's path; the `prepared` record before its COMMIT
-    /// syncs it): a replica restarted from disk therefore sends no PREPARE in that view.
+    /// before sending it), with its batch if held. `vouched` says the backup's PREPARE went out: false while it
+    /// waits for others to vouch for requests it could not authenticate, and in the view it was restored in
+    /// (where it sends none). Not urgent (its PREPARE leaves before it is durable, one sync less on every
+    /// batch's path; the `prepared` record before its COMMIT syncs it): a replica restarted from disk therefore
+    /// sends no PREPARE in that view.
     case prePrepare(Authenticated<PrePrepareHeader>, batch: [Request]?, vouched: Bool)
     /// The batch of a pre-prepare accepted by digest only, fetched later.
     case batch(SequenceNumber, [Request])

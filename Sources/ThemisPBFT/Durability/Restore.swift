@@ -36,7 +36,9 @@ extension PBFTReplica {
                 // Committed (in this view, or fetched from f + 1 replicas with the view it was ordered in).
                 actions.append(.persist(.committedBatch(prePrepare.message.with(batch))))
             } else {
-                actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: !slot.awaitsVouchers)))
+                // "Vouched": our PREPARE went out (see `acceptPrePrepare`); our own proposals need no PREPARE.
+                let prepared = !slot.awaitsVouchers && (prePrepare.message.sender == id || slot.prepares[id] != nil)
+                actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: prepared)))
             }
         }
         for sequence in viewChange.preparedCertificates.keys.sorted() {
@@ -62,8 +64,9 @@ extension PBFTReplica {
         let recoveryPending = records.last { if case .recovering = $0 { return true }; if case .recovered = $0 { return true }; return false }
             .map { if case .recovering = $0 { return true }; return false } ?? false
         if !recoveryPending {
+            var entered: View?
             for record in records {
-                try replay(record)
+                try replay(record, entered: &entered)
             }
         }
         if records.isEmpty && recovery.knownFirstStart {
@@ -113,7 +116,8 @@ extension PBFTReplica {
         scheduleExecution(into: &actions)
     }
 
-    private mutating func replay(_ record: PBFTRecord) throws(RestoreError) {
+    /// - Parameter entered: the view of the last `enteredView` replayed.
+    private mutating func replay(_ record: PBFTRecord, entered: inout View?) throws(RestoreError) {
         switch record {
         case .stable(let sequence, let digest, let proof):
             guard sequence >= lowWatermark else { throw .invalidRecord("stable checkpoint \(sequence.rawValue) after \(lowWatermark.rawValue)") }
@@ -127,6 +131,11 @@ extension PBFTReplica {
             viewChange.heldBatches = viewChange.heldBatches.filter { $0.key > sequence }
         case .enteredView(let newView):
             guard newView >= view else { throw .invalidRecord("entered view \(newView.rawValue) after view \(view.rawValue)") }
+            // A restatement of the view this log already entered (a new segment whose sync a crash cut short, read
+            // after the old one): what the old records rebuilt stays (its slots, a VIEW-CHANGE sent since); the
+            // restated records repeat it.
+            if entered == newView { return }
+            entered = newView
             view = newView
             status = .normal
             log = [:]

@@ -40,7 +40,11 @@ extension PBFTReplica {
         let sequence = authenticated.message.sequence
         log[sequence, default: Slot()].prePrepare = authenticated
         log[sequence, default: Slot()].batch = batch
-        persist(.prePrepare(authenticated, batch: batch, vouched: vouched), into: &actions)
+        // `vouched` in the record means "our PREPARE went out" (a replay counts it as sent and repeats it): not so
+        // in the view this replica was restored in, where `prepare` sends none (else a second restart in that view
+        // would send one, possibly the second PREPARE for the slot).
+        let prepares = vouched && view != restoredView
+        persist(.prePrepare(authenticated, batch: batch, vouched: prepares), into: &actions)
         if let batch { viewChange.hold(batch, digest: authenticated.message.digest, at: sequence) }
         if vouched {
             prepare(sequence, into: &actions)
