@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -28,15 +29,34 @@ final class StorageWriter: Sendable {
     private let onFailure: @Sendable (String) -> Void
     private let logger: Logger
     private let metrics: ReplicaMetrics
+    /// Makes the next segment's spare (zeros, synced) off the storage thread: `DataDirectory.prepareSpare`.
+    private let spares = DispatchQueue(label: "themis.storage.spare")
+    private let path: String
 
     init(directory: sending DataDirectory, logger: Logger, metrics: ReplicaMetrics,
          onFailure: @escaping @Sendable (String) -> Void) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
+        path = directory.path
         self.directory = NIOLoopBoundBox.makeBoxSendingValue(directory, eventLoop: loop)
         self.logger = logger
         self.metrics = metrics
         self.onFailure = onFailure
+        prepareSpare(bytes: DataDirectory.spareBytesMin)
+    }
+
+    /// Queues the making of the next segment's spare. A failure only means the next segment starts as an
+    /// empty file (appending); the storage thread reports real disk failures.
+    private func prepareSpare(bytes: Int) {
+        let path = self.path
+        let logger = self.logger
+        spares.async {
+            do throws(StorageError) {
+                try DataDirectory.prepareSpare(in: path, bytes: bytes)
+            } catch {
+                logger.warning("could not prepare the next log segment (\(error)); it will grow by appending")
+            }
+        }
     }
 
     /// True if frames may be written at once, without going through the queue: nothing is queued that they
@@ -61,6 +81,10 @@ final class StorageWriter: Sendable {
                 }
                 // Records that need not precede the frames (not urgent) wait in the buffer for the next sync.
                 if sync { try directory.sync() }
+                // A snapshot started a segment (on the spare, if it was ready): make the next one.
+                if commands.contains(where: { if case .snapshot = $0 { true } else { false } }) {
+                    self.prepareSpare(bytes: directory.nextSpareBytes)
+                }
             } catch {
                 self.failed.store(true, ordering: .relaxed)
                 let message = "the data directory failed (\(error)); a replica that cannot persist its votes stops"

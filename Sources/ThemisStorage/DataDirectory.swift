@@ -50,6 +50,12 @@ public struct RecoveredLog: Sendable {
 ///   segment: the records after it restate what the replica must not forget, so once they are synced
 ///   the older segments and snapshots are deleted. The directory stays at about one checkpoint
 ///   interval of log plus one snapshot.
+/// - Preallocated segments: a new segment is, if one is ready, the spare file `spare.wal` that
+///   `prepareSpare` filled with zeros and synced beforehand (on another thread). Records overwrite its zeros
+///   in place, so an fdatasync flushes data only: no size change, no file-system journal commit (about
+///   half the latency of an appending one here). A record header of length 0 ends a segment's records; what
+///   follows it must be zeros (else the segment is corrupt, or, in the last segment, a torn write). Without a
+///   spare, or past its end, the segment grows by appending as before.
 /// - Opening reads every segment. A record torn by a crash at the end of the last segment is cut off (and
 ///   reported in `RecoveredLog.tornTail`); anything else that does not check out is `corruptRecord`.
 ///
@@ -59,6 +65,10 @@ public final class DataDirectory {
     static let segmentMagic = Array("THMSWAL1".utf8)
     static let snapshotMagic = Array("THMSSNP1".utf8)
     static let identityFile = "themis-data"
+    /// The next segment, zero-filled and synced ahead of time by `prepareSpare`.
+    static let spareName = "spare.wal"
+    /// The smallest spare `prepareSpare` makes.
+    public static let spareBytesMin = 1 << 20
 
     public let path: String
     /// fdatasync calls so far (for the figures: group commit must keep them far below one per request).
@@ -68,15 +78,22 @@ public final class DataDirectory {
 
     private var segmentIndex: UInt64
     private var descriptor: Int32
+    /// Where the next write goes in the current segment (its records end there).
+    private var writeOffset: Int
     private var buffered: [UInt8] = []
+    /// The bytes of records in the segment before the current one (for the size of the next spare).
+    public private(set) var previousSegmentBytes = 0
+    /// Segments that started on a prepared spare (for the figures and tests).
+    public private(set) var preparedSegments = 0
     /// Files of the checkpoint before the last `saveSnapshot`, deleted once the new segment is synced.
     private var obsolete: [String] = []
     private var directorySyncNeeded = false
 
-    private init(path: String, segmentIndex: UInt64, descriptor: Int32) {
+    private init(path: String, segmentIndex: UInt64, descriptor: Int32, writeOffset: Int) {
         self.path = path
         self.segmentIndex = segmentIndex
         self.descriptor = descriptor
+        self.writeOffset = writeOffset
     }
 
     deinit { close(descriptor) }
@@ -90,6 +107,7 @@ public final class DataDirectory {
         let names = try listing(path)
         let segments = names.compactMap(segmentIndex(of:)).sorted()
         recovered.snapshots = names.compactMap(snapshotSequence(of:)).sorted()
+        var lastValidBytes = 0
         for (position, index) in segments.enumerated() {
             let file = path + "/" + segmentName(index)
             let bytes = try readFile(file)
@@ -101,18 +119,20 @@ public final class DataDirectory {
                 try truncate(file, to: validBytes)
             }
             recovered.records.append(contentsOf: records)
+            lastValidBytes = validBytes
         }
         let index = segments.last ?? 1
         let file = path + "/" + segmentName(index)
-        let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io(operation: "open", path: file, errno: errno) }
-        let directory = DataDirectory(path: path, segmentIndex: index, descriptor: descriptor)
+        let directory = DataDirectory(path: path, segmentIndex: index, descriptor: descriptor, writeOffset: lastValidBytes)
         if segments.isEmpty {
             directory.buffered = segmentMagic
             directory.directorySyncNeeded = true
             try directory.sync()
-        } else if let torn = recovered.tornTail, torn.offset < segmentMagic.count {
+        } else if lastValidBytes < segmentMagic.count {
             // Even the magic was torn: the segment was being created.
+            directory.writeOffset = 0
             directory.buffered = segmentMagic
             try directory.sync()
         }
@@ -131,7 +151,8 @@ public final class DataDirectory {
     /// `saveSnapshot` made obsolete.
     public func sync() throws(StorageError) {
         if !buffered.isEmpty {
-            try Self.writeAll(buffered, to: descriptor, path: currentSegmentPath)
+            try Self.writeAll(buffered, to: descriptor, at: writeOffset, path: currentSegmentPath)
+            writeOffset += buffered.count
             bytesWritten += buffered.count
             buffered.removeAll(keepingCapacity: true)
             guard fdatasync(descriptor) == 0 else { throw .io(operation: "fdatasync", path: currentSegmentPath, errno: errno) }
@@ -164,11 +185,49 @@ public final class DataDirectory {
             return name.hasSuffix(".tmp")
         }.map { path + "/" + $0 }
         close(descriptor)
+        previousSegmentBytes = writeOffset
         segmentIndex += 1
-        descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        // The prepared spare if there is one (its rename is made durable by the directory sync that follows);
+        // otherwise a new, empty file.
+        if rename(path + "/" + Self.spareName, currentSegmentPath) == 0 {
+            preparedSegments += 1
+            descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CLOEXEC)
+        } else {
+            descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        }
         guard descriptor >= 0 else { throw .io(operation: "open", path: currentSegmentPath, errno: errno) }
+        writeOffset = 0
         buffered = Self.segmentMagic
         directorySyncNeeded = true
+    }
+
+    /// Makes the spare for the next segment, unless there is one: `bytes` zeros in `spare.wal.partial`,
+    /// fsynced, then renamed to `spare.wal`. Touches only those two files, so it may run on another thread
+    /// than the directory's owner (at most one such thread per directory). A spare lost in a crash is simply
+    /// made again; `saveSnapshot` takes it if it is there.
+    public static func prepareSpare(in path: String, bytes: Int) throws(StorageError) {
+        let spare = path + "/" + spareName
+        if access(spare, F_OK) == 0 { return }
+        let partial = spare + ".partial"
+        let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io(operation: "create", path: partial, errno: errno) }
+        defer { close(descriptor) }
+        let chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var offset = 0
+        while offset < bytes {
+            let part = min(chunk.count, bytes - offset)
+            try writeAll(part == chunk.count ? chunk : Array(chunk.prefix(part)), to: descriptor, at: offset, path: partial)
+            offset += part
+        }
+        guard fsync(descriptor) == 0 else { throw .io(operation: "fsync", path: partial, errno: errno) }
+        guard rename(partial, spare) == 0 else { throw .io(operation: "rename", path: partial, errno: errno) }
+    }
+
+    /// The size of the next spare: the last segment's records and a quarter more, at least `spareBytesMin`, in
+    /// whole MiB, at most 64 MiB (a larger segment grows by appending past its spare's end).
+    public var nextSpareBytes: Int {
+        let wanted = previousSegmentBytes + previousSegmentBytes / 4
+        return min(64 << 20, max(Self.spareBytesMin, (wanted + (1 << 20) - 1) & ~((1 << 20) - 1)))
     }
 
     /// The snapshot of checkpoint `sequence`, its header and checksum checked.
@@ -227,7 +286,12 @@ public final class DataDirectory {
             guard bytes.count - offset >= 8 else { return (records, offset, "a record header is cut short") }
             let length = Int(integer(bytes, at: offset, width: 4))
             let checksum = UInt32(integer(bytes, at: offset + 4, width: 4))
-            guard length > 0, length <= recordBytesMax else { return (records, offset, "a record claims \(length) bytes") }
+            if length == 0 {
+                // The end of the records of a preallocated segment: zeros up to the end of the file.
+                guard bytes[offset...].allSatisfy({ $0 == 0 }) else { return (records, offset, "a record claims 0 bytes") }
+                return (records, offset, nil)
+            }
+            guard length <= recordBytesMax else { return (records, offset, "a record claims \(length) bytes") }
             guard bytes.count - offset - 8 >= length else { return (records, offset, "a record of \(length) bytes is cut short") }
             let record = Array(bytes[(offset + 8)..<(offset + 8 + length)])
             guard CRC32C.checksum(record) == checksum else { return (records, offset, "a record's checksum does not match") }
@@ -296,11 +360,12 @@ public final class DataDirectory {
         return [UInt8](data)
     }
 
-    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(StorageError) {
+    /// Writes all of `bytes` at `position` of the file (or, without a position, at its current offset).
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, at position: Int? = nil, path: String) throws(StorageError) {
         var offset = 0
         while offset < bytes.count {
             let rest = offset == 0 ? bytes : Array(bytes[offset...])
-            let written = Glibc.write(descriptor, rest, rest.count)
+            let written = if let position { pwrite(descriptor, rest, rest.count, off_t(position + offset)) } else { Glibc.write(descriptor, rest, rest.count) }
             if written < 0 {
                 if errno == EINTR { continue }
                 throw .io(operation: "write", path: path, errno: errno)

@@ -105,6 +105,76 @@ struct DataDirectoryTests {
         #expect(try directory.loadSnapshot(64).count == 500)
     }
 
+    @Test("a segment started on a prepared spare is written in place (its size stays the spare's) and read back up to its zeros")
+    func preparedSpare() throws {
+        let path = freshDirectory("spare")
+        let segment: String
+        do {
+            let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+            try directory.append([1])
+            try directory.sync()
+            try DataDirectory.prepareSpare(in: path, bytes: 1 << 20)
+            try DataDirectory.prepareSpare(in: path, bytes: 1 << 20)  // one spare at a time: nothing to do
+            try directory.saveSnapshot(32, state: [7])
+            #expect(directory.preparedSegments == 1)
+            try directory.append([2, 2])
+            try directory.sync()
+            try directory.append([3, 3, 3])
+            try directory.sync()
+            segment = directory.currentSegmentPath
+            #expect(directory.nextSpareBytes == DataDirectory.spareBytesMin)
+            #expect(try directory.files().map(\.name) == ["snapshot-00000000000000000032.state", "wal-0000000000000002.log"])
+        }
+        #expect(access(path + "/spare.wal", F_OK) != 0, "the spare became the segment")
+        #expect([UInt8](FileManager.default.contents(atPath: segment)!).count == 1 << 20)
+        do {
+            let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
+            #expect(recovered.records == [[2, 2], [3, 3, 3]])
+            #expect(recovered.tornTail == nil)
+            try directory.append([4])
+            try directory.sync()
+        }
+        let (_, recovered) = try DataDirectory.open(path: path, identity: "r")
+        #expect(recovered.records == [[2, 2], [3, 3, 3], [4]], "appending goes on after the records, not after the zeros")
+        #expect([UInt8](FileManager.default.contents(atPath: segment)!).count == 1 << 20)
+    }
+
+    @Test("in a preallocated segment, a write torn by a crash is cut off; bytes after the zero header of an earlier segment are corruption")
+    func preparedSpareTornAndCorrupt() throws {
+        let path = freshDirectory("sparetorn")
+        let segment: String
+        do {
+            let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+            try DataDirectory.prepareSpare(in: path, bytes: 1 << 20)
+            try directory.saveSnapshot(32, state: [7])
+            try directory.append([5, 5])
+            try directory.sync()
+            segment = directory.currentSegmentPath
+        }
+        // A torn write: part of a record's page reached the disk (a header of length 0, then some of its bytes).
+        var bytes = [UInt8](FileManager.default.contents(atPath: segment)!)
+        let end = 8 + 8 + 2
+        bytes[end + 9] = 0xAB
+        try DataDirectory.writeFileDurably(bytes, path: segment)
+        do {
+            let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
+            #expect(recovered.records == [[5, 5]])
+            #expect(recovered.tornTail?.offset == end)
+            try directory.append([6])
+            try directory.sync()
+            try directory.saveSnapshot(64, state: [8])  // the segment is no longer the last one
+        }
+        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[5, 5], [6]])
+        // The same bytes after the zero header of a segment that is not the last one: corruption, not a cut.
+        bytes = [UInt8](FileManager.default.contents(atPath: segment)!)
+        bytes += [UInt8](repeating: 0, count: 64)
+        bytes[bytes.count - 9] = 0xAB
+        try DataDirectory.writeFileDurably(bytes, path: segment)
+        #expect(throws: StorageError.corruptRecord(path: segment, offset: end + 9, reason: "a record claims 0 bytes")) {
+            _ = try DataDirectory.open(path: path, identity: "r")
+        }
+    }
+
     @Test("a damaged snapshot is reported with its path and reason")
     func corruptSnapshot() throws {
         let path = freshDirectory("snapshot")
