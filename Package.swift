@@ -270,6 +270,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica", "ThemisTLS",
+                "ThemisStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

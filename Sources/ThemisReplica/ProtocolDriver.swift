@@ -469,9 +469,10 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
                 return
             }
             if let storage = state.effects.storage {
-                // Nothing urgent and nothing queued: the frames leave at once; lazy records follow without a sync.
-                let (commands, _) = state.effects.takeStorageWork()
-                if !commands.isEmpty { storage.submit(commands, sync: false, frames: []) }
+                // Nothing urgent and nothing queued: the frames leave at once. The lazy records stay here until the
+                // next urgent record takes them along (in order, before it) or the next tick syncs them: handing
+                // them to the storage thread now would make it busy, and the next steps' frames would queue
+                // behind it for nothing.
                 if storage.hasFailed {
                     state.effects.outbox.removeAll(keepingCapacity: true)
                     state.effects.flushScheduled = false

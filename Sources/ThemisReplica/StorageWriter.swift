@@ -116,6 +116,8 @@ final class StorageWriter: Sendable {
             return "\(directory.syncs) syncs, \(directory.recordsWritten) records, \(directory.bytesWritten) bytes written"
         }.get()
         if let summary { logger.notice("data directory closed", metadata: ["io": "\(summary)"]) }
+        // A spare being made finishes first (nothing else may write in the directory after this returns).
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in spares.async { done.resume() } }
         try? await group.shutdownGracefully()
     }
 }

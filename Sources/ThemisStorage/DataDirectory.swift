@@ -103,6 +103,10 @@ public final class DataDirectory {
     public static func open(path: String, identity: String) throws(StorageError) -> (DataDirectory, RecoveredLog) {
         try createDirectory(path)
         try checkIdentity(directory: path, identity: identity)
+        // A spare left by an earlier run may be a used one: a crash after a roll's rename reached the disk only
+        // in part can leave a segment's records in `spare.wal`. Made again, from zeros.
+        unlink(path + "/" + spareName)
+        unlink(path + "/" + spareName + ".partial")
         var recovered = RecoveredLog()
         let names = try listing(path)
         let segments = names.compactMap(segmentIndex(of:)).sorted()
@@ -142,6 +146,9 @@ public final class DataDirectory {
     /// Buffers one record; it is durable after the next `sync`. (Which records must be durable before which
     /// frames is the caller's business: the replica's `StorageWriter` syncs before frames that need it.)
     public func append(_ record: [UInt8]) throws(StorageError) {
+        // Framed, an empty record would read as the end of a segment's records (length 0, CRC-32C 0); the
+        // protocols' records always start with a kind byte.
+        precondition(!record.isEmpty, "an empty log record")
         guard record.count <= Self.recordBytesMax else { throw .recordTooLarge(record.count) }
         Self.frame(record, into: &buffered)
         recordsWritten += 1
@@ -283,14 +290,13 @@ public final class DataDirectory {
         var records: [[UInt8]] = []
         var offset = segmentMagic.count
         while offset < bytes.count {
+            // The end of the records of a preallocated segment (also when fewer than 8 zeros are left).
+            if bytes[offset...].allSatisfy({ $0 == 0 }) { return (records, offset, nil) }
             guard bytes.count - offset >= 8 else { return (records, offset, "a record header is cut short") }
             let length = Int(integer(bytes, at: offset, width: 4))
             let checksum = UInt32(integer(bytes, at: offset + 4, width: 4))
-            if length == 0 {
-                // The end of the records of a preallocated segment: zeros up to the end of the file.
-                guard bytes[offset...].allSatisfy({ $0 == 0 }) else { return (records, offset, "a record claims 0 bytes") }
-                return (records, offset, nil)
-            }
+            // A header of length 0 not followed by zeros only (checked above).
+            guard length > 0 else { return (records, offset, "a record claims 0 bytes") }
             guard length <= recordBytesMax else { return (records, offset, "a record claims \(length) bytes") }
             guard bytes.count - offset - 8 >= length else { return (records, offset, "a record of \(length) bytes is cut short") }
             let record = Array(bytes[(offset + 8)..<(offset + 8 + length)])

@@ -9,6 +9,7 @@ import ThemisApps
 import ThemisClient
 import ThemisCore
 import ThemisWire
+@testable import ThemisStorage
 
 extension IntegrationSuite {
 @Suite("Durable mode with real processes")
@@ -138,10 +139,13 @@ struct DurabilityProcessTests {
     func tornRecordAndCorruptSnapshot() async throws {
         try await withDurableCluster { processes, clients, before in
         for id in 0..<4 { processes.kill(id) }
-        // Replica 1: a record half written when the power went (its header promises more bytes than follow).
+        // Replica 1: a record half written when the power went (its header promises more bytes than follow), at
+        // the end of the last segment's records (a preallocated segment has zeros after them).
         let segments = try FileManager.default.contentsOfDirectory(atPath: processes.dataDirectory(of: 1)).filter { $0.hasSuffix(".log") }.sorted()
-        let last = try FileHandle(forWritingTo: URL(fileURLWithPath: processes.dataDirectory(of: 1) + "/" + #require(segments.last)))
-        last.seekToEndOfFile()
+        let lastPath = processes.dataDirectory(of: 1) + "/" + (try #require(segments.last))
+        let recordsEnd = DataDirectory.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: lastPath)))).validBytes
+        let last = try FileHandle(forWritingTo: URL(fileURLWithPath: lastPath))
+        try last.seek(toOffset: UInt64(recordsEnd))
         last.write(Data([200, 0, 0, 0, 1, 2, 3, 4, 5, 6]))
         try last.close()
         // Replica 2: one bit flipped in every snapshot it has. A kill -9 between writing a new snapshot and

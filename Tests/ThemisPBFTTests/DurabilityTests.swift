@@ -119,11 +119,13 @@ struct DurabilityTests {
         cluster.persisted[2].removeAll { if case .prePrepare(let p, _, _) = $0 { return p.message.sequence == SequenceNumber(2) } else { return false } }
         try cluster.restartFromDisk(replica2)
         #expect(cluster.replicas[2].log[SequenceNumber(2)] == nil, "it forgot that it prepared 2")
-        cluster.drop = { envelope in
-            if envelope.from == replica2, case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
-            if envelope.from == replica2, case .commit(let commit) = envelope.message { sent.commits.append(commit) }
-            return false
+        // What replica 2 sends from now on.
+        let watch: (Envelope) -> Void = { envelope in
+            guard envelope.from == replica2 else { return }
+            if case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
+            if case .commit(let commit) = envelope.message { sent.commits.append(commit) }
         }
+        cluster.drop = { watch($0); return false }
         // The primary's retransmission brings the PRE-PREPARE for 2 again: replica 2 accepts it without a PREPARE
         // (had the primary equivocated, a second PREPARE could have voted for another batch), commits through the
         // PREPAREs of replicas 1 and 3 and executes it.
@@ -136,20 +138,14 @@ struct DurabilityTests {
         // Restarted again in view 0 (a second crash): a PRE-PREPARE it accepted while muted comes back without a
         // PREPARE of its own, so it is still not sent (found in review: the record once said "vouched", and the
         // replay then repeated a PREPARE that never went out).
-        cluster.drop = { envelope in
-            if envelope.from == replica2, case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
-            return envelope.from == replica0 && envelope.to != replica2
-        }
+        cluster.drop = { watch($0); return $0.from == replica0 && $0.to != replica2 }
         cluster.submit(TestCluster.request(6, 1, [6]), to: replica0)
         cluster.run()
         #expect(cluster.replicas[2].log[SequenceNumber(3)]?.prePrepare != nil)
         try cluster.restartFromDisk(replica2)
         #expect(cluster.replicas[2].log[SequenceNumber(3)]?.prePrepare != nil)
         #expect(cluster.replicas[2].log[SequenceNumber(3)]?.prepares[replica2] == nil)
-        cluster.drop = { envelope in
-            if envelope.from == replica2, case .prepare(let prepare) = envelope.message { sent.prepares.append(prepare) }
-            return false
-        }
+        cluster.drop = { watch($0); return false }
         cluster.tick(60)
         #expect(sent.prepares.isEmpty, "\(sent.prepares)")
         #expect(cluster.executedRequests(replica2).map(\.client) == [ClientID(1), ClientID(2), ClientID(6)])

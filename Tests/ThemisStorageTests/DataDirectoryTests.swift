@@ -175,6 +175,34 @@ struct DataDirectoryTests {
         }
     }
 
+    @Test("a spare found at open (possibly a used one, after a crash in a roll) is removed, never reused; fewer than 8 zeros after the last record end the records")
+    func leftoverSpareAndShortZeroTail() throws {
+        let path = freshDirectory("leftover")
+        do {
+            let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+            try directory.append([1])
+            try directory.sync()
+        }
+        var used = DataDirectory.segmentMagic
+        DataDirectory.frame([9, 9, 9], into: &used)
+        try DataDirectory.writeFileDurably(used + [UInt8](repeating: 0, count: 100), path: path + "/spare.wal")
+        do {
+            let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
+            #expect(recovered.records == [[1]])
+            #expect(access(path + "/spare.wal", F_OK) != 0)
+            try directory.saveSnapshot(32, state: [7])
+            #expect(directory.preparedSegments == 0)
+            try directory.append([2])
+            try directory.sync()
+        }
+        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[2]])
+        var bytes = DataDirectory.segmentMagic
+        DataDirectory.frame([5, 5], into: &bytes)
+        #expect(DataDirectory.parse(bytes + [0, 0, 0]).problem == nil)
+        #expect(DataDirectory.parse(bytes + [0, 0, 0]).records == [[5, 5]])
+        #expect(DataDirectory.parse(bytes + [0, 0, 1]).problem == "a record header is cut short")
+    }
+
     @Test("a damaged snapshot is reported with its path and reason")
     func corruptSnapshot() throws {
         let path = freshDirectory("snapshot")
