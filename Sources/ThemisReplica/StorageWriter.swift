@@ -113,7 +113,8 @@ final class StorageWriter: Sendable {
         let summary = try? await loop.submit { () -> String in
             let directory = self.directory.value
             try? directory.sync()
-            return "\(directory.syncs) syncs, \(directory.recordsWritten) records, \(directory.bytesWritten) bytes written"
+            return "\(directory.syncs) syncs, \(directory.recordsWritten) records, \(directory.bytesWritten) bytes written, "
+                + "\(directory.preparedSegments) segments started on a prepared spare"
         }.get()
         if let summary { logger.notice("data directory closed", metadata: ["io": "\(summary)"]) }
         // A spare being made finishes first (nothing else may write in the directory after this returns).

@@ -82,8 +82,8 @@ public final class DataDirectory {
     private var writeOffset: Int
     private var buffered: [UInt8] = []
     /// The bytes of records in the segment before the current one (for the size of the next spare).
-    public private(set) var previousSegmentBytes = 0
-    /// Segments that started on a prepared spare (for the figures and tests).
+    private var previousSegmentBytes = 0
+    /// Segments that started on a prepared spare (logged when the directory closes; tests).
     public private(set) var preparedSegments = 0
     /// Files of the checkpoint before the last `saveSnapshot`, deleted once the new segment is synced.
     private var obsolete: [String] = []

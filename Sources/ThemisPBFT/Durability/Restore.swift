@@ -36,9 +36,8 @@ extension PBFTReplica {
                 // Committed (in this view, or fetched from f + 1 replicas with the view it was ordered in).
                 actions.append(.persist(.committedBatch(prePrepare.message.with(batch))))
             } else {
-                // "Vouched": our PREPARE went out (see `acceptPrePrepare`); our own proposals need no PREPARE.
-                let prepared = !slot.awaitsVouchers && (prePrepare.message.sender == id || slot.prepares[id] != nil)
-                actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: prepared)))
+                // "Vouched": our PREPARE went out (see `acceptPrePrepare`; replay ignores it for our own proposals).
+                actions.append(.persist(.prePrepare(prePrepare, batch: slot.batch, vouched: slot.prepares[id] != nil)))
             }
         }
         for sequence in viewChange.preparedCertificates.keys.sorted() {
