@@ -58,7 +58,7 @@ struct HarnessReplica {
                 outbox.append((message, to: target))
             case .broadcast(let message):
                 outbox.append((message, to: nil))
-            case .reply, .observe, .persist, .persistCheckpoint:
+            case .reply, .observe, .persist, .persistCheckpoint, .stageCheckpoint:
                 break
             case .execute(let batch):
                 guard batch.sequence.rawValue == lastExecuted + 1 else {

@@ -15,6 +15,9 @@
 ///   records of several calls under one sync as long as it holds their sends back until then.
 ///   `persistCheckpoint` saves the state of a stable checkpoint and starts a new log: the records that
 ///   follow it restate everything the core must not forget, so what came before may be deleted.
+/// - `stageCheckpoint` (durable mode) is a hint with no ordering: a driver may write the state ahead, off the
+///   way of any frame, so that `persistCheckpoint` of the same sequence number finds it on disk; ignoring it is
+///   always correct.
 public enum Action<Message: Sendable, Event: Sendable, Record: Sendable>: Sendable {
     /// Send to one replica.
     case send(Message, to: ReplicaID)
@@ -33,6 +36,9 @@ public enum Action<Message: Sendable, Event: Sendable, Record: Sendable>: Sendab
     case persist(Record)
     /// Save the encoded state of stable checkpoint `SequenceNumber` and start a new log segment.
     case persistCheckpoint(SequenceNumber, state: [UInt8])
+    /// The encoded state of a checkpoint this replica took, not stable yet: what `persistCheckpoint` will
+    /// save if it becomes stable with this state (see the ordering contract: a hint).
+    case stageCheckpoint(SequenceNumber, state: [UInt8])
 }
 
 /// Why a core cannot be restored from its write-ahead log.

@@ -48,6 +48,8 @@ public protocol DriverEffects<Plugin> {
     mutating func persist(_ record: Plugin.Core.Record)
     /// Save the encoded state of stable checkpoint `sequence` and start a new log segment.
     mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8])
+    /// A hint: the state `persistCheckpoint` will likely save for `sequence`; may be written ahead.
+    mutating func stageCheckpoint(_ sequence: SequenceNumber, state: [UInt8])
 
     // MARK: Observation
     mutating func observe(_ event: Plugin.Core.Event)
@@ -58,6 +60,7 @@ public protocol DriverEffects<Plugin> {
 extension DriverEffects {
     public mutating func persist(_ record: Plugin.Core.Record) {}
     public mutating func persistCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) {}
+    public mutating func stageCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) {}
 }
 
 /// The one driver, generic over the protocol. Each step:
@@ -179,6 +182,8 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
                 effects.persist(record)
             case .persistCheckpoint(let sequence, let state):
                 effects.persistCheckpoint(sequence, state: state)
+            case .stageCheckpoint(let sequence, let state):
+                effects.stageCheckpoint(sequence, state: state)
             }
         }
         actions.removeAll(keepingCapacity: true)

@@ -44,6 +44,8 @@ extension HybsterReplica {
         let digest = CheckpointState.stateDigest(sequence, totalBytes: state.count, chunkDigests: chunks)
         checkpoints.own[sequence] = (digest, state, chunks)
         actions.append(.observe(.checkpointTaken(sequence, digest)))
+        // Durable mode: the shell may write the state while the others' CHECKPOINTs arrive.
+        if persistsRecords, participates, sequence > lowWatermark { actions.append(.stageCheckpoint(sequence, state: state)) }
         let certifiedDigest = HybsterDigests.checkpoint(sequence: sequence, stateDigest: digest, sender: id)
         let checkpoint = HybsterCheckpoint(sequence: sequence, stateDigest: digest, sender: id,
                                            certificate: subsystems[0].trustedMAC(certifiedDigest))

@@ -638,6 +638,12 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
         storageUrgent = true
     }
 
+    /// Written ahead by the storage's staging thread, off the way of every frame.
+    mutating func stageCheckpoint(_ sequence: SequenceNumber, state: [UInt8]) {
+        guard durable, let storage else { return }
+        storage.stage(sequence.rawValue, state: state)
+    }
+
     var hasStorageWork: Bool { !storageRecords.isEmpty || !storageCommands.isEmpty }
 
     /// What the storage thread must write next, and whether frames must wait for a sync.

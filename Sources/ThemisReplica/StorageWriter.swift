@@ -29,8 +29,16 @@ final class StorageWriter: Sendable {
     private let onFailure: @Sendable (String) -> Void
     private let logger: Logger
     private let metrics: ReplicaMetrics
-    /// Makes the next segment's spare (zeros, synced) off the storage thread: `DataDirectory.prepareSpare`.
+    /// Off the storage thread: makes the next segment ahead (zeros, synced: `DataDirectory.prepareSpare`) and
+    /// deletes what a roll made obsolete (after the new segment was synced and its frames left).
     private let spares = DispatchQueue(label: "themis.storage.spare")
+    /// The index of the last segment `prepareSpare` made and synced (its name is durable).
+    private let spareReady = Atomic<UInt64>(0)
+    /// Writes the states of checkpoints taken but not yet stable (`stage`), so that the roll at a stable
+    /// checkpoint finds its snapshot on disk instead of writing and syncing it while frames wait.
+    private let stagingQueue = DispatchQueue(label: "themis.storage.staging")
+    /// The staged states on disk, by sequence number (the same buffers the core holds: no copy).
+    private let staged = Mutex<[UInt64: [UInt8]]>([:])
     private let path: String
 
     init(directory: sending DataDirectory, logger: Logger, metrics: ReplicaMetrics,
@@ -38,23 +46,48 @@ final class StorageWriter: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         path = directory.path
+        let next = directory.nextSegmentIndex
         self.directory = NIOLoopBoundBox.makeBoxSendingValue(directory, eventLoop: loop)
         self.logger = logger
         self.metrics = metrics
         self.onFailure = onFailure
-        prepareSpare(bytes: DataDirectory.spareBytesMin)
+        prepareSpare(index: next, bytes: DataDirectory.spareBytesMin)
     }
 
-    /// Queues the making of the next segment's spare. A failure only means the next segment starts as an
-    /// empty file (appending); the storage thread reports real disk failures.
-    private func prepareSpare(bytes: Int) {
+    /// Queues the deletion of `obsolete` files and the making of segment `index` ahead. A failure only means
+    /// the next segment starts as an empty file (appending); the storage thread reports real disk failures.
+    private func prepareSpare(index: UInt64, bytes: Int, deleting obsolete: [String] = []) {
         let path = self.path
         let logger = self.logger
         spares.async {
+            DataDirectory.deleteFiles(obsolete)
             do throws(StorageError) {
-                try DataDirectory.prepareSpare(in: path, bytes: bytes)
+                if try DataDirectory.prepareSpare(in: path, index: index, bytes: bytes) {
+                    self.spareReady.store(index, ordering: .releasing)
+                }
             } catch {
                 logger.warning("could not prepare the next log segment (\(error)); it will grow by appending")
+            }
+        }
+    }
+
+    /// Writes the state of checkpoint `sequence` ahead, off the storage thread (`stageCheckpoint`). A failure
+    /// only means the roll writes it itself.
+    func stage(_ sequence: UInt64, state: [UInt8]) {
+        guard !failed.load(ordering: .relaxed) else { return }
+        let path = self.path
+        let logger = self.logger
+        stagingQueue.async {
+            do throws(StorageError) {
+                try DataDirectory.writeSnapshot(in: path, sequence: sequence, state: state)
+                self.staged.withLock { staged in
+                    staged[sequence] = state
+                    // At most a few (a replica executes at most a window, two checkpoints, past its stable one):
+                    // the oldest goes first.
+                    while staged.count > 4, let oldest = staged.keys.min() { staged[oldest] = nil }
+                }
+            } catch {
+                logger.warning("could not write the state of checkpoint \(sequence) ahead (\(error)); it is written when stable")
             }
         }
     }
@@ -69,6 +102,7 @@ final class StorageWriter: Sendable {
         loop.execute {
             defer { self.inFlight.wrappingSubtract(1, ordering: .releasing) }
             guard !self.failed.load(ordering: .relaxed) else { return }
+            var rolled = false
             do throws(StorageError) {
                 let directory = self.directory.value
                 for command in commands {
@@ -76,15 +110,20 @@ final class StorageWriter: Sendable {
                     case .records(let records):
                         for record in records { try directory.append(record) }
                     case .snapshot(let sequence, let state):
-                        try directory.saveSnapshot(sequence, state: state)
+                        // Staged: written ahead if the staging thread is done with it (waited for if not), and
+                        // only if it is this very state.
+                        self.stagingQueue.sync {}
+                        let written = self.staged.withLock { staged in
+                            defer { staged = staged.filter { $0.key > sequence } }
+                            return staged[sequence] == state
+                        }
+                        let spareSynced = self.spareReady.load(ordering: .acquiring) == directory.nextSegmentIndex
+                        try directory.saveSnapshot(sequence, state: state, written: written, spareSynced: spareSynced)
+                        rolled = true
                     }
                 }
                 // Records that need not precede the frames (not urgent) wait in the buffer for the next sync.
                 if sync { try directory.sync() }
-                // A snapshot started a segment (on the spare, if it was ready): make the next one.
-                if commands.contains(where: { if case .snapshot = $0 { true } else { false } }) {
-                    self.prepareSpare(bytes: directory.nextSpareBytes)
-                }
             } catch {
                 self.failed.store(true, ordering: .relaxed)
                 let message = "the data directory failed (\(error)); a replica that cannot persist its votes stops"
@@ -103,6 +142,15 @@ final class StorageWriter: Sendable {
                 channel.writeAndFlush(buffer, promise: nil)
             }
             self.metrics.framesDroppedUnwritable.add(dropped)
+            // After the frames: the files a roll made obsolete (once its segment is synced) and, after a roll, the
+            // next segment, both off this thread.
+            let directory = self.directory.value
+            let obsolete = directory.takeObsolete()
+            if rolled {
+                self.prepareSpare(index: directory.nextSegmentIndex, bytes: directory.nextSpareBytes, deleting: obsolete)
+            } else if !obsolete.isEmpty {
+                self.spares.async { DataDirectory.deleteFiles(obsolete) }
+            }
         }
     }
 
@@ -113,12 +161,16 @@ final class StorageWriter: Sendable {
         let summary = try? await loop.submit { () -> String in
             let directory = self.directory.value
             try? directory.sync()
-            return "\(directory.syncs) syncs, \(directory.recordsWritten) records, \(directory.bytesWritten) bytes written, "
-                + "\(directory.preparedSegments) segments started on a prepared spare"
+            DataDirectory.deleteFiles(directory.takeObsolete())
+            return "\(directory.syncs) syncs, \(directory.directorySyncs) directory syncs, \(directory.recordsWritten) records, "
+                + "\(directory.bytesWritten) bytes written, \(directory.rolls) checkpoint rolls (\(directory.snapshotsWrittenAhead) snapshots "
+                + "written ahead, \(directory.preparedSegments) segments prepared ahead)"
         }.get()
         if let summary { logger.notice("data directory closed", metadata: ["io": "\(summary)"]) }
-        // A spare being made finishes first (nothing else may write in the directory after this returns).
+        // A spare or a staged state being written finishes first (nothing else may write in the directory after
+        // this returns).
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in spares.async { done.resume() } }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in stagingQueue.async { done.resume() } }
         try? await group.shutdownGracefully()
     }
 }

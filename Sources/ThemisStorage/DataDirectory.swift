@@ -46,16 +46,19 @@ public struct RecoveredLog: Sendable {
 /// - Records are framed as `length (4 bytes) | CRC-32C of the payload (4) | payload`, after an 8-byte
 ///   magic per segment (`wal-<index>.log`). `append` only buffers; `sync` writes what was buffered and
 ///   fdatasyncs once (group commit: one sync for everything a driver step, or several, produced).
-/// - `saveSnapshot` writes `snapshot-<sequence>.state` (temporary file, fsync, rename) and starts a new
-///   segment: the records after it restate what the replica must not forget, so once they are synced
-///   the older segments and snapshots are deleted. The directory stays at about one checkpoint
-///   interval of log plus one snapshot.
-/// - Preallocated segments: a new segment is, if one is ready, the spare file `spare.wal` that
-///   `prepareSpare` filled with zeros and synced beforehand (on another thread). Records overwrite its zeros
-///   in place, so an fdatasync flushes data only: no size change, no file-system journal commit (about
-///   half the latency of an appending one here). A record header of length 0 ends a segment's records; what
-///   follows it must be zeros (else the segment is corrupt, or, in the last segment, a torn write). Without a
-///   spare, or past its end, the segment grows by appending as before.
+/// - `saveSnapshot` writes `snapshot-<sequence>.state` (temporary file, fsync, rename, directory fsync;
+///   unless `writeSnapshot` did so beforehand, on another thread) and starts a new segment: the records after
+///   it restate what the replica must not forget, so once they are synced the older segments and snapshots
+///   may go (`takeObsolete`: the caller deletes them, off its critical path). The directory stays at about one
+///   checkpoint interval of log plus one snapshot.
+/// - Preallocated segments: the next segment, `wal-<index + 1>.log`, is made ahead by `prepareSpare` (on
+///   another thread): zeros, fsynced, linked under its name, directory fsynced. A roll then only opens it: no
+///   rename, no file creation, no directory fsync on the way of the frames that wait for the roll. Records
+///   overwrite its zeros in place, so an fdatasync flushes data only: no size change, no file-system journal
+///   commit (about half the latency of an appending one here). A record header of length 0 ends a segment's
+///   records; what follows it must be zeros (else the segment is corrupt, or, in the last segment, a torn
+///   write). A segment of zeros only (a spare never used) holds no records. Without a spare, or past its end,
+///   the segment grows by appending as before.
 /// - Opening reads every segment. A record torn by a crash at the end of the last segment is cut off (and
 ///   reported in `RecoveredLog.tornTail`); anything else that does not check out is `corruptRecord`.
 ///
@@ -65,14 +68,16 @@ public final class DataDirectory {
     static let segmentMagic = Array("THMSWAL1".utf8)
     static let snapshotMagic = Array("THMSSNP1".utf8)
     static let identityFile = "themis-data"
-    /// The next segment, zero-filled and synced ahead of time by `prepareSpare`.
-    static let spareName = "spare.wal"
+    /// The spare of earlier versions (removed at open).
+    static let legacySpareName = "spare.wal"
     /// The smallest spare `prepareSpare` makes.
     public static let spareBytesMin = 1 << 20
 
     public let path: String
     /// fdatasync calls so far (for the figures: group commit must keep them far below one per request).
     public private(set) var syncs = 0
+    /// fsyncs of the directory itself (a roll onto a spare whose name was synced ahead needs none).
+    public private(set) var directorySyncs = 0
     public private(set) var recordsWritten = 0
     public private(set) var bytesWritten = 0
 
@@ -85,8 +90,13 @@ public final class DataDirectory {
     private var previousSegmentBytes = 0
     /// Segments that started on a prepared spare (logged when the directory closes; tests).
     public private(set) var preparedSegments = 0
-    /// Files of the checkpoint before the last `saveSnapshot`, deleted once the new segment is synced.
+    /// Rolls (`saveSnapshot`), and those whose snapshot was written ahead (`written`).
+    public private(set) var rolls = 0
+    public private(set) var snapshotsWrittenAhead = 0
+    /// Files of the checkpoint before the last `saveSnapshot`, to delete once the new segment is synced.
     private var obsolete: [String] = []
+    /// The segment started by the last `saveSnapshot` is synced (its records and its name): `obsolete` may go.
+    private var obsoleteDeletable = false
     private var directorySyncNeeded = false
 
     private init(path: String, segmentIndex: UInt64, descriptor: Int32, writeOffset: Int) {
@@ -103,29 +113,37 @@ public final class DataDirectory {
     public static func open(path: String, identity: String) throws(StorageError) -> (DataDirectory, RecoveredLog) {
         try createDirectory(path)
         try checkIdentity(directory: path, identity: identity)
-        // A spare left by an earlier run may be a used one: a crash after a roll's rename reached the disk only
-        // in part can leave a segment's records in `spare.wal`. Made again, from zeros.
-        unlink(path + "/" + spareName)
-        unlink(path + "/" + spareName + ".partial")
+        // The spare of earlier versions may be a used one (a crash after a roll's rename reached the disk only in
+        // part could leave a segment's records in `spare.wal`): removed, never reused. Half-made spares and
+        // snapshots (`.partial`, `.tmp`) go too.
+        unlink(path + "/" + legacySpareName)
+        unlink(path + "/" + legacySpareName + ".partial")
+        for name in try listing(path) where name.hasSuffix(".log.partial") || (name.hasPrefix("snapshot-") && name.hasSuffix(".tmp")) {
+            unlink(path + "/" + name)
+        }
         var recovered = RecoveredLog()
         let names = try listing(path)
         let segments = names.compactMap(segmentIndex(of:)).sorted()
         recovered.snapshots = names.compactMap(snapshotSequence(of:)).sorted()
+        // The log goes on in the last segment that holds anything; segments of zeros only after it are spares
+        // made ahead (`prepareSpare`), left for the next roll. (A crash that tears the current segment's last
+        // record while its spare exists tears the last segment that counts.)
+        var contents: [(index: UInt64, bytes: [UInt8])] = []
+        for index in segments { contents.append((index, try readFile(path + "/" + segmentName(index)))) }
+        let current = contents.lastIndex { $0.bytes.contains { $0 != 0 } } ?? (contents.count - 1)
         var lastValidBytes = 0
-        for (position, index) in segments.enumerated() {
+        for (position, (index, bytes)) in contents.enumerated() where position <= current {
             let file = path + "/" + segmentName(index)
-            let bytes = try readFile(file)
-            let isLast = position == segments.count - 1
             let (records, validBytes, problem) = parse(bytes)
             if let problem {
-                guard isLast else { throw .corruptRecord(path: file, offset: validBytes, reason: problem) }
+                guard position == current else { throw .corruptRecord(path: file, offset: validBytes, reason: problem) }
                 recovered.tornTail = (file, validBytes, bytes.count - validBytes)
                 try truncate(file, to: validBytes)
             }
             recovered.records.append(contentsOf: records)
             lastValidBytes = validBytes
         }
-        let index = segments.last ?? 1
+        let index = segments.isEmpty ? 1 : segments[current]
         let file = path + "/" + segmentName(index)
         let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io(operation: "open", path: file, errno: errno) }
@@ -135,7 +153,7 @@ public final class DataDirectory {
             directory.directorySyncNeeded = true
             try directory.sync()
         } else if lastValidBytes < segmentMagic.count {
-            // Even the magic was torn: the segment was being created.
+            // Even the magic was torn (the segment was being created), or a prepared spare was never used.
             directory.writeOffset = 0
             directory.buffered = segmentMagic
             try directory.sync()
@@ -154,8 +172,8 @@ public final class DataDirectory {
         recordsWritten += 1
     }
 
-    /// Makes every appended record durable (one write, one fdatasync), then deletes what the last
-    /// `saveSnapshot` made obsolete.
+    /// Makes every appended record durable (one write, one fdatasync, and a directory fsync after a roll that
+    /// found no synced spare).
     public func sync() throws(StorageError) {
         if !buffered.isEmpty {
             try Self.writeAll(buffered, to: descriptor, at: writeOffset, path: currentSegmentPath)
@@ -168,57 +186,91 @@ public final class DataDirectory {
         if directorySyncNeeded {
             try Self.syncDirectory(path)
             directorySyncNeeded = false
-            for file in obsolete { unlink(file) }
-            obsolete = []
+            directorySyncs += 1
         }
+        if !obsolete.isEmpty && buffered.isEmpty { obsoleteDeletable = true }
     }
 
-    /// Writes the snapshot of checkpoint `sequence` (durable when this returns) and starts a new segment;
-    /// the records appended after this call MUST restate everything the replica must not forget.
-    public func saveSnapshot(_ sequence: UInt64, state: [UInt8]) throws(StorageError) {
+    /// The files the last `saveSnapshot` made obsolete (older segments and snapshots), once the segment it
+    /// started is synced: the caller deletes them (`deleteFiles`), on any thread. Empty before, and after the
+    /// first call. (Left in place by a crash, they are read again at the next open, before the newer segment
+    /// that restates what they hold.)
+    public func takeObsolete() -> [String] {
+        guard obsoleteDeletable else { return [] }
+        defer {
+            obsolete = []
+            obsoleteDeletable = false
+        }
+        return obsolete
+    }
+
+    public static func deleteFiles(_ files: [String]) {
+        for file in files { unlink(file) }
+    }
+
+    /// Writes the snapshot of checkpoint `sequence` (unless `written`: `writeSnapshot` already made it durable)
+    /// and starts a new segment; the records appended after this call MUST restate everything the replica must
+    /// not forget. `spareSynced`: `prepareSpare` finished for `nextSegmentIndex` (its name is durable); a spare
+    /// found otherwise is used too, with a directory fsync at the next `sync`.
+    public func saveSnapshot(_ sequence: UInt64, state: [UInt8], written: Bool = false, spareSynced: Bool = false) throws(StorageError) {
         // The records before the snapshot stay in the old segment, durable before it is left.
         try sync()
-        let file = path + "/" + Self.snapshotName(sequence)
-        var bytes = Self.snapshotMagic
-        Self.appendInteger(sequence, width: 8, to: &bytes)
-        Self.appendInteger(UInt64(state.count), width: 8, to: &bytes)
-        Self.appendInteger(UInt64(CRC32C.checksum(state)), width: 4, to: &bytes)
-        bytes.append(contentsOf: state)
-        try Self.writeFileDurably(bytes, path: file)
+        if written { snapshotsWrittenAhead += 1 } else { try Self.writeSnapshot(in: path, sequence: sequence, state: state) }
+        rolls += 1
+        // Not deleted yet (a crash before the new segment is synced needs them); `takeObsolete` hands them out.
         let names = try Self.listing(path)
-        obsolete = names.filter { name in
+        obsolete += names.filter { name in
             if let index = Self.segmentIndex(of: name) { return index <= segmentIndex }
-            if let other = Self.snapshotSequence(of: name) { return other != sequence }
-            return name.hasSuffix(".tmp")
+            // Not a later one: `writeSnapshot` may have written the next checkpoint's ahead.
+            if let other = Self.snapshotSequence(of: name) { return other < sequence }
+            return false
         }.map { path + "/" + $0 }
+        obsoleteDeletable = false
         close(descriptor)
         previousSegmentBytes = writeOffset
         segmentIndex += 1
-        // The prepared spare if there is one (its rename is made durable by the directory sync that follows);
-        // otherwise a new, empty file.
-        if rename(path + "/" + Self.spareName, currentSegmentPath) == 0 {
-            preparedSegments += 1
-            descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CLOEXEC)
-        } else {
-            descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        }
+        // The prepared spare if there is one, otherwise a new, empty file. (Never truncated: a spare linked by
+        // `prepareSpare` between a check and the open holds zeros only.)
+        let prepared = access(currentSegmentPath, F_OK) == 0
+        descriptor = Glibc.open(currentSegmentPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io(operation: "open", path: currentSegmentPath, errno: errno) }
+        if prepared { preparedSegments += 1 }
         writeOffset = 0
         buffered = Self.segmentMagic
-        directorySyncNeeded = true
+        directorySyncNeeded = !(prepared && spareSynced)
     }
 
-    /// Makes the spare for the next segment, unless there is one: `bytes` zeros in `spare.wal.partial`,
-    /// fsynced, then renamed to `spare.wal`. Touches only those two files, so it may run on another thread
-    /// than the directory's owner (at most one such thread per directory). A spare lost in a crash is simply
-    /// made again; `saveSnapshot` takes it if it is there.
-    public static func prepareSpare(in path: String, bytes: Int) throws(StorageError) {
-        let spare = path + "/" + spareName
-        if access(spare, F_OK) == 0 { return }
-        let partial = spare + ".partial"
+    /// The index of the segment the next `saveSnapshot` starts (the one `prepareSpare` should make).
+    public var nextSegmentIndex: UInt64 { segmentIndex + 1 }
+
+    /// Writes the snapshot of checkpoint `sequence` durably: header, state, checksum into a temporary file, fsync,
+    /// rename, directory fsync. Static, so that it may run on another thread than the directory's owner, ahead
+    /// of `saveSnapshot(written: true)`: a snapshot no `stable` record names yet is ignored at open.
+    public static func writeSnapshot(in path: String, sequence: UInt64, state: [UInt8]) throws(StorageError) {
+        var bytes = snapshotMagic
+        appendInteger(sequence, width: 8, to: &bytes)
+        appendInteger(UInt64(state.count), width: 8, to: &bytes)
+        appendInteger(UInt64(CRC32C.checksum(state)), width: 4, to: &bytes)
+        bytes.append(contentsOf: state)
+        try writeFileDurably(bytes, path: path + "/" + snapshotName(sequence))
+    }
+
+    /// Makes segment `index` ahead of its use, unless it exists: `bytes` zeros in `wal-<index>.log.partial`,
+    /// fsynced, linked as `wal-<index>.log` (never replacing a file of that name: the owner may have created
+    /// the segment meanwhile), then the directory fsynced. Touches no other file, so it may run on another
+    /// thread than the directory's owner (one such thread per directory). Returns true if it made the segment.
+    /// A spare left in a crash is a segment of zeros: the log goes on in it at the next open.
+    @discardableResult
+    public static func prepareSpare(in path: String, index: UInt64, bytes: Int) throws(StorageError) -> Bool {
+        let segment = path + "/" + segmentName(index)
+        if access(segment, F_OK) == 0 { return false }
+        let partial = segment + ".partial"
         let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io(operation: "create", path: partial, errno: errno) }
-        defer { close(descriptor) }
+        defer {
+            close(descriptor)
+            unlink(partial)
+        }
         let chunk = [UInt8](repeating: 0, count: 64 << 10)
         var offset = 0
         while offset < bytes {
@@ -227,7 +279,12 @@ public final class DataDirectory {
             offset += part
         }
         guard fsync(descriptor) == 0 else { throw .io(operation: "fsync", path: partial, errno: errno) }
-        guard rename(partial, spare) == 0 else { throw .io(operation: "rename", path: partial, errno: errno) }
+        if link(partial, segment) != 0 {
+            if errno == EEXIST { return false }
+            throw .io(operation: "link", path: segment, errno: errno)
+        }
+        try syncDirectory(path)
+        return true
     }
 
     /// The size of the next spare: the last segment's records and a quarter more, at least `spareBytesMin`, in
@@ -285,6 +342,8 @@ public final class DataDirectory {
 
     /// The records of one segment, the length of its valid prefix, and what is wrong after it (nil if nothing).
     static func parse(_ bytes: [UInt8]) -> (records: [[UInt8]], validBytes: Int, problem: String?) {
+        // A prepared spare never used (zeros only): no records.
+        if bytes.allSatisfy({ $0 == 0 }) { return ([], 0, nil) }
         guard bytes.count >= segmentMagic.count else { return ([], 0, bytes.isEmpty ? nil : "the segment header is cut short") }
         guard Array(bytes.prefix(segmentMagic.count)) == segmentMagic else { return ([], 0, "not a log segment (bad magic)") }
         var records: [[UInt8]] = []

@@ -34,6 +34,7 @@ struct HybsterCoreTests {
             #expect(node.stableCheckpoint == SequenceNumber(8))
             #expect(node.log.keys.allSatisfy { $0 > SequenceNumber(8) })
         }
+        #expect(cluster.staged.allSatisfy { $0.isEmpty }, "in-memory mode stages nothing")
     }
 
     @Test("A PREPARE certified for another order number, or by a backup, is refused")
@@ -125,6 +126,7 @@ struct HybsterCoreTests {
             cluster.deliverAll()
         }
         #expect(cluster.nodes.allSatisfy { $0.lastExecuted == SequenceNumber(6) && $0.stableCheckpoint == SequenceNumber(4) })
+        #expect(cluster.staged.allSatisfy { $0 == [SequenceNumber(4)] }, "checkpoint 4 staged when taken")
         let before = cluster.nodes.map { node in (0..<Int(pillars)).map { node.subsystems[$0].value(of: 0) } }
         for stores in cluster.stores {
             for store in stores {

@@ -26,6 +26,8 @@ final class MiniHybster {
     /// Durable mode: each replica's records before its last saved checkpoint state (the segment a storage deletes
     /// only once the new one, which restates them, is synced).
     var retired: [[HybsterRecord]]
+    /// Per replica: the checkpoints it staged (`stageCheckpoint`), in order.
+    var staged: [[SequenceNumber]]
 
     init(replicas: Int = 3, pillars: UInt32 = 1, checkpointInterval: UInt64 = 4, window: UInt64 = 8, durable: Bool = false) throws {
         configuration = try ClusterConfiguration(replicaCount: replicas, faultModel: .hybrid)
@@ -39,6 +41,7 @@ final class MiniHybster {
         rejections = Array(repeating: [], count: replicas)
         disks = Array(repeating: ([], nil), count: replicas)
         retired = Array(repeating: [], count: replicas)
+        staged = Array(repeating: [], count: replicas)
         nodes = try (0..<replicas).map { try makeCore($0) }
         if durable { for index in 0..<replicas { try restartFromDisk(index) } }
     }
@@ -97,6 +100,8 @@ final class MiniHybster {
             case .persistCheckpoint(let sequence, let state):
                 retired[index] = disks[index].records
                 disks[index] = ([], (sequence, state))
+            case .stageCheckpoint(let sequence, _):
+                staged[index].append(sequence)
             }
         }
     }

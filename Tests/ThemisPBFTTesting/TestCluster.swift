@@ -94,6 +94,8 @@ public struct TestCluster {
     public var persisted: [[PBFTRecord]]
     /// Per replica, durable mode: the saved state of its stable checkpoint.
     public var savedStates: [[SequenceNumber: [UInt8]]]
+    /// Per replica, durable mode: the checkpoints it staged (`stageCheckpoint`), in order.
+    public var staged: [[SequenceNumber]]
 
     public init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
          limits: Limits = Limits()) throws {
@@ -105,6 +107,7 @@ public struct TestCluster {
         applicationState = Array(repeating: [], count: replicaCount)
         persisted = Array(repeating: [], count: replicaCount)
         savedStates = Array(repeating: [:], count: replicaCount)
+        staged = Array(repeating: [], count: replicaCount)
     }
 
     /// Durable mode for every replica (a restore from an empty log turns it on). An empty log means the replica
@@ -252,6 +255,8 @@ public struct TestCluster {
                 // A new segment: the records that follow restate everything; the older ones are deleted.
                 savedStates[index(replica)] = [sequence: state]
                 persisted[index(replica)] = []
+            case .stageCheckpoint(let sequence, _):
+                staged[index(replica)].append(sequence)
             }
         }
     }

@@ -22,6 +22,8 @@ struct DurabilityTests {
         #expect(before.allSatisfy { $0 == Array(1...10) })
         // The disk holds one checkpoint's state (8) and the records above it, not the whole history.
         #expect(cluster.savedStates.allSatisfy { Array($0.keys) == [SequenceNumber(8)] })
+        // Each checkpoint's state was staged (the shell may write it ahead) when taken, before it was stable.
+        #expect(cluster.staged.allSatisfy { $0 == [SequenceNumber(4), SequenceNumber(8)] })
         for replica in cluster.replicas.map(\.id) { try cluster.restartFromDisk(replica) }
         cluster.run()
         #expect(cluster.applicationState == before, "state 8 installed, batches 9 and 10 executed again")
@@ -284,5 +286,6 @@ struct DurabilityTests {
         }
         #expect(cluster.persisted.allSatisfy { $0.isEmpty })
         #expect(cluster.savedStates.allSatisfy { $0.isEmpty })
+        #expect(cluster.staged.allSatisfy { $0.isEmpty }, "checkpoint 4 was taken, and not staged")
     }
 }

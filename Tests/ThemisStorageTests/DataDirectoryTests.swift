@@ -73,7 +73,8 @@ struct DataDirectoryTests {
             first = directory.currentSegmentPath
             try directory.saveSnapshot(32, state: [7, 7, 7])
             try directory.append([9])
-            // Not synced: the old segment is still there (deleted only after the new one is durable).
+            try directory.sync()
+            // The old segment is still there: its deletion is the caller's (`takeObsolete`).
         }
         var bytes = [UInt8](FileManager.default.contents(atPath: first)!)
         bytes[8 + 8 + 1] ^= 0xFF  // a payload byte of the first record
@@ -83,18 +84,22 @@ struct DataDirectoryTests {
         }
     }
 
-    @Test("saveSnapshot starts a new segment; after the next sync the old segment and snapshot are gone")
+    @Test("saveSnapshot starts a new segment; once it is synced (not before) takeObsolete hands out the old segment and snapshot")
     func snapshotRollsTheLog() throws {
         let path = freshDirectory("roll")
         do {
             let (directory, _) = try DataDirectory.open(path: path, identity: "r")
             try directory.append([1])
             try directory.saveSnapshot(32, state: Array(repeating: 3, count: 1000))
+            #expect(directory.takeObsolete().isEmpty, "the new segment is not synced yet")
             try directory.append([2])
             try directory.sync()
+            #expect(directory.takeObsolete() == [path + "/wal-0000000000000001.log"])
+            #expect(directory.takeObsolete().isEmpty, "handed out once")
             try directory.saveSnapshot(64, state: Array(repeating: 4, count: 500))
             try directory.append([3])
             try directory.sync()
+            DataDirectory.deleteFiles(directory.takeObsolete())
             let names = try directory.files().map(\.name)
             #expect(names == ["snapshot-00000000000000000064.state", "wal-0000000000000003.log"])
             #expect(try directory.loadSnapshot(64) == Array(repeating: 4, count: 500))
@@ -113,19 +118,25 @@ struct DataDirectoryTests {
             let (directory, _) = try DataDirectory.open(path: path, identity: "r")
             try directory.append([1])
             try directory.sync()
-            try DataDirectory.prepareSpare(in: path, bytes: 1 << 20)
-            try DataDirectory.prepareSpare(in: path, bytes: 1 << 20)  // one spare at a time: nothing to do
-            try directory.saveSnapshot(32, state: [7])
+            #expect(directory.nextSegmentIndex == 2)
+            #expect(try DataDirectory.prepareSpare(in: path, index: 2, bytes: 1 << 20))
+            #expect(try !DataDirectory.prepareSpare(in: path, index: 2, bytes: 1 << 20), "it exists: nothing to do")
+            #expect(access(path + "/wal-0000000000000002.log.partial", F_OK) != 0)
+            // Opened now, the log goes on in segment 1: a segment of zeros after it is a spare.
+            #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[1]])
+            try directory.saveSnapshot(32, state: [7], spareSynced: true)
             #expect(directory.preparedSegments == 1)
             try directory.append([2, 2])
             try directory.sync()
+            #expect(directory.syncs == 3, "one fdatasync for the new segment's magic and first record")
+            #expect(directory.directorySyncs == 1, "only the directory's creation: the spare's name was synced ahead")
             try directory.append([3, 3, 3])
             try directory.sync()
+            DataDirectory.deleteFiles(directory.takeObsolete())
             segment = directory.currentSegmentPath
             #expect(directory.nextSpareBytes == DataDirectory.spareBytesMin)
             #expect(try directory.files().map(\.name) == ["snapshot-00000000000000000032.state", "wal-0000000000000002.log"])
         }
-        #expect(access(path + "/spare.wal", F_OK) != 0, "the spare became the segment")
         #expect([UInt8](FileManager.default.contents(atPath: segment)!).count == 1 << 20)
         do {
             let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
@@ -145,8 +156,8 @@ struct DataDirectoryTests {
         let segment: String
         do {
             let (directory, _) = try DataDirectory.open(path: path, identity: "r")
-            try DataDirectory.prepareSpare(in: path, bytes: 1 << 20)
-            try directory.saveSnapshot(32, state: [7])
+            try DataDirectory.prepareSpare(in: path, index: 2, bytes: 1 << 20)
+            try directory.saveSnapshot(32, state: [7], spareSynced: true)
             try directory.append([5, 5])
             try directory.sync()
             segment = directory.currentSegmentPath
@@ -163,8 +174,10 @@ struct DataDirectoryTests {
             try directory.append([6])
             try directory.sync()
             try directory.saveSnapshot(64, state: [8])  // the segment is no longer the last one
+            try directory.append([7])
+            try directory.sync()  // (its obsolete files are not deleted: takeObsolete is not called)
         }
-        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[5, 5], [6]])
+        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[5, 5], [6], [7]])
         // The same bytes after the zero header of a segment that is not the last one: corruption, not a cut.
         bytes = [UInt8](FileManager.default.contents(atPath: segment)!)
         bytes += [UInt8](repeating: 0, count: 64)
@@ -194,6 +207,7 @@ struct DataDirectoryTests {
             #expect(directory.preparedSegments == 0)
             try directory.append([2])
             try directory.sync()
+            DataDirectory.deleteFiles(directory.takeObsolete())
         }
         #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[2]])
         var bytes = DataDirectory.segmentMagic
@@ -201,6 +215,61 @@ struct DataDirectoryTests {
         #expect(DataDirectory.parse(bytes + [0, 0, 0]).problem == nil)
         #expect(DataDirectory.parse(bytes + [0, 0, 0]).records == [[5, 5]])
         #expect(DataDirectory.parse(bytes + [0, 0, 1]).problem == "a record header is cut short")
+    }
+
+    @Test("a record torn at the end of the current segment while the next segment's spare exists is cut off, not corruption; the log goes on there and the next roll takes the spare")
+    func tornTailBeforeSpare() throws {
+        let path = freshDirectory("tornspare")
+        let segment: String
+        do {
+            let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+            try directory.append([1, 2, 3])
+            try directory.append([4, 5, 6, 7])
+            try directory.sync()
+            segment = directory.currentSegmentPath
+            try DataDirectory.prepareSpare(in: path, index: 2, bytes: 1 << 20)
+        }
+        let bytes = [UInt8](FileManager.default.contents(atPath: segment)!)
+        try DataDirectory.writeFileDurably(Array(bytes.dropLast(2)), path: segment)
+        do {
+            let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
+            #expect(recovered.records == [[1, 2, 3]])
+            #expect(recovered.tornTail?.path == segment)
+            #expect(directory.currentSegmentPath == segment)
+            try directory.append([8])
+            try directory.sync()
+            try directory.saveSnapshot(32, state: [7])
+            #expect(directory.preparedSegments == 1, "the spare left by the crash")
+            try directory.append([9])
+            try directory.sync()
+            #expect(directory.directorySyncs == 1, "a spare found, not known to be synced: its name is synced at the roll")
+        }
+        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[1, 2, 3], [8], [9]])
+    }
+
+    @Test("a snapshot written ahead (another thread) is not rewritten and not obsolete before its checkpoint; half-made files go at open")
+    func snapshotWrittenAhead() throws {
+        let path = freshDirectory("ahead")
+        let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+        try DataDirectory.writeSnapshot(in: path, sequence: 32, state: [3, 2])
+        try DataDirectory.writeSnapshot(in: path, sequence: 64, state: [6, 4])
+        try directory.saveSnapshot(32, state: [9, 9, 9], written: true)
+        #expect(try directory.loadSnapshot(32) == [3, 2], "not written again")
+        try directory.append([1])
+        try directory.sync()
+        let obsolete = directory.takeObsolete()
+        #expect(obsolete == [path + "/wal-0000000000000001.log"], "the snapshot of 64 is not obsolete")
+        DataDirectory.deleteFiles(obsolete)
+        try directory.saveSnapshot(64, state: [6, 4], written: true)
+        try directory.append([2])
+        try directory.sync()
+        #expect(Set(directory.takeObsolete()) == [path + "/wal-0000000000000002.log", path + "/snapshot-00000000000000000032.state"])
+        try DataDirectory.writeFileDurably([1], path: path + "/snapshot-00000000000000000096.state.tmp")
+        try DataDirectory.writeFileDurably([0], path: path + "/wal-0000000000000004.log.partial")
+        let (_, recovered) = try DataDirectory.open(path: path, identity: "r")
+        #expect(recovered.snapshots == [32, 64], "32 was handed out, not deleted")
+        #expect(access(path + "/snapshot-00000000000000000096.state.tmp", F_OK) != 0)
+        #expect(access(path + "/wal-0000000000000004.log.partial", F_OK) != 0)
     }
 
     @Test("a damaged snapshot is reported with its path and reason")

@@ -16,6 +16,8 @@ extension PBFTReplica {
         checkpoints.own[sequence] = digest
         checkpoints.votes[sequence, default: [:]][id] = Authenticated(checkpoint, authenticator: [])
         actions.append(.observe(.checkpointTaken(sequence, digest)))
+        // Durable mode: the shell may write the state while the others' CHECKPOINTs arrive.
+        if persistsRecords, !recovery.active, sequence > lowWatermark { actions.append(.stageCheckpoint(sequence, state: state)) }
         actions.append(.broadcast(.checkpoint(checkpoint)))
         checkStability(sequence, into: &actions)
     }
