@@ -131,17 +131,30 @@ final class StorageWriter: Sendable {
                 self.onFailure(message)
                 return
             }
-            var dropped = 0
-            for (channel, buffer) in frames {
-                // A peer that does not read: its write buffer passed the high watermark. Its frames are
-                // dropped rather than buffered without bound; it gets them again by retransmission.
-                guard channel.isWritable else {
-                    dropped += 1
-                    continue
-                }
-                channel.writeAndFlush(buffer, promise: nil)
+            // One task per event loop writes its channels' frames (a writeAndFlush from this thread would queue a
+            // task, and may wake the loop, per frame).
+            var byLoop: [ObjectIdentifier: (loop: any EventLoop, frames: [(channel: any Channel, buffer: ByteBuffer)])] = [:]
+            for frame in frames {
+                let loop = frame.channel.eventLoop
+                byLoop[ObjectIdentifier(loop), default: (loop, [])].frames.append(frame)
             }
-            self.metrics.framesDroppedUnwritable.add(dropped)
+            let metrics = self.metrics
+            for (_, group) in byLoop {
+                let frames = group.frames
+                group.loop.execute {
+                    var dropped = 0
+                    for (channel, buffer) in frames {
+                        // A peer that does not read: its write buffer passed the high watermark. Its frames are
+                        // dropped rather than buffered without bound; it gets them again by retransmission.
+                        guard channel.isWritable else {
+                            dropped += 1
+                            continue
+                        }
+                        channel.writeAndFlush(buffer, promise: nil)
+                    }
+                    metrics.framesDroppedUnwritable.add(dropped)
+                }
+            }
             // After the frames: the files a roll made obsolete (once its segment is synced) and, after a roll, the
             // next segment, both off this thread.
             let directory = self.directory.value
