@@ -94,7 +94,8 @@ public final class DataDirectory {
     public private(set) var rolls = 0
     public private(set) var snapshotsWrittenAhead = 0
     /// Files of the checkpoint before the last `saveSnapshot`, to delete once the new segment is synced.
-    private var obsolete: [String] = []
+    /// (Segments up to this index, snapshots below this sequence number: what the last rolls left behind.)
+    private var obsolete: (segmentsThrough: UInt64, snapshotsBelow: UInt64)?
     /// The segment started by the last `saveSnapshot` is synced (its records and its name): `obsolete` may go.
     private var obsoleteDeletable = false
     private var directorySyncNeeded = false
@@ -188,20 +189,24 @@ public final class DataDirectory {
             directorySyncNeeded = false
             directorySyncs += 1
         }
-        if !obsolete.isEmpty && buffered.isEmpty { obsoleteDeletable = true }
+        if obsolete != nil && buffered.isEmpty { obsoleteDeletable = true }
     }
 
     /// The files the last `saveSnapshot` made obsolete (older segments and snapshots), once the segment it
     /// started is synced: the caller deletes them (`deleteFiles`), on any thread. Empty before, and after the
     /// first call. (Left in place by a crash, they are read again at the next open, before the newer segment
     /// that restates what they hold.)
+    /// Lists the directory (not at the roll: frames wait for the roll, not for this).
     public func takeObsolete() -> [String] {
-        guard obsoleteDeletable else { return [] }
-        defer {
-            obsolete = []
-            obsoleteDeletable = false
-        }
-        return obsolete
+        guard obsoleteDeletable, let (segmentsThrough, snapshotsBelow) = obsolete, let names = try? Self.listing(path) else { return [] }
+        obsolete = nil
+        obsoleteDeletable = false
+        return names.filter { name in
+            if let index = Self.segmentIndex(of: name) { return index <= segmentsThrough }
+            // Not a later one: `writeSnapshot` may have written the next checkpoint's ahead.
+            if let other = Self.snapshotSequence(of: name) { return other < snapshotsBelow }
+            return false
+        }.map { path + "/" + $0 }
     }
 
     public static func deleteFiles(_ files: [String]) {
@@ -218,13 +223,7 @@ public final class DataDirectory {
         if written { snapshotsWrittenAhead += 1 } else { try Self.writeSnapshot(in: path, sequence: sequence, state: state) }
         rolls += 1
         // Not deleted yet (a crash before the new segment is synced needs them); `takeObsolete` hands them out.
-        let names = try Self.listing(path)
-        obsolete += names.filter { name in
-            if let index = Self.segmentIndex(of: name) { return index <= segmentIndex }
-            // Not a later one: `writeSnapshot` may have written the next checkpoint's ahead.
-            if let other = Self.snapshotSequence(of: name) { return other < sequence }
-            return false
-        }.map { path + "/" + $0 }
+        obsolete = (segmentIndex, max(sequence, obsolete?.snapshotsBelow ?? 0))
         obsoleteDeletable = false
         close(descriptor)
         previousSegmentBytes = writeOffset
