@@ -608,6 +608,7 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
             if view.rawValue > 0 { metrics.viewChanges.add() }
             metrics.view?.set(Double(view.rawValue))
         case .checkpointStable(let sequence, _)?:
+            storage?.unstage(below: sequence.rawValue)
             metrics.checkpointsStable.add()
             metrics.stableCheckpoint?.set(Double(sequence.rawValue))
         case .stateTransferFinished?: metrics.stateTransfers.add()

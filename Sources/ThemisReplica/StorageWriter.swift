@@ -37,8 +37,11 @@ final class StorageWriter: Sendable {
     /// Writes the states of checkpoints taken but not yet stable (`stage`), so that the roll at a stable
     /// checkpoint finds its snapshot on disk instead of writing and syncing it while frames wait.
     private let stagingQueue = DispatchQueue(label: "themis.storage.staging")
-    /// The staged states on disk, by sequence number (the same buffers the core holds: no copy).
-    private let staged = Mutex<[UInt64: [UInt8]]>([:])
+    /// The staged states on disk, by sequence number (the same buffers the core holds: no copy), and the
+    /// writes queued or running (a roll waits for its own only).
+    private let staged = Mutex<(written: [UInt64: [UInt8]], pending: [UInt64: ConditionLock<Bool>])>(([:], [:]))
+    /// `shutdown` began: nothing more is staged.
+    private let closed = Atomic<Bool>(false)
     private let path: String
 
     init(directory: sending DataDirectory, logger: Logger, metrics: ReplicaMetrics,
@@ -74,22 +77,36 @@ final class StorageWriter: Sendable {
     /// Writes the state of checkpoint `sequence` ahead, off the storage thread (`stageCheckpoint`). A failure
     /// only means the roll writes it itself.
     func stage(_ sequence: UInt64, state: [UInt8]) {
-        guard !failed.load(ordering: .relaxed) else { return }
+        guard !failed.load(ordering: .relaxed), !closed.load(ordering: .relaxed) else { return }
         let path = self.path
         let logger = self.logger
+        let done = ConditionLock(value: false)
+        staged.withLock { $0.pending[sequence] = done }
         stagingQueue.async {
+            // Not "written" while the file may hold something else (a failure after the rename).
+            self.staged.withLock { _ = $0.written.removeValue(forKey: sequence) }
             do throws(StorageError) {
                 try DataDirectory.writeSnapshot(in: path, sequence: sequence, state: state)
                 self.staged.withLock { staged in
-                    staged[sequence] = state
-                    // At most a few (a replica executes at most a window, two checkpoints, past its stable one):
-                    // the oldest goes first.
-                    while staged.count > 4, let oldest = staged.keys.min() { staged[oldest] = nil }
+                    staged.written[sequence] = state
+                    // At most a few (a replica executes at most a window, two checkpoints, past its stable one;
+                    // `unstage` drops those below a stable one): the oldest goes first.
+                    while staged.written.count > 4, let oldest = staged.written.keys.min() { staged.written[oldest] = nil }
                 }
             } catch {
                 logger.warning("could not write the state of checkpoint \(sequence) ahead (\(error)); it is written when stable")
             }
+            self.staged.withLock { staged in
+                if staged.pending[sequence] === done { staged.pending[sequence] = nil }
+            }
+            done.lock()
+            done.unlock(withValue: true)
         }
+    }
+
+    /// Checkpoint `sequence` is stable: the staged states below it will never be saved (the core dropped them).
+    func unstage(below sequence: UInt64) {
+        staged.withLock { staged in staged.written = staged.written.filter { $0.key >= sequence } }
     }
 
     /// True if frames may be written at once, without going through the queue: nothing is queued that they
@@ -110,12 +127,15 @@ final class StorageWriter: Sendable {
                     case .records(let records):
                         for record in records { try directory.append(record) }
                     case .snapshot(let sequence, let state):
-                        // Staged: written ahead if the staging thread is done with it (waited for if not), and
-                        // only if it is this very state.
-                        self.stagingQueue.sync {}
+                        // Staged: written ahead if the staging thread is done with it (its write waited for if not,
+                        // and only its own), and only if it is this very state.
+                        if let done = self.staged.withLock({ $0.pending[sequence] }) {
+                            done.lock(whenValue: true)
+                            done.unlock()
+                        }
                         let written = self.staged.withLock { staged in
-                            defer { staged = staged.filter { $0.key > sequence } }
-                            return staged[sequence] == state
+                            defer { staged.written = staged.written.filter { $0.key > sequence } }
+                            return staged.written[sequence] == state
                         }
                         let spareSynced = self.spareReady.load(ordering: .acquiring) == directory.nextSegmentIndex
                         try directory.saveSnapshot(sequence, state: state, written: written, spareSynced: spareSynced)
@@ -171,6 +191,7 @@ final class StorageWriter: Sendable {
 
     /// Makes what is queued durable, logs the directory's figures and stops the thread.
     func shutdown() async {
+        closed.store(true, ordering: .relaxed)
         let summary = try? await loop.submit { () -> String in
             let directory = self.directory.value
             try? directory.sync()

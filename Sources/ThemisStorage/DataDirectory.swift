@@ -126,15 +126,21 @@ public final class DataDirectory {
         let names = try listing(path)
         let segments = names.compactMap(segmentIndex(of:)).sorted()
         recovered.snapshots = names.compactMap(snapshotSequence(of:)).sorted()
-        // The log goes on in the last segment that holds anything; segments of zeros only after it are spares
-        // made ahead (`prepareSpare`), left for the next roll. (A crash that tears the current segment's last
-        // record while its spare exists tears the last segment that counts.)
+        // The log goes on in the last segment that holds anything, or that is empty (a roll without a spare
+        // creates an empty file: the segment before it was synced whole); segments of zeros only after it are
+        // spares made ahead (`prepareSpare`), left for the next roll. (A crash that tears the current segment's
+        // last record while its spare exists tears the last segment that counts. A roll onto a spare whose first
+        // sync a crash cut short leaves zeros: the log goes on in the segment before it, which was synced whole.)
         var contents: [(index: UInt64, bytes: [UInt8])] = []
         for index in segments { contents.append((index, try readFile(path + "/" + segmentName(index)))) }
-        let current = contents.lastIndex { $0.bytes.contains { $0 != 0 } } ?? (contents.count - 1)
+        let current = contents.lastIndex { $0.bytes.isEmpty || $0.bytes.contains { $0 != 0 } } ?? (contents.count - 1)
         var lastValidBytes = 0
         for (position, (index, bytes)) in contents.enumerated() where position <= current {
             let file = path + "/" + segmentName(index)
+            // Zeros only before the current segment: a spare is only ever made after it.
+            if position < current, !bytes.isEmpty, !bytes.contains(where: { $0 != 0 }) {
+                throw .corruptRecord(path: file, offset: 0, reason: "a segment of zeros only before the last one")
+            }
             let (records, validBytes, problem) = parse(bytes)
             if let problem {
                 guard position == current else { throw .corruptRecord(path: file, offset: validBytes, reason: problem) }

@@ -73,8 +73,8 @@ struct DataDirectoryTests {
             first = directory.currentSegmentPath
             try directory.saveSnapshot(32, state: [7, 7, 7])
             try directory.append([9])
-            try directory.sync()
-            // The old segment is still there: its deletion is the caller's (`takeObsolete`).
+            // Not synced: the new segment is an empty file (no spare was made), the old one is still there, and
+            // it was synced whole before the roll: a bad record in it is corruption, not a torn tail.
         }
         var bytes = [UInt8](FileManager.default.contents(atPath: first)!)
         bytes[8 + 8 + 1] ^= 0xFF  // a payload byte of the first record
@@ -245,6 +245,34 @@ struct DataDirectoryTests {
             #expect(directory.directorySyncs == 1, "a spare found, not known to be synced: its name is synced at the roll")
         }
         #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[1, 2, 3], [8], [9]])
+    }
+
+    @Test("a roll onto a spare whose first sync a crash cut short leaves zeros: the log goes on in the segment before it; zeros only before the current segment are corruption")
+    func lostRollOntoSpare() throws {
+        let path = freshDirectory("lostroll")
+        do {
+            let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+            try directory.append([1])
+            try directory.sync()
+            try DataDirectory.prepareSpare(in: path, index: 2, bytes: 1 << 20)
+            try directory.saveSnapshot(32, state: [7], spareSynced: true)
+            try directory.append([2])  // never synced: segment 2 still holds zeros only
+        }
+        do {
+            let (directory, recovered) = try DataDirectory.open(path: path, identity: "r")
+            #expect(recovered.records == [[1]])
+            #expect(recovered.tornTail == nil)
+            #expect(directory.currentSegmentPath == path + "/wal-0000000000000001.log")
+            try directory.append([3])
+            try directory.sync()
+        }
+        #expect(try DataDirectory.open(path: path, identity: "r").1.records == [[1], [3]])
+        var third = DataDirectory.segmentMagic
+        DataDirectory.frame([4], into: &third)
+        try DataDirectory.writeFileDurably(third, path: path + "/wal-0000000000000003.log")
+        #expect(throws: StorageError.corruptRecord(path: path + "/wal-0000000000000002.log", offset: 0, reason: "a segment of zeros only before the last one")) {
+            _ = try DataDirectory.open(path: path, identity: "r")
+        }
     }
 
     @Test("a snapshot written ahead (another thread) is not rewritten and not obsolete before its checkpoint; half-made files go at open")
