@@ -189,6 +189,20 @@ final class StorageWriter: Sendable {
 
     var hasFailed: Bool { failed.load(ordering: .relaxed) }
 
+    /// Tests: the directory's counters once the work queued so far (storage thread, spares, staging) is done.
+    func figures() -> EventLoopFuture<(rolls: Int, writtenAhead: Int, preparedSegments: Int, directorySyncs: Int)> {
+        spares.sync {}
+        stagingQueue.sync {}
+        return loop.submit {
+            let directory = self.directory.value
+            return (directory.rolls, directory.snapshotsWrittenAhead, directory.preparedSegments, directory.directorySyncs)
+        }.flatMap { figures in
+            // The deletions and the next spare the last submission queued.
+            self.spares.sync {}
+            return self.loop.makeSucceededFuture(figures)
+        }
+    }
+
     /// Makes what is queued durable, logs the directory's figures and stops the thread.
     func shutdown() async {
         closed.store(true, ordering: .relaxed)

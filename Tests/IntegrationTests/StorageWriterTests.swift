@@ -1,0 +1,47 @@
+// The storage thread of durable mode: a checkpoint's roll takes the snapshot staged when the checkpoint was taken
+// and the segment made ahead, and writes only what it did not stage.
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import Logging
+import NIOCore
+import Testing
+import ThemisStorage
+@testable import ThemisReplica
+
+@Suite("StorageWriter: staged snapshots and segments made ahead")
+struct StorageWriterTests {
+    @Test("A roll uses the staged snapshot of the same state and the segment made ahead (no directory fsync); a state it did not stage, or another one, is written at the roll")
+    func rollsTakeWhatWasStaged() async throws {
+        let path = "/tmp/themis-storage-writer-test-\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)
+        let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+        let writer = StorageWriter(directory: directory, logger: Logger(label: "test"), metrics: ReplicaMetrics()) { _ in }
+        let initial = try await writer.figures().get()
+        #expect(initial.rolls == 0 && initial.directorySyncs == 1, "the directory's creation")
+        #expect(access(path + "/wal-0000000000000002.log", F_OK) == 0, "the next segment, made ahead")
+
+        let state: [UInt8] = Array(repeating: 5, count: 3_000)
+        writer.stage(32, state: state)
+        writer.submit([.records([[1]]), .snapshot(32, state), .records([[2]])], sync: true, frames: [])
+        let first = try await writer.figures().get()
+        #expect(first.rolls == 1 && first.writtenAhead == 1 && first.preparedSegments == 1)
+        #expect(first.directorySyncs == 1, "the roll opened a segment whose name was synced ahead")
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0 != "themis-data" }.sorted()
+        #expect(names == ["snapshot-00000000000000000032.state", "wal-0000000000000002.log", "wal-0000000000000003.log"],
+                "the old segment deleted after the frames, the next one made")
+
+        // Not staged (a state fetched by state transfer), then staged with another state: both written at the roll.
+        writer.submit([.snapshot(64, [6, 4]), .records([[3]])], sync: true, frames: [])
+        writer.stage(96, state: [9, 9])
+        writer.submit([.snapshot(96, [9, 6]), .records([[4]])], sync: true, frames: [])
+        let second = try await writer.figures().get()
+        #expect(second.rolls == 3 && second.writtenAhead == 1)
+        await writer.shutdown()
+
+        let (reopened, recovered) = try DataDirectory.open(path: path, identity: "r")
+        #expect(recovered.records == [[4]])
+        #expect(try reopened.loadSnapshot(96) == [9, 6], "the persisted state, not the staged one")
+    }
+}
