@@ -188,7 +188,7 @@ struct DataDirectoryTests {
         }
     }
 
-    @Test("a spare found at open (possibly a used one, after a crash in a roll) is removed, never reused; fewer than 8 zeros after the last record end the records")
+    @Test("the `spare.wal` of earlier versions found at open (possibly a used one, after a crash in their roll) is removed, never reused; fewer than 8 zeros after the last record end the records")
     func leftoverSpareAndShortZeroTail() throws {
         let path = freshDirectory("leftover")
         do {
