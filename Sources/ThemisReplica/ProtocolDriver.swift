@@ -268,10 +268,16 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     func tick() {
         loop.execute {
             self.step { driver, effects in driver.tick(effects: &effects) }
-            // Records of steps that sent nothing still reach the disk within a tick.
+            // Lazy records (safe to lose in a crash) ride along with the next urgent sync. A tick syncs them only
+            // if no sync was asked for during the whole tick before: none waits more than two ticks, and a busy
+            // replica makes no extra sync for them (a quarter of all syncs at 40 clients when every tick made one).
             self.state.withValue { state in
-                guard let storage = state.effects.storage, state.effects.hasStorageWork else { return }
+                guard let storage = state.effects.storage else { return }
+                let synced = state.effects.syncsRequested != state.effects.syncsRequestedAtTick
+                defer { state.effects.syncsRequestedAtTick = state.effects.syncsRequested }
+                guard !synced, state.effects.hasStorageWork || storage.holdsUnsynced else { return }
                 let (commands, _) = state.effects.takeStorageWork()
+                state.effects.syncsRequested &+= 1
                 storage.submit(commands, sync: true, frames: [])
             }
         }
@@ -458,15 +464,24 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     @_specialize(where Plugin == Hybster)
     private func writeOutbox() {
         state.withValue { state in
-            // Durable mode: the frames go through the storage thread's queue, after the records of their steps
-            // (one sync for all of them).
+            // Durable mode: the frames leave after the records of their steps are durable (one sync for all of them).
             if let storage = state.effects.storage, state.effects.storageUrgent || !storage.isIdle {
                 let (commands, urgent) = state.effects.takeStorageWork()
-                let frames = state.effects.outbox.values.map { (channel: $0.channel, buffer: $0.buffer) }
-                state.effects.outbox.removeAll(keepingCapacity: true)
-                state.effects.flushScheduled = false
-                storage.submit(commands, sync: urgent, frames: frames)
-                return
+                if urgent, storage.isIdle, let records = StorageCommand.onlyRecords(commands) {
+                    // Nothing queued: this loop writes and syncs them itself, and the frames leave below.
+                    guard storage.syncNow(records) else {
+                        state.effects.outbox.removeAll(keepingCapacity: true)
+                        state.effects.flushScheduled = false
+                        return
+                    }
+                } else {
+                    // Otherwise (a sync running, a roll) through the storage thread's queue, behind what is queued.
+                    let frames = state.effects.outbox.values.map { (channel: $0.channel, buffer: $0.buffer) }
+                    state.effects.outbox.removeAll(keepingCapacity: true)
+                    state.effects.flushScheduled = false
+                    storage.submit(commands, sync: urgent, frames: frames)
+                    return
+                }
             }
             if let storage = state.effects.storage {
                 // Nothing urgent and nothing queued: the frames leave at once. The lazy records stay here until the
@@ -510,6 +525,10 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
     var storageRecords: [[UInt8]] = []
     /// A queued record must be durable before the next frames leave (`ProtocolPlugin.isUrgent`).
     var storageUrgent = false
+    /// Syncs asked of the storage so far, and that count at the last tick (which syncs lazy records only after a
+    /// whole tick without any).
+    var syncsRequested = 0
+    var syncsRequestedAtTick = 0
     var onFailure: @Sendable (String) -> Void = { _ in }
     var replicas: [ReplicaID: any Channel] = [:]
     var clients: [ClientID: any Channel] = [:]
@@ -654,6 +673,7 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
             storageRecords = []
         }
         defer {
+            if storageUrgent { syncsRequested &+= 1 }
             storageCommands = []
             storageUrgent = false
         }

@@ -71,7 +71,7 @@ public final class DataDirectory {
     /// The spare of earlier versions (removed at open).
     static let legacySpareName = "spare.wal"
     /// The smallest spare `prepareSpare` makes.
-    public static let spareBytesMin = 1 << 20
+    public static let spareBytesMin = 1 << 18
 
     public let path: String
     /// fdatasync calls so far (for the figures: group commit must keep them far below one per request).
@@ -293,10 +293,11 @@ public final class DataDirectory {
     }
 
     /// The size of the next spare: the last segment's records and a quarter more, at least `spareBytesMin`, in
-    /// whole MiB, at most 64 MiB (a larger segment grows by appending past its spare's end).
+    /// whole 64 KiB, at most 64 MiB (a larger segment grows by appending past its spare's end). Every byte of a
+    /// spare is written and synced once more than the log needs (zeros), on the same disk as the log's syncs.
     public var nextSpareBytes: Int {
         let wanted = previousSegmentBytes + previousSegmentBytes / 4
-        return min(64 << 20, max(Self.spareBytesMin, (wanted + (1 << 20) - 1) & ~((1 << 20) - 1)))
+        return min(64 << 20, max(Self.spareBytesMin, (wanted + (1 << 16) - 1) & ~((1 << 16) - 1)))
     }
 
     /// The snapshot of checkpoint `sequence`, its header and checksum checked.

@@ -1,5 +1,6 @@
 // The storage thread of durable mode: a checkpoint's roll takes the snapshot staged when the checkpoint was taken
-// and the segment made ahead, and writes only what it did not stage.
+// and the segment made ahead, and writes only what it did not stage; records synced on the protocol loop when
+// nothing is queued.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,10 +8,10 @@ import FoundationEssentials
 import Logging
 import NIOCore
 import Testing
-import ThemisStorage
+@testable import ThemisStorage
 @testable import ThemisReplica
 
-@Suite("StorageWriter: staged snapshots and segments made ahead")
+@Suite("StorageWriter: staged snapshots, segments made ahead, syncs on the protocol loop")
 struct StorageWriterTests {
     @Test("A roll uses the staged snapshot of the same state and the segment made ahead (no directory fsync); a state it did not stage, or another one, is written at the roll")
     func rollsTakeWhatWasStaged() async throws {
@@ -43,5 +44,35 @@ struct StorageWriterTests {
         let (reopened, recovered) = try DataDirectory.open(path: path, identity: "r")
         #expect(recovered.records == [[4]])
         #expect(try reopened.loadSnapshot(96) == [9, 6], "the persisted state, not the staged one")
+    }
+
+    @Test("Records synced on the calling thread while nothing is queued are on disk when syncNow returns, after those written before them; lazy records written behind the queue are reported unsynced until a sync")
+    func syncNowWhenIdle() async throws {
+        let path = "/tmp/themis-storage-writer-now-\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+        let writer = StorageWriter(directory: directory, logger: Logger(label: "test"), metrics: ReplicaMetrics()) { _ in }
+        let segment = path + "/wal-0000000000000001.log"
+        func onDisk() throws -> [[UInt8]] { DataDirectory.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))).records }
+
+        #expect(writer.isIdle && !writer.holdsUnsynced)
+        #expect(writer.syncNow([[1], [2, 2]]))
+        #expect(try onDisk() == [[1], [2, 2]], "durable when syncNow returns, with no task on the storage thread")
+
+        writer.submit([.records([[3]])], sync: false, frames: [])
+        _ = try await writer.figures().get()
+        #expect(writer.isIdle && writer.holdsUnsynced, "a lazy record written behind the queue waits for a sync")
+        #expect(try onDisk() == [[1], [2, 2]])
+
+        #expect(writer.syncNow([[4]]))
+        #expect(!writer.holdsUnsynced)
+        #expect(try onDisk() == [[1], [2, 2], [3], [4]], "the lazy record first, in order")
+
+        writer.submit([.records([[5]])], sync: true, frames: [])
+        _ = try await writer.figures().get()
+        #expect(!writer.holdsUnsynced && writer.isIdle)
+        #expect(try onDisk() == [[1], [2, 2], [3], [4], [5]])
+        await writer.shutdown()
     }
 }

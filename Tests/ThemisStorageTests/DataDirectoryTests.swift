@@ -17,6 +17,33 @@ struct DataDirectoryTests {
     func crc() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([]) == 0)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA, "RFC 3720 B.4: 32 bytes of zeros")
+        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43, "RFC 3720 B.4: 32 bytes of ones")
+        #expect(CRC32C.checksum((0..<32).map { UInt8($0) }) == 0x46DD_794E, "RFC 3720 B.4: incrementing bytes")
+    }
+
+    @Test("CRC-32C eight bytes at a time equals the byte-wise definition, at every length and from any seed")
+    func crcSlices() {
+        func reference(_ bytes: [UInt8], seed: UInt32) -> UInt32 {
+            var crc = ~seed
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return ~crc
+        }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let bytes: [UInt8] = (0..<300).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        for length in 0...bytes.count {
+            let prefix = Array(bytes.prefix(length))
+            #expect(CRC32C.checksum(prefix) == reference(prefix, seed: 0), "length \(length)")
+            #expect(CRC32C.checksum(prefix, seed: 0xDEAD_BEEF) == reference(prefix, seed: 0xDEAD_BEEF), "length \(length), seeded")
+        }
+        let split = 77
+        #expect(CRC32C.checksum(Array(bytes[split...]), seed: CRC32C.checksum(Array(bytes[..<split]))) == CRC32C.checksum(bytes))
     }
 
     @Test("records appended and synced are read back in order; unsynced ones are not on disk")
