@@ -69,7 +69,7 @@ public protocol ProtocolPlugin: Sendable {
     /// A record read back from the write-ahead log.
     static func decodeRecord(_ bytes: [UInt8], limits: Limits) throws(WireError) -> Core.Record
     /// False for a record that need not be durable before the sends of its step (it is written with the
-    /// next urgent one, or within a tick): it must be safe to lose in a crash. Default: true.
+    /// next urgent one, or within two ticks): it must be safe to lose in a crash. Default: true.
     static func isUrgent(_ record: Core.Record) -> Bool
 }
 

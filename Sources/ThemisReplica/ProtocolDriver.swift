@@ -485,7 +485,7 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
             }
             if let storage = state.effects.storage {
                 // Nothing urgent and nothing queued: the frames leave at once. The lazy records stay here until the
-                // next urgent record takes them along (in order, before it) or the next tick syncs them: handing
+                // next urgent record takes them along (in order, before it) or a tick syncs them (within two): handing
                 // them to the storage thread now would make it busy, and the next steps' frames would queue
                 // behind it for nothing.
                 if storage.hasFailed {

@@ -215,11 +215,14 @@ final class StorageWriter: Sendable {
     }
 
     /// Appends `records` and syncs them here, on the calling thread (the protocol loop), so that the frames of
-    /// the same steps may then leave at once. Only while `isIdle` (nothing queued that the frames could overtake,
-    /// and nothing the storage thread is doing with the directory). Returns false if the directory failed (the
-    /// failure is reported as by the storage thread; nothing may be sent).
+    /// the same steps may then leave at once. Only while `isIdle`: no submission queued or running whose frames
+    /// these records could overtake (frames it posted to an event loop may still wait there and leave after
+    /// these: both are durable, and frames may leave in any order). The directory's lock covers the storage
+    /// thread's other tasks (`figures`, `shutdown`). Returns false if the directory failed (the failure is
+    /// reported as by the storage thread; nothing may be sent) or is closed (after `shutdown` began nothing
+    /// more is written).
     func syncNow(_ records: [[UInt8]]) -> Bool {
-        guard !failed.load(ordering: .relaxed) else { return false }
+        guard !failed.load(ordering: .relaxed), !closed.load(ordering: .relaxed) else { return false }
         let obsolete: [String]
         do throws(StorageError) {
             obsolete = try directory.withLock { directory throws(StorageError) -> [String] in
@@ -250,12 +253,12 @@ final class StorageWriter: Sendable {
     var holdsUnsynced: Bool { unsynced.load(ordering: .relaxed) }
 
     /// Tests: the directory's counters once the work queued so far (storage thread, spares, staging) is done.
-    func figures() -> EventLoopFuture<(rolls: Int, writtenAhead: Int, preparedSegments: Int, directorySyncs: Int)> {
+    func figures() -> EventLoopFuture<(rolls: Int, writtenAhead: Int, preparedSegments: Int, directorySyncs: Int, syncs: Int)> {
         spares.sync {}
         stagingQueue.sync {}
         return loop.submit {
             self.directory.withLock { directory in
-                (directory.rolls, directory.snapshotsWrittenAhead, directory.preparedSegments, directory.directorySyncs)
+                (directory.rolls, directory.snapshotsWrittenAhead, directory.preparedSegments, directory.directorySyncs, directory.syncs)
             }
         }.flatMap { figures in
             // The deletions and the next spare the last submission queued.

@@ -51,7 +51,7 @@ package struct SimulatedDisk<Record> {
     package var pending: [SimulatedWrite<Record>] = []
     package var writes = 0
     /// The records at the end that are not urgent (`ProtocolPlugin.isUrgent`): the shell syncs them with the
-    /// next urgent one or within a tick, so a crash may lose them.
+    /// next urgent one or within two ticks, so a crash may lose them.
     package var lazyTail = 0
 
     package mutating func write(_ write: SimulatedWrite<Record>, urgent: Bool = true) {

@@ -57,22 +57,28 @@ struct StorageWriterTests {
         func onDisk() throws -> [[UInt8]] { DataDirectory.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))).records }
 
         #expect(writer.isIdle && !writer.holdsUnsynced)
+        let before = try await writer.figures().get().syncs
         #expect(writer.syncNow([[1], [2, 2]]))
         #expect(try onDisk() == [[1], [2, 2]], "durable when syncNow returns, with no task on the storage thread")
+        #expect(try await writer.figures().get().syncs == before + 1, "one fdatasync for both records")
 
         writer.submit([.records([[3]])], sync: false, frames: [])
         _ = try await writer.figures().get()
         #expect(writer.isIdle && writer.holdsUnsynced, "a lazy record written behind the queue waits for a sync")
         #expect(try onDisk() == [[1], [2, 2]])
 
+        #expect(try await writer.figures().get().syncs == before + 1, "the lazy record was written without a sync")
         #expect(writer.syncNow([[4]]))
         #expect(!writer.holdsUnsynced)
         #expect(try onDisk() == [[1], [2, 2], [3], [4]], "the lazy record first, in order")
+        #expect(try await writer.figures().get().syncs == before + 2)
 
         writer.submit([.records([[5]])], sync: true, frames: [])
         _ = try await writer.figures().get()
         #expect(!writer.holdsUnsynced && writer.isIdle)
         #expect(try onDisk() == [[1], [2, 2], [3], [4], [5]])
         await writer.shutdown()
+        #expect(!writer.syncNow([[6]]), "nothing is written once the directory is closed")
+        #expect(try onDisk() == [[1], [2, 2], [3], [4], [5]])
     }
 }

@@ -137,6 +137,23 @@ struct DataDirectoryTests {
         #expect(try directory.loadSnapshot(64).count == 500)
     }
 
+    @Test("the next spare holds the last segment's bytes and a quarter more, in 64 KiB steps, at least spareBytesMin")
+    func spareSizes() throws {
+        let path = freshDirectory("spare-sizes")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (directory, _) = try DataDirectory.open(path: path, identity: "r")
+        #expect(directory.nextSpareBytes == DataDirectory.spareBytesMin)
+        // 8 bytes of magic and four records of 8 + 100,000 bytes: 400,040 bytes, a quarter more is 500,050,
+        // rounded up to 8 x 64 KiB.
+        for _ in 0..<4 { try directory.append([UInt8](repeating: 9, count: 100_000)) }
+        try directory.saveSnapshot(32, state: [7])
+        #expect(directory.nextSpareBytes == 8 << 16)
+        // A small segment: the minimum.
+        try directory.append([1])
+        try directory.saveSnapshot(64, state: [7])
+        #expect(directory.nextSpareBytes == DataDirectory.spareBytesMin)
+    }
+
     @Test("a segment started on a prepared spare is written in place (its size stays the spare's) and read back up to its zeros")
     func preparedSpare() throws {
         let path = freshDirectory("spare")
