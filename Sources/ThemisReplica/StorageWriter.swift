@@ -145,35 +145,35 @@ final class StorageWriter: Sendable {
             let rolled: Bool
             do throws(StorageError) {
                 rolled = try self.directory.withLock { directory throws(StorageError) -> Bool in
-                var rolled = false
-                for command in commands {
-                    switch command {
-                    case .records(let records):
-                        for record in records { try directory.append(record) }
-                    case .snapshot(let sequence, let state):
-                        // Staged: written ahead if the staging thread is done with it (its write waited for if not,
-                        // and only its own), and only if it is this very state.
-                        if let done = self.staged.withLock({ $0.pending[sequence] }) {
-                            done.lock(whenValue: true)
-                            done.unlock()
+                    var rolled = false
+                    for command in commands {
+                        switch command {
+                        case .records(let records):
+                            for record in records { try directory.append(record) }
+                        case .snapshot(let sequence, let state):
+                            // Staged: written ahead if the staging thread is done with it (its write waited for if not,
+                            // and only its own), and only if it is this very state.
+                            if let done = self.staged.withLock({ $0.pending[sequence] }) {
+                                done.lock(whenValue: true)
+                                done.unlock()
+                            }
+                            let written = self.staged.withLock { staged in
+                                defer { staged.written = staged.written.filter { $0.key > sequence } }
+                                return staged.written[sequence] == state
+                            }
+                            let spareSynced = self.spareReady.load(ordering: .acquiring) == directory.nextSegmentIndex
+                            try directory.saveSnapshot(sequence, state: state, written: written, spareSynced: spareSynced)
+                            rolled = true
                         }
-                        let written = self.staged.withLock { staged in
-                            defer { staged.written = staged.written.filter { $0.key > sequence } }
-                            return staged.written[sequence] == state
-                        }
-                        let spareSynced = self.spareReady.load(ordering: .acquiring) == directory.nextSegmentIndex
-                        try directory.saveSnapshot(sequence, state: state, written: written, spareSynced: spareSynced)
-                        rolled = true
                     }
-                }
-                // Records that need not precede the frames (not urgent) wait in the buffer for the next sync.
-                if sync || rolled {
-                    try directory.sync()
-                    self.unsynced.store(false, ordering: .relaxed)
-                } else if !commands.isEmpty {
-                    self.unsynced.store(true, ordering: .relaxed)
-                }
-                return rolled
+                    // Records that need not precede the frames (not urgent) wait in the buffer for the next sync.
+                    if sync || rolled {
+                        try directory.sync()
+                        self.unsynced.store(false, ordering: .relaxed)
+                    } else if !commands.isEmpty {
+                        self.unsynced.store(true, ordering: .relaxed)
+                    }
+                    return rolled
                 }
             } catch {
                 self.fail(error)

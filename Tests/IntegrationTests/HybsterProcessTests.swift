@@ -51,7 +51,7 @@ struct HybsterProcessTests {
         let clients = try (0..<4).map { try processes.client($0, group: group) }
         try await processes.waitUntilReady(clients[0])
         let killTime = LockedBox<Date?>(nil)
-        let writes = try await writeWhile(clients, count: 120) {
+        let writes = try await writeWhile(clients, count: 120, pastCrash: 10) {
             try await Task.sleep(for: .milliseconds(800))
             killTime.set(Date())
             processes.kill(0)

@@ -11,9 +11,12 @@ import ThemisCore
 import ThemisWire
 
 /// Writes `count` distinct keys through one client and returns (key, value, start, end) per acknowledged write.
-func writeKeys(_ client: ThemisClient, prefix: String, count: Int) async throws -> [(String, [UInt8], Date, Date)] {
+func writeKeys(_ client: ThemisClient, prefix: String, count: Int, thenWhile more: (@Sendable () -> Bool)? = nil) async throws -> [(String, [UInt8], Date, Date)] {
     var acknowledged: [(String, [UInt8], Date, Date)] = []
-    for index in 0..<count {
+    var index = 0
+    // `count` writes, then more while `more` says so (at most 20 times `count` in all).
+    while index < count || (more?() == true && index < 20 * count) {
+        defer { index += 1 }
         let key = "\(prefix)-\(index)"
         let value = Array("\(prefix)-value-\(index)".utf8)
         let started = Date()
@@ -24,20 +27,35 @@ func writeKeys(_ client: ThemisClient, prefix: String, count: Int) async throws 
     return acknowledged
 }
 
-/// Runs writers on every client while `crash` runs; returns all acknowledged writes.
-func writeWhile(_ clients: [ThemisClient], count: Int, crash: @escaping @Sendable () async throws -> Void) async throws -> [(String, [UInt8], Date, Date)] {
-    try await withThrowingTaskGroup(of: [(String, [UInt8], Date, Date)].self) { tasks in
+/// Runs writers on every client while `crash` runs; returns all acknowledged writes. With `pastCrash`, each
+/// writer goes on after its `count` writes until `crash` returned and it made `pastCrash` more (a test that
+/// measures the outage needs writes after the crash, however fast the first `count` were).
+func writeWhile(_ clients: [ThemisClient], count: Int, pastCrash: Int = 0, crash: @escaping @Sendable () async throws -> Void) async throws -> [(String, [UInt8], Date, Date)] {
+    let crashed = LockedBox<Bool>(false)
+    @Sendable func goOn() -> (@Sendable () -> Bool)? {
+        guard pastCrash > 0 else { return nil }
+        let after = LockedBox<Int>(0)
+        return {
+            guard crashed.get() else { return true }
+            after.set(after.get() + 1)
+            return after.get() <= pastCrash
+        }
+    }
+    let all: [(String, [UInt8], Date, Date)] = try await withThrowingTaskGroup(of: [(String, [UInt8], Date, Date)].self) { tasks in
         for (index, client) in clients.enumerated() {
-            tasks.addTask { try await writeKeys(client, prefix: "w\(index)", count: count) }
+            let more = goOn()
+            tasks.addTask { try await writeKeys(client, prefix: "w\(index)", count: count, thenWhile: more) }
         }
         tasks.addTask {
             try await crash()
+            crashed.set(true)
             return []
         }
         var all: [(String, [UInt8], Date, Date)] = []
         for try await writes in tasks { all += writes }
         return all
     }
+    return all
 }
 
 func readBackAll(_ writes: [(String, [UInt8], Date, Date)], via client: ThemisClient, readOnly: Bool = false) async throws -> Int {
@@ -66,7 +84,7 @@ struct ViewChangeProcessTests {
         let clients = try (0..<4).map { try processes.client($0, group: group) }
         try await processes.waitUntilReady(clients[0])
         let killTime = LockedBox<Date?>(nil)
-        let writes = try await writeWhile(clients, count: 120) {
+        let writes = try await writeWhile(clients, count: 120, pastCrash: 10) {
             try await Task.sleep(for: .milliseconds(800))
             killTime.set(Date())
             processes.kill(0)
