@@ -25,6 +25,21 @@ enum StorageCommand: Sendable {
     }
 }
 
+/// Writes each frame to its channel and flushes it. A peer that does not read (its write buffer passed the high
+/// watermark) gets none: its frames are dropped rather than buffered without bound, and it gets them again by
+/// retransmission.
+func writeFrames(_ frames: some Sequence<(channel: any Channel, buffer: ByteBuffer)>, metrics: ReplicaMetrics) {
+    var dropped = 0
+    for (channel, buffer) in frames {
+        guard channel.isWritable else {
+            dropped += 1
+            continue
+        }
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+    metrics.framesDroppedUnwritable.add(dropped)
+}
+
 /// Durable mode: the thread that writes and syncs the data directory while the protocol loop goes on. Work
 /// arrives in one FIFO queue: the records and snapshots of some steps, then the frames those steps sent, which
 /// leave only after one fdatasync made everything before them durable. While a sync runs the protocol loop goes
@@ -189,19 +204,7 @@ final class StorageWriter: Sendable {
             let metrics = self.metrics
             for (_, group) in byLoop {
                 let frames = group.frames
-                group.loop.execute {
-                    var dropped = 0
-                    for (channel, buffer) in frames {
-                        // A peer that does not read: its write buffer passed the high watermark. Its frames are
-                        // dropped rather than buffered without bound; it gets them again by retransmission.
-                        guard channel.isWritable else {
-                            dropped += 1
-                            continue
-                        }
-                        channel.writeAndFlush(buffer, promise: nil)
-                    }
-                    metrics.framesDroppedUnwritable.add(dropped)
-                }
+                group.loop.execute { writeFrames(frames, metrics: metrics) }
             }
             // After the frames: the files a roll made obsolete (once its segment is synced) and, after a roll, the
             // next segment, both off this thread.
