@@ -3,7 +3,7 @@ import ThemisCore
 /// A no-op application for throughput measurements: every operation returns `replyBytes` bytes and only
 /// a counter of executed operations changes. An operation whose first byte is `readMarker` is a read: it
 /// leaves the counter as it is (`themis bench --read-only`).
-public struct BenchmarkApplication: Application, Equatable {
+public struct BenchmarkApplication: SynchronousApplication, Equatable {
     /// Size of every result.
     public let replyBytes: Int
     /// Operations executed so far.
@@ -19,12 +19,12 @@ public struct BenchmarkApplication: Application, Equatable {
     /// First byte of a read-only operation.
     public static let readMarker: UInt8 = 0x52
 
-    public mutating func execute(_ operation: [UInt8], from client: ClientID) async -> [UInt8] {
+    public mutating func executeSynchronously(_ operation: [UInt8], from client: ClientID) -> [UInt8] {
         executeNow(isRead: operation.first == Self.readMarker)
     }
 
     /// A read (first byte `readMarker`) answered without ordering: the same result `execute` gives it.
-    public func executeReadOnly(_ operation: [UInt8], from client: ClientID) async -> [UInt8]? {
+    public func executeReadOnlySynchronously(_ operation: [UInt8], from client: ClientID) -> [UInt8]? {
         guard operation.first == Self.readMarker else { return nil }
         var copy = self
         return copy.executeNow(isRead: true)
@@ -47,12 +47,12 @@ public struct BenchmarkApplication: Application, Equatable {
     }
 
     /// The counter, 8 bytes big-endian.
-    public func snapshot() async -> [UInt8] {
+    public func snapshotSynchronously() -> [UInt8] {
         UInt64Bytes.encode(executedCount)
     }
 
     /// - Throws: `SnapshotError.wrongLength` unless the snapshot is 8 bytes.
-    public mutating func restore(from snapshot: [UInt8]) async throws(SnapshotError) {
+    public mutating func restoreSynchronously(from snapshot: [UInt8]) throws(SnapshotError) {
         guard let count = UInt64Bytes.decode(snapshot) else { throw .wrongLength(expected: 8, got: snapshot.count) }
         executedCount = count
     }

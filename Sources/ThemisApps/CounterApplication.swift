@@ -4,7 +4,7 @@ import ThemisCore
 ///
 /// An operation is the increment, 8 bytes big-endian; the result is the new value, 8 bytes big-endian
 /// (the counter wraps around). Any other operation length changes nothing and returns an empty result.
-public struct CounterApplication: Application, Equatable {
+public struct CounterApplication: SynchronousApplication, Equatable {
     public private(set) var value: UInt64
 
     public init(value: UInt64 = 0) {
@@ -21,8 +21,13 @@ public struct CounterApplication: Application, Equatable {
         UInt64Bytes.decode(result)
     }
 
-    public mutating func execute(_ operation: [UInt8], from client: ClientID) async -> [UInt8] {
+    public mutating func executeSynchronously(_ operation: [UInt8], from client: ClientID) -> [UInt8] {
         executeNow(operation)
+    }
+
+    /// Nothing is read-only: every operation is ordered.
+    public func executeReadOnlySynchronously(_ operation: [UInt8], from client: ClientID) -> [UInt8]? {
+        nil
     }
 
     /// `execute` without suspension.
@@ -33,12 +38,12 @@ public struct CounterApplication: Application, Equatable {
     }
 
     /// The value, 8 bytes big-endian.
-    public func snapshot() async -> [UInt8] {
+    public func snapshotSynchronously() -> [UInt8] {
         UInt64Bytes.encode(value)
     }
 
     /// - Throws: `SnapshotError.wrongLength` unless the snapshot is 8 bytes.
-    public mutating func restore(from snapshot: [UInt8]) async throws(SnapshotError) {
+    public mutating func restoreSynchronously(from snapshot: [UInt8]) throws(SnapshotError) {
         guard let restored = UInt64Bytes.decode(snapshot) else { throw .wrongLength(expected: 8, got: snapshot.count) }
         value = restored
     }

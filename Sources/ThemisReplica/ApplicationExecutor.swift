@@ -2,10 +2,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ThemisCore
 
-/// Runs the application off the protocol thread, batch by batch, from one long-lived task.
+/// Runs the application, batch by batch: off the protocol thread from one long-lived task, or, for a
+/// `SynchronousApplication`, inside `submit` on the protocol loop (`runInline`).
 ///
-/// An async hop costs tens of microseconds here, so the executor pays it per batch, not per request:
-/// the protocol loop enqueues whole `ExecutionBatch`es and gets the results of each back in one callback.
+/// An async hop costs tens of microseconds here, so the task pays it per batch, not per request: the protocol
+/// loop enqueues whole `ExecutionBatch`es and gets the results of each back in one callback. An inline
+/// application pays no hop at all: its results go back to the loop as a task queued behind the current step.
 final class ApplicationExecutor: Sendable {
     enum Job: Sendable {
         case batch(ExecutionBatch)
@@ -20,17 +22,64 @@ final class ApplicationExecutor: Sendable {
 
     private let continuation: AsyncStream<Job>.Continuation
     private let stream: AsyncStream<Job>
+    /// Inline mode (`init(inline: true)`): the jobs submitted before `runInline` (data-directory recovery
+    /// submits before the application runs), then the application; nil in task mode.
+    private let inline: NIOLockedValueBox<InlineState>?
 
-    init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Job.self)
+    private struct InlineState {
+        var pending: [Job] = []
+        var runner: InlineRunner?
     }
 
+    /// - Parameter inline: the application will be a `SynchronousApplication` run by `runInline`.
+    init(inline: Bool = false) {
+        (stream, continuation) = AsyncStream.makeStream(of: Job.self)
+        self.inline = inline ? NIOLockedValueBox(InlineState()) : nil
+    }
+
+    /// Queues `job`; in inline mode, once `runInline` started, runs it before returning.
     func submit(_ job: Job) {
-        continuation.yield(job)
+        guard let inline else {
+            continuation.yield(job)
+            return
+        }
+        inline.withLockedValue { state in
+            if state.runner != nil {
+                state.runner!.run(job)
+            } else {
+                state.pending.append(job)
+            }
+        }
     }
 
     func finish() {
         continuation.finish()
+    }
+
+    /// Inline mode: runs `application` inside every later `submit` (the protocol loop), after the jobs queued so
+    /// far, in order. Once the application refuses a snapshot it reports the failure and runs nothing more, as
+    /// `run` does. Call once, instead of `run`.
+    func runInline(
+        _ application: any SynchronousApplication,
+        onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
+        onFailure: @escaping @Sendable (String) -> Void
+    ) {
+        guard let inline else { preconditionFailure("runInline on an executor made for a task") }
+        inline.withLockedValue { state in
+            precondition(state.runner == nil, "runInline called twice")
+            var runner = InlineRunner(application: application, onExecuted: onExecuted, onFailure: onFailure)
+            for job in state.pending { runner.run(job) }
+            state.pending = []
+            state.runner = runner
+        }
+    }
+
+    /// Why the replica stops when the application refuses a snapshot of checkpoint `sequence`.
+    static func refusedSnapshot(_ sequence: SequenceNumber, _ error: any Error) -> String {
+        // The snapshot matched the digest a quorum agreed on, so the application rejecting it
+        // means its snapshot and restore disagree: stop, never execute on the old state.
+        "application refused the snapshot of checkpoint \(sequence.rawValue): \(error); "
+            + "the replica stops rather than execute on a state it is unsure of"
     }
 
     /// Consumes jobs until `finish()`, or until the application refuses a snapshot: then it reports the
@@ -65,10 +114,7 @@ final class ApplicationExecutor: Sendable {
                     try await application.restore(from: snapshot)
                     lastExecuted = sequence
                 } catch {
-                    // The snapshot matched the digest a quorum agreed on, so the application rejecting it
-                    // means its snapshot and restore disagree: stop, never execute on the old state.
-                    onFailure("application refused the snapshot of checkpoint \(sequence.rawValue): \(error); "
-                        + "the replica stops rather than execute on a state it is unsure of")
+                    onFailure(Self.refusedSnapshot(sequence, error))
                     return
                 }
             case .status(let report):
@@ -172,5 +218,50 @@ final class ApplicationExecutor: Sendable {
         // The stream ended (a stop): let the batches in flight finish, so that their results are reported
         // (the server kills an application that does not answer within its stop deadline).
         for batch in inFlight { _ = try? await batch.get() }
+    }
+}
+
+/// A `SynchronousApplication` run inside `ApplicationExecutor.submit`, job by job, as `ApplicationExecutor.run`
+/// runs an `Application` in its task.
+private struct InlineRunner: Sendable {
+    var application: any SynchronousApplication
+    let onExecuted: @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void
+    let onFailure: @Sendable (String) -> Void
+    var lastExecuted = SequenceNumber.zero
+    /// The application refused a snapshot: nothing more runs.
+    var failed = false
+
+    init(application: any SynchronousApplication, onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
+         onFailure: @escaping @Sendable (String) -> Void) {
+        self.application = application
+        self.onExecuted = onExecuted
+        self.onFailure = onFailure
+    }
+
+    mutating func run(_ job: ApplicationExecutor.Job) {
+        guard !failed else { return }
+        switch job {
+        case .batch(let batch):
+            var results: [[UInt8]] = []
+            results.reserveCapacity(batch.requests.count)
+            for request in batch.requests {
+                results.append(application.executeSynchronously(request.operation, from: request.client))
+            }
+            let snapshot = batch.checkpoint ? application.snapshotSynchronously() : nil
+            lastExecuted = batch.sequence
+            onExecuted(batch.sequence, results, snapshot)
+        case .install(let sequence, let snapshot):
+            do {
+                try application.restoreSynchronously(from: snapshot)
+                lastExecuted = sequence
+            } catch {
+                failed = true
+                onFailure(ApplicationExecutor.refusedSnapshot(sequence, error))
+            }
+        case .status(let report):
+            report(lastExecuted, Digest.of(application.snapshotSynchronously()))
+        case .readOnly(let requests, let report):
+            report(requests.map { application.executeReadOnlySynchronously($0.operation, from: $0.client) })
+        }
     }
 }

@@ -116,7 +116,13 @@ public final class ReplicaServer: Sendable {
             throw TLSSetupError("TLS contexts were given but cluster.json has no tls: every member of a cluster must agree")
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
-        let executor = ApplicationExecutor()
+        // An application that never suspends runs on the protocol loop (no thread hop per batch).
+        let synchronous: (any SynchronousApplication)? = if case .inProcess(let application) = hosting {
+            application as? any SynchronousApplication
+        } else {
+            nil
+        }
+        let executor = ApplicationExecutor(inline: synchronous != nil)
         let (failures, failureContinuation) = AsyncStream.makeStream(of: String.self)
         let metrics = options.metrics ?? ReplicaMetrics(registry: options.httpPort == nil ? nil : PrometheusCollectorRegistry())
         let openConnections = NIOLockedValueBox(0)
@@ -159,7 +165,12 @@ public final class ReplicaServer: Sendable {
         let executorTask: Task<Void, Never>
         switch hosting {
         case .inProcess(let application):
-            executorTask = Task { await executor.run(application, onExecuted: onExecuted, onFailure: onFailure) }
+            if let synchronous {
+                executor.runInline(synchronous, onExecuted: onExecuted, onFailure: onFailure)
+                executorTask = Task {}
+            } else {
+                executorTask = Task { await executor.run(application, onExecuted: onExecuted, onFailure: onFailure) }
+            }
         case .process:
             guard let process = applicationProcess else { preconditionFailure("the application process starts above") }
             executorTask = Task { await executor.run(process: process, onExecuted: onExecuted, onFailure: onFailure) }

@@ -21,6 +21,24 @@ struct RefusingApplication: Application {
     mutating func restore(from snapshot: [UInt8]) async throws { throw Refused() }
 }
 
+/// `RefusingApplication` run on the protocol loop (`SynchronousApplication`); reads answer the count.
+struct RefusingSynchronousApplication: SynchronousApplication {
+    var executed = 0
+
+    mutating func executeSynchronously(_ operation: [UInt8], from client: ClientID) -> [UInt8] {
+        executed += 1
+        return [UInt8(truncatingIfNeeded: executed)]
+    }
+
+    func executeReadOnlySynchronously(_ operation: [UInt8], from client: ClientID) -> [UInt8]? {
+        operation == [0] ? nil : [UInt8(truncatingIfNeeded: executed)]
+    }
+
+    func snapshotSynchronously() -> [UInt8] { [UInt8(truncatingIfNeeded: executed)] }
+
+    mutating func restoreSynchronously(from snapshot: [UInt8]) throws { throw RefusingApplication.Refused() }
+}
+
 extension IntegrationSuite {
 @Suite("Application executor")
 struct ApplicationExecutorTests {
@@ -40,6 +58,41 @@ struct ApplicationExecutorTests {
             failures.withLock { $0.append(message) }
         }
         #expect(executed.withLock { $0 } == [1])
+        let reported = failures.withLock { $0 }
+        #expect(reported.count == 1)
+        #expect(reported.first?.contains("application refused the snapshot of checkpoint 8") == true)
+    }
+
+    @Test("Inline (SynchronousApplication): jobs queued before runInline run first, in order; later ones run inside submit; a refused snapshot stops it as in a task")
+    func inlineRunsInOrderAndStops() {
+        let executor = ApplicationExecutor(inline: true)
+        let log = Mutex<[String]>([])
+        let failures = Mutex<[String]>([])
+        let request = Request(client: ClientID(1), timestamp: Timestamp(1), operation: [1])
+        func batch(_ sequence: UInt64, checkpoint: Bool = false) -> ApplicationExecutor.Job {
+            .batch(ExecutionBatch(sequence: SequenceNumber(sequence), view: View(0), requests: [request, request], checkpoint: checkpoint))
+        }
+        // Before the application runs (a data directory's recovery submits this early): queued.
+        executor.submit(batch(1))
+        executor.submit(.status { sequence, _ in log.withLock { $0.append("status \(sequence.rawValue)") } })
+        #expect(log.withLock { $0 }.isEmpty)
+        executor.runInline(RefusingSynchronousApplication()) { sequence, results, snapshot in
+            log.withLock { $0.append("executed \(sequence.rawValue) \(results) \(snapshot.map { "\($0)" } ?? "-")") }
+        } onFailure: { message in
+            failures.withLock { $0.append(message) }
+        }
+        #expect(log.withLock { $0 } == ["executed 1 [[1], [2]] -", "status 1"])
+        // Once it runs, every job has run when submit returns.
+        executor.submit(batch(2, checkpoint: true))
+        executor.submit(.readOnly([request, Request(client: ClientID(2), timestamp: Timestamp(1), operation: [0])]) { results in
+            log.withLock { $0.append("read \(results)") }
+        })
+        #expect(log.withLock { $0 }.suffix(2) == ["executed 2 [[3], [4]] [4]", "read [Optional([4]), nil]"])
+        // A refused snapshot: reported once, nothing after it runs.
+        executor.submit(.install(SequenceNumber(8), [1, 2, 3]))
+        executor.submit(batch(9))
+        executor.submit(.status { sequence, _ in log.withLock { $0.append("status \(sequence.rawValue)") } })
+        #expect(log.withLock { $0 }.count == 4)
         let reported = failures.withLock { $0 }
         #expect(reported.count == 1)
         #expect(reported.first?.contains("application refused the snapshot of checkpoint 8") == true)
