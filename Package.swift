@@ -196,7 +196,6 @@ let package = Package(
             name: "ThemisReplicaCommand",
             dependencies: [
                 "ThemisCore", "ThemisCrypto", "ThemisApps", "ThemisReplica", "ThemisTLS",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -206,7 +205,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "themis-replica",
-            dependencies: ["ThemisReplicaCommand", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ThemisReplicaCommand"],
             exclude: ["hot-functions.order"],
             swiftSettings: strictSettings,
             linkerSettings: replicaLinkerSettings
@@ -270,7 +269,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "themis", "ThemisCore", "ThemisWire", "ThemisCrypto", "ThemisDriver", "ThemisPBFT", "ThemisClient", "ThemisApps", "ThemisTransport", "ThemisReplica", "ThemisTLS",
-                "ThemisStorage",
+                "ThemisStorage", "ThemisReplicaCommand",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

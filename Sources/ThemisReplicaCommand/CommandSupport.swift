@@ -1,5 +1,4 @@
 // Helpers shared by the `themis` and `themis-replica` command-line tools.
-import ArgumentParser
 import Dispatch
 import SystemPackage
 
@@ -21,15 +20,61 @@ public struct StandardError: TextOutputStream {
     }
 }
 
-/// Runs `body`; on an error prints `themis: <error>` as one line and exits with status 1.
-public func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let exit as ExitCode {
-        throw exit
-    } catch {
-        printError("themis: \(error)")
-        throw ExitCode.failure
+/// An error of a replica command that needs no more than its message (printed as one line).
+public struct CommandError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// How `themis-replica` runs its commands (`themis` wraps the same ones in ArgumentParser commands): `--help`
+/// prints the help to standard output (status 0); refused arguments print `<command>: error: <reason>` and a
+/// pointer to `--help` (status 64, as ArgumentParser's usage errors); an error while running prints
+/// `themis: <error>` as one line (status 1).
+public enum CommandRunner {
+    /// `replica`, with the arguments after the command's name; returns the exit status.
+    public static func replica(arguments: [String], command: String) async -> Int32 {
+        let replica: ReplicaCommand
+        do {
+            replica = try ReplicaCommand(arguments: arguments)
+        } catch {
+            return refused(error, command: command, help: ReplicaCommand.help(command: command))
+        }
+        do {
+            try await replica.run()
+            return 0
+        } catch {
+            printError("themis: \(error)")
+            return 1
+        }
+    }
+
+    /// `trusted-counter`, with the arguments after the command's name; returns the exit status.
+    public static func trustedCounter(arguments: [String], command: String) -> Int32 {
+        let counter: TrustedCounterCommand
+        do {
+            counter = try TrustedCounterCommand(arguments: arguments)
+        } catch {
+            return refused(error, command: command, help: TrustedCounterCommand.help(command: command))
+        }
+        do {
+            try counter.run()
+            return 0
+        } catch {
+            printError("themis: \(error)")
+            return 1
+        }
+    }
+
+    private static func refused(_ error: CommandLineError, command: String, help: String) -> Int32 {
+        if error == .helpRequested {
+            print(help)
+            return 0
+        }
+        printError("\(command): error: \(error)\nSee '\(command) --help'.")
+        return 64
     }
 }
 

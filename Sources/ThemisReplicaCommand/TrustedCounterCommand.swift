@@ -1,21 +1,42 @@
-import ArgumentParser
 import ThemisCore
 import ThemisCrypto
 
 /// `themis trusted-counter`: a replica's trusted subsystems in their own process (`themis replica
 /// --trusted-counter process` starts it). It holds the subsystems' key and the counter files, and certifies
 /// over a Unix socket (`TrustedCounterServer`).
-public struct TrustedCounterCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "trusted-counter", abstract: "Serve a replica's trusted subsystems (software TrInX) on a Unix socket.")
+public struct TrustedCounterCommand: Sendable {
+    public static let abstract = "Serve a replica's trusted subsystems (software TrInX) on a Unix socket."
 
-    @Option(help: "The Unix socket to listen on.") var socket: String
-    @Option(help: "The trusted subsystems' key file.") var trustedKey: String
-    @Option(help: "Counter files: <path>.<pillar>.") var counterFile: String
-    @Option(help: "The replica these subsystems belong to.") var replica: UInt32
-    @Option(help: "Pillars (one subsystem each).") var pillars: UInt32 = 1
+    public static let options: [CommandLineOption] = [
+        CommandLineOption("socket", value: "socket", help: "The Unix socket to listen on."),
+        CommandLineOption("trusted-key", value: "trusted-key", help: "The trusted subsystems' key file."),
+        CommandLineOption("counter-file", value: "counter-file", help: "Counter files: <path>.<pillar>."),
+        CommandLineOption("replica", value: "replica", help: "The replica these subsystems belong to."),
+        CommandLineOption("pillars", value: "pillars", help: "Pillars (one subsystem each). (default: 1)"),
+    ]
 
-    public init() {}
+    /// The help text; `command` is how it was invoked.
+    public static func help(command: String) -> String {
+        commandHelp(usage: "\(command) --socket <socket> --trusted-key <trusted-key> --counter-file <counter-file> --replica <replica> [--pillars <pillars>]",
+                    abstract: abstract, options: options)
+    }
+
+    var socket: String
+    var trustedKey: String
+    var counterFile: String
+    var replica: UInt32
+    var pillars: UInt32 = 1
+
+    /// Parses the arguments after the command's name.
+    public init(arguments: [String]) throws(CommandLineError) {
+        let parsed = try ParsedOptions(arguments, options: Self.options)
+        socket = try parsed.required("socket")
+        trustedKey = try parsed.required("trusted-key")
+        counterFile = try parsed.required("counter-file")
+        guard let replica = try parsed.integer("replica", as: UInt32.self) else { throw .missingOption(option: "replica") }
+        self.replica = replica
+        pillars = try parsed.integer("pillars") ?? pillars
+    }
 
     public func run() throws {
         do {
@@ -27,7 +48,7 @@ public struct TrustedCounterCommand: ParsableCommand {
             }
             try TrustedCounterServer.serve(path: socket, subsystems: subsystems)
         } catch let error as any CustomStringConvertible {
-            throw ValidationError("\(error)")
+            throw CommandError("\(error)")
         }
     }
 }
@@ -44,5 +65,5 @@ func spawnTrustedCounter(_ arguments: [String]) throws {
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     let result = posix_spawn(&pid, executable, nil, nil, argv, environ)
-    guard result == 0 else { throw ValidationError("cannot start the trusted-counter process: error \(result)") }
+    guard result == 0 else { throw CommandError("cannot start the trusted-counter process: error \(result)") }
 }

@@ -1,8 +1,13 @@
-import ArgumentParser
 import Dispatch
+import Synchronization
 import ThemisReplicaCommand
 
-/// The replica alone, in a binary without the simulator, benchmark, client and demo code: a smaller
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The replica alone, in a binary without the simulator, benchmark, client and demo code, and without
+/// ArgumentParser (its flags are parsed by `ReplicaCommand`, the same code behind `themis replica`): a smaller
 /// resident set than `themis replica` (same flags). Local clusters started by `themis demo` and
 /// `themis bench --local` use it when it sits next to the `themis` binary.
 ///
@@ -12,16 +17,19 @@ import ThemisReplicaCommand
 @main
 struct ThemisReplicaMain {
     static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
         // A replica with --trusted-counter process starts this binary again as its trusted subsystem.
-        if CommandLine.arguments.dropFirst().first == "trusted-counter" {
-            TrustedCounterCommand.main(Array(CommandLine.arguments.dropFirst(2)))
+        if arguments.first == "trusted-counter" {
+            exit(CommandRunner.trustedCounter(arguments: Array(arguments.dropFirst()), command: "themis-replica trusted-counter"))
         }
         // Detached: main is MainActor-isolated, and the main thread stays blocked below.
         let finished = DispatchSemaphore(value: 0)
+        let status = Atomic<Int32>(0)
         Task.detached {
-            await ReplicaCommand.main()
+            status.store(await CommandRunner.replica(arguments: arguments, command: "themis-replica"), ordering: .relaxed)
             finished.signal()
         }
         finished.wait()
+        exit(status.load(ordering: .relaxed))
     }
 }

@@ -7,7 +7,7 @@ struct Themis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "themis",
         abstract: "Themis: Byzantine-fault-tolerant state-machine replication (PBFT).",
-        subcommands: [DemoCommand.self, KeygenCommand.self, ReplicaCommand.self, KVCommand.self, LedgerCommand.self, StatusCommand.self, SimulateCommand.self, BenchCommand.self, BoundsCommand.self, CounterProbeCommand.self, TrustedCounterCommand.self],
+        subcommands: [DemoCommand.self, KeygenCommand.self, ReplicaSubcommand.self, KVCommand.self, LedgerCommand.self, StatusCommand.self, SimulateCommand.self, BenchCommand.self, BoundsCommand.self, CounterProbeCommand.self, TrustedCounterSubcommand.self],
         defaultSubcommand: DemoCommand.self
     )
 }
