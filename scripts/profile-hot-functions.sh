@@ -6,7 +6,7 @@
 # cached file pages around each page fault (fault-around, 64 KiB by default), so scattered code costs resident memory far beyond
 # its size. Packed together, the executed code costs what it weighs (README "Memory").
 #
-# How: two local clusters (hmac, then ed25519) each run the reference workload (`themis bench --config`,
+# How: three local clusters (PBFT with hmac, then ed25519; Hybster with hmac) each run the reference workload (`themis bench --config`,
 # 40 clients, K = 32 as in `bench --local`, so checkpoints and log truncation run too) while the primary (replica 0) and a backup (replica 1) run under valgrind's callgrind; every
 # function either executed, from start to shutdown, goes into the list (defined symbols of the binary only,
 # sorted so that the file diffs well). A stale list is harmless: a function missing from it is only placed
@@ -28,15 +28,18 @@ cp "$bin/themis-replica" "$work/themis-replica"
 strip -g "$work/themis-replica"
 
 port=7600
-for auth in hmac ed25519; do
-    dir="$work/$auth"
-    "$bin/themis" keygen --out "$dir" --auth "$auth" --base-port "$port" --clients 45 --checkpoint-interval 32 >/dev/null
+# PBFT with HMAC and Ed25519 (4 replicas), then Hybster with HMAC (3 replicas): their functions sort apart (by module).
+for run in "pbft hmac 4" "pbft ed25519 4" "hybster hmac 3"; do
+    read -r protocol auth replicas <<<"$run"
+    dir="$work/$protocol-$auth"
+    "$bin/themis" keygen --out "$dir" --protocol "$protocol" --replicas "$replicas" --auth "$auth" --base-port "$port" \
+        --clients 45 --checkpoint-interval 32 >/dev/null
     for id in 0 1; do
         valgrind --tool=callgrind --demangle=no --callgrind-out-file="$dir/callgrind.$id" \
             "$work/themis-replica" --config "$dir/cluster.json" --id "$id" --app bench --first-start \
             >"$dir/replica-$id.log" 2>&1 &
     done
-    for id in 2 3; do
+    for id in $(seq 2 $((replicas - 1))); do
         "$work/themis-replica" --config "$dir/cluster.json" --id "$id" --app bench --first-start >"$dir/replica-$id.log" 2>&1 &
     done
     sleep 20
