@@ -29,6 +29,8 @@ final class ApplicationExecutor: Sendable {
     private struct InlineState {
         var pending: [Job] = []
         var runner: InlineRunner?
+        /// `finish()` was called: later jobs are dropped, as a finished stream drops them in task mode.
+        var finished = false
     }
 
     /// - Parameter inline: the application will be a `SynchronousApplication` run by `runInline`.
@@ -44,7 +46,9 @@ final class ApplicationExecutor: Sendable {
             return
         }
         inline.withLockedValue { state in
-            if state.runner != nil {
+            if state.finished {
+                return
+            } else if state.runner != nil {
                 state.runner!.run(job)
             } else {
                 state.pending.append(job)
@@ -52,8 +56,10 @@ final class ApplicationExecutor: Sendable {
         }
     }
 
+    /// No job submitted after this runs (in task mode the jobs queued before it still run).
     func finish() {
         continuation.finish()
+        inline?.withLockedValue { $0.finished = true }
     }
 
     /// Inline mode: runs `application` inside every later `submit` (the protocol loop), after the jobs queued so
@@ -93,6 +99,7 @@ final class ApplicationExecutor: Sendable {
         onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
         onFailure: @escaping @Sendable (String) -> Void
     ) async {
+        precondition(inline == nil, "run on an executor made for inline mode")
         var application = application
         var lastExecuted = SequenceNumber.zero
         for await job in stream {
@@ -143,6 +150,7 @@ final class ApplicationExecutor: Sendable {
         onExecuted: @escaping @Sendable (SequenceNumber, [[UInt8]], [UInt8]?) -> Void,
         onFailure: @escaping @Sendable (String) -> Void
     ) async {
+        precondition(inline == nil, "run on an executor made for inline mode")
         let failed = NIOLockedValueBox(false)
         let name = process.name
         let report: @Sendable (String) -> Void = { message in

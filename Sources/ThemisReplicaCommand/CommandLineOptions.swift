@@ -1,6 +1,6 @@
 // A small command-line parser for the replica's commands (`replica`, `trusted-counter`), so that the
 // `themis-replica` binary links no ArgumentParser: its reflection-driven parsing and help generation kept
-// about half a MiB of code resident in every replica (README "Memory"). `themis` hands these commands their
+// about 350 kB of its code resident in every replica (README "Memory"). `themis` hands these commands their
 // arguments unparsed, so both binaries accept exactly the same flags, defined once below.
 
 /// One `--name <value>` option or `--name` flag of a command.
@@ -43,7 +43,8 @@ public struct ParsedOptions: Sendable {
     var values: [String: String] = [:]
     var flags: Set<String> = []
 
-    /// Parses `--name value`, `--name=value` and `--name` (flags); `-h` and `--help` throw `.helpRequested`.
+    /// Parses `--name value`, `--name=value` and `--name` (flags); `-h` and `--help` throw `.helpRequested`. In the
+    /// `--name value` form a value starting with `-` is refused (`.missingValue`): give it as `--name=value`.
     public init(_ arguments: [String], options: [CommandLineOption]) throws(CommandLineError) {
         var byName: [String: CommandLineOption] = [:]
         for option in options { byName[option.name] = option }
@@ -68,7 +69,9 @@ public struct ParsedOptions: Sendable {
             if let inline {
                 values[name] = inline
             } else {
-                guard index < arguments.count else { throw .missingValue(option: name) }
+                // As ArgumentParser: a next word that looks like an option is not taken as the value (`--data-dir
+                // $UNSET --first-start` must not make a directory named --first-start); `--name=-x` passes one.
+                guard index < arguments.count, !arguments[index].hasPrefix("-") else { throw .missingValue(option: name) }
                 values[name] = arguments[index]
                 index += 1
             }

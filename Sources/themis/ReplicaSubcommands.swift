@@ -18,7 +18,7 @@ struct ReplicaSubcommand: AsyncParsableCommand {
             print(ReplicaCommand.help(command: "themis replica"))
             return
         } catch {
-            throw ValidationError(error.description)
+            throw refused(error, command: "themis replica")
         }
         try await reportingErrors { try await replica.run() }
     }
@@ -38,7 +38,7 @@ struct TrustedCounterSubcommand: ParsableCommand {
             print(TrustedCounterCommand.help(command: "themis trusted-counter"))
             return
         } catch {
-            throw ValidationError(error.description)
+            throw refused(error, command: "themis trusted-counter")
         }
         do {
             try counter.run()
@@ -47,6 +47,13 @@ struct TrustedCounterSubcommand: ParsableCommand {
             throw ExitCode.failure
         }
     }
+}
+
+/// Refused arguments as `themis-replica` reports them (`CommandRunner`): an error line and a pointer to the
+/// command's help on standard error, exit status 64.
+private func refused(_ error: CommandLineError, command: String) -> ExitCode {
+    printError("\(command): error: \(error)\nSee '\(command) --help'.")
+    return ExitCode(64)
 }
 
 /// Runs `body`; on an error prints `themis: <error>` as one line and exits with status 1.

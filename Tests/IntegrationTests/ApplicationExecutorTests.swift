@@ -21,7 +21,7 @@ struct RefusingApplication: Application {
     mutating func restore(from snapshot: [UInt8]) async throws { throw Refused() }
 }
 
-/// `RefusingApplication` run on the protocol loop (`SynchronousApplication`); reads answer the count.
+/// Counts as `RefusingApplication`, on the protocol loop (`SynchronousApplication`); reads answer the count.
 struct RefusingSynchronousApplication: SynchronousApplication {
     var executed = 0
 
@@ -36,7 +36,11 @@ struct RefusingSynchronousApplication: SynchronousApplication {
 
     func snapshotSynchronously() -> [UInt8] { [UInt8(truncatingIfNeeded: executed)] }
 
-    mutating func restoreSynchronously(from snapshot: [UInt8]) throws { throw RefusingApplication.Refused() }
+    /// Takes a one-byte snapshot (the count); refuses anything else.
+    mutating func restoreSynchronously(from snapshot: [UInt8]) throws {
+        guard snapshot.count == 1 else { throw RefusingApplication.Refused() }
+        executed = Int(snapshot[0])
+    }
 }
 
 extension IntegrationSuite {
@@ -88,14 +92,32 @@ struct ApplicationExecutorTests {
             log.withLock { $0.append("read \(results)") }
         })
         #expect(log.withLock { $0 }.suffix(2) == ["executed 2 [[3], [4]] [4]", "read [Optional([4]), nil]"])
+        // A snapshot it takes: the state is the snapshot's, the last executed sequence the checkpoint's.
+        executor.submit(.install(SequenceNumber(6), [9]))
+        executor.submit(.status { sequence, digest in log.withLock { $0.append("status \(sequence.rawValue) \(digest == Digest.of([9]))") } })
+        #expect(log.withLock { $0 }.last == "status 6 true")
         // A refused snapshot: reported once, nothing after it runs.
         executor.submit(.install(SequenceNumber(8), [1, 2, 3]))
         executor.submit(batch(9))
         executor.submit(.status { sequence, _ in log.withLock { $0.append("status \(sequence.rawValue)") } })
-        #expect(log.withLock { $0 }.count == 4)
+        #expect(log.withLock { $0 }.count == 5)
         let reported = failures.withLock { $0 }
         #expect(reported.count == 1)
         #expect(reported.first?.contains("application refused the snapshot of checkpoint 8") == true)
+    }
+
+    @Test("Inline: after finish() nothing more runs, as a finished stream runs nothing more in task mode")
+    func inlineFinish() {
+        let executor = ApplicationExecutor(inline: true)
+        let executed = Mutex<[UInt64]>([])
+        executor.runInline(RefusingSynchronousApplication()) { sequence, _, _ in
+            executed.withLock { $0.append(sequence.rawValue) }
+        } onFailure: { _ in }
+        let request = Request(client: ClientID(1), timestamp: Timestamp(1), operation: [1])
+        executor.submit(.batch(ExecutionBatch(sequence: SequenceNumber(1), view: View(0), requests: [request], checkpoint: false)))
+        executor.finish()
+        executor.submit(.batch(ExecutionBatch(sequence: SequenceNumber(2), view: View(0), requests: [request], checkpoint: false)))
+        #expect(executed.withLock { $0 } == [1])
     }
 }
 }
