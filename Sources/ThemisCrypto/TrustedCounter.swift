@@ -142,7 +142,9 @@ public protocol TrustedCounter: Sendable {
 /// makes the trust assumption explicit; real protection needs a trusted execution environment.
 public struct SoftwareTrustedCounter: TrustedCounter {
     public let id: TrustedSubsystemID
-    private let key: SymmetricKey
+    /// HMAC keyed once with the subsystems' key, copied per certificate (keying costs more than the MAC).
+    private let keyed: HMAC<SHA256>
+    private let verifier: TrustedVerifier
     private let store: any TrustedCounterStore
     private var counters: [UInt32: CounterValue]
     private let counterCount: UInt32
@@ -154,7 +156,8 @@ public struct SoftwareTrustedCounter: TrustedCounter {
     /// - Throws: the store's error if its state cannot be read.
     public init(id: TrustedSubsystemID, key: SymmetricKey, counters: UInt32 = 1, store: any TrustedCounterStore) throws(TrustedCounterError) {
         self.id = id
-        self.key = key
+        self.keyed = HMAC<SHA256>(key: key)
+        self.verifier = TrustedVerifier(key: key)
         self.store = store
         self.counterCount = counters
         self.counters = try store.load()
@@ -189,7 +192,7 @@ public struct SoftwareTrustedCounter: TrustedCounter {
     }
 
     public func verify(_ certificate: TrustedCertificate, for digest: ThemisCore.Digest) -> Bool {
-        TrustedVerifier(key: key).verify(certificate, for: digest)
+        verifier.verify(certificate, for: digest)
     }
 
     private func current(_ counter: UInt32) throws(TrustedCounterError) -> CounterValue {
@@ -206,7 +209,9 @@ public struct SoftwareTrustedCounter: TrustedCounter {
     private func certificate(_ kind: CertificateKind, counter: UInt32, previous: CounterValue, value: CounterValue,
                              digest: ThemisCore.Digest) -> TrustedCertificate {
         let bytes = TrustedCertificate.certifiedBytes(kind: kind, subsystem: id, counter: counter, previous: previous, value: value, digest: digest)
-        let tag = Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
+        var mac = keyed
+        mac.update(data: bytes)
+        let tag = Array(mac.finalize())
         return TrustedCertificate(kind: kind, subsystem: id, counter: counter, previous: previous, value: value, tag: tag)
     }
 }
@@ -228,10 +233,11 @@ public final class InMemoryCounterStore: TrustedCounterStore {
 /// the subsystems' key, so the process that holds it could make certificates too: like
 /// `SoftwareTrustedCounter`, it is not tamper-proof (with a real TEE, verification runs inside it).
 public struct TrustedVerifier: Sendable {
-    private let key: SymmetricKey
+    /// HMAC keyed once, copied per verification.
+    private let keyed: HMAC<SHA256>
 
     public init(key: SymmetricKey) {
-        self.key = key
+        self.keyed = HMAC<SHA256>(key: key)
     }
 
     /// True if `certificate` was made by a subsystem holding this key, for `digest`.
@@ -239,7 +245,9 @@ public struct TrustedVerifier: Sendable {
         guard certificate.tag.count == SHA256.byteCount else { return false }
         let bytes = TrustedCertificate.certifiedBytes(kind: certificate.kind, subsystem: certificate.subsystem, counter: certificate.counter,
                                                       previous: certificate.previous, value: certificate.value, digest: digest)
-        return HMAC<SHA256>.isValidAuthenticationCode(certificate.tag, authenticating: bytes, using: key)
+        var mac = keyed
+        mac.update(data: bytes)
+        return mac.finalize() == certificate.tag  // constant-time (swift-crypto's MAC comparison)
     }
 }
 

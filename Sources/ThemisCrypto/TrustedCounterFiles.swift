@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import Crypto
-import FoundationEssentials
 import Synchronization
 import ThemisCore
 import ThemisWire
@@ -86,12 +85,18 @@ public final class FileCounterStore: TrustedCounterStore {
         return ceilings
     }
 
+    /// Read without Foundation (`JSONFile.contents`), as `cluster.json` is: FileManager would run FoundationEssentials'
+    /// file code in every Hybster replica for this one read at start.
     static func read(path: String) throws(TrustedCounterError) -> [UInt32: CounterValue] {
-        guard FileManager.default.fileExists(atPath: path) else { return [:] }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .persistenceFailed("\(path) exists but cannot be read")
+        let bytes: [UInt8]
+        do {
+            bytes = try JSONFile.contents(path: path)
+        } catch .fileNotFound {
+            return [:]
+        } catch {
+            throw .persistenceFailed("\(path) exists but cannot be read: \(error)")
         }
-        guard let ceilings = decode(Array(data)) else {
+        guard let ceilings = decode(bytes) else {
             throw .persistenceFailed("\(path) is corrupt (bad magic, length or checksum); refusing to start from 0, which could reuse counter values")
         }
         return ceilings

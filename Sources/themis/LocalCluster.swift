@@ -101,7 +101,9 @@ final class LocalCluster: Sendable {
     static func freePorts(count: Int) async throws -> Int {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<50 {
-            let base = Int.random(in: 20_000...60_000, using: &generator)
+            // Below Linux's default ephemeral range (32768-60999), from which outgoing connections take their
+            // source ports: a replica killed and restarted (the durable demo) must find its port still free.
+            let base = Int.random(in: 20_000...(32_767 - count), using: &generator)
             if await (0..<count).asyncAllSatisfy({ await isFree(base + $0) }) { return base }
         }
         throw DemoError("no free port range found on 127.0.0.1")

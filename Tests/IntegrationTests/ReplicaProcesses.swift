@@ -175,7 +175,10 @@ final class ReplicaProcesses: Sendable {
     /// `count` consecutive ports that are free now.
     static func freePortRange(count: Int) throws -> Int {
         for _ in 0..<100 {
-            let base = Int.random(in: 20_000...60_000)
+            // Below Linux's default ephemeral range (32768-60999), from which outgoing connections take their
+            // source ports: a CI run failed when a restarted replica found its port taken ("Address already in
+            // use") by some connection's source port while it was down.
+            let base = Int.random(in: 20_000...(32_767 - count))
             let free = (0..<count).allSatisfy { offset in
                 guard let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .bind(host: "127.0.0.1", port: base + offset).wait() else { return false }
