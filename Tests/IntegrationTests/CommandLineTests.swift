@@ -8,8 +8,13 @@ import ThemisReplica
 
 /// Runs the themis binary and returns (status, stdout, stderr).
 func themis(_ arguments: [String]) throws -> (Int32, String, String) {
+    try runToExit(try ReplicaProcesses.themisBinary(), arguments)
+}
+
+/// Runs `binary` to its exit and returns (status, stdout, stderr).
+func runToExit(_ binary: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try ReplicaProcesses.themisBinary())
+    process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
     let output = Pipe()
     let error = Pipe()

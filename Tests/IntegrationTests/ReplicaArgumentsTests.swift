@@ -68,33 +68,18 @@ struct ReplicaArgumentsTests {
         let slim = URL(fileURLWithPath: themisBinary).deletingLastPathComponent().appendingPathComponent("themis-replica").path
         if FileManager.default.isExecutableFile(atPath: slim) { binaries.append((slim, [], "themis-replica")) }
         for binary in binaries {
-            let (helpStatus, helpOut, _) = try run(binary.path, binary.prefix + ["--help"])
+            let (helpStatus, helpOut, _) = try runToExit(binary.path, binary.prefix + ["--help"])
             #expect(helpStatus == 0, "\(binary.name)")
             #expect(helpOut.contains("--data-dir <data-dir>") && helpOut.contains("USAGE: \(binary.name) --config"), "\(helpOut)")
-            let (status, _, error) = try run(binary.path, binary.prefix + ["--id", "1"])
+            let (status, _, error) = try runToExit(binary.path, binary.prefix + ["--id", "1"])
             #expect(status == 64, "\(binary.name): \(error)")
             #expect(error == "\(binary.name): error: missing expected option '--config'\nSee '\(binary.name) --help'.\n", "\(binary.name): \(error)")
-            let (unknown, _, unknownError) = try run(binary.path, binary.prefix + ["--config", "c", "--id", "1", "--colour", "red"])
+            let (unknown, _, unknownError) = try runToExit(binary.path, binary.prefix + ["--config", "c", "--id", "1", "--colour", "red"])
             #expect(unknown == 64 && unknownError.contains("unknown option '--colour'"), "\(binary.name): \(unknownError)")
             // Past parsing, an error while starting is one line with status 1.
-            let (missing, _, missingError) = try run(binary.path, binary.prefix + ["--config", "/nonexistent/cluster.json", "--id", "1"])
+            let (missing, _, missingError) = try runToExit(binary.path, binary.prefix + ["--config", "/nonexistent/cluster.json", "--id", "1"])
             #expect(missing == 1 && missingError.hasPrefix("themis: ") && missingError.contains("/nonexistent/cluster.json"), "\(binary.name): \(missingError)")
         }
-    }
-
-    private func run(_ binary: String, _ arguments: [String]) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
     }
 }
 }
