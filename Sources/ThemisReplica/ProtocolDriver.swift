@@ -285,6 +285,8 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
 
     @_specialize(where Plugin == PBFT)
     @_specialize(where Plugin == Hybster)
+    /// Always hops through `loop.execute`, never steps at once: an inline executor (`SynchronousApplication`)
+    /// calls this from inside a step, under its lock.
     func executed(_ sequence: SequenceNumber, results: [[UInt8]], applicationSnapshot: [UInt8]?) {
         metrics.batchesExecuted.add()
         metrics.requestsExecuted.add(results.count)
