@@ -23,7 +23,7 @@ extension Keyring {
                 return macVector(for: bytes)
             case .principal(let peer):
                 guard let link = link(with: peer) else { return [] }
-                return Array(link.messageMAC(bytes))
+                return link.messageMAC(bytes)
             }
         }
     }
@@ -62,14 +62,14 @@ extension Keyring {
         case .hmac:
             guard let link = sender == me ? selfLink : link(with: sender) else { return false }
             if authenticator.count == LinkKey.macByteCount {
-                return link.messageMAC(bytes) == authenticator
+                return PrekeyedMAC.constantTimeEquals(link.messageMAC(bytes), authenticator)
             }
             let replicaCount = cluster.configuration.replicaCount
             guard let index = myReplicaIndex, authenticator.count == replicaCount * LinkKey.macByteCount else {
                 return false
             }
             let start = index * LinkKey.macByteCount
-            return link.messageMAC(bytes) == authenticator[start..<(start + LinkKey.macByteCount)]
+            return PrekeyedMAC.constantTimeEquals(link.messageMAC(bytes), authenticator[start..<(start + LinkKey.macByteCount)])
         }
     }
 
@@ -90,14 +90,14 @@ extension Keyring {
     /// - Returns: 32 bytes; empty if the peer is not one I talk to.
     public func handshakeProof(transcript: [UInt8], peer: Principal) -> [UInt8] {
         guard let link = link(with: peer) else { return [] }
-        return Array(link.handshakeMAC(prover: me, transcript: transcript))
+        return link.handshakeMAC(prover: me, transcript: transcript)
     }
 
     /// Checks a peer's handshake proof.
     /// - Returns: true only if `peer` made `proof` over `transcript` for me.
     public func verifyHandshakeProof(_ proof: [UInt8], transcript: [UInt8], from peer: Principal) -> Bool {
         guard proof.count == LinkKey.macByteCount, let link = link(with: peer) else { return false }
-        return link.handshakeMAC(prover: peer, transcript: transcript) == proof
+        return PrekeyedMAC.constantTimeEquals(link.handshakeMAC(prover: peer, transcript: transcript), proof)
     }
 }
 
@@ -108,12 +108,12 @@ extension Keyring {
     /// - Returns: 32 bytes; empty if `peer` is not a principal I share a link key with.
     public func linkAuthenticator(for bytes: [UInt8], peer: Principal) -> [UInt8] {
         guard let link = link(with: peer) else { return [] }
-        return Array(link.messageMAC(bytes))
+        return link.messageMAC(bytes)
     }
 
     /// Checks an authenticator made with `linkAuthenticator(for:peer:)` by `sender` for me.
     public func verifyLinkAuthenticator(_ bytes: [UInt8], authenticator: [UInt8], from sender: Principal) -> Bool {
         guard authenticator.count == LinkKey.macByteCount, let link = link(with: sender) else { return false }
-        return link.messageMAC(bytes) == authenticator
+        return PrekeyedMAC.constantTimeEquals(link.messageMAC(bytes), authenticator)
     }
 }

@@ -192,16 +192,14 @@ enum SigningPublicKey: Sendable {
 /// under a microsecond).
 struct SimulatedKey: Sendable {
     let bytes: [UInt8]
-    private let keyed: HMAC<SHA256>
+    private let keyed: PrekeyedMAC
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
-        self.keyed = HMAC<SHA256>(key: SymmetricKey(data: bytes))
+        self.keyed = PrekeyedMAC(key: bytes)
     }
 
     func tag(_ message: [UInt8]) -> [UInt8] {
-        var mac = keyed
-        mac.update(data: message)
-        return Array(mac.finalize())
+        keyed.mac(message)
     }
 }

@@ -143,7 +143,7 @@ public protocol TrustedCounter: Sendable {
 public struct SoftwareTrustedCounter: TrustedCounter {
     public let id: TrustedSubsystemID
     /// HMAC keyed once with the subsystems' key, copied per certificate (keying costs more than the MAC).
-    private let keyed: HMAC<SHA256>
+    private let keyed: PrekeyedMAC
     private let verifier: TrustedVerifier
     private let store: any TrustedCounterStore
     private var counters: [UInt32: CounterValue]
@@ -156,7 +156,7 @@ public struct SoftwareTrustedCounter: TrustedCounter {
     /// - Throws: the store's error if its state cannot be read.
     public init(id: TrustedSubsystemID, key: SymmetricKey, counters: UInt32 = 1, store: any TrustedCounterStore) throws(TrustedCounterError) {
         self.id = id
-        self.keyed = HMAC<SHA256>(key: key)
+        self.keyed = PrekeyedMAC(key: key)
         self.verifier = TrustedVerifier(key: key)
         self.store = store
         self.counterCount = counters
@@ -209,9 +209,7 @@ public struct SoftwareTrustedCounter: TrustedCounter {
     private func certificate(_ kind: CertificateKind, counter: UInt32, previous: CounterValue, value: CounterValue,
                              digest: ThemisCore.Digest) -> TrustedCertificate {
         let bytes = TrustedCertificate.certifiedBytes(kind: kind, subsystem: id, counter: counter, previous: previous, value: value, digest: digest)
-        var mac = keyed
-        mac.update(data: bytes)
-        let tag = Array(mac.finalize())
+        let tag = keyed.mac(bytes)
         return TrustedCertificate(kind: kind, subsystem: id, counter: counter, previous: previous, value: value, tag: tag)
     }
 }
@@ -234,10 +232,10 @@ public final class InMemoryCounterStore: TrustedCounterStore {
 /// `SoftwareTrustedCounter`, it is not tamper-proof (with a real TEE, verification runs inside it).
 public struct TrustedVerifier: Sendable {
     /// HMAC keyed once, copied per verification.
-    private let keyed: HMAC<SHA256>
+    private let keyed: PrekeyedMAC
 
     public init(key: SymmetricKey) {
-        self.keyed = HMAC<SHA256>(key: key)
+        self.keyed = PrekeyedMAC(key: key)
     }
 
     /// True if `certificate` was made by a subsystem holding this key, for `digest`.
@@ -245,9 +243,7 @@ public struct TrustedVerifier: Sendable {
         guard certificate.tag.count == SHA256.byteCount else { return false }
         let bytes = TrustedCertificate.certifiedBytes(kind: certificate.kind, subsystem: certificate.subsystem, counter: certificate.counter,
                                                       previous: certificate.previous, value: certificate.value, digest: digest)
-        var mac = keyed
-        mac.update(data: bytes)
-        return mac.finalize() == certificate.tag  // constant-time (swift-crypto's MAC comparison)
+        return keyed.isValid(certificate.tag, for: bytes)  // constant-time comparison
     }
 }
 
