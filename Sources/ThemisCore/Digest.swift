@@ -46,6 +46,27 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         return builder.finish()
     }
 
+    /// SHA-256 of the given bytes (an array goes to the hasher in one update, with no buffer in between).
+    public static func of(_ bytes: [UInt8]) -> Digest {
+        var hasher = SHA256()
+        hasher.update(data: bytes)
+        return Digest(hasher.finalize())
+    }
+
+    /// The words of a swift-crypto digest (read big-endian, through one iteration).
+    init(_ digest: SHA256.Digest) {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for (index, byte) in digest.enumerated() {
+            switch index / 8 {
+            case 0: words.0 = words.0 << 8 | UInt64(byte)
+            case 1: words.1 = words.1 << 8 | UInt64(byte)
+            case 2: words.2 = words.2 << 8 | UInt64(byte)
+            default: words.3 = words.3 << 8 | UInt64(byte)
+            }
+        }
+        self.init(word0: words.0, word1: words.1, word2: words.2, word3: words.3)
+    }
+
     public var description: String {
         let hex = bytes.prefix(6).map { byte -> String in
             let text = String(byte, radix: 16)
@@ -75,7 +96,10 @@ public struct DigestBuilder {
     public init(domain: String?) {
         pending.reserveCapacity(128)
         if let domain {
-            append(bytes: Array(domain.utf8))
+            // As `append(bytes:)` of the domain's UTF-8, without making an array of it first.
+            let utf8 = domain.utf8
+            append(UInt64(utf8.count))
+            pending.append(contentsOf: utf8)
         }
     }
 
@@ -117,18 +141,10 @@ public struct DigestBuilder {
         pending.removeAll(keepingCapacity: true)
     }
 
-    public func finish() -> Digest {
-        var copy = self
-        copy.flush()
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for (index, byte) in copy.hasher.finalize().enumerated() {
-            switch index / 8 {
-            case 0: words.0 = words.0 << 8 | UInt64(byte)
-            case 1: words.1 = words.1 << 8 | UInt64(byte)
-            case 2: words.2 = words.2 << 8 | UInt64(byte)
-            default: words.3 = words.3 << 8 | UInt64(byte)
-            }
-        }
-        return Digest(word0: words.0, word1: words.1, word2: words.2, word3: words.3)
+    /// The digest. Consuming: the builder's hasher and buffer are finished in place, not copied first
+    /// (a builder used again after `finish()` is copied by the compiler, as any value).
+    public consuming func finish() -> Digest {
+        if !pending.isEmpty { hasher.update(data: pending) }
+        return Digest(hasher.finalize())
     }
 }

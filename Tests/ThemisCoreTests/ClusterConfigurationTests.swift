@@ -60,6 +60,30 @@ struct ClusterConfigurationTests {
         #expect(Digest(bytes: [1, 2, 3]) == nil)
     }
 
+    @Test("Digest.of is SHA-256 for arrays and other sequences; a builder hashes its canonical byte stream")
+    func digestBuilderStream() {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        #expect(Digest.of(Array("abc".utf8)).hex == abc)
+        #expect(Digest.of(Array("xabc".utf8).dropFirst()).hex == abc)  // the generic path (a slice)
+        #expect(Digest.of([UInt8]()).hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        func lengthPrefix(_ count: Int) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: UInt64(count) >> UInt64(56 - 8 * $0)) } }
+        for size in [0, 10, 256, 257, 5000] {
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            var builder = DigestBuilder(domain: "themis.test.v1")
+            builder.append(UInt64(0x0102_0304_0506_0708))
+            builder.append(bytes: payload)
+            builder.append(UInt32(9))
+            let stream = lengthPrefix(14) + Array("themis.test.v1".utf8) + [1, 2, 3, 4, 5, 6, 7, 8]
+                + lengthPrefix(size) + payload + [0, 0, 0, 0, 0, 0, 0, 9]
+            let copy = builder
+            #expect(builder.finish() == Digest.of(stream), "payload \(size)")
+            #expect(copy.finish() == Digest.of(stream))  // finishing one value leaves its copies intact
+        }
+        var unnamed = DigestBuilder(domain: nil)
+        unnamed.append(contentsOf: (0..<5000).map { UInt8(truncatingIfNeeded: $0) })
+        #expect(unnamed.finish() == Digest.of((0..<5000).map { UInt8(truncatingIfNeeded: $0) }))
+    }
+
     @Test("A request's digest covers client, timestamp and operation but not the authenticator")
     func requestDigest() {
         let request = Request(client: ClientID(1), timestamp: Timestamp(2), operation: [3])
