@@ -34,9 +34,9 @@ extension Keyring {
         vector.reserveCapacity(replicaCount * LinkKey.macByteCount)
         for index in 0..<replicaCount {
             if index == myReplicaIndex, let selfLink {
-                vector.append(contentsOf: selfLink.messageMAC(bytes))
+                selfLink.appendMessageMAC(bytes, to: &vector)
             } else if let link = link(with: .replica(ReplicaID(UInt32(index)))) {
-                vector.append(contentsOf: link.messageMAC(bytes))
+                link.appendMessageMAC(bytes, to: &vector)
             } else {
                 vector.append(contentsOf: repeatElement(0, count: LinkKey.macByteCount))
             }
@@ -62,14 +62,14 @@ extension Keyring {
         case .hmac:
             guard let link = sender == me ? selfLink : link(with: sender) else { return false }
             if authenticator.count == LinkKey.macByteCount {
-                return PrekeyedMAC.constantTimeEquals(link.messageMAC(bytes), authenticator)
+                return link.isValidMessageMAC(authenticator, for: bytes)
             }
             let replicaCount = cluster.configuration.replicaCount
             guard let index = myReplicaIndex, authenticator.count == replicaCount * LinkKey.macByteCount else {
                 return false
             }
             let start = index * LinkKey.macByteCount
-            return PrekeyedMAC.constantTimeEquals(link.messageMAC(bytes), authenticator[start..<(start + LinkKey.macByteCount)])
+            return link.isValidMessageMAC(authenticator[start..<(start + LinkKey.macByteCount)], for: bytes)
         }
     }
 
@@ -114,6 +114,6 @@ extension Keyring {
     /// Checks an authenticator made with `linkAuthenticator(for:peer:)` by `sender` for me.
     public func verifyLinkAuthenticator(_ bytes: [UInt8], authenticator: [UInt8], from sender: Principal) -> Bool {
         guard authenticator.count == LinkKey.macByteCount, let link = link(with: sender) else { return false }
-        return PrekeyedMAC.constantTimeEquals(link.messageMAC(bytes), authenticator)
+        return link.isValidMessageMAC(authenticator, for: bytes)
     }
 }

@@ -39,6 +39,16 @@ struct LinkKey: Sendable {
         message.mac(bytes)
     }
 
+    /// Appends HMAC(link key, message domain || bytes) to `output`.
+    func appendMessageMAC(_ bytes: [UInt8], to output: inout [UInt8]) {
+        message.appendMAC(of: bytes, to: &output)
+    }
+
+    /// Whether `candidate` is HMAC(link key, message domain || bytes) (constant-time comparison).
+    func isValidMessageMAC(_ candidate: some Collection<UInt8>, for bytes: [UInt8]) -> Bool {
+        message.isValid(candidate, for: bytes)
+    }
+
     /// HMAC(link key, handshake domain || prover || transcript): 32 bytes. Naming the prover stops a
     /// proof from being reflected back to the principal that made it.
     func handshakeMAC(prover: Principal, transcript: [UInt8]) -> [UInt8] {

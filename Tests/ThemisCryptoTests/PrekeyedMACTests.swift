@@ -35,6 +35,10 @@ import Testing
                     reference.update(data: message)
                     let expected = Array(reference.finalize())
                     #expect(mac.mac(message) == expected, "key \(keyLength) prefix \(prefix.count) message \(length)")
+                    var vector: [UInt8] = [7]
+                    mac.appendMAC(of: message, to: &vector)
+                    #expect(vector == [7] + expected)
+                    #expect(mac.isValid(expected, for: message))
                     let split = length / 3
                     #expect(mac.mac(Array(message[..<split]), Array(message[split...])) == expected)
                 }
