@@ -19,9 +19,18 @@ public struct Request: Hashable, Sendable {
         self.digest = Request.digest(client: client, timestamp: timestamp, operation: operation)
     }
 
-    /// The same request with another authenticator.
+    /// The same request with another authenticator (the digest does not cover it, so it is kept, not
+    /// recomputed).
     public func withAuthenticator(_ authenticator: [UInt8]) -> Request {
-        Request(client: client, timestamp: timestamp, operation: operation, authenticator: authenticator)
+        Request(client: client, timestamp: timestamp, operation: operation, authenticator: authenticator, digest: digest)
+    }
+
+    private init(client: ClientID, timestamp: Timestamp, operation: [UInt8], authenticator: [UInt8], digest: Digest) {
+        self.client = client
+        self.timestamp = timestamp
+        self.operation = operation
+        self.authenticator = authenticator
+        self.digest = digest
     }
 
     public static func digest(client: ClientID, timestamp: Timestamp, operation: [UInt8]) -> Digest {
