@@ -130,6 +130,15 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     private let storageWriter = NIOLockedValueBox<StorageWriter?>(nil)
     /// Connections that stopped reading because the protocol loop fell behind.
     private let paused = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// Inputs delivered and not yet stepped (`deliver`), in arrival order.
+    private let inbox = NIOLockedValueBox(Inbox())
+
+    struct Inbox {
+        var inputs: [DriverInput<Message>] = []
+        var bytes = 0
+        /// A task that steps the inbox is queued on the protocol loop.
+        var stepQueued = false
+    }
 
     init(core: Plugin.Core, loop: any EventLoop, keyring: Keyring, executor: ApplicationExecutor, logger: Logger,
          metrics: ReplicaMetrics, onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -212,6 +221,12 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     // MARK: Inputs (callable from any event loop)
 
     /// Hands one read burst of verified inputs to the protocol loop.
+    ///
+    /// Bursts are gathered: the inputs go to the inbox, and one task queued on the protocol loop feeds the core
+    /// everything the inbox holds when it runs, in one step. So the inputs that every connection read in one
+    /// pass of the loop (say forty clients' requests on forty connections, or PREPAREs from three replicas)
+    /// make one step: one batch proposed at its end instead of a batch of one for the first request and a
+    /// wait for the others, and one write per peer.
     /// - Returns: true if the loop is behind (`inputsQueuedHigh` inputs wait): the caller SHOULD `pause`
     ///   its connection, so that a flood of valid messages queues in the peer's socket, not in our memory.
     @discardableResult
@@ -221,19 +236,38 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         let bytes = inputs.reduce(0) { $0 + Self.estimatedBytes($1) }
         let queued = inputsQueued.wrappingAdd(inputs.count, ordering: .relaxed).newValue
         let queuedBytes = inputBytesQueued.wrappingAdd(bytes, ordering: .relaxed).newValue
-        loop.execute {
-            self.step { driver, effects in
-                if effects.metrics.exporting {
-                    let now = ContinuousClock.now
-                    for case .request(let verified) in inputs { effects.admitted(verified.message, at: now) }
-                }
-                driver.deliver(inputs, effects: &effects)
-            }
-            let left = self.inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
-            let leftBytes = self.inputBytesQueued.wrappingSubtract(bytes, ordering: .relaxed).newValue
-            if left < ProtocolDriverLimits.inputsQueuedLow && leftBytes < ProtocolDriverLimits.inputBytesQueuedLow { self.resumePaused() }
+        let queueStep = inbox.withLockedValue { inbox in
+            inbox.inputs.append(contentsOf: inputs)
+            inbox.bytes += bytes
+            defer { inbox.stepQueued = true }
+            return !inbox.stepQueued
         }
+        if queueStep { loop.execute { self.stepInbox() } }
         return queued > ProtocolDriverLimits.inputsQueuedHigh || queuedBytes > ProtocolDriverLimits.inputBytesQueuedHigh
+    }
+
+    /// Feeds the core every input in the inbox, in one step (on the protocol loop).
+    @_specialize(where Plugin == PBFT)
+    @_specialize(where Plugin == Hybster)
+    private func stepInbox() {
+        let (inputs, bytes) = inbox.withLockedValue { inbox in
+            defer {
+                inbox.inputs = []
+                inbox.bytes = 0
+                inbox.stepQueued = false
+            }
+            return (inbox.inputs, inbox.bytes)
+        }
+        step { driver, effects in
+            if effects.metrics.exporting {
+                let now = ContinuousClock.now
+                for case .request(let verified) in inputs { effects.admitted(verified.message, at: now) }
+            }
+            driver.deliver(inputs, effects: &effects)
+        }
+        let left = inputsQueued.wrappingSubtract(inputs.count, ordering: .relaxed).newValue
+        let leftBytes = inputBytesQueued.wrappingSubtract(bytes, ordering: .relaxed).newValue
+        if left < ProtocolDriverLimits.inputsQueuedLow && leftBytes < ProtocolDriverLimits.inputBytesQueuedLow { resumePaused() }
     }
 
     /// Stops reading from `channel` until the protocol loop catches up.
@@ -418,8 +452,8 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         state.withValue { state in
             body(&state.driver, &state.effects)
             if !state.effects.reads.isEmpty { submitReads(&state) }
-            // The outbox is written by a task queued behind the steps already waiting on the loop (the
-            // other connections' inputs of this read burst): their frames to the same peer share a write.
+            // The outbox is written by a task queued behind the tasks already waiting on the loop (the inbox's
+            // step, results of the application): their frames to the same peer share a write.
             if !state.effects.outbox.isEmpty && !state.effects.flushScheduled {
                 state.effects.flushScheduled = true
                 loop.execute { self.writeOutbox() }
