@@ -136,6 +136,10 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     struct Inbox {
         var inputs: [DriverInput<Message>] = []
         var bytes = 0
+        /// Links that came up (`register`) or went down (`unregister`), in that order. They go through the
+        /// inbox so that a connection is registered before its first input is stepped, as when every burst
+        /// was a task of its own queued behind the connection's `register`.
+        var links: [(peer: Principal, channel: any Channel, up: Bool)] = []
         /// A task that steps the inbox is queued on the protocol loop.
         var stepQueued = false
     }
@@ -246,18 +250,36 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
         return queued > ProtocolDriverLimits.inputsQueuedHigh || queuedBytes > ProtocolDriverLimits.inputBytesQueuedHigh
     }
 
-    /// Feeds the core every input in the inbox, in one step (on the protocol loop).
+    /// Puts a link change in the inbox (applied before the inputs that the same task steps).
+    private func queueLink(_ peer: Principal, channel: any Channel, up: Bool) {
+        let queueStep = inbox.withLockedValue { inbox in
+            inbox.links.append((peer, channel, up))
+            defer { inbox.stepQueued = true }
+            return !inbox.stepQueued
+        }
+        if queueStep { loop.execute { self.stepInbox() } }
+    }
+
+    /// Applies the inbox's link changes, in order, then feeds the core every input in the inbox in one step
+    /// (on the protocol loop). A connection's `register` is in the inbox before its first input, so it is
+    /// applied first; an `unregister` applied before inputs read earlier on the same connection only drops
+    /// their answers, which that closed connection could not carry anyway.
     @_specialize(where Plugin == PBFT)
     @_specialize(where Plugin == Hybster)
     private func stepInbox() {
-        let (inputs, bytes) = inbox.withLockedValue { inbox in
+        let (inputs, bytes, links) = inbox.withLockedValue { inbox in
             defer {
                 inbox.inputs = []
                 inbox.bytes = 0
+                inbox.links = []
                 inbox.stepQueued = false
             }
-            return (inbox.inputs, inbox.bytes)
+            return (inbox.inputs, inbox.bytes, inbox.links)
         }
+        for link in links {
+            if link.up { applyRegister(link.peer, channel: link.channel) } else { applyUnregister(link.peer, channel: link.channel) }
+        }
+        guard !inputs.isEmpty else { return }
         step { driver, effects in
             if effects.metrics.exporting {
                 let now = ContinuousClock.now
@@ -335,27 +357,31 @@ final class ProtocolDriver<Plugin: ProtocolPlugin>: ShellDriver {
     }
 
     func register(_ peer: Principal, channel: any Channel) {
-        loop.execute {
-            switch peer {
-            case .replica(let replica):
-                if let old = self.state.value.effects.replicas[replica], old !== channel { old.close(promise: nil) }
-                self.state.value.effects.replicas[replica] = channel
-            case .client(let client):
-                if let old = self.state.value.effects.clients[client], old !== channel { old.close(promise: nil) }
-                self.state.value.effects.clients[client] = channel
-            }
-            self.logger.debug("link up", metadata: ["peer": "\(peer)"])
-        }
+        queueLink(peer, channel: channel, up: true)
     }
 
     func unregister(_ peer: Principal, channel: any Channel) {
-        loop.execute {
-            switch peer {
-            case .replica(let replica):
-                if self.state.value.effects.replicas[replica] === channel { self.state.value.effects.replicas[replica] = nil }
-            case .client(let client):
-                if self.state.value.effects.clients[client] === channel { self.state.value.effects.clients[client] = nil }
-            }
+        queueLink(peer, channel: channel, up: false)
+    }
+
+    private func applyRegister(_ peer: Principal, channel: any Channel) {
+        switch peer {
+        case .replica(let replica):
+            if let old = state.value.effects.replicas[replica], old !== channel { old.close(promise: nil) }
+            state.value.effects.replicas[replica] = channel
+        case .client(let client):
+            if let old = state.value.effects.clients[client], old !== channel { old.close(promise: nil) }
+            state.value.effects.clients[client] = channel
+        }
+        logger.debug("link up", metadata: ["peer": "\(peer)"])
+    }
+
+    private func applyUnregister(_ peer: Principal, channel: any Channel) {
+        switch peer {
+        case .replica(let replica):
+            if state.value.effects.replicas[replica] === channel { state.value.effects.replicas[replica] = nil }
+        case .client(let client):
+            if state.value.effects.clients[client] === channel { state.value.effects.clients[client] = nil }
         }
     }
 
