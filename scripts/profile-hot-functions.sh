@@ -72,7 +72,7 @@ with open(out, "w") as file:
     file.write("\n".join(names) + "\n")
 print(f"{out}: {len(names)} functions")
 EOF
-# SwiftPM does not know that the link reads the list: touch a source of the product so that the next build
-# links the binary with the new order.
-touch Sources/themis-replica/ThemisReplicaMain.swift
+# SwiftPM does not know that the link reads the list (touching a source was not enough here): remove the
+# binary so that the next build links it with the new order.
+rm -f "$bin/themis-replica"
 swift build -c release --product themis-replica
