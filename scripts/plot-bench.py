@@ -39,7 +39,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv", nargs="+", help="CSV files written by themis bench --csv")
     parser.add_argument("--out", default="docs", help="output directory (default: docs)")
-    parser.add_argument("--title", default="Themis PBFT, 4 replicas, loopback", help="chart title")
+    parser.add_argument("--title", default="Themis on loopback, 2 cores (PBFT: 4 replicas, Hybster: 3)", help="chart title")
     arguments = parser.parse_args()
     try:
         import matplotlib
