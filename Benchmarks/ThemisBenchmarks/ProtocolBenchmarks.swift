@@ -110,7 +110,7 @@ struct InMemoryCluster {
                 replies += 1
             case .execute(let batch):
                 executions.append((replica, batch))
-            case .installState, .observe, .stageCheckpoint:
+            case .installState, .observe, .stageCheckpoint, .persist, .persistCheckpoint:
                 break
             }
         }
