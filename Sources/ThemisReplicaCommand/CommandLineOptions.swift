@@ -6,13 +6,23 @@
 /// One `--name <value>` option or `--name` flag of a command.
 public struct CommandLineOption: Sendable {
     public let name: String
-    /// The value's placeholder in the help (`<value>`); nil for a flag.
-    public let value: String?
+    /// False for a flag (`--first-start`); true for `--name value` (shown as `--name <name>` in the help).
+    public let takesValue: Bool
     public let help: String
 
-    public init(_ name: String, value: String?, help: String) {
+    /// An option with a value.
+    public init(_ name: String, help: String) {
+        self.init(name, takesValue: true, help: help)
+    }
+
+    /// A flag (no value).
+    public static func flag(_ name: String, help: String) -> CommandLineOption {
+        CommandLineOption(name, takesValue: false, help: help)
+    }
+
+    private init(_ name: String, takesValue: Bool, help: String) {
         self.name = name
-        self.value = value
+        self.takesValue = takesValue
         self.help = help
     }
 }
@@ -61,7 +71,7 @@ public struct ParsedOptions: Sendable {
                 name = String(name[..<equals])
             }
             guard let option = byName[name] else { throw .unknownOption("--\(name)") }
-            guard option.value != nil else {
+            guard option.takesValue else {
                 guard inline == nil else { throw .invalidValue(option: name, value: inline ?? "", expected: "no value (a flag)") }
                 flags.insert(name)
                 continue
@@ -101,8 +111,8 @@ public struct ParsedOptions: Sendable {
 public func commandHelp(usage: String, abstract: String, options: [CommandLineOption]) -> String {
     var lines = ["OVERVIEW: \(abstract)", "", "USAGE: \(usage)", "", "OPTIONS:"]
     let indent = String(repeating: " ", count: 28)
-    for option in options + [CommandLineOption("help", value: nil, help: "Show help information.")] {
-        let head = "  --\(option.name)" + (option.value.map { " <\($0)>" } ?? "")
+    for option in options + [CommandLineOption.flag("help", help: "Show help information.")] {
+        let head = "  --\(option.name)" + (option.takesValue ? " <\(option.name)>" : "")
         var words = option.help.split(separator: " ").map(String.init)
         var line = head.count < indent.count - 1 ? head + String(repeating: " ", count: indent.count - head.count) : head
         if head.count >= indent.count - 1 {

@@ -8,11 +8,11 @@ public struct TrustedCounterCommand: Sendable {
     public static let abstract = "Serve a replica's trusted subsystems (software TrInX) on a Unix socket."
 
     public static let options: [CommandLineOption] = [
-        CommandLineOption("socket", value: "socket", help: "The Unix socket to listen on."),
-        CommandLineOption("trusted-key", value: "trusted-key", help: "The trusted subsystems' key file."),
-        CommandLineOption("counter-file", value: "counter-file", help: "Counter files: <path>.<pillar>."),
-        CommandLineOption("replica", value: "replica", help: "The replica these subsystems belong to."),
-        CommandLineOption("pillars", value: "pillars", help: "Pillars (one subsystem each). (default: 1)"),
+        CommandLineOption("socket", help: "The Unix socket to listen on."),
+        CommandLineOption("trusted-key", help: "The trusted subsystems' key file."),
+        CommandLineOption("counter-file", help: "Counter files: <path>.<pillar>."),
+        CommandLineOption("replica", help: "The replica these subsystems belong to."),
+        CommandLineOption("pillars", help: "Pillars (one subsystem each). (default: 1)"),
     ]
 
     /// The help text; `command` is how it was invoked.

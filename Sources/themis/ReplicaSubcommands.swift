@@ -1,8 +1,8 @@
 import ArgumentParser
 import ThemisReplicaCommand
 
-/// `themis replica`: the arguments go unparsed to `ReplicaCommand` (the parser `themis-replica` uses too), so
-/// both binaries accept exactly the same flags.
+/// `themis replica`: the arguments go unparsed to `CommandRunner.replica`, as in `themis-replica`, so both
+/// binaries accept the same flags and report refusals and failures alike.
 struct ReplicaSubcommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replica", abstract: ReplicaCommand.abstract,
@@ -11,49 +11,21 @@ struct ReplicaSubcommand: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The replica's options.") var arguments: [String] = []
 
     func run() async throws {
-        let replica: ReplicaCommand
-        do {
-            replica = try ReplicaCommand(arguments: arguments)
-        } catch .helpRequested {
-            print(ReplicaCommand.help(command: "themis replica"))
-            return
-        } catch {
-            throw refused(error, command: "themis replica")
-        }
-        try await reportingErrors { try await replica.run() }
+        let status = await CommandRunner.replica(arguments: arguments, command: "themis replica")
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
-/// `themis trusted-counter`, parsed by `TrustedCounterCommand` as in `themis-replica`.
+/// `themis trusted-counter`, run by `CommandRunner.trustedCounter` as in `themis-replica`.
 struct TrustedCounterSubcommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "trusted-counter", abstract: TrustedCounterCommand.abstract)
 
     @Argument(parsing: .captureForPassthrough, help: "The subsystems' options.") var arguments: [String] = []
 
     func run() throws {
-        let counter: TrustedCounterCommand
-        do {
-            counter = try TrustedCounterCommand(arguments: arguments)
-        } catch .helpRequested {
-            print(TrustedCounterCommand.help(command: "themis trusted-counter"))
-            return
-        } catch {
-            throw refused(error, command: "themis trusted-counter")
-        }
-        do {
-            try counter.run()
-        } catch {
-            printError("themis: \(error)")
-            throw ExitCode.failure
-        }
+        let status = CommandRunner.trustedCounter(arguments: arguments, command: "themis trusted-counter")
+        if status != 0 { throw ExitCode(status) }
     }
-}
-
-/// Refused arguments as `themis-replica` reports them (`CommandRunner`): an error line and a pointer to the
-/// command's help on standard error, exit status 64.
-private func refused(_ error: CommandLineError, command: String) -> ExitCode {
-    printError("\(command): error: \(error)\nSee '\(command) --help'.")
-    return ExitCode(64)
 }
 
 /// Runs `body`; on an error prints `themis: <error>` as one line and exits with status 1.
