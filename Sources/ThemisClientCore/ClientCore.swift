@@ -21,7 +21,7 @@ public struct ClientCore: Sendable {
         /// The read-only request gave no result: order `operation` (a new request, `start`), finishing by
         /// `deadlineTick` (the read's own deadline).
         case fallBack(operation: [UInt8], deadlineTick: UInt64)
-        /// f+1 replicas sent matching replies: the result is final.
+        /// f+1 replicas sent matching replies (2f+1 if some are tentative): the result is final.
         case completed(Timestamp, result: [UInt8])
         /// The deadline passed without f+1 matching replies.
         case deadlineExceeded(Timestamp)
@@ -117,19 +117,27 @@ public struct ClientCore: Sendable {
     /// Whether `reply` could still count for the outstanding request (same timestamp, a replica not heard
     /// from yet). The driver asks before verifying the authenticator: replies for a request already
     /// completed (the n - f - 1 late ones) and floods of stale replies cost no MAC verification.
+    /// A committed reply also replaces a replica's tentative one (a retransmission answered from its cache).
     public func awaits(_ reply: Reply) -> Bool {
-        guard let current = outstanding else { return false }
-        return reply.client == id && reply.timestamp == current.request.timestamp && current.replies[reply.replica] == nil
+        guard let current = outstanding, reply.client == id, reply.timestamp == current.request.timestamp else { return false }
+        guard let earlier = current.replies[reply.replica] else { return true }
+        return earlier.tentative && !reply.tentative
     }
 
-    /// A reply whose authenticator the driver verified. Returns `.completed` once f+1 replicas agree.
+    /// A reply whose authenticator the driver verified. Returns `.completed` once f+1 replicas agree, or a
+    /// quorum (2f+1) if some of the matching replies are tentative (PBFT's tentative execution: 2f+1 replicas
+    /// that prepared the batch include f+1 correct ones, so it commits at that sequence number in every later
+    /// view, with the same result). A read-only result needs every replica.
     public mutating func receive(_ reply: Reply) -> Output? {
         guard awaits(reply), configuration.contains(reply.replica), var current = outstanding else { return nil }
         outstanding = nil  // `current` is now the only copy: adding the reply does not copy the dictionary
         current.replies[reply.replica] = reply
         let quorum = current.readOnly ? configuration.readOnlyQuorumSize : configuration.replyQuorumSize
         let matching = current.replies.values.filter { $0.result == reply.result }
-        guard matching.count >= quorum else {
+        let final = current.readOnly
+            ? matching.count >= quorum
+            : matching.count { !$0.tentative } >= quorum || matching.count >= max(quorum, configuration.quorumSize)
+        guard final else {
             if current.readOnly {
                 // Can any result still gather the quorum from the replicas not heard yet?
                 var counts: [[UInt8]: Int] = [:]

@@ -29,6 +29,8 @@ public enum Action<Message: Sendable, Event: Sendable, Record: Sendable>: Sendab
     case execute(ExecutionBatch)
     /// Replace the application's state with a snapshot fetched by state transfer, in order with
     /// `execute` (every later `execute` applies on top of it). The snapshot matches a quorum-agreed digest.
+    /// PBFT also installs its own stable checkpoint again to undo a tentative batch that did not commit
+    /// (the sequence number may then be lower than that of batches executed before).
     case installState(SequenceNumber, applicationSnapshot: [UInt8])
     /// Something happened that logs and metrics may want to know (the protocol's own event type).
     case observe(Event)
@@ -69,11 +71,16 @@ public struct ExecutionBatch: Hashable, Sendable {
     /// If true, the driver MUST take a snapshot of the application right after this batch and
     /// report its digest in `executed(...)`: this sequence number is a checkpoint.
     public let checkpoint: Bool
+    /// Executed before it committed (PBFT's tentative execution): the core may later undo it with an
+    /// `installState` of an earlier checkpoint. Drivers execute it like any other batch; checkers count it
+    /// as agreed only once the core reports it committed.
+    public let tentative: Bool
 
-    public init(sequence: SequenceNumber, view: View, requests: [Request], checkpoint: Bool) {
+    public init(sequence: SequenceNumber, view: View, requests: [Request], checkpoint: Bool, tentative: Bool = false) {
         self.sequence = sequence
         self.view = view
         self.requests = requests
         self.checkpoint = checkpoint
+        self.tentative = tentative
     }
 }

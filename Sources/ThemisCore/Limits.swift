@@ -97,6 +97,12 @@ public struct ProtocolSettings: Hashable, Sendable, Codable {
     /// P: parallel ordering instances (Hybster's pillars); order number o belongs to pillar o mod P.
     /// Protocols without pillars (PBFT) require 1. Optional in `cluster.json` (default 1).
     public var pillars: UInt32 = 1
+    /// PBFT's tentative execution (Castro and Liskov 5.1.2): a replica executes a batch once it prepared and
+    /// every earlier one committed, and replies at once, marked tentative; clients accept a quorum (2f+1) of
+    /// matching tentative replies. Saves the COMMIT round of the reply's latency; a view change undoes a
+    /// tentative batch that did not commit. Optional in `cluster.json` (default false); protocols without it
+    /// (Hybster) refuse it.
+    public var tentativeExecution = false
 
     public init() {}
 

@@ -33,7 +33,7 @@ extension Limits {
 
 extension ProtocolSettings {
     enum CodingKeys: String, CodingKey {
-        case checkpointInterval, watermarkWindow, requestTimeoutTicks, pillars
+        case checkpointInterval, watermarkWindow, requestTimeoutTicks, pillars, tentativeExecution
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +47,7 @@ extension ProtocolSettings {
         }
         if let value = try container.decodeIfPresent(UInt64.self, forKey: .requestTimeoutTicks) { settings.requestTimeoutTicks = value }
         if let value = try container.decodeIfPresent(UInt32.self, forKey: .pillars) { settings.pillars = value }
+        if let value = try container.decodeIfPresent(Bool.self, forKey: .tentativeExecution) { settings.tentativeExecution = value }
         self = settings
     }
 }

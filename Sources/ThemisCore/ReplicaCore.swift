@@ -139,4 +139,9 @@ public enum CommonEvent: Hashable, Sendable {
     case viewChanged(View, primary: ReplicaID)
     /// This replica installed the state of checkpoint `SequenceNumber` fetched from others.
     case stateTransferFinished(SequenceNumber)
+    /// The tentative batch `SequenceNumber` (an `execute` marked tentative) committed: it stays executed.
+    case tentativeCommitted(SequenceNumber)
+    /// The tentative batch `SequenceNumber` will not commit here as executed: the core undoes it (it installs
+    /// its stable checkpoint's state again and re-executes what committed).
+    case tentativeUndone(SequenceNumber)
 }

@@ -62,7 +62,8 @@ public struct Request: Hashable, Sendable {
 }
 
 /// A replica's answer to a client's request. A client accepts a result once f+1 replicas sent
-/// matching replies (same timestamp, same result).
+/// matching replies (same timestamp, same result), or once a quorum (2f+1) did when some of them are
+/// tentative.
 public struct Reply: Hashable, Sendable {
     public let view: View
     public let timestamp: Timestamp
@@ -70,17 +71,30 @@ public struct Reply: Hashable, Sendable {
     public let replica: ReplicaID
     public let result: [UInt8]
     public let authenticator: [UInt8]
+    /// PBFT's tentative execution (Castro and Liskov 5.1.2): the replica executed the request once its batch
+    /// prepared, before it committed. Such a reply counts only towards a quorum (2f+1) of matching replies; it
+    /// travels as its own message kind, so a tentative reply can never pass as a committed one.
+    public let tentative: Bool
 
-    public init(view: View, timestamp: Timestamp, client: ClientID, replica: ReplicaID, result: [UInt8], authenticator: [UInt8] = []) {
+    public init(view: View, timestamp: Timestamp, client: ClientID, replica: ReplicaID, result: [UInt8], authenticator: [UInt8] = [],
+                tentative: Bool = false) {
         self.view = view
         self.timestamp = timestamp
         self.client = client
         self.replica = replica
         self.result = result
         self.authenticator = authenticator
+        self.tentative = tentative
     }
 
     public func withAuthenticator(_ authenticator: [UInt8]) -> Reply {
-        Reply(view: view, timestamp: timestamp, client: client, replica: replica, result: result, authenticator: authenticator)
+        Reply(view: view, timestamp: timestamp, client: client, replica: replica, result: result, authenticator: authenticator,
+              tentative: tentative)
+    }
+
+    /// The same reply, tentative or committed.
+    public func marked(tentative: Bool) -> Reply {
+        Reply(view: view, timestamp: timestamp, client: client, replica: replica, result: result, authenticator: authenticator,
+              tentative: tentative)
     }
 }

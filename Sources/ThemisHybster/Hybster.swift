@@ -45,6 +45,9 @@ public enum Hybster: ProtocolPlugin {
     }
 
     public static func settingsProblem(_ settings: ProtocolSettings) -> String? {
+        guard !settings.tentativeExecution else {
+            return "hybster has no tentative execution (settings.tentativeExecution is a PBFT option; Hybster replies after two phases already)"
+        }
         guard settings.watermarkWindow <= UInt64(HybsterCodec.entriesMax) else {
             return "watermarkWindow \(settings.watermarkWindow) exceeds \(HybsterCodec.entriesMax), the most entries one VIEW-CHANGE may carry"
         }

@@ -64,6 +64,15 @@ public struct PBFTReplica: ReplicaCore {
     var stableCheckpointUnpersisted = false
     /// The recovery protocol's state (a replica that lost its state votes only once it is safe).
     var recovery = RecoveryState()
+    /// Tentative execution: the batch handed to the application before it committed (at `lastScheduled + 1`),
+    /// and its digest. See `TentativeExecution.swift`.
+    var tentative: (sequence: SequenceNumber, digest: Digest)?
+    /// A tentative batch was undone: once execution is idle, the stable checkpoint's state is installed again.
+    var undoPending = false
+    /// The undone tentative batch, if it was still executing then: its results are dropped.
+    var undoneWhileExecuting: SequenceNumber?
+    /// The highest sequence number executed before an undo: read-only requests wait until execution is back.
+    var undoHighWater = SequenceNumber.zero
     /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards
     /// a quorum whatever its digest, i.e. disable one acceptance check. Never set outside tests.
     package var testingIgnoreDigestsInQuorums = false
@@ -87,6 +96,12 @@ public struct PBFTReplica: ReplicaCore {
             + "fetch \(stateTransfer.fetch.map { "\($0.sequence.rawValue)@\($0.peer.rawValue)" } ?? "-") "
             + "recovering \(recovery.active) target \(recovery.target.map { String($0.rawValue) } ?? "-") fill \(recovery.fillTarget.rawValue) "
             + "stableProof \(checkpoints.stableProof.map { "\($0.message.sender.rawValue)\($0.authenticator.isEmpty ? "*" : "")" }.joined(separator: ","))"
+    }
+
+    /// As `ReplicaCore`'s default, and not after an undo of a tentative batch until execution is back where it
+    /// was (a client may have completed a write on the state that was undone).
+    public var servesReadOnlyRequests: Bool {
+        !isRecovering && lastExecuted >= stableCheckpoint && !undoPending && lastExecuted >= undoHighWater
     }
 
     public var primary: ReplicaID { configuration.primary(of: view) }

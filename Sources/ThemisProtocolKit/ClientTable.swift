@@ -58,6 +58,14 @@ package struct ClientTable: Sendable {
         records[reply.client] = Record(lastExecuted: reply.timestamp, lastReply: reply)
     }
 
+    /// The batch these requests came in committed: their cached replies (if tentative) become final.
+    package mutating func confirmReplies(of requests: [Request]) {
+        for request in requests {
+            guard let record = records[request.client], record.lastExecuted == request.timestamp, record.lastReply.tentative else { continue }
+            records[request.client]?.lastReply = record.lastReply.marked(tentative: false)
+        }
+    }
+
     /// A canonical digest: clients in id order, each with its last timestamp and reply result.
     package func digest() -> Digest {
         var builder = DigestBuilder(domain: "themis.client-table.v1")

@@ -676,7 +676,8 @@ struct NIOEffects<Plugin: ProtocolPlugin>: DriverEffects {
             metrics.checkpointsStable.add()
             metrics.stableCheckpoint?.set(Double(sequence.rawValue))
         case .stateTransferFinished?: metrics.stateTransfers.add()
-        case .checkpointTaken?, nil: break
+        case .tentativeUndone?: metrics.tentativeUndone.add()
+        case .checkpointTaken?, .tentativeCommitted?, nil: break
         }
         switch event.logLevel {
         case .trace: logger.trace("\(event.summary)")

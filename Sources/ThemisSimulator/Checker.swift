@@ -34,6 +34,8 @@ package struct Checker {
     /// Per correct replica, the requests it executed since it last started empty or installed a state.
     var executedBy: [Int: Set<Digest>] = [:]
     var checkpointDigests: [SequenceNumber: Digest] = [:]
+    /// Per correct replica, the batch it executed tentatively (PBFT): checked as executed once it commits.
+    var tentativeBy: [Int: ExecutionBatch] = [:]
     var completions: [Completion] = []
     var violation: Violation?
 
@@ -42,6 +44,12 @@ package struct Checker {
     }
 
     mutating func executed(_ batch: ExecutionBatch, by replica: Int, at tick: UInt64) {
+        if batch.tentative {
+            // Only a committed batch is part of the history; an undone one was never agreed.
+            if let earlier = tentativeBy[replica] { fail("tentative execution", tick, "replica \(replica) executed \(batch.sequence) tentatively with \(earlier.sequence) still tentative") }
+            tentativeBy[replica] = batch
+            return
+        }
         var builder = DigestBuilder(domain: "sim.batch")
         for request in batch.requests { builder.append(request.digest) }
         let digest = builder.finish()
@@ -66,6 +74,18 @@ package struct Checker {
                 fail("exactly-once", tick, "replica \(replica) executed \(request.client) \(request.timestamp) twice")
             }
         }
+    }
+
+    mutating func tentativeCommitted(_ sequence: SequenceNumber, by replica: Int, at tick: UInt64) {
+        guard let batch = tentativeBy.removeValue(forKey: replica), batch.sequence == sequence else {
+            return fail("tentative execution", tick, "replica \(replica) reported batch \(sequence) committed, which it did not execute tentatively")
+        }
+        executed(ExecutionBatch(sequence: batch.sequence, view: batch.view, requests: batch.requests, checkpoint: batch.checkpoint), by: replica,
+                 at: tick)
+    }
+
+    mutating func tentativeUndone(_ sequence: SequenceNumber, by replica: Int) {
+        tentativeBy[replica] = nil
     }
 
     mutating func checkpoint(_ sequence: SequenceNumber, _ digest: Digest, by replica: Int, at tick: UInt64) {

@@ -122,6 +122,10 @@ public struct Scenario: Sendable, CustomStringConvertible {
     /// another, must be safe. (Drawn from a generator of its own; PBFT's in-memory seeds only, the protocol
     /// with a recovery protocol.)
     public var rollingRestarts = false
+    /// PBFT's tentative execution (`ProtocolSettings.tentativeExecution`): replicas execute a batch once it
+    /// prepared and reply tentatively; a view change undoes what did not commit. (Drawn from a generator of its
+    /// own; PBFT seeds only.)
+    public var tentativeExecution = false
 
     public var faultsTolerated: Int {
         faultModel == .hybrid ? (replicaCount - 1) / 2 : (replicaCount - 1) / 3
@@ -183,6 +187,8 @@ public struct Scenario: Sendable, CustomStringConvertible {
         var rollingRandom = SplitMix64(seed: seed ^ 0x2011_1265)
         // (Hybster too: its restarted replica keeps its counters and certifies nothing until a view above them.)
         if !durable, rollingRandom.chance(1, in: 3) { rollingRestarts = true }
+        var tentativeRandom = SplitMix64(seed: seed ^ 0x7E47_A71E)
+        if faultModel == .byzantine, tentativeRandom.chance(1, in: 2) { tentativeExecution = true }
         // One replica in eight seeds floods (a new fault where the budget allows, else it replaces one).
         var floodRandom = SplitMix64(seed: seed ^ 0xF100D)
         // (Not with keygen's window: a flood of the whole window, 2,000 sequence numbers, every 32 ticks would
@@ -205,5 +211,6 @@ public struct Scenario: Sendable, CustomStringConvertible {
             + (byzantineClient ? " byzantineClient" : "") + (largeMessages ? " largeMessages" : "") + (longPartition ? " longPartition" : "")
             + (keygenWindow ? " keygenWindow" : "") + (pillars > 1 ? " pillars=\(pillars)" : "") + (faultyCounter ? " faultyCounter" : "") + (counterResumesOnlyUpward ? " counterResumesOnlyUpward" : "")
             + (durable ? " durable(powerCut@\(powerCutTick))" : "") + (rollingRestarts ? " rollingRestarts" : "")
+            + (tentativeExecution ? " tentative" : "")
     }
 }

@@ -20,7 +20,9 @@ public struct SimulationResult: Sendable {
         let outcome = violation.map { "FAILED: \($0)" } ?? "passed"
         return "seed \(seed): \(outcome); \(ticks) ticks, \(statistics.packetsDelivered) packets, "
             + "\(statistics.requestsCompleted) requests (\(statistics.readOnlyCompleted) read-only, \(statistics.readOnlyFallbacks) fell back), \(statistics.viewChanges) view entries, "
-            + "\(statistics.stateTransfers) state transfers, \(statistics.crashes) crashes, \(statistics.recoveries) recoveries, \(statistics.rollingRestarts) rolling restarts of \(statistics.rollingReplicas.count) replicas, "
+            + "\(statistics.stateTransfers) state transfers, "
+            + (statistics.tentativeCommitted + statistics.tentativeUndone > 0 ? "\(statistics.tentativeCommitted) tentative batches committed, \(statistics.tentativeUndone) undone, " : "")
+            + "\(statistics.crashes) crashes, \(statistics.recoveries) recoveries, \(statistics.rollingRestarts) rolling restarts of \(statistics.rollingReplicas.count) replicas, "
             + "\(statistics.rejections) rejected inputs; largest VIEW-CHANGE \(statistics.viewChangeBytesMax) B naming "
             + "\(statistics.viewChangePreparedMax) batches of \(statistics.viewChangeBatchBytesMax) B (frame \(statistics.frameBytesMax) B); core memory "
             + "\(statistics.retainedBytesMax) B of \(statistics.retainedBytesBound) B bound; trace \(String(traceHash, radix: 16))\n  \(scenario)"

@@ -109,6 +109,7 @@ extension World {
         if !durable { core.beginRecovery() }
         replicas[index] = SimulatedReplica(driver: ReplicaDriver(core: core, keyring: old.driver.keyring), faulty: old.faulty, behavior: old.behavior)
         checker.executedBy[index] = []
+        checker.tentativeBy[index] = nil
         restartedAt[index] = now
         disks[index].pending = []
         // Half of the crashes come before the lazy records at the end of the log were synced.

@@ -220,6 +220,7 @@ extension World {
                     if isCorrect(index) { checker.fail("state transfer", now, "replica \(index) could not restore checkpoint \(sequence)") }
                 }
                 checker.executedBy[index] = []
+                checker.tentativeBy[index] = nil
             case .observe(let event):
                 observe(event, at: index)
             }
@@ -249,7 +250,9 @@ extension World {
         // Byzantine replicas lie about results half of the time.
         var reply = reply
         if random.chance(1, in: 2) {
-            reply = Reply(view: reply.view, timestamp: reply.timestamp, client: reply.client, replica: reply.replica, result: [0xBA, 0xD0])
+            // A lie claims to be committed half of the time (a tentative result counts for less).
+            reply = Reply(view: reply.view, timestamp: reply.timestamp, client: reply.client, replica: reply.replica, result: [0xBA, 0xD0],
+                          tentative: reply.tentative && random.chance(1, in: 2))
         }
         let tag = replicas[index].driver.keyring.linkAuthenticator(for: WireCodec.authenticatedBytes(of: reply), peer: .client(reply.client))
         enqueue(.reply(reply.withAuthenticator(tag)), from: me, to: .client(reply.client))
@@ -264,6 +267,12 @@ extension World {
             stats.viewChanges += 1
         case .stateTransferFinished:
             stats.stateTransfers += 1
+        case .tentativeCommitted(let sequence):
+            stats.tentativeCommitted += 1
+            if isCorrect(index) { checker.tentativeCommitted(sequence, by: index, at: now) }
+        case .tentativeUndone(let sequence):
+            stats.tentativeUndone += 1
+            if isCorrect(index) { checker.tentativeUndone(sequence, by: index) }
         case .checkpointStable, nil:
             break
         }

@@ -118,6 +118,7 @@ public final class World<Plugin: SimulationPlugin> {
             ? ProtocolSettings(checkpointInterval: 1000, watermarkWindow: 2000, requestTimeoutTicks: 60)
             : ProtocolSettings(checkpointInterval: 8, watermarkWindow: 16, requestTimeoutTicks: 60)
         settings.pillars = scenario.pillars
+        settings.tentativeExecution = scenario.tentativeExecution
         var limits = Limits()
         limits.stateChunkBytes = 512
         // A chunk digest list of 512 entries at most (the states here are tens of KB).
@@ -269,6 +270,9 @@ public struct SimulationStatistics: Sendable {
     public var readOnlyFallbacks = 0
     public var viewChanges = 0
     public var stateTransfers = 0
+    /// PBFT's tentative execution: batches executed before they committed, and those undone.
+    public var tentativeCommitted = 0
+    public var tentativeUndone = 0
     public var crashes = 0
     /// Replicas restarted empty that finished the recovery protocol (and stopped counting towards f).
     public var recoveries = 0

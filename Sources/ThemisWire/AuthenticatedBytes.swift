@@ -28,9 +28,9 @@ extension WireCodec {
     }
 
     /// The bytes a replica authenticates for a reply: view, timestamp, client, replica, and the
-    /// SHA-256 of the result (`Digest.of(result)`).
+    /// SHA-256 of the result (`Digest.of(result)`), under the `tentativeReply` kind byte for a tentative one.
     public static func authenticatedBytes(of reply: Reply) -> [UInt8] {
-        var bytes = authenticationPrefix(.reply, fieldBytes: 8 + 8 + 4 + 4 + digestBytes)
+        var bytes = authenticationPrefix(reply.tentative ? .tentativeReply : .reply, fieldBytes: 8 + 8 + 4 + 4 + digestBytes)
         bytes.appendBigEndian(reply.view.rawValue)
         bytes.appendBigEndian(reply.timestamp.rawValue)
         bytes.appendBigEndian(reply.client.rawValue)

@@ -39,6 +39,8 @@ package struct PayloadReader {
             return .readOnlyRequest(try readRequest())
         case .reply:
             return .reply(try readReply())
+        case .tentativeReply:
+            return .reply(try readReply(tentative: true))
         case .statusQuery:
             return .statusQuery(StatusQuery(nonce: try readUInt64()))
         case .statusReport:
@@ -145,14 +147,15 @@ package struct PayloadReader {
         return Request(client: client, timestamp: timestamp, operation: operation, authenticator: authenticator)
     }
 
-    package mutating func readReply() throws(WireError) -> Reply {
+    package mutating func readReply(tentative: Bool = false) throws(WireError) -> Reply {
         let view = try readView()
         let timestamp = try readTimestamp()
         let client = try readClientID()
         let replica = try readReplicaID()
         let result = try readByteString(field: "result", max: limits.resultBytesMax)
         let authenticator = try readByteString(field: "reply authenticator", max: limits.authenticatorBytesMax)
-        return Reply(view: view, timestamp: timestamp, client: client, replica: replica, result: result, authenticator: authenticator)
+        return Reply(view: view, timestamp: timestamp, client: client, replica: replica, result: result, authenticator: authenticator,
+                     tentative: tentative)
     }
 
     package mutating func readStatusReport() throws(WireError) -> StatusReport {

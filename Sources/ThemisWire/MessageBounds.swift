@@ -78,7 +78,7 @@ public struct MessageBounds: Sendable {
         case .goodbye: return Codec.payloadHeaderBytes + Codec.lengthPrefixBytes + Codec.goodbyeReasonBytesMax
         case .attachClient: return Codec.payloadHeaderBytes + 4 + Codec.lengthPrefixBytes + authenticators.pairwise
         case .request, .readOnlyRequest: return Codec.payloadHeaderBytes + requestBytes
-        case .reply:
+        case .reply, .tentativeReply:
             return Codec.payloadHeaderBytes + 8 + 8 + 4 + 4 + Codec.lengthPrefixBytes + limits.resultBytesMax
                 + Codec.lengthPrefixBytes + authenticators.pairwise
         case .statusQuery: return Codec.payloadHeaderBytes + 8

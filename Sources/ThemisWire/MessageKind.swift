@@ -13,6 +13,7 @@ import ThemisCore
 /// | request 0x20 | client UInt32, timestamp UInt64, operation, authenticator |
 /// | reply 0x21 | view, timestamp, client, replica, result, authenticator |
 /// | readOnlyRequest 0x22 | as request (client, timestamp, operation, authenticator); answered by each replica from its state, not ordered |
+/// | tentativeReply 0x23 | as reply; the replica executed the request before it committed (PBFT's tentative execution): it counts only towards 2f+1 matching replies |
 /// | statusQuery 0x30 | nonce UInt64 |
 /// | statusReport 0x31 | nonce, replica, view, lastExecuted, lastStableCheckpoint, applicationDigest, connectedReplicas, batchesExecuted, requestsExecuted, peakResidentBytes |
 /// | replica 0x40 | protocol id UInt8, then the protocol plug-in's bytes to the end of the payload (its kind byte, fields, authenticator) |
@@ -31,6 +32,7 @@ package enum MessageKind: UInt8, CaseIterable {
     case request = 0x20
     case reply = 0x21
     case readOnlyRequest = 0x22
+    case tentativeReply = 0x23
     case statusQuery = 0x30
     case statusReport = 0x31
     case replica = 0x40
@@ -43,7 +45,7 @@ package enum MessageKind: UInt8, CaseIterable {
         case .attachClient: self = .attachClient
         case .replica: self = .replica
         case .request: self = .request
-        case .reply: self = .reply
+        case .reply(let reply): self = reply.tentative ? .tentativeReply : .reply
         case .readOnlyRequest: self = .readOnlyRequest
         case .statusQuery: self = .statusQuery
         case .statusReport: self = .statusReport

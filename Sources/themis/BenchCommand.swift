@@ -44,6 +44,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "--local: the replicas run their application in its own process, this command (`themis replica --app-command`), instead of the built-in benchmark application; it must answer the benchmark's operations, e.g. \"python3 examples/python/bench_app.py 10\" (10-byte replies).")
     var appCommand: String?
     @Flag(help: "--local: durable mode: every replica keeps a write-ahead log and snapshots in a data directory.") var durable = false
+    @Flag(help: "--local: PBFT's tentative execution (keygen --tentative-execution): replies after the PREPARE round, clients accept 2f + 1 matching tentative replies.") var tentativeExecution = false
     @Flag(help: "--local: TLS on every link (keygen --tls): replicas with certificates, clients verify them.") var tls = false
     @Option(help: "Event-loop threads of the load generator.") var threads = 1
     @Option(help: "shared: the clients of each load thread share one connection per replica (a ClientSession); per-client: each client connects on its own.")
@@ -133,6 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
         // batch holds 40 requests, and K = 32 keeps peak RSS about 1 MiB below K = 128 at the same throughput.
         var settings = ProtocolSettings(checkpointInterval: UInt64(checkpointInterval), watermarkWindow: UInt64(2 * checkpointInterval))
         settings.pillars = pillars
+        settings.tentativeExecution = tentativeExecution
         var cluster = try KeyGeneration.writeCluster(
             directory: directory, replicas: replicaCount, clients: count, hosts: ["127.0.0.1"], basePort: basePort, scheme: scheme,
             plugin: plugin, settings: settings, limits: limits, dataDirectory: durable ? LocalCluster.dataDirectoryTemplate : nil)
@@ -225,7 +227,7 @@ struct BenchCommand: AsyncParsableCommand {
         let requests = up.compactMap { replica in after[replica].flatMap { a in before[replica].map { a.requestsExecuted &- $0.requestsExecuted } } }.max() ?? 0
         return BenchPoint(
             label: "\(protocolName)-\(cluster.authentication.rawValue)" + (connections == .shared ? "" : "-\(connections.rawValue)")
-                + (cluster.settings.pillars > 1 ? "-p\(cluster.settings.pillars)" : "") + (durable && local ? "-durable" : "")
+                + (cluster.settings.pillars > 1 ? "-p\(cluster.settings.pillars)" : "") + (durable && local ? "-durable" : "") + (cluster.settings.tentativeExecution ? "-tentative" : "")
                 + (cluster.faultModel == .hybrid && trustedCounter == "process" ? "-process" : ""),
             protocolName: cluster.protocolName,
             authentication: cluster.authentication.rawValue, connections: connections.rawValue,

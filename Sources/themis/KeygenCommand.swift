@@ -23,6 +23,8 @@ struct KeygenCommand: AsyncParsableCommand {
 
     @Flag(help: "TLS on every link: also write a certificate authority (its certificate into cluster.json, its key to tls-ca.key: keep it offline) and replica-<id>.tls.pem per replica (a certificate for its host and the private key).") var tls = false
 
+    @Flag(help: "PBFT's tentative execution: a replica executes a batch once it prepared and replies at once, marked tentative; clients accept 2f + 1 matching tentative replies. A reply saves the COMMIT round; a view change undoes what did not commit.") var tentativeExecution = false
+
     func run() async throws {
         try await reportingErrors {
             guard let scheme = AuthenticationScheme(deployable: auth) else {
@@ -31,6 +33,7 @@ struct KeygenCommand: AsyncParsableCommand {
             var settings = ProtocolSettings(checkpointInterval: checkpointInterval,
                                             watermarkWindow: watermarkWindow ?? 2 * checkpointInterval)
             settings.pillars = pillars
+            settings.tentativeExecution = tentativeExecution
             if let problem = settings.problem { throw ValidationError(problem) }
             let hostList = hosts.split(separator: ",").map(String.init)
             let plugin = try ProtocolCatalog.plugin(named: protocolName, source: "\(out)/cluster.json")

@@ -12,8 +12,47 @@ struct ClientCoreTests {
                    options: ClientCore.Options(retransmitTicks: retransmitTicks, deadlineTicks: deadlineTicks))
     }
 
-    func reply(_ core: ClientCore, from replica: UInt32, result: [UInt8], view: UInt64 = 0) -> Reply {
-        Reply(view: View(view), timestamp: core.lastTimestamp, client: ClientID(7), replica: ReplicaID(replica), result: result)
+    func reply(_ core: ClientCore, from replica: UInt32, result: [UInt8], view: UInt64 = 0, tentative: Bool = false) -> Reply {
+        Reply(view: View(view), timestamp: core.lastTimestamp, client: ClientID(7), replica: ReplicaID(replica), result: result,
+              tentative: tentative)
+    }
+
+    @Test("Tentative replies complete a request only as a quorum (2f + 1) of matching ones; committed ones count in it")
+    func tentativeReplyQuorum() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(core.receive(reply(core, from: 0, result: [42], tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [42], tentative: true)) == nil, "f + 1 tentative replies are not enough")
+        #expect(core.receive(reply(core, from: 3, result: [6], tentative: true)) == nil, "a different result does not count")
+        #expect(core.receive(reply(core, from: 2, result: [42], tentative: true)) == .completed(timestamp, result: [42]))
+
+        let second = core.nextTimestamp(wallClockMicroseconds: 2000)
+        _ = core.start(Request(client: ClientID(7), timestamp: second, operation: [2]))
+        #expect(core.receive(reply(core, from: 0, result: [43], tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [43])) == nil, "one committed and one tentative: not f + 1 committed")
+        // A retransmission answered from replica 0's cache after the commit: its committed reply replaces its tentative one.
+        #expect(core.awaits(reply(core, from: 0, result: [43])))
+        #expect(!core.awaits(reply(core, from: 1, result: [43], tentative: true)), "a tentative reply never replaces a committed one")
+        #expect(core.receive(reply(core, from: 0, result: [43])) == .completed(second, result: [43]))
+
+        let third = core.nextTimestamp(wallClockMicroseconds: 3000)
+        _ = core.start(Request(client: ClientID(7), timestamp: third, operation: [3]))
+        #expect(core.receive(reply(core, from: 3, result: [44])) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [44], tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 2, result: [44], tentative: true)) == .completed(third, result: [44]),
+                "2f + 1 matching, one of them committed")
+    }
+
+    @Test("f lying replicas claiming a committed result and f + 1 tentative ones for another: nothing completes without 2f + 1")
+    func tentativeRepliesWithLiars() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(core.receive(reply(core, from: 3, result: [6])) == nil)
+        #expect(core.receive(reply(core, from: 0, result: [42], tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [42], tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 2, result: [42], tentative: true)) == .completed(timestamp, result: [42]))
     }
 
     @Test("A new request goes to the primary of the last known view")

@@ -96,6 +96,10 @@ public struct TestCluster {
     public var savedStates: [[SequenceNumber: [UInt8]]]
     /// Per replica, durable mode: the checkpoints it staged (`stageCheckpoint`), in order.
     public var staged: [[SequenceNumber]]
+    /// Replicas whose application runs behind the core: their `execute` and `installState` actions wait in
+    /// `deferredExecution` until `executeDeferred` (as with the shell's executor, which answers later).
+    public var executionDeferred: Set<ReplicaID> = []
+    public var deferredExecution: [ReplicaID: [PBFTAction]] = [:]
 
     public init(replicaCount: Int = 4, settings: ProtocolSettings = ProtocolSettings(checkpointInterval: 4, watermarkWindow: 8),
          limits: Limits = Limits()) throws {
@@ -242,6 +246,8 @@ public struct TestCluster {
                 }
             case .reply(let reply):
                 replies.append(reply)
+            case .execute where executionDeferred.contains(replica), .installState where executionDeferred.contains(replica):
+                deferredExecution[replica, default: []].append(action)
             case .execute(let batch):
                 execute(batch, at: replica)
             case .installState(let sequence, let snapshot):
@@ -275,6 +281,21 @@ public struct TestCluster {
     }
 
     public func index(_ replica: ReplicaID) -> Int { Int(replica.rawValue) }
+
+    /// Carries out the execution actions `replica`'s application held back, in order, then delivers.
+    public mutating func executeDeferred(_ replica: ReplicaID) {
+        while let action = deferredExecution[replica]?.first {
+            deferredExecution[replica]?.removeFirst()
+            switch action {
+            case .execute(let batch): execute(batch, at: replica)
+            case .installState(let sequence, let snapshot):
+                applicationState[index(replica)] = snapshot
+                installed.append((replica, sequence))
+            default: break
+            }
+        }
+        run()
+    }
 
     /// Replaces a replica by a fresh one with empty state (an in-memory restart).
     public mutating func restart(_ replica: ReplicaID) {

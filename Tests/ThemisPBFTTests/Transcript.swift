@@ -304,6 +304,8 @@ struct TranscriptRunner: TranscriptRunning {
         case .prepared(let s): return "prepared s\(s.rawValue)"
         case .committed(let s): return "committed s\(s.rawValue)"
         case .executed(let s, let count): return "executed s\(s.rawValue) (\(count) requests)"
+        case .tentativeCommitted(let s): return "tentative s\(s.rawValue) committed"
+        case .tentativeUndone(let s): return "undoes tentative s\(s.rawValue)"
         case .checkpointTaken(let s, let d): return "checkpoint s\(s.rawValue) d=\(short(d))"
         case .checkpointStable(let s, _): return "stable checkpoint s\(s.rawValue)"
         case .checkpointMismatch(let s, let replica): return "checkpoint mismatch s\(s.rawValue) with r\(replica.rawValue)"

@@ -59,6 +59,7 @@ enum Fixtures {
         .readOnlyRequest(request(7)),
         .reply(reply),
         .reply(Reply(view: View(0), timestamp: Timestamp(0), client: ClientID(0), replica: ReplicaID(0), result: [])),
+        .reply(Reply(view: View(3), timestamp: Timestamp(9), client: ClientID(2), replica: ReplicaID(1), result: [7], authenticator: [1, 2], tentative: true)),
         .statusQuery(StatusQuery(nonce: 12)),
         .statusReport(statusReport),
     ] + viewChangeSamples + stateTransferSamples

@@ -85,7 +85,7 @@ import ThemisWire
     }
 
     @Test func unknownKindThrows() {
-        let known: Set<UInt8> = [0x01, 0x02, 0x03, 0x04, 0x20, 0x21, 0x22, 0x30, 0x31, 0x40]
+        let known: Set<UInt8> = [0x01, 0x02, 0x03, 0x04, 0x20, 0x21, 0x22, 0x23, 0x30, 0x31, 0x40]
         for kind in UInt8.min...UInt8.max where !known.contains(kind) {
             #expect(throws: WireError.unknownMessageKind(kind)) { try Fixtures.decode([2, kind, 0, 0, 0, 0]) }
         }

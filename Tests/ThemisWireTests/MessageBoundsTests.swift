@@ -130,6 +130,8 @@ struct MessageBoundsTests {
             ("readOnlyRequest", .readOnlyRequest(request)),
             ("reply", .reply(Reply(view: slot.0, timestamp: Timestamp(1), client: ClientID(1), replica: slot.3,
                                    result: bytes(limits.resultBytesMax), authenticator: bytes(testCase.sizes.pairwise)))),
+            ("tentativeReply", .reply(Reply(view: slot.0, timestamp: Timestamp(1), client: ClientID(1), replica: slot.3,
+                                            result: bytes(limits.resultBytesMax), authenticator: bytes(testCase.sizes.pairwise), tentative: true))),
             ("statusQuery", .statusQuery(StatusQuery(nonce: 1))),
             ("statusReport", .statusReport(Fixtures.statusReport)),
         ]
@@ -142,7 +144,7 @@ struct MessageBoundsTests {
         #expect(size(.pbft(.prePrepare(prePrepare), authenticator: auth)) <= (try bound("prePrepare", bounds)))
         #expect(size(.pbft(.committedBatches(CommittedBatches(batches: [prePrepare], sender: slot.3)), authenticator: auth))
                 <= (try bound("committedBatches", bounds)))
-        #expect(bounds.all.count == 23, "every kind has a bound")
+        #expect(bounds.all.count == 24, "every kind has a bound")
     }
 
     @Test("A VIEW-CHANGE does not grow with the batches it proves prepared")

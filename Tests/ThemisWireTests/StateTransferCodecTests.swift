@@ -286,7 +286,7 @@ import ThemisPBFT
         // the framework's space in wire version 1; since version 2 they are PBFT's own, inside `replica`.)
         let expected: [(MessageKind, UInt8)] = [
             (.hello, 0x01), (.helloProof, 0x02), (.goodbye, 0x03), (.attachClient, 0x04),
-            (.request, 0x20), (.reply, 0x21), (.readOnlyRequest, 0x22), (.statusQuery, 0x30), (.statusReport, 0x31), (.replica, 0x40),
+            (.request, 0x20), (.reply, 0x21), (.readOnlyRequest, 0x22), (.tentativeReply, 0x23), (.statusQuery, 0x30), (.statusReport, 0x31), (.replica, 0x40),
         ]
         for (kind, raw) in expected {
             #expect(kind.rawValue == raw)

@@ -107,7 +107,7 @@ def run_check(client, client_id, operations, seed):
             expect(f"del {key}", client.invoke(delete_operation(key)), ok_result())
     elapsed = time.monotonic() - started
     print(f"checked {operations} operations: {mismatches} mismatches, {client.read_only_completed} read-only, "
-          f"{elapsed:.2f} seconds")
+          f"{client.tentative_completed} on tentative replies, {elapsed:.2f} seconds")
     return mismatches
 
 

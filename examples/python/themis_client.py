@@ -36,7 +36,7 @@ DOMAIN = b"THEMIS/1"  # every authenticated byte string starts with it (section 
 
 # Message kinds (section 2.1).
 HELLO, HELLO_PROOF, GOODBYE = 0x01, 0x02, 0x03
-REQUEST, REPLY, READ_ONLY_REQUEST = 0x20, 0x21, 0x22
+REQUEST, REPLY, READ_ONLY_REQUEST, TENTATIVE_REPLY = 0x20, 0x21, 0x22, 0x23
 
 REPLICA, CLIENT = 0, 1  # principal kinds (section 1)
 
@@ -137,9 +137,9 @@ def request_payload(kind, client, timestamp, operation, authenticator):
             + struct.pack(">I", len(authenticator)) + authenticator)
 
 
-def reply_authenticated_bytes(view, timestamp, client, replica, result):
-    """The 65 bytes a reply's MAC covers (section 7.2)."""
-    return DOMAIN + bytes([REPLY]) + struct.pack(">QQII", view, timestamp, client, replica) \
+def reply_authenticated_bytes(view, timestamp, client, replica, result, kind=REPLY):
+    """The 65 bytes a reply's MAC covers (section 7.2); kind TENTATIVE_REPLY for a tentative one (5.1a)."""
+    return DOMAIN + bytes([kind]) + struct.pack(">QQII", view, timestamp, client, replica) \
         + hashlib.sha256(result).digest()
 
 
@@ -164,9 +164,9 @@ def _decode_byte_string(payload, offset, limit):
 
 
 def _decode_reply(payload, limits):
-    """(view, timestamp, client, replica, result, authenticator) of a reply payload (section 5.1), or None
-    if it breaks the decoding rules of section 2.3."""
-    if len(payload) < 34 or payload[1] != REPLY:
+    """(view, timestamp, client, replica, result, authenticator, tentative) of a reply or tentativeReply
+    payload (sections 5.1, 5.1a), or None if it breaks the decoding rules of section 2.3."""
+    if len(payload) < 34 or payload[1] not in (REPLY, TENTATIVE_REPLY):
         return None
     _, _, view, timestamp, client, replica, result_length = struct.unpack_from(">BBQQIII", payload)
     if result_length > limits["resultBytesMax"] or len(payload) < 34 + result_length:
@@ -175,7 +175,7 @@ def _decode_reply(payload, limits):
     authenticator = _decode_byte_string(payload, 30 + result_length, limits["authenticatorBytesMax"])
     if authenticator is None:
         return None
-    return view, timestamp, client, replica, result, authenticator
+    return view, timestamp, client, replica, result, authenticator, payload[1] == TENTATIVE_REPLY
 
 
 def _goodbye_frame(reason):
@@ -214,6 +214,8 @@ class Cluster:
         self.n = len(self.replicas)
         # f (section 6.3): n >= 3f + 1 (byzantine) or n >= 2f + 1 (hybrid).
         self.f = (self.n - 1) // (2 if self.fault_model == "hybrid" else 3)
+        # A quorum (ClusterConfiguration.quorumSize): 2f + 1 for n = 3f + 1; what tentative replies need.
+        self.quorum = (self.n + self.f + 2) // 2 if self.fault_model == "byzantine" else self.f + 1
         self.limits = {key: ((raw.get("limits") or {}).get(key) or default)
                        for key, default in LIMIT_DEFAULTS.items()}
         self.clients = {c["id"]: c for c in (raw.get("clients") or [])}
@@ -325,6 +327,7 @@ class Client:
         self._read_only_paused_until = 0.0
         self.read_only_completed = 0  # reads answered alike by every replica
         self.read_only_fallbacks = 0  # reads ordered instead (section 6.7)
+        self.tentative_completed = 0  # results accepted on a quorum that held tentative replies (section 6.3)
         ready_by = time.monotonic() + min(timeout, CONNECT_TIMEOUT)
         while not all(link.tried for link in self._links) and time.monotonic() < ready_by:
             self._poll(ready_by - time.monotonic())
@@ -461,25 +464,33 @@ class Client:
 
     def _on_reply(self, link, reply):
         """Counts a reply by the rules of section 6.3 and completes the pending request on a quorum."""
-        view, timestamp, client, replica, result, authenticator = reply
+        view, timestamp, client, replica, result, authenticator, tentative = reply
         pending = self._pending
-        # Rules 1-4 first, so that stale and duplicate replies cost no MAC (the link's replica is < n).
+        # Rules 1-4 first, so that stale and duplicate replies cost no MAC (the link's replica is < n). A
+        # committed reply replaces the same replica's tentative one (rule 3).
+        earlier = pending.replies.get(replica) if pending is not None else None
         if (pending is None or pending.result is not None or replica != link.replica or client != self.id
-                or timestamp != pending.timestamp or replica in pending.replies):
+                or timestamp != pending.timestamp or (earlier is not None and (tentative or not earlier[2]))):
             return
-        expected = message_mac(link.key, reply_authenticated_bytes(view, timestamp, client, replica, result))
+        kind = TENTATIVE_REPLY if tentative else REPLY
+        expected = message_mac(link.key, reply_authenticated_bytes(view, timestamp, client, replica, result, kind))
         if len(authenticator) != 32 or not hmac.compare_digest(expected, authenticator):  # rule 5
             return
-        pending.replies[replica] = (view, result)
+        pending.replies[replica] = (view, result, tentative)
         n = self.cluster.n
         quorum = n if pending.read_only else self.cluster.f + 1  # sections 6.7 and 6.3
-        matching = sorted((v for v, r in pending.replies.values() if r == result), reverse=True)
-        if len(matching) >= quorum:
+        matching = sorted((v for v, r, _ in pending.replies.values() if r == result), reverse=True)
+        committed = sum(1 for _, r, t in pending.replies.values() if r == result and not t)
+        # Tentative replies (5.1a) count only towards a quorum of 2f + 1 (section 6.3).
+        final = len(matching) >= quorum if pending.read_only else (committed >= quorum or len(matching) >= self.cluster.quorum)
+        if final:
             # Move to the (f+1)-th largest view among them, so f faulty replicas cannot steer the client.
             self._view = max(self._view, matching[self.cluster.f])
             pending.result = result
+            if committed < len(matching):
+                self.tentative_completed += 1
         elif pending.read_only:
-            results = [r for _, r in pending.replies.values()]
+            results = [r for _, r, _ in pending.replies.values()]
             best = max(results.count(r) for r in results)
             pending.hopeless = best + (n - len(pending.replies)) < quorum
 
@@ -691,7 +702,7 @@ class Client:
             # A replica that comes up late still gets the waiting request (section 6.2).
             if self._pending is not None:
                 self._send(link, self._pending.frame)
-        elif kind == REPLY:
+        elif kind in (REPLY, TENTATIVE_REPLY):
             reply = _decode_reply(payload, self.cluster.limits)
             if reply is not None:
                 self._on_reply(link, reply)

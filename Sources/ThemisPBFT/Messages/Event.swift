@@ -14,6 +14,10 @@ public enum Event: Hashable, Sendable, ProtocolEvent {
     case prepared(SequenceNumber)
     case committed(SequenceNumber)
     case executed(SequenceNumber, requests: Int)
+    /// Tentative execution: the batch executed before it committed has committed (it stays executed).
+    case tentativeCommitted(SequenceNumber)
+    /// Tentative execution: the batch executed before it committed is undone (this replica left the view first).
+    case tentativeUndone(SequenceNumber)
     case checkpointTaken(SequenceNumber, Digest)
     case checkpointStable(SequenceNumber, Digest)
     /// A correct replica's checkpoint digest differs from the quorum's: it diverged (or was lied to).
@@ -65,6 +69,8 @@ extension Event {
         case .prepared: "prepared"
         case .committed: "committed"
         case .executed: "executed"
+        case .tentativeCommitted: "tentativeCommitted"
+        case .tentativeUndone: "tentativeUndone"
         case .checkpointTaken: "checkpointTaken"
         case .checkpointStable: "checkpointStable"
         case .checkpointMismatch: "checkpointMismatch"
@@ -97,7 +103,8 @@ extension Event {
         case .recoveryStarted, .recoveryTargetKnown, .recovered: .notice
         case .awaitingVouchers, .vouchedFor: .info
         case .batchFetched, .batchMissing: .debug
-        case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent: .trace
+        case .tentativeUndone: .info
+        case .batchProposed, .prepared, .committed, .executed, .checkpointTaken, .requestRelayed, .cachedReplyResent, .tentativeCommitted: .trace
         }
     }
 
@@ -125,6 +132,8 @@ extension Event {
             blank ? "every answer came from a replica with no history (the cluster's first start): voting"
                 : "recovery target: no votes until checkpoint \(target.rawValue) is stable here"
         case .recovered(let sequence): "recovered: checkpoint \(sequence.rawValue) is stable here; voting again"
+        case .tentativeUndone(let sequence):
+            "batch \(sequence.rawValue), executed tentatively, did not commit in this view here; undoing it (stable checkpoint state, then re-execution)"
         default: "\(self)"
         }
     }
@@ -135,6 +144,8 @@ extension Event {
         case .checkpointStable(let sequence, let digest): .checkpointStable(sequence, digest)
         case .viewChanged(let view, let primary): .viewChanged(view, primary: primary)
         case .stateTransferFinished(let sequence): .stateTransferFinished(sequence)
+        case .tentativeCommitted(let sequence): .tentativeCommitted(sequence)
+        case .tentativeUndone(let sequence): .tentativeUndone(sequence)
         default: nil
         }
     }

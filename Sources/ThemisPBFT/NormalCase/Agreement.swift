@@ -146,6 +146,8 @@ extension PBFTReplica {
         log[sequence] = slot
         if slot.isCommitted {
             scheduleExecution(into: &actions)
+        } else if slot.isPrepared, sequence == lastScheduled.next {
+            scheduleTentativeExecution(into: &actions)
         }
     }
 

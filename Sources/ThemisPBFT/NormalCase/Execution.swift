@@ -7,11 +7,17 @@ extension PBFTReplica {
     /// Hands every committed batch that follows the last scheduled one to the application, in order.
     /// Requests already executed (same client, timestamp not newer) are left out: exactly-once.
     mutating func scheduleExecution(into actions: inout [PBFTAction]) {
-        // While a state transfer runs, execution waits: the installed state replaces it.
-        guard stateTransfer.fetch == nil else { return }
+        // While a state transfer runs, execution waits: the installed state replaces it. So it does while a
+        // tentative batch awaits its undo.
+        guard stateTransfer.fetch == nil, !undoPending else { return }
         // A committed slot whose batch we lack (a re-proposal accepted by digest) waits for FETCH-BATCHES.
         while let slot = log[lastScheduled.next], slot.isCommitted, let requests = slot.batch {
             let sequence = lastScheduled.next
+            if tentative?.sequence == sequence {
+                // Executed already (tentatively): it stays, or it is undone if another batch committed here.
+                guard confirmTentative(slot, into: &actions) else { return }
+                continue
+            }
             var fresh: [Request] = []
             fresh.reserveCapacity(requests.count)
             for request in requests where clientTable.schedule(request) {
@@ -23,6 +29,7 @@ extension PBFTReplica {
             executing.append(batch)
             actions.append(.execute(batch))
         }
+        scheduleTentativeExecution(into: &actions)
     }
 
     public mutating func executed(
@@ -33,17 +40,27 @@ extension PBFTReplica {
                      "executed(\(sequence)) out of order; expected \(executing.first?.sequence.description ?? "nothing")")
         let batch = executing.removeFirst()
         precondition(results.count == batch.requests.count, "\(results.count) results for \(batch.requests.count) requests")
+        if batch.tentative, undoneWhileExecuting == sequence {
+            // Undone before it finished: the results are of a state about to be replaced; no reply.
+            undoneWhileExecuting = nil
+            finishUndo(into: &actions)
+            return
+        }
         lastExecuted = sequence
+        // Still tentative (not committed here yet): the replies say so, and count only towards 2f+1.
+        let isTentative = batch.tentative && tentative?.sequence == sequence
         for (request, result) in zip(batch.requests, results) {
-            let reply = Reply(view: view, timestamp: request.timestamp, client: request.client, replica: id, result: result)
+            let reply = Reply(view: view, timestamp: request.timestamp, client: request.client, replica: id, result: result,
+                              tentative: isTentative)
             clientTable.recordExecution(reply)
             actions.append(.reply(reply))
         }
-        noteExecuted(batch.requests)
+        if !isTentative { noteExecuted(batch.requests) }
         actions.append(.observe(.executed(sequence, requests: batch.requests.count)))
         if batch.checkpoint {
             precondition(applicationSnapshot != nil, "checkpoint batch \(sequence) executed without an application snapshot")
             takeCheckpoint(sequence, applicationSnapshot: applicationSnapshot ?? [], into: &actions)
         }
+        finishUndo(into: &actions)
     }
 }

@@ -145,6 +145,7 @@ extension PBFTReplica {
         let sequence = fetch.sequence
         precondition(executing.isEmpty && sequence > lastScheduled, "state installed over pending execution")
         clientTable = state.clientTable
+        forgetTentative()
         actions.append(.installState(sequence, applicationSnapshot: state.applicationSnapshot))
         lastScheduled = sequence
         lastExecuted = sequence

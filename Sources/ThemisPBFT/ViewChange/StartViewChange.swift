@@ -9,6 +9,8 @@ extension PBFTReplica {
         guard !recovery.active else { return }
         precondition(target > view, "view change to \(target) from \(view)")
         status = .viewChanging(to: target)
+        // A batch executed tentatively that did not commit here in this view is undone.
+        abandonTentative(into: &actions)
         viewChange.attempts += 1
         viewChange.requestDeadline = nil
         viewChange.viewChangeDeadline = now + timeoutTicks

@@ -111,6 +111,8 @@ extension PBFTReplica {
         for held in viewChange.heldBatches.values {
             for (digest, requests) in held { known[digest] = requests }
         }
+        // Entering a view without a VIEW-CHANGE of ours (a NEW-VIEW that arrived first): as in `startViewChange`.
+        abandonTentative(into: &actions)
         view = newView
         status = .normal
         viewChange.sentNewView = nil
