@@ -126,18 +126,15 @@ public struct ClientCore: Sendable {
 
     /// A reply whose authenticator the driver verified. Returns `.completed` once f+1 replicas agree, or a
     /// quorum (2f+1) if some of the matching replies are tentative (PBFT's tentative execution: 2f+1 replicas
-    /// that prepared the batch include f+1 correct ones, so it commits at that sequence number in every later
-    /// view, with the same result). A read-only result needs every replica.
+    /// that prepared the batch in one view include f+1 correct ones, so it commits at that sequence number in
+    /// every later view, with the same result; see `isFinal`). A read-only result needs every replica.
     public mutating func receive(_ reply: Reply) -> Output? {
         guard awaits(reply), configuration.contains(reply.replica), var current = outstanding else { return nil }
         outstanding = nil  // `current` is now the only copy: adding the reply does not copy the dictionary
         current.replies[reply.replica] = reply
         let quorum = current.readOnly ? configuration.readOnlyQuorumSize : configuration.replyQuorumSize
         let matching = current.replies.values.filter { $0.result == reply.result }
-        let final = current.readOnly
-            ? matching.count >= quorum
-            : matching.count { !$0.tentative } >= quorum || matching.count >= max(quorum, configuration.quorumSize)
-        guard final else {
+        guard current.readOnly ? matching.count >= quorum : Self.isFinal(matching, configuration: configuration) else {
             if current.readOnly {
                 // Can any result still gather the quorum from the replicas not heard yet?
                 var counts: [[UInt8]: Int] = [:]
@@ -158,6 +155,23 @@ public struct ClientCore: Sendable {
         if confirmedView > view { view = confirmedView }
         if current.readOnly { readOnlyCompleted += 1 }
         return .completed(reply.timestamp, result: reply.result)
+    }
+
+    /// Whether these matching replies make a result final: f+1 committed ones, or a quorum (2f+1) of committed
+    /// ones and tentative ones of one view. The view matters for tentative replies: the argument that their batch
+    /// commits needs f+1 correct replicas that prepared it in the same view. A committed reply from a correct
+    /// replica already means the batch committed; from a faulty one it stands for nothing, and the f+1 correct
+    /// replicas are then among the tentative ones of that view.
+    static func isFinal(_ matching: [Reply], configuration: ClusterConfiguration) -> Bool {
+        var committed = 0
+        var tentativeViews: [View] = []
+        for reply in matching {
+            if reply.tentative { tentativeViews.append(reply.view) } else { committed += 1 }
+        }
+        if committed >= configuration.replyQuorumSize { return true }
+        guard !tentativeViews.isEmpty else { return false }
+        let sameView = tentativeViews.map { view in tentativeViews.count { $0 == view } }.max() ?? 0
+        return committed + sameView >= max(configuration.replyQuorumSize, configuration.quorumSize)
     }
 
     /// One tick: retransmits to every replica (with backoff) and enforces the deadline.

@@ -64,13 +64,13 @@ public struct PBFTReplica: ReplicaCore {
     var stableCheckpointUnpersisted = false
     /// The recovery protocol's state (a replica that lost its state votes only once it is safe).
     var recovery = RecoveryState()
-    /// Tentative execution: the batch handed to the application before it committed (at `lastScheduled + 1`),
-    /// and its digest. See `TentativeExecution.swift`.
-    var tentative: (sequence: SequenceNumber, digest: Digest)?
-    /// A tentative batch was undone: once execution is idle, the stable checkpoint's state is installed again.
+    /// Tentative execution: the batches handed to the application before they were confirmed committed, in
+    /// order from `lastScheduled + 1`, with their digests. See `TentativeExecution.swift`.
+    var tentative: [(sequence: SequenceNumber, digest: Digest)] = []
+    /// Tentative batches were undone: once execution is idle, the stable checkpoint's state is installed again.
     var undoPending = false
-    /// The undone tentative batch, if it was still executing then: its results are dropped.
-    var undoneWhileExecuting: SequenceNumber?
+    /// Undone tentative batches the application was still running then: their results are dropped.
+    var undoneWhileExecuting: Set<SequenceNumber> = []
     /// The highest sequence number executed before an undo: read-only requests wait until execution is back.
     var undoHighWater = SequenceNumber.zero
     /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards

@@ -34,8 +34,9 @@ package struct Checker {
     /// Per correct replica, the requests it executed since it last started empty or installed a state.
     var executedBy: [Int: Set<Digest>] = [:]
     var checkpointDigests: [SequenceNumber: Digest] = [:]
-    /// Per correct replica, the batch it executed tentatively (PBFT): checked as executed once it commits.
-    var tentativeBy: [Int: ExecutionBatch] = [:]
+    /// Per correct replica, the batches it executed tentatively (PBFT), in order: each is checked as executed
+    /// once the replica reports it committed.
+    var tentativeBy: [Int: [ExecutionBatch]] = [:]
     var completions: [Completion] = []
     var violation: Violation?
 
@@ -46,10 +47,20 @@ package struct Checker {
     mutating func executed(_ batch: ExecutionBatch, by replica: Int, at tick: UInt64) {
         if batch.tentative {
             // Only a committed batch is part of the history; an undone one was never agreed.
-            if let earlier = tentativeBy[replica] { fail("tentative execution", tick, "replica \(replica) executed \(batch.sequence) tentatively with \(earlier.sequence) still tentative") }
-            tentativeBy[replica] = batch
+            if let last = tentativeBy[replica]?.last, batch.sequence != last.sequence.next {
+                fail("tentative execution", tick, "replica \(replica) executed \(batch.sequence) tentatively after \(last.sequence)")
+            }
+            tentativeBy[replica, default: []].append(batch)
             return
         }
+        if let pending = tentativeBy[replica], !pending.isEmpty {
+            fail("tentative execution", tick, "replica \(replica) executed \(batch.sequence) as committed with \(pending.count) batches still tentative")
+        }
+        agree(batch, by: replica, at: tick)
+    }
+
+    /// The agreement, validity and exactly-once checks of a batch a correct replica executed and committed.
+    private mutating func agree(_ batch: ExecutionBatch, by replica: Int, at tick: UInt64) {
         var builder = DigestBuilder(domain: "sim.batch")
         for request in batch.requests { builder.append(request.digest) }
         let digest = builder.finish()
@@ -77,11 +88,11 @@ package struct Checker {
     }
 
     mutating func tentativeCommitted(_ sequence: SequenceNumber, by replica: Int, at tick: UInt64) {
-        guard let batch = tentativeBy.removeValue(forKey: replica), batch.sequence == sequence else {
+        guard let batch = tentativeBy[replica]?.first, batch.sequence == sequence else {
             return fail("tentative execution", tick, "replica \(replica) reported batch \(sequence) committed, which it did not execute tentatively")
         }
-        executed(ExecutionBatch(sequence: batch.sequence, view: batch.view, requests: batch.requests, checkpoint: batch.checkpoint), by: replica,
-                 at: tick)
+        tentativeBy[replica]?.removeFirst()
+        agree(batch, by: replica, at: tick)
     }
 
     mutating func tentativeUndone(_ sequence: SequenceNumber, by replica: Int) {

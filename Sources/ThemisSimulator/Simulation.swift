@@ -75,6 +75,8 @@ public enum Simulation<Plugin: SimulationPlugin> {
                 + "within \(scenario.livenessBudgetTicks) ticks after the faults healed")
         }
         if world.checker.violation == nil { world.checker.checkLinearizability(at: world.now) }
+        let latencies = world.checker.completions.filter { $0.readOnlyOperation == nil }.map { $0.end - $0.start }.sorted()
+        if !latencies.isEmpty { world.stats.orderedLatencyTicksMedian = latencies[latencies.count / 2] }
         return SimulationResult(seed: scenario.seed, scenario: scenario.description, violation: world.checker.violation,
                                 traceHash: world.trace.value, ticks: world.now, statistics: world.stats)
     }

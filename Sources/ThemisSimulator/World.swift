@@ -273,6 +273,9 @@ public struct SimulationStatistics: Sendable {
     /// PBFT's tentative execution: batches executed before they committed, and those undone.
     public var tentativeCommitted = 0
     public var tentativeUndone = 0
+    /// The median of the ordered operations' latencies in ticks, from start to completion at the client (the
+    /// protocol's rounds on the simulated network: what tentative execution shortens).
+    public var orderedLatencyTicksMedian: UInt64 = 0
     public var crashes = 0
     /// Replicas restarted empty that finished the recovery protocol (and stopped counting towards f).
     public var recoveries = 0

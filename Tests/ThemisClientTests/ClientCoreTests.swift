@@ -44,6 +44,18 @@ struct ClientCoreTests {
                 "2f + 1 matching, one of them committed")
     }
 
+    @Test("Tentative replies of different views do not add up to a quorum; committed ones count with any view")
+    func tentativeRepliesOfOneView() throws {
+        var core = try makeCore()
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        #expect(core.receive(reply(core, from: 0, result: [42], view: 0, tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 1, result: [42], view: 1, tentative: true)) == nil)
+        #expect(core.receive(reply(core, from: 2, result: [42], view: 1, tentative: true)) == nil, "two of view 1, one of view 0")
+        #expect(core.receive(reply(core, from: 3, result: [42], view: 0)) == .completed(timestamp, result: [42]),
+                "one committed and two tentative of view 1")
+    }
+
     @Test("f lying replicas claiming a committed result and f + 1 tentative ones for another: nothing completes without 2f + 1")
     func tentativeRepliesWithLiars() throws {
         var core = try makeCore()

@@ -481,8 +481,11 @@ class Client:
         quorum = n if pending.read_only else self.cluster.f + 1  # sections 6.7 and 6.3
         matching = sorted((v for v, r, _ in pending.replies.values() if r == result), reverse=True)
         committed = sum(1 for _, r, t in pending.replies.values() if r == result and not t)
-        # Tentative replies (5.1a) count only towards a quorum of 2f + 1 (section 6.3).
-        final = len(matching) >= quorum if pending.read_only else (committed >= quorum or len(matching) >= self.cluster.quorum)
+        # Tentative replies (5.1a) count only towards a quorum of 2f + 1, with the committed ones, and only those
+        # of one view (section 6.3).
+        views = [v for v, r, t in pending.replies.values() if r == result and t]
+        same_view = max((views.count(v) for v in views), default=0)
+        final = len(matching) >= quorum if pending.read_only else (committed >= quorum or committed + same_view >= self.cluster.quorum)
         if final:
             # Move to the (f+1)-th largest view among them, so f faulty replicas cannot steer the client.
             self._view = max(self._view, matching[self.cluster.f])

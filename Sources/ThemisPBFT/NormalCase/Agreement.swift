@@ -146,7 +146,7 @@ extension PBFTReplica {
         log[sequence] = slot
         if slot.isCommitted {
             scheduleExecution(into: &actions)
-        } else if slot.isPrepared, sequence == lastScheduled.next {
+        } else if slot.isPrepared, sequence == (tentative.last?.sequence ?? lastScheduled).next {
             scheduleTentativeExecution(into: &actions)
         }
     }

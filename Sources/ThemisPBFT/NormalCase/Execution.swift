@@ -13,8 +13,8 @@ extension PBFTReplica {
         // A committed slot whose batch we lack (a re-proposal accepted by digest) waits for FETCH-BATCHES.
         while let slot = log[lastScheduled.next], slot.isCommitted, let requests = slot.batch {
             let sequence = lastScheduled.next
-            if tentative?.sequence == sequence {
-                // Executed already (tentatively): it stays, or it is undone if another batch committed here.
+            if tentative.first?.sequence == sequence {
+                // Executed already (tentatively): it stays, or the chain is undone if another batch committed here.
                 guard confirmTentative(slot, into: &actions) else { return }
                 continue
             }
@@ -40,15 +40,14 @@ extension PBFTReplica {
                      "executed(\(sequence)) out of order; expected \(executing.first?.sequence.description ?? "nothing")")
         let batch = executing.removeFirst()
         precondition(results.count == batch.requests.count, "\(results.count) results for \(batch.requests.count) requests")
-        if batch.tentative, undoneWhileExecuting == sequence {
+        if batch.tentative, undoneWhileExecuting.remove(sequence) != nil {
             // Undone before it finished: the results are of a state about to be replaced; no reply.
-            undoneWhileExecuting = nil
             finishUndo(into: &actions)
             return
         }
         lastExecuted = sequence
-        // Still tentative (not committed here yet): the replies say so, and count only towards 2f+1.
-        let isTentative = batch.tentative && tentative?.sequence == sequence
+        // Still tentative (not confirmed here yet): the replies say so, and count only towards 2f+1.
+        let isTentative = batch.tentative && tentative.contains { $0.sequence == sequence }
         for (request, result) in zip(batch.requests, results) {
             let reply = Reply(view: view, timestamp: request.timestamp, client: request.client, replica: id, result: result,
                               tentative: isTentative)

@@ -3,73 +3,79 @@ import ThemisProtocolKit
 
 /// Tentative execution (Castro and Liskov, OSDI'99 section 5.1.2; `ProtocolSettings.tentativeExecution`).
 ///
-/// A replica executes a batch as soon as it prepared and every earlier batch committed, and replies at once,
-/// marked tentative; the client accepts a quorum (2f+1) of matching tentative replies. The reply's latency
-/// loses the COMMIT round. Why it is safe: 2f+1 replicas that prepared the batch include f+1 correct ones,
-/// so the batch commits at that sequence number in every later view (the view change carries their prepared
-/// certificates), after the same committed prefix, with the same results.
+/// A replica executes a batch as soon as it prepared (in the current view) and every earlier batch committed
+/// or was itself executed tentatively in this view, and replies at once, marked tentative. The reply's latency
+/// loses the COMMIT round. A client accepts a quorum (2f+1) of matching tentative replies of one view (`ClientCore`).
+/// Why it is safe: those 2f+1 replicas include f+1 correct ones that prepared the batch, and every uncommitted
+/// batch before it, in that view; a batch prepared at f+1 correct replicas in one view commits at that sequence
+/// number in every later view (the view change carries their prepared certificates). So every batch the result
+/// depended on commits as executed, and the result is the final one.
 ///
-/// At most one batch is tentative at a time (`tentative`, at `lastScheduled + 1`): the next one waits until
-/// it committed. When it commits, it simply stays executed. If this replica leaves the view before it
-/// committed here, the batch is undone: once the application is idle, the core installs its own stable
-/// checkpoint's state again and re-executes the batches as they commit (in the old view if they had, or in
-/// the new one). Checkpoint batches are never tentative (a checkpoint's state is a committed state), nor is
-/// anything before this replica holds a stable checkpoint's state to undo to, while it recovers, or during a
-/// state transfer. Until execution is back where it was before an undo, the replica answers no read-only
-/// request: a client may have completed a write on the state it undid.
+/// Tentative batches form a chain from `lastScheduled + 1` (`tentative`, in order). As each one commits it
+/// simply stays executed. A batch after an unconfirmed one is always tentative, even if it already committed (its
+/// result depends on the unconfirmed state). If this replica leaves the view while the chain is not empty (or
+/// another batch committed at a sequence number of the chain), the chain is undone: once the application is idle,
+/// the core installs its own stable checkpoint's state again and re-executes the batches as they commit (in the
+/// old view if they had, or in the new one). Checkpoint batches are never tentative (a checkpoint's state is a
+/// committed state: the chain stops before one), nor is anything before this replica holds a stable checkpoint's
+/// state to undo to, while it recovers, or during a state transfer. Until execution is back where it was before
+/// an undo, the replica answers no read-only request: a client may have completed a write on the state it undid.
 extension PBFTReplica {
-    /// Hands the next batch to the application before it committed, if it prepared and the rules allow.
+    /// Extends the chain of tentative batches with the next prepared ones, as far as the rules allow.
     mutating func scheduleTentativeExecution(into actions: inout [PBFTAction]) {
-        guard settings.tentativeExecution, tentative == nil, !undoPending, status == .normal, !recovery.active,
-            stateTransfer.fetch == nil, lowWatermark <= lastScheduled, stateTransfer.snapshots[lowWatermark] != nil
+        guard settings.tentativeExecution, !undoPending, status == .normal, !recovery.active, stateTransfer.fetch == nil,
+            lowWatermark <= lastScheduled, stateTransfer.snapshots[lowWatermark] != nil
         else { return }
-        let sequence = lastScheduled.next
-        guard sequence.rawValue % settings.checkpointInterval != 0, let slot = log[sequence], slot.isPrepared, !slot.isCommitted,
+        var sequence = (tentative.last?.sequence ?? lastScheduled).next
+        while sequence.rawValue % settings.checkpointInterval != 0, let slot = log[sequence], slot.isPrepared,
             let requests = slot.batch, let digest = slot.prePrepare?.message.digest
-        else { return }
-        var fresh: [Request] = []
-        fresh.reserveCapacity(requests.count)
-        for request in requests where clientTable.schedule(request) {
-            fresh.append(request)
+        {
+            // A committed batch at the head of the chain runs as an ordinary one.
+            if tentative.isEmpty && slot.isCommitted { return }
+            var fresh: [Request] = []
+            fresh.reserveCapacity(requests.count)
+            for request in requests where clientTable.schedule(request) {
+                fresh.append(request)
+            }
+            tentative.append((sequence, digest))
+            let batch = ExecutionBatch(sequence: sequence, view: view, requests: fresh, checkpoint: false, tentative: true)
+            executing.append(batch)
+            actions.append(.execute(batch))
+            sequence = sequence.next
         }
-        tentative = (sequence, digest)
-        let batch = ExecutionBatch(sequence: sequence, view: view, requests: fresh, checkpoint: false, tentative: true)
-        executing.append(batch)
-        actions.append(.execute(batch))
     }
 
-    /// The tentative batch's slot committed (`slot` is `log[tentative.sequence]`): it stays executed, or, if
-    /// another batch committed there, it is undone. Returns true if it stays.
+    /// The slot at the head of the chain committed (`slot` is `log[tentative[0].sequence]`): it stays executed,
+    /// or, if another batch committed there, the chain is undone. Returns true if it stays.
     mutating func confirmTentative(_ slot: Slot, into actions: inout [PBFTAction]) -> Bool {
-        guard let held = tentative else { return false }
-        tentative = nil
-        guard slot.prePrepare?.message.digest == held.digest else {
-            undoTentative(held.sequence, into: &actions)
+        guard let head = tentative.first else { return false }
+        guard slot.prePrepare?.message.digest == head.digest else {
+            abandonTentative(into: &actions)
             return false
         }
-        lastScheduled = held.sequence
+        tentative.removeFirst()
+        lastScheduled = head.sequence
         // Its cached replies (if it executed already) are no longer tentative; a retransmission gets them as final.
         if let requests = slot.batch {
             clientTable.confirmReplies(of: requests)
             noteExecuted(requests)
         }
-        actions.append(.observe(.tentativeCommitted(held.sequence)))
+        actions.append(.observe(.tentativeCommitted(head.sequence)))
         return true
     }
 
-    /// Leaving the view (or learning that another batch committed at its sequence number): the tentative
-    /// batch, if any, is undone.
+    /// Leaving the view (or learning that another batch committed at a sequence number of the chain): the chain
+    /// of tentative batches, if any, is undone.
     mutating func abandonTentative(into actions: inout [PBFTAction]) {
-        guard let held = tentative else { return }
-        tentative = nil
-        undoTentative(held.sequence, into: &actions)
-    }
-
-    private mutating func undoTentative(_ sequence: SequenceNumber, into actions: inout [PBFTAction]) {
+        guard let first = tentative.first, let last = tentative.last else { return }
+        tentative = []
         undoPending = true
-        undoHighWater = max(undoHighWater, sequence)
-        if executing.last?.sequence == sequence { undoneWhileExecuting = sequence }
-        actions.append(.observe(.tentativeUndone(sequence)))
+        undoHighWater = max(undoHighWater, last.sequence)
+        // Batches of the chain the application still runs: their results are dropped.
+        for batch in executing where batch.tentative && batch.sequence >= first.sequence {
+            undoneWhileExecuting.insert(batch.sequence)
+        }
+        actions.append(.observe(.tentativeUndone(first.sequence)))
         finishUndo(into: &actions)
     }
 
@@ -91,8 +97,8 @@ extension PBFTReplica {
 
     /// A state installed by state transfer replaces whatever was executed tentatively or awaited an undo.
     mutating func forgetTentative() {
-        tentative = nil
+        tentative = []
         undoPending = false
-        undoneWhileExecuting = nil
+        undoneWhileExecuting = []
     }
 }
