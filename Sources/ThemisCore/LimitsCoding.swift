@@ -50,4 +50,15 @@ extension ProtocolSettings {
         if let value = try container.decodeIfPresent(Bool.self, forKey: .tentativeExecution) { settings.tentativeExecution = value }
         self = settings
     }
+
+    /// `tentativeExecution` only when it is on: the cluster tag hashes this encoding (docs/WIRE.md 3.3), so a
+    /// cluster file without the option keeps the tag it had before the option existed.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(checkpointInterval, forKey: .checkpointInterval)
+        try container.encode(watermarkWindow, forKey: .watermarkWindow)
+        try container.encode(requestTimeoutTicks, forKey: .requestTimeoutTicks)
+        try container.encode(pillars, forKey: .pillars)
+        if tentativeExecution { try container.encode(true, forKey: .tentativeExecution) }
+    }
 }

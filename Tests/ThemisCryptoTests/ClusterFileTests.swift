@@ -5,7 +5,7 @@ import Foundation
 import Testing
 import ThemisCore
 import ThemisPBFT
-import ThemisCrypto
+@testable import ThemisCrypto
 import ThemisWire
 
 @Suite struct ClusterFileTests {
@@ -87,6 +87,20 @@ import ThemisWire
         moved.replicas[3].port = 7100
         #expect(moved.clusterTag != valid.clusterTag)
         #expect(TestCluster(scheme: .ed25519).file.clusterTag == valid.clusterTag)
+    }
+
+    @Test("tentativeExecution: read from the file, in the tag only when true (a file without it keeps its old tag)")
+    func tentativeExecutionSetting() throws {
+        var tentative = valid
+        tentative.settings.tentativeExecution = true
+        #expect(tentative.clusterTag != valid.clusterTag)
+        let canonical = String(decoding: try JSON.canonical(valid), as: UTF8.self)
+        #expect(!canonical.contains("tentativeExecution"), "off: not in the hashed model")
+        #expect(String(decoding: try JSON.canonical(tentative), as: UTF8.self).contains("\"tentativeExecution\":true"))
+        let decoded = try JSON.decode(ProtocolSettings.self, from: Array(#"{"checkpointInterval": 10, "tentativeExecution": true}"#.utf8))
+        #expect(decoded.tentativeExecution && decoded.watermarkWindow == 20)
+        let off = try JSON.decode(ProtocolSettings.self, from: Array(#"{"checkpointInterval": 10, "tentativeExecution": false}"#.utf8))
+        #expect(!off.tentativeExecution && off == ProtocolSettings(checkpointInterval: 10, watermarkWindow: 20))
     }
 
     @Test func theConfigurationFollowsTheReplicaCount() {

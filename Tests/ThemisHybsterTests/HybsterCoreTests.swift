@@ -11,6 +11,14 @@ import ThemisCrypto
 
 @Suite("Hybster core")
 struct HybsterCoreTests {
+    @Test("Tentative execution is a PBFT setting: Hybster refuses a cluster file that turns it on")
+    func refusesTentativeExecution() {
+        var settings = ProtocolSettings()
+        #expect(Hybster.settingsProblem(settings) == nil)
+        settings.tentativeExecution = true
+        #expect(Hybster.settingsProblem(settings)?.contains("tentative execution") == true)
+    }
+
     @Test("Normal case: the primary's PREPARE and one backup's COMMIT (f + 1 = 2) commit a batch; every live replica executes it")
     func normalCaseWithOneReplicaDown() throws {
         let cluster = try MiniHybster()

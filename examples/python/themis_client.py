@@ -84,6 +84,8 @@ def cluster_tag(raw):
         k = s.get("checkpointInterval") or 1000
         settings = dict(checkpointInterval=k, watermarkWindow=s.get("watermarkWindow") or 2 * k,
                         requestTimeoutTicks=s.get("requestTimeoutTicks") or 100, pillars=s.get("pillars") or 1)
+        if s.get("tentativeExecution"):  # only when on (Swift encodes it only then)
+            settings["tentativeExecution"] = True
     limits = {key: ((raw.get("limits") or {}).get(key) or default) for key, default in LIMIT_DEFAULTS.items()}
 
     def pick(obj, keys):  # Swift omits nil optionals
