@@ -4,6 +4,8 @@
 # machine's side of the switch. For each delay the cluster is set up and started afresh.
 #   scripts/netns-bench.sh [DELAYS_MS] [LOSS_PERCENT] [bench arguments ...]
 #   scripts/netns-bench.sh "0 1 5" 0 --clients 1,40 --duration 8 --warmup 2
+#   THEMIS_KEYGEN_ARGUMENTS="--checkpoint-interval 32 --tentative-execution" scripts/netns-bench.sh "1" 0 --clients 1
+#     (extra `themis keygen` arguments for the cluster, split on spaces)
 # Needs root; uses the release build (.build/release/themis and themis-replica; built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 .build/release/themis keygen --replicas 4 --clients 400 --auth hmac --out "$directory" \
-    --hosts "$subnet.1,$subnet.2,$subnet.3,$subnet.4" --base-port 7000 > /dev/null
+    --hosts "$subnet.1,$subnet.2,$subnet.3,$subnet.4" --base-port 7000 ${THEMIS_KEYGEN_ARGUMENTS:-} > /dev/null
 for delay in $delays; do
     scripts/netns-cluster.sh up --name "$name" --subnet "$subnet" --hosts 4 --delay "$delay" --loss "$loss" > /dev/null
     for id in 0 1 2 3; do  # in a subshell each: not this shell's jobs (down kills them)
