@@ -50,7 +50,7 @@ public struct ClientCore: Sendable {
         var retransmitInterval: UInt64
         /// A read-only request (every replica must answer alike; no retransmission).
         var readOnly = false
-        /// The first reply per replica for this timestamp.
+        /// The first reply per replica for this timestamp (a committed reply replaces a tentative one).
         var replies: [ReplicaID: Reply] = [:]
     }
 

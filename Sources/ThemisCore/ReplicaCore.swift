@@ -72,6 +72,11 @@ public protocol ReplicaCore: Sendable {
 
     /// Whether the driver may answer read-only requests from the application's state now (see the default).
     var servesReadOnlyRequests: Bool { get }
+
+    /// Whether the driver should hold read-only requests it may not answer yet and answer them once
+    /// `servesReadOnlyRequests` (PBFT's tentative execution: until its tentative batches commit) rather than
+    /// drop them (the client then orders them). The default: never.
+    var defersReadOnlyRequests: Bool { get }
 }
 
 extension ReplicaCore {
@@ -85,6 +90,8 @@ extension ReplicaCore {
     /// it answered could miss that write. Its application may still lag the core (execution is queued), but
     /// a read is queued behind the batches handed over, so it sees at least this state.
     public var servesReadOnlyRequests: Bool { !isRecovering && lastExecuted >= stableCheckpoint }
+
+    public var defersReadOnlyRequests: Bool { false }
 }
 
 extension ReplicaCore where Record == Never {

@@ -86,6 +86,10 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
     @usableFromInline var state: Core
     @usableFromInline var actions: [Action<Message, Core.Event, Core.Record>] = []
     @usableFromInline var reads: [Request] = []
+    /// Read-only requests held while the core defers them (`ReplicaCore.defersReadOnlyRequests`), oldest first.
+    @usableFromInline var deferredReads: [Request] = []
+    /// At most this many reads wait (the later ones are dropped: their clients order them).
+    public static var deferredReadsMax: Int { 128 }
     @usableFromInline let allocator = ByteBufferAllocator()
 
     public init(core: Core, keyring: Keyring) {
@@ -113,9 +117,28 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
         if !reads.isEmpty {
             // After this step's batches (a read sees at least the state they leave). A replica that may lag
             // behind a write it answered before a restart answers nothing: the client falls back to ordering.
-            if state.servesReadOnlyRequests { effects.executeReadOnly(reads) }
+            if state.servesReadOnlyRequests {
+                releaseDeferredReads(&effects)
+                effects.executeReadOnly(reads)
+            } else if state.defersReadOnlyRequests {
+                deferredReads.append(contentsOf: reads.prefix(max(0, Self.deferredReadsMax - deferredReads.count)))
+            }
             reads.removeAll(keepingCapacity: true)
         }
+        releaseDeferredReads(&effects)
+    }
+
+    /// Answers the deferred reads once the core serves reads again (on the state after every batch handed over
+    /// so far); drops them if it neither serves nor defers any more (their clients order them).
+    @inlinable
+    mutating func releaseDeferredReads<Effects: DriverEffects<Plugin>>(_ effects: inout Effects) {
+        guard !deferredReads.isEmpty else { return }
+        if state.servesReadOnlyRequests {
+            effects.executeReadOnly(deferredReads)
+        } else if state.defersReadOnlyRequests {
+            return
+        }
+        deferredReads.removeAll(keepingCapacity: true)
     }
 
     /// The application answered read-only requests (`results[i]` for `requests[i]`, nil where it would not):
@@ -136,6 +159,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
         state.tick(into: &actions)
         state.flush(into: &actions)
         perform(&effects)
+        releaseDeferredReads(&effects)
     }
 
     /// The application finished batch `sequence` (its results in request order).
@@ -147,6 +171,7 @@ public struct ReplicaDriver<Plugin: ProtocolPlugin>: Sendable {
         state.executed(sequence, results: results, applicationSnapshot: applicationSnapshot, into: &actions)
         state.flush(into: &actions)
         perform(&effects)
+        releaseDeferredReads(&effects)
     }
 
     /// Durable mode, at start-up: rebuilds the core from its write-ahead log (see `ReplicaCore.restore`) and

@@ -98,9 +98,16 @@ public struct PBFTReplica: ReplicaCore {
             + "stableProof \(checkpoints.stableProof.map { "\($0.message.sender.rawValue)\($0.authenticator.isEmpty ? "*" : "")" }.joined(separator: ","))"
     }
 
-    /// As `ReplicaCore`'s default, and not after an undo of a tentative batch until execution is back where it
-    /// was (a client may have completed a write on the state that was undone).
-    public var servesReadOnlyRequests: Bool {
+    /// As `ReplicaCore`'s default, and with tentative execution: not while a batch executed tentatively has not
+    /// committed here (Castro and Liskov 5.1.3: a read must not see a write that may still be undone), and not
+    /// after an undo until execution is back where it was (a client may have completed a write on the state that
+    /// was undone).
+    public var servesReadOnlyRequests: Bool { readsServableBesidesTentative && tentative.isEmpty }
+
+    /// Reads wait at the driver (`defersReadOnlyRequests`) while only tentative batches keep them back.
+    public var defersReadOnlyRequests: Bool { readsServableBesidesTentative && !tentative.isEmpty }
+
+    private var readsServableBesidesTentative: Bool {
         !isRecovering && lastExecuted >= stableCheckpoint && !undoPending && lastExecuted >= undoHighWater
     }
 

@@ -78,7 +78,7 @@ public final class ReplicaMetrics: Sendable {
     public let viewChanges: Tally
     public let checkpointsStable: Tally
     public let stateTransfers: Tally
-    /// PBFT's tentative execution: batches executed before they committed and undone by a view change.
+    /// PBFT's tentative execution: undos of chains of batches executed before they committed.
     public let tentativeUndone: Tally
     public let view: Gauge?
     public let lastExecuted: Gauge?
@@ -122,7 +122,7 @@ public final class ReplicaMetrics: Sendable {
         viewChanges = tally("themis_view_changes_total", "Views this replica entered after the first.")
         checkpointsStable = tally("themis_checkpoints_stable_total", "Checkpoints that became stable.")
         stateTransfers = tally("themis_state_transfers_total", "State transfers this replica finished.")
-        tentativeUndone = tally("themis_tentative_undone_total", "Tentatively executed batches undone (a view change before they committed).")
+        tentativeUndone = tally("themis_tentative_undone_total", "Undos of tentatively executed batches (a view change before they committed), one per undone chain.")
         view = registry?.makeGauge(descriptor: .themis("themis_view", "The replica's current view."))
         lastExecuted = registry?.makeGauge(descriptor: .themis("themis_last_executed", "The last sequence number the application executed."))
         stableCheckpoint = registry?.makeGauge(descriptor: .themis("themis_stable_checkpoint", "The last stable checkpoint."))

@@ -270,7 +270,7 @@ public struct SimulationStatistics: Sendable {
     public var readOnlyFallbacks = 0
     public var viewChanges = 0
     public var stateTransfers = 0
-    /// PBFT's tentative execution: batches executed before they committed, and those undone.
+    /// PBFT's tentative execution: batches executed before they committed and confirmed, and undos (one per chain).
     public var tentativeCommitted = 0
     public var tentativeUndone = 0
     /// The median of the ordered operations' latencies in ticks, from start to completion at the client (the

@@ -16,7 +16,8 @@ public enum Event: Hashable, Sendable, ProtocolEvent {
     case executed(SequenceNumber, requests: Int)
     /// Tentative execution: the batch executed before it committed has committed (it stays executed).
     case tentativeCommitted(SequenceNumber)
-    /// Tentative execution: the batch executed before it committed is undone (this replica left the view first).
+    /// Tentative execution: the chain of tentative batches from this one on is undone (this replica left the view
+    /// before they committed, or another batch committed at one of their sequence numbers). Once per undo.
     case tentativeUndone(SequenceNumber)
     case checkpointTaken(SequenceNumber, Digest)
     case checkpointStable(SequenceNumber, Digest)

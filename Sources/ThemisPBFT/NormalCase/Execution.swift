@@ -48,8 +48,10 @@ extension PBFTReplica {
         lastExecuted = sequence
         // Still tentative (not confirmed here yet): the replies say so, and count only towards 2f+1.
         let isTentative = batch.tentative && tentative.contains { $0.sequence == sequence }
+        // A tentative reply names the view its batch prepared in (a client counts tentative replies of one view).
+        let replyView = isTentative ? batch.view : view
         for (request, result) in zip(batch.requests, results) {
-            let reply = Reply(view: view, timestamp: request.timestamp, client: request.client, replica: id, result: result,
+            let reply = Reply(view: replyView, timestamp: request.timestamp, client: request.client, replica: id, result: result,
                               tentative: isTentative)
             clientTable.recordExecution(reply)
             actions.append(.reply(reply))

@@ -28,8 +28,9 @@ extension PBFTReplica {
         else { return }
         var sequence = (tentative.last?.sequence ?? lastScheduled).next
         while sequence.rawValue % settings.checkpointInterval != 0, let slot = log[sequence], slot.isPrepared,
-            let requests = slot.batch, let digest = slot.prePrepare?.message.digest
+            let requests = slot.batch, let header = slot.prePrepare?.message, header.view == view
         {
+            let digest = header.digest
             // A committed batch at the head of the chain runs as an ordinary one.
             if tentative.isEmpty && slot.isCommitted { return }
             var fresh: [Request] = []

@@ -111,8 +111,6 @@ extension PBFTReplica {
         for held in viewChange.heldBatches.values {
             for (digest, requests) in held { known[digest] = requests }
         }
-        // Entering a view without a VIEW-CHANGE of ours (a NEW-VIEW that arrived first): as in `startViewChange`.
-        abandonTentative(into: &actions)
         view = newView
         status = .normal
         viewChange.sentNewView = nil
@@ -122,6 +120,10 @@ extension PBFTReplica {
         viewChange.received = viewChange.received.filter { $0.value.message.newView > newView }
         adoptStableCheckpoint(stable, into: &actions)
         log = [:]
+        // Entering a view without a VIEW-CHANGE of ours (a NEW-VIEW that arrived first): as in `startViewChange`.
+        // Here, after the old view's log is gone: an undo that completes at once re-executes only what commits in
+        // this view, never the old view's prepared batches as tentative ones of this view.
+        abandonTentative(into: &actions)
         persist(.enteredView(newView), into: &actions)
         lastProposed = max(reproposals.last?.message.sequence ?? lowWatermark, lowWatermark)
         proposedTimestamps = [:]
