@@ -18,8 +18,10 @@ import ThemisProtocolKit
 /// the core installs its own stable checkpoint's state again and re-executes the batches as they commit (in the
 /// old view if they had, or in the new one). Checkpoint batches are never tentative (a checkpoint's state is a
 /// committed state: the chain stops before one), nor is anything before this replica holds a stable checkpoint's
-/// state to undo to, while it recovers, or during a state transfer. Until execution is back where it was before
-/// an undo, the replica answers no read-only request: a client may have completed a write on the state it undid.
+/// state to undo to, while it recovers, or during a state transfer. Reads (Castro and Liskov 5.1.3): the replica
+/// answers a read-only request only while its chain is empty (the driver holds reads meanwhile:
+/// `defersReadOnlyRequests`), so no read sees a write that may still be undone; and until execution is back where
+/// it was before an undo it answers none: a client may have completed a write on the state it undid.
 extension PBFTReplica {
     /// Extends the chain of tentative batches with the next prepared ones, as far as the rules allow.
     mutating func scheduleTentativeExecution(into actions: inout [PBFTAction]) {
