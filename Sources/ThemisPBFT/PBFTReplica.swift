@@ -69,8 +69,6 @@ public struct PBFTReplica: ReplicaCore {
     var tentative: [(sequence: SequenceNumber, digest: Digest)] = []
     /// Tentative batches were undone: once execution is idle, the stable checkpoint's state is installed again.
     var undoPending = false
-    /// Undone tentative batches the application was still running then: their results are dropped.
-    var undoneWhileExecuting: Set<SequenceNumber> = []
     /// The highest sequence number executed before an undo: read-only requests wait until execution is back.
     var undoHighWater = SequenceNumber.zero
     /// Test-only fault (the simulator's "checkers can fail" test): count every PREPARE and COMMIT towards

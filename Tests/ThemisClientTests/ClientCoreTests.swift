@@ -17,18 +17,23 @@ struct ClientCoreTests {
               tentative: tentative)
     }
 
+    /// Starts a request of one operation byte at wall-clock `micros`; returns its timestamp.
+    func start(_ core: inout ClientCore, at micros: UInt64, operation: UInt8 = 1) -> Timestamp {
+        let timestamp = core.nextTimestamp(wallClockMicroseconds: micros)
+        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [operation]))
+        return timestamp
+    }
+
     @Test("Tentative replies complete a request only as a quorum (2f + 1) of matching ones; committed ones count in it")
     func tentativeReplyQuorum() throws {
         var core = try makeCore()
-        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
-        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        let timestamp = start(&core, at: 1000, operation: 1)
         #expect(core.receive(reply(core, from: 0, result: [42], tentative: true)) == nil)
         #expect(core.receive(reply(core, from: 1, result: [42], tentative: true)) == nil, "f + 1 tentative replies are not enough")
         #expect(core.receive(reply(core, from: 3, result: [6], tentative: true)) == nil, "a different result does not count")
         #expect(core.receive(reply(core, from: 2, result: [42], tentative: true)) == .completed(timestamp, result: [42]))
 
-        let second = core.nextTimestamp(wallClockMicroseconds: 2000)
-        _ = core.start(Request(client: ClientID(7), timestamp: second, operation: [2]))
+        let second = start(&core, at: 2000, operation: 2)
         #expect(core.receive(reply(core, from: 0, result: [43], tentative: true)) == nil)
         #expect(core.receive(reply(core, from: 1, result: [43])) == nil, "one committed and one tentative: not f + 1 committed")
         // A retransmission answered from replica 0's cache after the commit: its committed reply replaces its tentative one.
@@ -36,8 +41,7 @@ struct ClientCoreTests {
         #expect(!core.awaits(reply(core, from: 1, result: [43], tentative: true)), "a tentative reply never replaces a committed one")
         #expect(core.receive(reply(core, from: 0, result: [43])) == .completed(second, result: [43]))
 
-        let third = core.nextTimestamp(wallClockMicroseconds: 3000)
-        _ = core.start(Request(client: ClientID(7), timestamp: third, operation: [3]))
+        let third = start(&core, at: 3000, operation: 3)
         #expect(core.receive(reply(core, from: 3, result: [44])) == nil)
         #expect(core.receive(reply(core, from: 1, result: [44], tentative: true)) == nil)
         #expect(core.receive(reply(core, from: 2, result: [44], tentative: true)) == .completed(third, result: [44]),
@@ -47,8 +51,7 @@ struct ClientCoreTests {
     @Test("Tentative replies of different views do not add up to a quorum; committed ones count with any view")
     func tentativeRepliesOfOneView() throws {
         var core = try makeCore()
-        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
-        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        let timestamp = start(&core, at: 1000, operation: 1)
         #expect(core.receive(reply(core, from: 0, result: [42], view: 0, tentative: true)) == nil)
         #expect(core.receive(reply(core, from: 1, result: [42], view: 1, tentative: true)) == nil)
         #expect(core.receive(reply(core, from: 2, result: [42], view: 1, tentative: true)) == nil, "two of view 1, one of view 0")
@@ -59,8 +62,7 @@ struct ClientCoreTests {
     @Test("f lying replicas claiming a committed result and f + 1 tentative ones for another: nothing completes without 2f + 1")
     func tentativeRepliesWithLiars() throws {
         var core = try makeCore()
-        let timestamp = core.nextTimestamp(wallClockMicroseconds: 1000)
-        _ = core.start(Request(client: ClientID(7), timestamp: timestamp, operation: [1]))
+        let timestamp = start(&core, at: 1000, operation: 1)
         #expect(core.receive(reply(core, from: 3, result: [6])) == nil)
         #expect(core.receive(reply(core, from: 0, result: [42], tentative: true)) == nil)
         #expect(core.receive(reply(core, from: 1, result: [42], tentative: true)) == nil)

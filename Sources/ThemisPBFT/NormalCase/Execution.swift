@@ -18,18 +18,24 @@ extension PBFTReplica {
                 guard confirmTentative(slot, into: &actions) else { return }
                 continue
             }
-            var fresh: [Request] = []
-            fresh.reserveCapacity(requests.count)
-            for request in requests where clientTable.schedule(request) {
-                fresh.append(request)
-            }
             let isCheckpoint = sequence.rawValue % settings.checkpointInterval == 0
-            let batch = ExecutionBatch(sequence: sequence, view: view, requests: fresh, checkpoint: isCheckpoint)
+            let batch = ExecutionBatch(sequence: sequence, view: view, requests: scheduleFresh(requests), checkpoint: isCheckpoint)
             lastScheduled = sequence
             executing.append(batch)
             actions.append(.execute(batch))
         }
         scheduleTentativeExecution(into: &actions)
+    }
+
+    /// The requests of a batch that have not been handed to the application before (exactly-once), marked as
+    /// handed now in the client table.
+    mutating func scheduleFresh(_ requests: [Request]) -> [Request] {
+        var fresh: [Request] = []
+        fresh.reserveCapacity(requests.count)
+        for request in requests where clientTable.schedule(request) {
+            fresh.append(request)
+        }
+        return fresh
     }
 
     public mutating func executed(
@@ -40,8 +46,10 @@ extension PBFTReplica {
                      "executed(\(sequence)) out of order; expected \(executing.first?.sequence.description ?? "nothing")")
         let batch = executing.removeFirst()
         precondition(results.count == batch.requests.count, "\(results.count) results for \(batch.requests.count) requests")
-        if batch.tentative, undoneWhileExecuting.remove(sequence) != nil {
-            // Undone before it finished: the results are of a state about to be replaced; no reply.
+        if batch.tentative, undoPending {
+            // An undo waits for the application: every tentative batch still with it belongs to the undone chain or
+            // was confirmed just before it (nothing is scheduled meanwhile). Its results are of a state about to be
+            // replaced; the undo executes again whatever committed.
             finishUndo(into: &actions)
             return
         }

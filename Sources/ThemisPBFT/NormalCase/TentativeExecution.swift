@@ -32,16 +32,10 @@ extension PBFTReplica {
         while sequence.rawValue % settings.checkpointInterval != 0, let slot = log[sequence], slot.isPrepared,
             let requests = slot.batch, let header = slot.prePrepare?.message, header.view == view
         {
-            let digest = header.digest
             // A committed batch at the head of the chain runs as an ordinary one.
             if tentative.isEmpty && slot.isCommitted { return }
-            var fresh: [Request] = []
-            fresh.reserveCapacity(requests.count)
-            for request in requests where clientTable.schedule(request) {
-                fresh.append(request)
-            }
-            tentative.append((sequence, digest))
-            let batch = ExecutionBatch(sequence: sequence, view: view, requests: fresh, checkpoint: false, tentative: true)
+            tentative.append((sequence, header.digest))
+            let batch = ExecutionBatch(sequence: sequence, view: view, requests: scheduleFresh(requests), checkpoint: false, tentative: true)
             executing.append(batch)
             actions.append(.execute(batch))
             sequence = sequence.next
@@ -72,12 +66,10 @@ extension PBFTReplica {
     mutating func abandonTentative(into actions: inout [PBFTAction]) {
         guard let first = tentative.first, let last = tentative.last else { return }
         tentative = []
+        // Nothing is scheduled while this is set: `executed` drops the results of every tentative batch the
+        // application still runs, and `finishUndo` executes again what committed.
         undoPending = true
         undoHighWater = max(undoHighWater, last.sequence)
-        // Batches of the chain the application still runs: their results are dropped.
-        for batch in executing where batch.tentative && batch.sequence >= first.sequence {
-            undoneWhileExecuting.insert(batch.sequence)
-        }
         actions.append(.observe(.tentativeUndone(first.sequence)))
         finishUndo(into: &actions)
     }
@@ -102,6 +94,5 @@ extension PBFTReplica {
     mutating func forgetTentative() {
         tentative = []
         undoPending = false
-        undoneWhileExecuting = []
     }
 }
